@@ -1,0 +1,70 @@
+// fp8emu: a step-by-step account of one conversion, for teaching and debugging.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fp8emu/convert.hpp"
+#include "fp8emu/format.hpp"
+
+namespace fp8emu {
+
+/// Describes the fields and value of one code.
+struct CodeFields {
+  std::uint32_t code = 0;
+  ValueClass value_class = ValueClass::zero;
+  bool negative = false;
+  std::uint32_t exponent_field = 0;
+  std::uint32_t mantissa_field = 0;
+  double value = 0;  ///< Exact value (NaN and inf included).
+};
+
+/// Describes how one input was converted.
+struct Explanation {
+  Format format;
+  ConvertOptions options;
+  double input = 0;
+  EncodeStatus status;
+  CodeFields result;
+  std::optional<CodeFields> below;  ///< Largest finite value <= input, when one exists.
+  std::optional<CodeFields> above;  ///< Smallest finite value >= input, when one exists.
+  double ulp = 0;                   ///< Gap between the input's neighbours (0 if non-finite).
+  double error = 0;                 ///< result - input, when both are finite.
+};
+
+/// Returns the fields of `code` in `f`; throws std::out_of_range for a code too wide.
+CodeFields fields(const Format& f, std::uint32_t code);
+
+/// Returns the conversion of `x` to `f` under `o`, with its neighbours and error.
+Explanation explain(const Format& f, double x, const ConvertOptions& o,
+                    std::uint32_t random_bits = 0);
+
+/// Returns the code's bits with spaces between sign, exponent and mantissa ("0 1000 101").
+std::string field_bits(const Format& f, std::uint32_t code);
+
+/// Returns `code` in hexadecimal with one digit per 4 bits of a `bits`-bit code ("0x7E").
+std::string hex_code(std::uint32_t code, int bits);
+
+/// Returns the shortest decimal that reads back as `x` ("inf", "-nan" for specials).
+std::string shortest(double x);
+
+/// Returns the name of `r` as the command line spells it (rne, rna, rz, ru, rd, ro, sr-a...).
+std::string_view rounding_name(Rounding r);
+
+/// Returns the rounding named `s`, or nothing.
+std::optional<Rounding> parse_rounding(std::string_view s);
+
+/// Returns the name of `s` as the command line spells it (finite, propagate, none).
+std::string_view saturation_name(Saturation s);
+
+/// Returns the saturation named `s`, or nothing.
+std::optional<Saturation> parse_saturation(std::string_view s);
+
+/// Returns the name of class `c` (zero, subnormal, normal, inf, nan).
+std::string_view class_name(ValueClass c);
+
+/// Returns a multi-line, human-readable account of `e`.
+std::string to_text(const Explanation& e);
+
+}  // namespace fp8emu

@@ -1,0 +1,269 @@
+// fp8emu: the command-line tool.
+//
+//   fp8emu formats [--csv]
+//   fp8emu explain FORMAT VALUE [options]     fp8emu explain FORMAT --code CODE
+//   fp8emu table FORMAT
+//
+// Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr).
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fp8emu/explain.hpp"
+
+namespace {
+
+using namespace fp8emu;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+constexpr const char* kMainHelp =
+    "fp8emu: bit-exact emulation of FP8 and other low-precision float formats.\n"
+    "\n"
+    "usage: fp8emu COMMAND [ARGS]   (fp8emu COMMAND --help for details)\n"
+    "\n"
+    "commands:\n"
+    "  formats   list the format catalog with derived properties\n"
+    "  explain   show how a value is encoded in a format, field by field\n"
+    "  table     print every code of a format and its value as CSV\n";
+
+constexpr const char* kFormatsHelp =
+    "usage: fp8emu formats [--csv]\n"
+    "\n"
+    "Lists every catalog format: bits, exponent and mantissa widths, bias, policy,\n"
+    "largest finite value, smallest normal and smallest positive value, epsilon,\n"
+    "emin/emax, the number of finite codes, and the codes of NaN and infinities.\n"
+    "Other formats are spelled binary{K}p{P}{s|u}{e|f} or e{E}m{M}[:bias=B][:policy=P][:unsigned].\n"
+    "\n"
+    "  --csv    machine-readable output\n";
+
+constexpr const char* kExplainHelp =
+    "usage: fp8emu explain FORMAT VALUE [options]\n"
+    "       fp8emu explain FORMAT --code CODE\n"
+    "\n"
+    "Encodes VALUE (a decimal or hex float such as 3.3, -1e-3, 0x1.8p-7, inf, nan)\n"
+    "in FORMAT and shows the sign, exponent and mantissa fields, the decoded value,\n"
+    "the two neighbouring values of the format, the error in ulps, and whether the\n"
+    "result overflowed (saturated) or underflowed. With --code, shows one code.\n"
+    "\n"
+    "options:\n"
+    "  --rounding MODE     rne (default), rna, rz, ru, rd, ro, sr-a, sr-b, sr-c\n"
+    "  --saturation S      finite (default: overflow and inf clamp to +-max),\n"
+    "                      propagate (finite overflow clamps, inf stays inf),\n"
+    "                      none (overflow gives inf, or NaN without inf)\n"
+    "  --sr-bits N         random bits of stochastic rounding, 1..32 (default 8)\n"
+    "  --random R          the random value R, 0 <= R < 2^N (default 0)\n"
+    "  --nan MODE          canonical (default) or nvidia (every NaN -> 0x7F)\n"
+    "  --daz, --ftz        flush subnormal inputs / results to zero\n"
+    "  --code CODE         explain a code (decimal or 0x hex) instead of a value\n";
+
+constexpr const char* kTableHelp =
+    "usage: fp8emu table FORMAT\n"
+    "\n"
+    "Prints every code of FORMAT (at most 16 bits) as CSV: code, hex, bits, class, value.\n";
+
+double parse_value(const std::string& s) {
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size())
+    throw UsageError("invalid value '" + s + "': expected a number such as 3.3, 0x1p-7, inf or nan");
+  return v;  // Overflow to inf and underflow to 0 are the double's own rounding.
+}
+
+std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std::uint64_t max) {
+  if (s.empty() || s[0] == '-' || s[0] == '+') throw UsageError("invalid " + what + " '" + s + "'");
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+  if (end != s.c_str() + s.size() || errno == ERANGE || v > max)
+    throw UsageError("invalid " + what + " '" + s + "' (expected 0.." + std::to_string(max) + ")");
+  return v;
+}
+
+Format format_arg(const std::string& s) {
+  try {
+    return parse_format(s);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// Splits arguments into positionals and --options; flags listed in `flags` take no value.
+struct Args {
+  std::vector<std::string> pos;
+  std::map<std::string, std::string> opt;
+};
+
+Args parse_args(int argc, char** argv, const std::vector<std::string>& with_value,
+                const std::vector<std::string>& flags) {
+  Args a;
+  for (int i = 0; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.size() > 2 && s.rfind("--", 0) == 0) {
+      std::string value;
+      const auto eq = s.find('=');
+      if (eq != std::string::npos) {
+        value = s.substr(eq + 1);
+        s = s.substr(0, eq);
+      }
+      bool known = false;
+      for (const auto& f : flags)
+        if (f == s) {
+          if (eq != std::string::npos) throw UsageError("option " + s + " takes no value");
+          a.opt[s] = "1";
+          known = true;
+        }
+      for (const auto& w : with_value)
+        if (w == s) {
+          if (eq == std::string::npos) {
+            if (i + 1 >= argc) throw UsageError("option " + s + " needs a value");
+            value = argv[++i];
+          }
+          a.opt[s] = value;
+          known = true;
+        }
+      if (!known) throw UsageError("unknown option '" + s + "'");
+    } else {
+      a.pos.push_back(s);
+    }
+  }
+  return a;
+}
+
+int cmd_formats(int argc, char** argv) {
+  Args a = parse_args(argc, argv, {}, {"--csv", "--help"});
+  if (a.opt.count("--help")) return std::cout << kFormatsHelp, 0;
+  if (!a.pos.empty()) throw UsageError("formats takes no arguments");
+  const bool csv = a.opt.count("--csv") > 0;
+  if (csv)
+    std::cout << "name,bits,exponent_bits,mantissa_bits,bias,signed,policy,max_finite,min_normal,"
+                 "min_positive,epsilon,emin,emax,finite_codes,nan_code,pos_inf_code,neg_inf_code,source\n";
+  else
+    std::printf("%-16s %4s %2s %2s %4s %-15s %-13s %-13s %-13s %-10s %5s %4s %8s %6s %6s\n", "name",
+                "bits", "E", "M", "bias", "policy", "max", "min_normal", "min_positive", "epsilon",
+                "emin", "emax", "finite", "nan", "+inf");
+  for (const auto& e : catalog()) {
+    const Format& f = e.format;
+    const int b = total_bits(f);
+    auto opt = [&](std::optional<std::uint32_t> c) { return c ? hex_code(*c, b) : std::string("-"); };
+    if (csv) {
+      std::cout << e.name << ',' << b << ',' << f.exponent_bits << ',' << f.mantissa_bits << ','
+                << f.bias << ',' << (f.is_signed ? 1 : 0) << ',' << policy_name(f.policy) << ','
+                << shortest(max_finite(f)) << ',' << shortest(min_normal(f)) << ','
+                << shortest(min_positive(f)) << ',' << shortest(epsilon(f)) << ',' << emin(f) << ','
+                << emax(f) << ',' << finite_code_count(f) << ',' << opt(nan_code(f)) << ','
+                << opt(positive_inf_code(f)) << ',' << opt(negative_inf_code(f)) << ",\""
+                << e.source << "\"\n";
+    } else {
+      std::printf("%-16s %4d %2d %2d %4d %-15s %-13.6g %-13.6g %-13.6g %-10.4g %5d %4d %8llu %6s %6s\n",
+                  std::string(e.name).c_str(), b, f.exponent_bits, f.mantissa_bits, f.bias,
+                  std::string(policy_name(f.policy)).c_str(), max_finite(f), min_normal(f),
+                  min_positive(f), epsilon(f), emin(f), emax(f),
+                  (unsigned long long)finite_code_count(f), opt(nan_code(f)).c_str(),
+                  opt(positive_inf_code(f)).c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_explain(int argc, char** argv) {
+  Args a = parse_args(argc, argv,
+                      {"--rounding", "--saturation", "--sr-bits", "--random", "--nan", "--code"},
+                      {"--daz", "--ftz", "--help"});
+  if (a.opt.count("--help")) return std::cout << kExplainHelp, 0;
+  const bool by_code = a.opt.count("--code") > 0;
+  if (a.pos.size() != (by_code ? 1u : 2u))
+    throw UsageError(by_code ? "usage: fp8emu explain FORMAT --code CODE"
+                             : "usage: fp8emu explain FORMAT VALUE [options]");
+  const Format f = format_arg(a.pos[0]);
+  if (by_code) {
+    const int b = total_bits(f);
+    const std::uint64_t max = b >= 32 ? 0xFFFFFFFFull : (1ull << b) - 1;
+    const auto code = std::uint32_t(parse_unsigned(a.opt["--code"], "code", max));
+    const CodeFields c = fields(f, code);
+    std::cout << "format      " << format_name(f) << "\n"
+              << "code        " << hex_code(code, b) << " = " << field_bits(f, code) << "  ("
+              << class_name(c.value_class) << ")\n"
+              << "value       " << shortest(c.value) << "\n";
+    return 0;
+  }
+  ConvertOptions o;
+  if (a.opt.count("--rounding")) {
+    auto r = parse_rounding(a.opt["--rounding"]);
+    if (!r) throw UsageError("unknown rounding '" + a.opt["--rounding"] + "' (rne rna rz ru rd ro sr-a sr-b sr-c)");
+    o.rounding = *r;
+  }
+  if (a.opt.count("--saturation")) {
+    auto s = parse_saturation(a.opt["--saturation"]);
+    if (!s) throw UsageError("unknown saturation '" + a.opt["--saturation"] + "' (finite propagate none)");
+    o.saturation = *s;
+  }
+  if (a.opt.count("--nan")) {
+    const std::string& n = a.opt["--nan"];
+    if (n == "canonical") o.nan = NanEncoding::canonical;
+    else if (n == "nvidia") o.nan = NanEncoding::nvidia;
+    else throw UsageError("unknown NaN mode '" + n + "' (canonical nvidia)");
+  }
+  o.flush_inputs = a.opt.count("--daz") > 0;
+  o.flush_outputs = a.opt.count("--ftz") > 0;
+  o.stochastic_bits = is_stochastic(o.rounding) ? 8 : 0;
+  if (a.opt.count("--sr-bits")) o.stochastic_bits = int(parse_unsigned(a.opt["--sr-bits"], "--sr-bits", 32));
+  if (is_stochastic(o.rounding) && o.stochastic_bits < 1) throw UsageError("--sr-bits must be 1..32");
+  std::uint32_t random = 0;
+  if (a.opt.count("--random")) {
+    if (!is_stochastic(o.rounding)) throw UsageError("--random needs a stochastic --rounding (sr-a, sr-b, sr-c)");
+    const std::uint64_t max = (std::uint64_t{1} << o.stochastic_bits) - 1;
+    random = std::uint32_t(parse_unsigned(a.opt["--random"], "--random", max));
+  }
+  const double x = parse_value(a.pos[1]);
+  std::cout << to_text(explain(f, x, o, random));
+  return 0;
+}
+
+int cmd_table(int argc, char** argv) {
+  Args a = parse_args(argc, argv, {}, {"--help"});
+  if (a.opt.count("--help")) return std::cout << kTableHelp, 0;
+  if (a.pos.size() != 1) throw UsageError("usage: fp8emu table FORMAT");
+  const Format f = format_arg(a.pos[0]);
+  const int b = total_bits(f);
+  if (b > 16) throw UsageError("table prints formats of at most 16 bits; " + a.pos[0] + " has " + std::to_string(b));
+  std::string out = "code,hex,bits,class,value\n";
+  for (std::uint32_t c = 0; c < (1u << b); ++c) {
+    const CodeFields fl = fields(f, c);
+    out += std::to_string(c) + "," + hex_code(c, b) + "," + field_bits(f, c) + "," +
+           std::string(class_name(fl.value_class)) + "," + shortest(fl.value) + "\n";
+  }
+  std::cout << out;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::cerr << kMainHelp;
+      return 2;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") return std::cout << kMainHelp, 0;
+    if (cmd == "formats") return cmd_formats(argc - 2, argv + 2);
+    if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
+    if (cmd == "table") return cmd_table(argc - 2, argv + 2);
+    throw UsageError("unknown command '" + cmd + "' (formats, explain, table; see fp8emu --help)");
+  } catch (const UsageError& e) {
+    std::cerr << "fp8emu: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "fp8emu: error: " << e.what() << "\n";
+    return 2;
+  }
+}
