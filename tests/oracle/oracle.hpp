@@ -279,9 +279,19 @@ inline std::uint32_t zero_code(const Table& t, bool neg) {
   return neg && t.signed_zero() ? sign_bit(t.s) : 0u;
 }
 
-/// The expected code of the prepared input under mode `m`.
-inline std::uint32_t expected(const Table& t, const Prepared& p, const Mode& m) {
-  using fp8emu::Rounding;
+/// The code when the input is rounded to its lower (`up` false) or upper neighbour.
+inline std::uint32_t finish(const Table& t, const Prepared& p, const Mode& m, bool up) {
+  const bool neg = p.neg;
+  if (up && p.hi_virtual) return overflow(t, neg, false, m);
+  const std::uint32_t mag = up ? p.lo + 1 : p.lo;
+  if (mag == 0) return t.s.kind == Kind::e8m0 ? 0u : zero_code(t, neg);
+  if (m.ftz && t.s.kind != Kind::e8m0 && t.value(mag) < t.min_normal()) return zero_code(t, neg);
+  return mag | (neg ? sign_bit(t.s) : 0);
+}
+
+/// The expected code of an input whose result does not depend on rounding, or nothing
+/// when the input lies strictly between two neighbours.
+inline std::optional<std::uint32_t> fixed(const Table& t, const Prepared& p, const Mode& m) {
   const bool neg = p.neg;
   switch (p.kind) {
     case Prepared::nan:
@@ -290,36 +300,38 @@ inline std::uint32_t expected(const Table& t, const Prepared& p, const Mode& m) 
     case Prepared::negative_unsigned: return nan_code(t, false);
     case Prepared::inf: return overflow(t, neg, true, m);
     case Prepared::zero: return zero_code(t, neg);
-    case Prepared::below_min: return 0;
+    case Prepared::below_min: return 0u;
     case Prepared::beyond: return overflow(t, neg, false, m);
-    case Prepared::exact:
+    case Prepared::exact: return finish(t, p, m, false);
     case Prepared::between: break;
   }
+  return std::nullopt;
+}
+
+/// The expected code of the prepared input under mode `m`.
+inline std::uint32_t expected(const Table& t, const Prepared& p, const Mode& m) {
+  using fp8emu::Rounding;
+  if (auto c = fixed(t, p, m)) return *c;
+  const bool neg = p.neg;
+  const bool lo_odd = p.lo & 1;
+  const Real mid = (p.lo_v + p.hi_v) / 2;
   bool up = false;
-  if (p.kind == Prepared::between) {
-    const bool lo_odd = p.lo & 1;
-    const Real mid = (p.lo_v + p.hi_v) / 2;
-    switch (m.r) {
-      case Rounding::nearest_even: up = p.a > mid || (p.a == mid && lo_odd); break;
-      case Rounding::nearest_away: up = p.a >= mid; break;
-      case Rounding::toward_zero: up = false; break;
-      case Rounding::toward_positive: up = !neg; break;
-      case Rounding::toward_negative: up = neg; break;
-      case Rounding::to_odd: up = !lo_odd; break;
-      default: {
-        const SrThresholds th = sr_thresholds(p, m.n);
-        const std::uint64_t two_n = std::uint64_t{1} << m.n;
-        if (m.r == Rounding::stochastic_a) up = th.a + m.R >= two_n;
-        if (m.r == Rounding::stochastic_b) up = th.b + 2 * m.R + 1 >= 2 * two_n;
-        if (m.r == Rounding::stochastic_c) up = th.c + m.R >= two_n;
-      }
+  switch (m.r) {
+    case Rounding::nearest_even: up = p.a > mid || (p.a == mid && lo_odd); break;
+    case Rounding::nearest_away: up = p.a >= mid; break;
+    case Rounding::toward_zero: up = false; break;
+    case Rounding::toward_positive: up = !neg; break;
+    case Rounding::toward_negative: up = neg; break;
+    case Rounding::to_odd: up = !lo_odd; break;
+    default: {
+      const SrThresholds th = sr_thresholds(p, m.n);
+      const std::uint64_t two_n = std::uint64_t{1} << m.n;
+      if (m.r == Rounding::stochastic_a) up = th.a + m.R >= two_n;
+      if (m.r == Rounding::stochastic_b) up = th.b + 2 * m.R + 1 >= 2 * two_n;
+      if (m.r == Rounding::stochastic_c) up = th.c + m.R >= two_n;
     }
-    if (up && p.hi_virtual) return overflow(t, neg, false, m);
   }
-  const std::uint32_t mag = up ? p.lo + 1 : p.lo;
-  if (mag == 0) return t.s.kind == Kind::e8m0 ? 0u : zero_code(t, neg);
-  if (m.ftz && t.s.kind != Kind::e8m0 && t.value(mag) < t.min_normal()) return zero_code(t, neg);
-  return mag | (neg ? sign_bit(t.s) : 0);
+  return finish(t, p, m, up);
 }
 
 /// Returns the exact value of float16 / bfloat16 bits, decoded by the oracle.
