@@ -212,11 +212,15 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
   //    subnormal boundary, so "next value up" is always code + 1. e8m0 has no zero code.
   const int zero_offset = f.policy == Policy::e8m0 ? 1 : 0;
   std::int64_t code = (std::int64_t(q - quantum_min(f)) << M) + std::int64_t(kept) - zero_offset;
-  // 5. Round once.
+  // 5. Round once. Stochastic modes check N here, where it is used (a bad N throws).
   st.inexact = frac != 0 || sticky;
+  if (st.inexact && is_stochastic(o.rounding)) validate(o);
+  // "Odd" is the last significand digit (IEEE 754-2019 4.3.1). With no mantissa bits a
+  // nonzero significand is the single digit 1: both neighbours are odd, and the 2019
+  // rule picks the larger magnitude, which "odd, so round up" gives.
+  const bool odd = M == 0 ? kept != 0 : (code & 1) != 0;
   if (st.inexact)
-    code += round_up(o.rounding, negative, (code & 1) != 0, frac, sticky, o.stochastic_bits,
-                     random_bits);
+    code += round_up(o.rounding, negative, odd, frac, sticky, o.stochastic_bits, random_bits);
   // 6. Below the smallest value: zero (e8m0: its smallest value).
   if (code <= 0) {
     st.underflow = true;

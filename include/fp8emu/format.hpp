@@ -219,7 +219,7 @@ constexpr std::optional<std::uint32_t> nan_code(const Fmt& f) {
   switch (f.policy) {
     case Policy::ieee:  // Quiet NaN: all-ones exponent, top mantissa bit set.
       return (all >> f.mantissa_bits << f.mantissa_bits) |
-             (std::uint32_t{1} << (f.mantissa_bits - 1));
+             (f.mantissa_bits > 0 ? std::uint32_t{1} << (f.mantissa_bits - 1) : 0u);
     case Policy::fn:
       return all;
     case Policy::fnuz:

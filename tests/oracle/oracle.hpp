@@ -313,7 +313,9 @@ inline std::uint32_t expected(const Table& t, const Prepared& p, const Mode& m) 
   using fp8emu::Rounding;
   if (auto c = fixed(t, p, m)) return *c;
   const bool neg = p.neg;
-  const bool lo_odd = p.lo & 1;
+  // IEEE 754-2019 4.3.1: ties go to the even last significand digit; when both are odd
+  // (precision 1: every nonzero significand is the digit 1), to the larger magnitude.
+  const bool lo_odd = t.s.m == 0 ? p.lo_v != 0 : (p.lo & 1) != 0;
   const Real mid = (p.lo_v + p.hi_v) / 2;
   bool up = false;
   switch (m.r) {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The two commands of README.md, on a fresh Debian 12 machine as root:
+#   bash tools/run.sh main   installs what is missing, builds, runs the main job
+#   bash tools/run.sh test   installs what is missing, builds, runs every test
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+
+# Debian packages the project needs; only the missing ones are installed.
+packages=(cmake g++ make libxsimd-dev libboost-dev libmpfr-dev libgmp-dev catch2 zlib1g-dev)
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+    $sudo apt-get update
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {
+  echo "== configuring and building in $BUILD_DIR"
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+case "$mode" in
+  main)
+    install_missing
+    build -DFP8EMU_BUILD_TESTS=OFF
+    tool="$BUILD_DIR/tools/fp8emu"
+    echo "== fp8emu formats"
+    "$tool" formats
+    echo
+    echo "== fp8emu explain e4m3fn 3.3"
+    "$tool" explain e4m3fn 3.3
+    echo
+    echo "== fp8emu explain e5m2 70000 --saturation none"
+    "$tool" explain e5m2 70000 --saturation none
+    ;;
+  test)
+    install_missing
+    build -DFP8EMU_BUILD_TESTS=ON
+    echo "== running every test"
+    status=0
+    (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1500) || status=$?
+    echo "== exhaustive sweeps (case and mismatch counts)"
+    grep -h "^sweep " "$BUILD_DIR/Testing/Temporary/LastTest.log" | sort -u || true
+    exit $status
+    ;;
+  *)
+    echo "usage: bash tools/run.sh main|test" >&2
+    exit 2
+    ;;
+esac
