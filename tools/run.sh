@@ -53,9 +53,12 @@ case "$mode" in
     build -DFP8EMU_BUILD_TESTS=ON
     echo "== running every test"
     status=0
-    (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1500) || status=$?
+    (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1500) 2>&1 | tee "$BUILD_DIR/ctest.log" ||
+      status=$?
     echo "== exhaustive sweeps (case and mismatch counts)"
     grep -h "^sweep " "$BUILD_DIR/Testing/Temporary/LastTest.log" | sort -u || true
+    # ctest's own closing line, last, for whoever reads the log.
+    grep -E "tests passed, [0-9]+ tests failed out of" "$BUILD_DIR/ctest.log" | tail -1 || true
     exit $status
     ;;
   *)
