@@ -49,6 +49,14 @@ inline std::string mismatch(const std::string& fmt, fp8emu::Rounding r, fp8emu::
          fp8emu::hex_code(expected, bits) + ", got " + fp8emu::hex_code(got, bits);
 }
 
+// Every deterministic rounding mode and every overflow mode.
+constexpr fp8emu::Rounding kDeterministic[] = {
+    fp8emu::Rounding::nearest_even,    fp8emu::Rounding::nearest_away,
+    fp8emu::Rounding::toward_zero,     fp8emu::Rounding::toward_positive,
+    fp8emu::Rounding::toward_negative, fp8emu::Rounding::to_odd};
+constexpr fp8emu::Saturation kSaturations[] = {
+    fp8emu::Saturation::finite, fp8emu::Saturation::propagate, fp8emu::Saturation::none};
+
 // Scales an iteration count down in unoptimised builds (as Highway's AdjustedReps).
 inline std::uint64_t adjusted(std::uint64_t n) {
 #ifdef NDEBUG

@@ -14,11 +14,6 @@ using namespace fp8emu;
 
 namespace {
 
-constexpr Rounding kDeterministic[] = {Rounding::nearest_even,    Rounding::nearest_away,
-                                       Rounding::toward_zero,     Rounding::toward_positive,
-                                       Rounding::toward_negative, Rounding::to_odd};
-constexpr Saturation kSaturations[] = {Saturation::finite, Saturation::propagate,
-                                       Saturation::none};
 
 bool same_value(const oracle::Val& o, double d) {
   if (o.cls == oracle::Val::nan) return std::isnan(d);

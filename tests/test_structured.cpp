@@ -21,11 +21,6 @@ using namespace fp8emu;
 
 namespace {
 
-constexpr Rounding kDeterministic[] = {Rounding::nearest_even,    Rounding::nearest_away,
-                                       Rounding::toward_zero,     Rounding::toward_positive,
-                                       Rounding::toward_negative, Rounding::to_odd};
-constexpr Saturation kSaturations[] = {Saturation::finite, Saturation::propagate,
-                                       Saturation::none};
 
 // Input types: precision p, smallest normal exponent, largest exponent.
 struct InType {
