@@ -178,9 +178,8 @@ std::string to_text(const Explanation& e) {
   if (f.is_signed) s << "  sign      " << (r.negative ? "1 (-)" : "0 (+)") << "\n";
   s << "  exponent  " << binary(r.exponent_field, f.exponent_bits) << "b = " << r.exponent_field;
   if (r.value_class == ValueClass::normal) {
-    const int unb = f.policy == Policy::e8m0 ? int(r.exponent_field) - f.bias
-                                             : int(r.exponent_field) - f.bias;
-    s << ", unbiased " << r.exponent_field << " - " << f.bias << " = " << unb;
+    s << ", unbiased " << r.exponent_field << " - " << f.bias << " = "
+      << int(r.exponent_field) - f.bias;
   } else if (r.value_class == ValueClass::subnormal) {
     s << ", subnormal: exponent emin = " << emin(f);
   }
