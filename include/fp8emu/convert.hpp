@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 #include "fp8emu/format.hpp"
 
@@ -178,22 +179,25 @@ constexpr std::uint32_t overflow_code(const Fmt& f, bool negative, bool infinite
   return max_code(f, negative);  // Neither inf nor NaN: always saturates.
 }
 
-/// Encodes a finite nonzero magnitude sig * 2^exp2 (sig < 2^53) with sign `negative`.
+/// Encodes a finite nonzero magnitude (sig + t) * 2^exp2 with sign `negative`, where
+/// 0 < sig < 2^64 and 0 <= t < 1 is known only through `sticky_in` (t != 0).
 ///
 /// Invariant: this is the only place where a value is rounded.
 template <class Fmt>
 constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t sig, int exp2,
-                                     const ConvertOptions& o, std::uint32_t random_bits) {
+                                     const ConvertOptions& o, std::uint32_t random_bits,
+                                     bool sticky_in = false) {
   EncodeStatus st;
   const int M = f.mantissa_bits;
-  // 1. Normalise: the leading bit of sig at position 52, so |x| in [2^e, 2^(e+1)).
-  const int lz = std::countl_zero(sig) - 11;
+  // 1. Normalise: the leading bit of sig at position 63, so |x| in [2^e, 2^(e+1)).
+  const int lz = std::countl_zero(sig);
   sig <<= lz;
   exp2 -= lz;
-  const int e = exp2 + 52;
+  const int e = exp2 + 63;
   // 2. The quantum 2^q of the result: the binade's ulp, or the subnormal ulp below emin.
   const int q = (e > emin(f) ? e : emin(f)) - M;
-  // 3. Split |x| / 2^q into the kept integer and the discarded fraction; s >= 29.
+  // 3. Split |x| / 2^q into the kept integer and the discarded fraction (64 bits,
+  //    top-aligned, plus a sticky bit); s >= 63 - M >= 40 for formats of at most 24 bits.
   const int s = q - exp2;
   const std::uint64_t kept = s < 64 ? sig >> s : 0;
   std::uint64_t frac;
@@ -208,6 +212,7 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
     frac = 0;
     sticky = true;
   }
+  sticky = sticky || sticky_in;
   // 4. The truncated magnitude code. The formula is continuous across binades and the
   //    subnormal boundary, so "next value up" is always code + 1. e8m0 has no zero code.
   const int zero_offset = f.policy == Policy::e8m0 ? 1 : 0;
@@ -282,6 +287,40 @@ constexpr EncodeStatus encode_status(const Fmt& f, double x, bool input_subnorma
   return encode_finite(f, negative, sig, exp2, o, random_bits);
 }
 
+/// Encodes x * scale, rounded once from the exact product; DAZ judges `x` itself
+/// (`input_subnormal`), before scaling. Requires a finite scale > 0.
+template <class Fmt>
+constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_subnormal,
+                                            float scale, const ConvertOptions& o,
+                                            std::uint32_t random_bits) {
+  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  const int biased = int((bits >> 52) & 0x7FF);
+  const std::uint64_t mant = bits & ((std::uint64_t{1} << 52) - 1);
+  // 1. A scale > 0 keeps NaN, infinities, zeros and flushed inputs as they are.
+  if (scale == 1.0f || biased == 0x7FF || (biased == 0 && mant == 0) ||
+      (o.flush_inputs && input_subnormal))
+    return encode_status(f, x, input_subnormal, o, random_bits);
+  // 2. The sign rules of encode_status for a finite nonzero input.
+  bool negative = (bits >> 63) != 0;
+  if (f.policy == Policy::e8m0) negative = false;
+  if (negative && !f.is_signed) return {signed_nan_code(f, false)};
+  // 3. The exact product of the significands: at most 53 + 24 bits, in 128 bits.
+  const std::uint64_t sx = biased == 0 ? mant : mant | (std::uint64_t{1} << 52);
+  const int ex = biased == 0 ? -1074 : biased - 1075;
+  const std::uint32_t sbits = std::bit_cast<std::uint32_t>(scale);
+  const int sb = int(sbits >> 23);
+  const std::uint64_t ss = sb == 0 ? (sbits & 0x7FFFFF) : (sbits & 0x7FFFFF) | 0x800000;
+  const int es = sb == 0 ? -149 : sb - 150;
+  __extension__ using u128 = unsigned __int128;
+  const u128 p = u128(sx) * ss;
+  // 4. Keep the top 64 bits; what falls below them only sets the sticky bit.
+  const std::uint64_t hi = std::uint64_t(p >> 64);
+  const int drop = hi == 0 ? 0 : 64 - std::countl_zero(hi);
+  const std::uint64_t sig = std::uint64_t(p >> drop);
+  const bool sticky = drop > 0 && (std::uint64_t(p) & ((std::uint64_t{1} << drop) - 1)) != 0;
+  return encode_finite(f, negative, sig, ex + es + drop, o, random_bits, sticky);
+}
+
 }  // namespace detail
 
 /// Returns the code nearest `x` in `f` under `o` (one rounding from the exact double).
@@ -301,6 +340,19 @@ constexpr std::uint32_t encode(const Fmt& f, float x, const ConvertOptions& o = 
   const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
   const bool sub = ((b >> 23) & 0xFF) == 0 && (b << 9) != 0;
   return detail::encode_status(f, double(x), sub, o, random_bits).code;
+}
+
+/// Returns the code of `x * scale` in `f` under `o`, rounded once from the exact product;
+/// DAZ judges `x` as a double. Throws std::invalid_argument unless scale is finite and > 0.
+template <class Fmt>
+constexpr std::uint32_t encode_scaled(const Fmt& f, double x, float scale,
+                                      const ConvertOptions& o = {},
+                                      std::uint32_t random_bits = 0) {
+  if (!(scale > 0.0f && scale <= std::numeric_limits<float>::max()))
+    throw std::invalid_argument("the scale must be finite and greater than zero");
+  const std::uint64_t b = std::bit_cast<std::uint64_t>(x);
+  const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
+  return detail::encode_scaled_status(f, x, sub, scale, o, random_bits).code;
 }
 
 /// Returns the classification of `code` in `f`; throws std::out_of_range for a code

@@ -1,0 +1,106 @@
+// fp8emu: array conversions (quantize, dequantize, fake-quantize), SIMD and threaded.
+//
+// Every function here gives, element for element, the bits of the scalar reference in
+// convert.hpp: element i of quantize is
+//   encode_scaled(f, x[i], scale, opts.convert, random_bits(key, first_index + i))
+// with key = random_key(seed, stream) (random.hpp). DAZ judges x[i] in its own type
+// (float16 subnormals are not float32 subnormals). The fast paths (xsimd kernels,
+// OpenMP chunks) are tested against that definition bit for bit; configurations the
+// kernels do not cover run the reference loop itself, still in parallel.
+// docs/arrays.md describes each option at its edges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "fp8emu/convert.hpp"
+#include "fp8emu/format.hpp"
+#include "fp8emu/random.hpp"
+
+namespace fp8emu {
+
+/// Says how an array call runs; nothing here changes its result.
+struct Execution {
+  int threads = 0;                            ///< OpenMP threads; 0 means omp_get_max_threads().
+  std::size_t parallel_threshold = 1u << 16;  ///< Fewer elements than this run on one thread.
+  std::size_t chunk = 1u << 14;               ///< Elements per unit of parallel work (>= 1).
+  bool simd = true;                           ///< false runs the scalar reference loop.
+};
+
+/// Describes an array conversion: the scalar options plus scale and random stream.
+struct ArrayOptions {
+  ConvertOptions convert{};       ///< Rounding, overflow, NaN, DAZ / FTZ, stochastic bits.
+  float scale = 1.0f;             ///< Quantize rounds x * scale; dequantize returns value / scale.
+  std::uint64_t seed = 0;         ///< Stochastic rounding: the random bits of element i are
+  std::uint64_t stream = 0;       ///<   random_bits(random_key(seed, stream), first_index + i).
+  std::uint64_t first_index = 0;  ///< The index of element 0 (for arrays processed in parts).
+  Execution exec{};
+};
+
+/// Reports what one pass over the input found.
+struct ArrayStats {
+  double amax = 0;  ///< max |x| of the input before scaling; NaN if any input is NaN.
+};
+
+/// Quantizes float32 values to codes of `f` (uint8 for formats of at most 8 bits, uint16
+/// up to 16, uint32 up to 32). Throws std::invalid_argument for sizes that differ, a code
+/// type too narrow for `f`, a scale that is not finite and > 0, or bad stochastic bits.
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint8_t> out,
+                    const ArrayOptions& o = {});
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint16_t> out,
+                    const ArrayOptions& o = {});
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint32_t> out,
+                    const ArrayOptions& o = {});
+/// Quantizes float64 values to codes of `f` (the exact reference loop, threaded).
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint8_t> out,
+                    const ArrayOptions& o = {});
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint16_t> out,
+                    const ArrayOptions& o = {});
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint32_t> out,
+                    const ArrayOptions& o = {});
+/// Quantizes float16 values, given as their bits, to codes of `f`.
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint8_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint16_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint32_t> out, const ArrayOptions& o = {});
+/// Quantizes bfloat16 values, given as their bits, to codes of `f`.
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint8_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint16_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint32_t> out, const ArrayOptions& o = {});
+
+/// Decodes codes of `f` to value / scale, rounded once to the output type. Throws
+/// std::out_of_range for a code wider than `f` (the output is then unspecified) and
+/// std::domain_error for float output when the values of `f` do not fit in float.
+void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
+                const ArrayOptions& o = {});
+void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
+                const ArrayOptions& o = {});
+void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
+                const ArrayOptions& o = {});
+void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
+                const ArrayOptions& o = {});
+void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
+                const ArrayOptions& o = {});
+void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
+                const ArrayOptions& o = {});
+
+/// Rounds float32 values to `f` and back: out[i] = decode(quantize(x[i])) / scale, the
+/// division rounded once to float. `in` and `out` may be the same array. Throws as
+/// quantize, and std::domain_error when the values of `f` do not fit in float.
+ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<float> out,
+                         const ArrayOptions& o = {});
+
+/// Returns true when the SIMD kernels cover `f` under `o`; otherwise float32 and float16 /
+/// bfloat16 inputs run the scalar reference loop (same results, slower).
+bool simd_covers(const Format& f, const ArrayOptions& o);
+
+/// Returns the name of the instruction set the kernels were compiled for ("avx512bw", ...).
+const char* simd_arch_name();
+
+}  // namespace fp8emu

@@ -1,0 +1,490 @@
+// fp8emu: the array drivers: argument checks, per-call plans, OpenMP chunks, and the
+// split of every chunk into SIMD batches (kernels.hpp) and a scalar tail (convert.hpp).
+//
+// Scaled inputs: x * scale is computed exactly in double (a float or float16 significand
+// times a float one has at most 48 bits), then rounded to odd at float precision
+// (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms
+// using rounding to odd", IEEE TC 2008). Rounding that float once more to a format with
+// at least k fewer bits, where k = 2 for the deterministic modes and N + 2 for N-bit
+// stochastic rounding, gives the same result as rounding the exact product once;
+// simd_covers() admits a scaled call only when k such bits exist at every magnitude.
+#include "fp8emu/array.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fp8emu/explain.hpp"
+#include "kernels.hpp"
+
+namespace fp8emu {
+namespace {
+
+using Arch = xsimd::default_arch;
+using detail::EncodePlan;
+
+// ---------------------------------------------------------------------------------------
+// Checks and plans.
+
+void check_call(const Format& f, std::size_t n_in, std::size_t n_out, int code_bits,
+                const ArrayOptions& o) {
+  if (auto err = check(f)) throw std::invalid_argument("invalid format: " + *err);
+  if (n_in != n_out)
+    throw std::invalid_argument("the input has " + std::to_string(n_in) +
+                                " elements but the output has " + std::to_string(n_out));
+  if (total_bits(f) > code_bits)
+    throw std::invalid_argument("codes of " + format_name(f) + " need " +
+                                std::to_string(total_bits(f)) + " bits; the code array has " +
+                                std::to_string(code_bits));
+  if (!(o.scale > 0.0f && o.scale <= std::numeric_limits<float>::max()))
+    throw std::invalid_argument("the scale must be finite and greater than zero");
+  if (is_stochastic(o.convert.rounding)) validate(o.convert);
+  if (o.exec.chunk == 0) throw std::invalid_argument("the chunk size must be at least 1");
+}
+
+EncodePlan make_plan(const Format& f, const ArrayOptions& o, bool daz_in_kernel) {
+  const ConvertOptions& c = o.convert;
+  EncodePlan p;
+  p.M = std::uint32_t(f.mantissa_bits);
+  p.ebase = std::uint32_t(127 + emin(f));
+  p.dconst = 23 - p.M;
+  p.maxmag = max_magnitude_code(f);
+  p.sign_mask = f.is_signed ? sign_mask(f) : 0;
+  p.zero_pos = detail::zero_code(f, false);
+  p.zero_neg = detail::zero_code(f, true);
+  p.nan_pos = detail::nan_input_code(f, false, c.nan);
+  p.nan_neg = detail::nan_input_code(f, true, c.nan);
+  p.inf_pos = detail::overflow_code(f, false, true, c);
+  p.inf_neg = detail::overflow_code(f, true, true, c);
+  p.ovf_pos = detail::overflow_code(f, false, false, c);
+  p.ovf_neg = detail::overflow_code(f, true, false, c);
+  p.unsigned_neg = detail::signed_nan_code(f, false);
+  p.is_signed = f.is_signed;
+  p.daz = c.flush_inputs && daz_in_kernel;
+  p.ftz = c.flush_outputs && has_subnormals(f);
+  p.n = is_stochastic(c.rounding) ? std::uint32_t(c.stochastic_bits) : 0;
+  p.key = random_key(o.seed, o.stream);
+  return p;
+}
+
+// Calls fn(std::integral_constant<Rounding, r>) for the runtime rounding r: the switch
+// happens once per call, outside every loop.
+template <class Fn>
+decltype(auto) with_rounding(Rounding r, Fn&& fn) {
+  using R = Rounding;
+  switch (r) {
+    case R::nearest_even: return fn(std::integral_constant<R, R::nearest_even>{});
+    case R::nearest_away: return fn(std::integral_constant<R, R::nearest_away>{});
+    case R::toward_zero: return fn(std::integral_constant<R, R::toward_zero>{});
+    case R::toward_positive: return fn(std::integral_constant<R, R::toward_positive>{});
+    case R::toward_negative: return fn(std::integral_constant<R, R::toward_negative>{});
+    case R::to_odd: return fn(std::integral_constant<R, R::to_odd>{});
+    case R::stochastic_a: return fn(std::integral_constant<R, R::stochastic_a>{});
+    case R::stochastic_b: return fn(std::integral_constant<R, R::stochastic_b>{});
+    case R::stochastic_c: break;
+  }
+  return fn(std::integral_constant<R, R::stochastic_c>{});
+}
+
+// Runs body(begin, end) over chunks of `ex.chunk` elements, on several threads when the
+// array is large enough; returns the largest value the bodies returned (amax bits).
+template <class Body>
+std::uint64_t for_chunks(std::size_t n, const Execution& ex, Body&& body) {
+  const std::size_t chunk = ex.chunk;
+  const std::size_t count = n / chunk + (n % chunk != 0);
+  int threads = ex.threads > 0 ? ex.threads : omp_get_max_threads();
+  if (n < ex.parallel_threshold) threads = 1;
+  std::uint64_t m = 0;
+  if (threads <= 1 || count <= 1) {
+    for (std::size_t c = 0; c < count; ++c)
+      m = std::max(m, body(c * chunk, std::min(n, (c + 1) * chunk)));
+    return m;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : m)
+  for (std::ptrdiff_t c = 0; c < std::ptrdiff_t(count); ++c) {
+    const std::size_t b = std::size_t(c) * chunk;
+    m = std::max(m, body(b, std::min(n, b + chunk)));
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// Input types: how each widens exactly to float32 bits, and its scalar reference.
+
+bool float_subnormal(std::uint32_t b) { return (b & 0x7F800000u) == 0 && (b & 0x7FFFFFu) != 0; }
+
+std::uint32_t float16_to_float_bits(std::uint16_t h) {
+  const std::uint32_t s = std::uint32_t(h & 0x8000u) << 16;
+  const std::uint32_t e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+  if (e == 0x1F) return s | 0x7F800000u | (m << 13);
+  if (e != 0) return s | ((e + 112) << 23) | (m << 13);
+  return s | std::bit_cast<std::uint32_t>(float(m) * 0x1p-24f);  // exact: m < 2^10
+}
+
+struct FloatSource {
+  using T = float;
+  static std::uint32_t bits(float x) { return std::bit_cast<std::uint32_t>(x); }
+  static bool subnormal(float x) { return float_subnormal(bits(x)); }
+};
+struct Float16Source {
+  using T = std::uint16_t;
+  static std::uint32_t bits(std::uint16_t h) { return float16_to_float_bits(h); }
+  static bool subnormal(std::uint16_t h) { return (h & 0x7C00u) == 0 && (h & 0x3FFu) != 0; }
+};
+struct BFloat16Source {
+  using T = std::uint16_t;
+  static std::uint32_t bits(std::uint16_t b) { return std::uint32_t(b) << 16; }
+  static bool subnormal(std::uint16_t b) { return (b & 0x7F80u) == 0 && (b & 0x7Fu) != 0; }
+};
+
+// The reference for one element: convert.hpp's encode of x * scale, rounded once.
+template <class Src>
+std::uint32_t reference(const Format& f, typename Src::T x, const ArrayOptions& o,
+                        const RandomKey& key, std::uint64_t index) {
+  const std::uint32_t r = is_stochastic(o.convert.rounding) ? random_bits(key, index) : 0;
+  const double v = double(std::bit_cast<float>(Src::bits(x)));
+  return detail::encode_scaled_status(f, v, Src::subnormal(x), o.scale, o.convert, r).code;
+}
+
+// Rounds the exact product p (finite) to float with round-to-odd, keeping the sign.
+std::uint32_t round_to_odd_float(double p) {
+  const float rn = float(p);
+  std::uint32_t b = std::bit_cast<std::uint32_t>(rn);
+  const double back = double(rn);
+  if (back != p) {
+    if (std::fabs(back) > std::fabs(p)) b -= 1;  // one step toward zero: the truncation
+    b |= 1;                                       // the odd neighbour
+  }
+  return b;
+}
+
+// Widens n inputs to the float32 bits the kernel reads: DAZ applied in the input's own
+// type where `flush`, then x * scale rounded to odd where `scaled`. Returns max |x| bits.
+template <class Src>
+std::uint32_t prepare(const typename Src::T* in, std::size_t n, std::uint32_t* out, bool flush,
+                      bool scaled, float scale) {
+  std::uint32_t m = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    std::uint32_t b = Src::bits(in[j]);
+    m = std::max(m, b & 0x7FFFFFFFu);
+    if (flush && Src::subnormal(in[j])) b &= 0x80000000u;
+    if (scaled && (b & 0x7FFFFFFFu) <= 0x7F800000u)
+      b = round_to_odd_float(double(std::bit_cast<float>(b)) * double(scale));
+    out[j] = b;
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantize.
+
+template <class Src, class Out>
+ArrayStats quantize_impl(const Format& f, std::span<const typename Src::T> in,
+                         std::span<Out> out, const ArrayOptions& o) {
+  check_call(f, in.size(), out.size(), int(8 * sizeof(Out)), o);
+  const bool simd = simd_covers(f, o);
+  const bool scaled = o.scale != 1.0f;
+  constexpr bool is_float = std::is_same_v<Src, FloatSource>;
+  // Float16 and scaled inputs flush in the prepass; float32 / bfloat16 in the kernel.
+  const bool flush_in_prepass = o.convert.flush_inputs && (scaled || !is_float);
+  const EncodePlan plan = make_plan(f, o, !scaled);
+  const RandomKey key = plan.key;
+  const auto* x = in.data();
+  Out* y = out.data();
+  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+    std::uint32_t amax = 0;
+    std::size_t i = b;
+    if (simd) {
+      with_rounding(o.convert.rounding, [&](auto r) {
+        detail::EncodeKernel<decltype(r)::value> kernel;
+        if constexpr (is_float) {
+          if (!scaled) {
+            i += kernel(Arch{}, reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b,
+                        plan, o.first_index + b, &amax);
+            return;
+          }
+        }
+        constexpr std::size_t kBlock = 1024;
+        alignas(64) std::uint32_t tmp[kBlock];
+        while (e - i >= xsimd::batch<std::uint32_t, Arch>::size) {
+          const std::size_t len = std::min(kBlock, e - i);
+          amax = std::max(amax, prepare<Src>(x + i, len, tmp, flush_in_prepass, scaled, o.scale));
+          const std::size_t done = kernel(Arch{}, tmp, y + i, len, plan, o.first_index + i,
+                                          static_cast<std::uint32_t*>(nullptr));
+          i += done;
+          if (done < len) break;
+        }
+      });
+    }
+    for (; i < e; ++i) {
+      amax = std::max(amax, Src::bits(x[i]) & 0x7FFFFFFFu);
+      y[i] = Out(reference<Src>(f, x[i], o, key, o.first_index + i));
+    }
+    return std::uint64_t{amax};
+  });
+  return {double(std::bit_cast<float>(std::uint32_t(m)))};
+}
+
+template <class Out>
+ArrayStats quantize_double(const Format& f, std::span<const double> in, std::span<Out> out,
+                           const ArrayOptions& o) {
+  check_call(f, in.size(), out.size(), int(8 * sizeof(Out)), o);
+  const RandomKey key = random_key(o.seed, o.stream);
+  const bool sr = is_stochastic(o.convert.rounding);
+  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+    std::uint64_t amax = 0;
+    for (std::size_t i = b; i < e; ++i) {
+      const std::uint64_t bits = std::bit_cast<std::uint64_t>(in[i]);
+      amax = std::max<std::uint64_t>(amax, bits & 0x7FFFFFFFFFFFFFFFull);
+      const bool sub = ((bits >> 52) & 0x7FF) == 0 && (bits << 12) != 0;
+      const std::uint32_t r = sr ? random_bits(key, o.first_index + i) : 0;
+      out[i] = Out(detail::encode_scaled_status(f, in[i], sub, o.scale, o.convert, r).code);
+    }
+    return amax;
+  });
+  return {std::bit_cast<double>(m)};
+}
+
+// ---------------------------------------------------------------------------------------
+// Decode tables: one entry per 16-bit code (codes beyond the format decode to NaN and are
+// rejected by the width check), built once per format and kept for the process.
+
+template <class V>
+const V* decode_table(const Format& f) {
+  static std::mutex mu;
+  static std::vector<std::pair<Format, std::unique_ptr<std::vector<V>>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [g, t] : cache)
+    if (g == f) return t->data();
+  auto t = std::make_unique<std::vector<V>>(std::size_t{1} << 16,
+                                            std::numeric_limits<V>::quiet_NaN());
+  const std::uint32_t count = std::uint32_t{1} << total_bits(f);
+  for (std::uint32_t c = 0; c < count; ++c) (*t)[c] = V(decode(f, c));
+  cache.emplace_back(f, std::move(t));
+  return cache.back().second->data();
+}
+
+void check_dequantize(const Format& f, std::size_t n_in, std::size_t n_out, bool float_out,
+                      const ArrayOptions& o) {
+  if (auto err = check(f)) throw std::invalid_argument("invalid format: " + *err);
+  if (n_in != n_out)
+    throw std::invalid_argument("the input has " + std::to_string(n_in) +
+                                " elements but the output has " + std::to_string(n_out));
+  if (!(o.scale > 0.0f && o.scale <= std::numeric_limits<float>::max()))
+    throw std::invalid_argument("the scale must be finite and greater than zero");
+  if (o.exec.chunk == 0) throw std::invalid_argument("the chunk size must be at least 1");
+  if (float_out && !fits_float(f))
+    throw std::domain_error("the values of " + format_name(f) +
+                            " do not fit in float; dequantize to double");
+}
+
+// Throws for the first code wider than the format.
+template <class C>
+void check_codes(const Format& f, const C* codes, std::size_t n) {
+  if (total_bits(f) >= int(8 * sizeof(C))) return;
+  const std::uint32_t limit = std::uint32_t{1} << total_bits(f);
+  for (std::size_t i = 0; i < n; ++i)
+    if (codes[i] >= limit)
+      throw std::out_of_range("code " + hex_code(codes[i], int(8 * sizeof(C))) + " at index " +
+                              std::to_string(i) + " does not fit in the " +
+                              std::to_string(total_bits(f)) + " bits of " + format_name(f));
+}
+
+template <class C, class V>
+void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out,
+                     const ArrayOptions& o) {
+  constexpr bool float_out = std::is_same_v<V, float>;
+  check_dequantize(f, codes.size(), out.size(), float_out, o);
+  const std::size_t n = codes.size();
+  if (total_bits(f) > 16) {
+    check_codes(f, codes.data(), n);
+    for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        if constexpr (float_out)
+          out[i] = decode_float(f, codes[i]) / o.scale;
+        else
+          out[i] = decode(f, codes[i]) / double(o.scale);
+      }
+      return std::uint64_t{0};
+    });
+    return;
+  }
+  const V* table = decode_table<V>(f);
+  const std::uint32_t mask = std::uint32_t{0xFFFF};
+  const std::uint64_t seen = for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
+    std::uint32_t all = 0;
+    std::size_t i = b;
+    if constexpr (float_out) {
+      if (o.exec.simd)
+        i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
+                                    o.scale, &all);
+    }
+    for (; i < e; ++i) {
+      const std::uint32_t c = std::uint32_t(codes[i]);
+      all |= c;
+      out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
+    }
+    return std::uint64_t{all};
+  });
+  if (total_bits(f) < int(8 * sizeof(C)) && (seen >> total_bits(f)) != 0)
+    check_codes(f, codes.data(), n);  // names the first bad code
+}
+
+// ---------------------------------------------------------------------------------------
+// Fake quantize.
+
+ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::span<float> out,
+                              const ArrayOptions& o) {
+  check_call(f, in.size(), out.size(), 32, o);
+  if (!fits_float(f))
+    throw std::domain_error("the values of " + format_name(f) + " do not fit in float");
+  const bool simd = simd_covers(f, o) && total_bits(f) <= 16;
+  const bool scaled = o.scale != 1.0f;
+  const bool flush_in_prepass = o.convert.flush_inputs && scaled;
+  const EncodePlan plan = make_plan(f, o, !scaled);
+  const float* table = total_bits(f) <= 16 ? decode_table<float>(f) : nullptr;
+  const float* x = in.data();
+  float* y = out.data();
+  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+    std::uint32_t amax = 0;
+    std::size_t i = b;
+    if (simd) {
+      with_rounding(o.convert.rounding, [&](auto r) {
+        detail::FakeQuantizeKernel<decltype(r)::value> kernel;
+        if (!scaled) {
+          i += kernel(Arch{}, reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan,
+                      table, 1.0f, o.first_index + b, &amax);
+          return;
+        }
+        constexpr std::size_t kBlock = 1024;
+        alignas(64) std::uint32_t tmp[kBlock];
+        while (e - i >= xsimd::batch<std::uint32_t, Arch>::size) {
+          const std::size_t len = std::min(kBlock, e - i);
+          amax = std::max(amax,
+                          prepare<FloatSource>(x + i, len, tmp, flush_in_prepass, true, o.scale));
+          const std::size_t done = kernel(Arch{}, tmp, y + i, len, plan, table, o.scale,
+                                          o.first_index + i, static_cast<std::uint32_t*>(nullptr));
+          i += done;
+          if (done < len) break;
+        }
+      });
+    }
+    for (; i < e; ++i) {
+      const float xi = x[i];
+      amax = std::max(amax, std::bit_cast<std::uint32_t>(xi) & 0x7FFFFFFFu);
+      const std::uint32_t c = reference<FloatSource>(f, xi, o, plan.key, o.first_index + i);
+      y[i] = (table ? table[c] : decode_float(f, c)) / o.scale;
+    }
+    return std::uint64_t{amax};
+  });
+  return {double(std::bit_cast<float>(std::uint32_t(m)))};
+}
+
+}  // namespace
+
+bool simd_covers(const Format& f, const ArrayOptions& o) {
+  if (!o.exec.simd || check(f)) return false;
+  const int M = f.mantissa_bits;
+  if (f.policy == Policy::e8m0 || M > 23 || emin(f) < -126) return false;
+  const bool sr = is_stochastic(o.convert.rounding);
+  if (sr && o.convert.stochastic_bits > 31) return false;
+  if (o.scale != 1.0f) {
+    // Round-to-odd through float needs k spare bits at every magnitude (see the top).
+    const int k = sr ? o.convert.stochastic_bits + 2 : 2;
+    if (M + k > 23 || quantum_min(f) - k < -149 || emax(f) > 126) return false;
+  }
+  return true;
+}
+
+const char* simd_arch_name() { return Arch::name(); }
+
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint8_t> out,
+                    const ArrayOptions& o) {
+  return quantize_impl<FloatSource>(f, in, out, o);
+}
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint8_t> out,
+                    const ArrayOptions& o) {
+  return quantize_double(f, in, out, o);
+}
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint8_t> out, const ArrayOptions& o) {
+  return quantize_impl<Float16Source>(f, in, out, o);
+}
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint8_t> out, const ArrayOptions& o) {
+  return quantize_impl<BFloat16Source>(f, in, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint16_t> out,
+                    const ArrayOptions& o) {
+  return quantize_impl<FloatSource>(f, in, out, o);
+}
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint16_t> out,
+                    const ArrayOptions& o) {
+  return quantize_double(f, in, out, o);
+}
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint16_t> out, const ArrayOptions& o) {
+  return quantize_impl<Float16Source>(f, in, out, o);
+}
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint16_t> out, const ArrayOptions& o) {
+  return quantize_impl<BFloat16Source>(f, in, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+
+ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint32_t> out,
+                    const ArrayOptions& o) {
+  return quantize_impl<FloatSource>(f, in, out, o);
+}
+ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint32_t> out,
+                    const ArrayOptions& o) {
+  return quantize_double(f, in, out, o);
+}
+ArrayStats quantize_float16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                 std::span<std::uint32_t> out, const ArrayOptions& o) {
+  return quantize_impl<Float16Source>(f, in, out, o);
+}
+ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
+                                  std::span<std::uint32_t> out, const ArrayOptions& o) {
+  return quantize_impl<BFloat16Source>(f, in, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
+                const ArrayOptions& o) {
+  dequantize_impl(f, codes, out, o);
+}
+
+ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<float> out,
+                         const ArrayOptions& o) {
+  return fake_quantize_impl(f, in, out, o);
+}
+
+}  // namespace fp8emu

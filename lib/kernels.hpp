@@ -1,0 +1,228 @@
+// fp8emu: the SIMD kernels of the array path (xsimd 8.1 batches).
+//
+// Each kernel is a functor `operator()(Arch, ...)` so that the same source serves the
+// compile-time architecture now and an xsimd::dispatch over instruction sets later. A
+// kernel processes whole batches only and returns how many elements it did; the caller
+// finishes the tail with the scalar reference (convert.hpp), which also defines every
+// bit these kernels produce.
+//
+// The encoder follows detail::encode_finite step for step on float32 bits, with a 32-bit
+// discarded fraction plus a sticky bit instead of 64 bits: a float32 significand has 24
+// bits, so the two agree wherever the rounding reads at most 32 fraction bits, which
+// holds for every mode with N <= 31 stochastic bits (simd_covers() checks it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "fp8emu/convert.hpp"
+#include "fp8emu/random.hpp"
+#include "simd_ops.hpp"
+
+namespace fp8emu::detail {
+
+/// The per-call constants of the float32 encoder, all derived from the scalar reference.
+struct EncodePlan {
+  std::uint32_t M = 0;       // mantissa bits of the target
+  std::uint32_t ebase = 0;   // 127 + emin: the float32 biased exponent of the target's emin
+  std::uint32_t dconst = 0;  // 23 - M: discarded bits in the target's normal range
+  std::uint32_t maxmag = 0, sign_mask = 0;
+  std::uint32_t zero_pos = 0, zero_neg = 0, nan_pos = 0, nan_neg = 0;
+  std::uint32_t inf_pos = 0, inf_neg = 0, ovf_pos = 0, ovf_neg = 0, unsigned_neg = 0;
+  bool is_signed = true, daz = false, ftz = false;
+  std::uint32_t n = 0;  // stochastic bits, 1..31
+  RandomKey key{};
+};
+
+/// Returns random_bits(key, index + lane) for every lane (random.hpp, version 1).
+template <class A>
+[[gnu::always_inline]] inline u32x<A> random_lanes(const RandomKey& key, std::uint64_t index) {
+  using B = u32x<A>;
+  constexpr std::uint32_t W = B::size;
+  const std::uint32_t lo0 = std::uint32_t(index), hi0 = std::uint32_t(index >> 32);
+  B x = B(lo0) + iota<A>();
+  // The key-and-high-word term; lanes past a 2^32 boundary of the index have hi0 + 1.
+  B mid = B(key.k1 + hi0 * 0x9E3779B9u);
+  if (lo0 > 0xFFFFFFFFu - (W - 1))
+    mid = xsimd::select(x < B(lo0), B(key.k1 + (hi0 + 1) * 0x9E3779B9u), mid);
+  x ^= B(key.k0);
+  x ^= x >> 16;
+  x *= B(0x7FEB352Du);
+  x ^= x >> 15;
+  x ^= mid;
+  x *= B(0x846CA68Bu);
+  x ^= x >> 16;
+  return x;
+}
+
+/// Encodes one batch of float32 bits `u`; `index` is the random index of lane 0.
+template <Rounding R, class A>
+[[gnu::always_inline]] inline u32x<A> encode_batch(u32x<A> u, const EncodePlan& p, std::uint64_t index) {
+  using B = u32x<A>;
+  const B zero(0u), one(1u);
+  // 1. Sign, magnitude and the non-finite classes.
+  B a = u & B(0x7FFFFFFFu);
+  const auto neg = (u >> 31) != zero;
+  const auto is_nan = a > B(0x7F800000u);
+  const auto is_inf = a == B(0x7F800000u);
+  // 2. DAZ: a float32 subnormal input counts as a zero of its sign.
+  if (p.daz) a = xsimd::select(a < B(0x00800000u), zero, a);
+  const auto is_zero = a == zero;
+  // 3. Significand and exponent; a subnormal input has exponent field 0 and weight 2^-149.
+  const B E = a >> 23;
+  const B Eeff = xsimd::max(E, one);
+  const B sig = (a & B(0x7FFFFFu)) | xsimd::select(E != zero, B(0x800000u), zero);
+  // 4. The binade offset above emin (0 in the subnormal range) and the number d of
+  //    discarded bits: 23 - M in the normal range, more below emin.
+  const B top = xsimd::max(Eeff, B(p.ebase));
+  const B expo = top - B(p.ebase);
+  const B d = (top - Eeff) + B(p.dconst);
+  B code;
+  if constexpr (R == Rounding::nearest_even) {
+    // 5-7 for nearest-even: add half an ulp minus one, plus the last kept bit ("odd"),
+    // then truncate; carries move into the exponent because the code is continuous.
+    // sig < 2^24 and the bias < 2^31, so the sum fits; d >= 32 gives 0 (sig < 2^31).
+    const B kept = srlv<A>(sig, d);
+    const B odd = p.M == 0 ? xsimd::select(kept != zero, one, zero) : kept & one;
+    const B bias = sllv<A>(one, d - one) - one + odd;
+    code = (expo << p.M) + srlv<A>(sig + bias, d);
+  } else {
+    // 5. kept = sig >> d; the discarded bits top-aligned in 32 bits, plus sticky below.
+    const B kept = srlv<A>(sig, d);
+    const auto wide = d > B(32u);
+    const B k = d - B(32u);
+    const B frac_wide = srlv<A>(sig, k);
+    const B frac = xsimd::select(wide, frac_wide, sllv<A>(sig, B(32u) - d));
+    const auto sticky = wide & (sllv<A>(frac_wide, k) != sig);
+    // 6. The truncated magnitude code, continuous across binades (as encode_finite).
+    code = (expo << p.M) + kept;
+    // 7. Round once.
+    const auto inexact = (frac != zero) | sticky;
+    const B half(0x80000000u);
+    auto odd = [&] { return p.M == 0 ? kept != zero : (code & one) != zero; };
+    xsimd::batch_bool<std::uint32_t, A> up;
+    if constexpr (R == Rounding::nearest_away) {
+      up = frac >= half;
+    } else if constexpr (R == Rounding::toward_zero) {
+      up = zero != zero;
+    } else if constexpr (R == Rounding::toward_positive) {
+      up = inexact & !neg;
+    } else if constexpr (R == Rounding::toward_negative) {
+      up = inexact & neg;
+    } else if constexpr (R == Rounding::to_odd) {
+      up = inexact & !odd();
+    } else {
+      // Stochastic, N <= 31: t = floor(v 2^N); the P3109 conditions rewritten in 32 bits.
+      const B rr = random_lanes<A>(p.key, index) & B((1u << p.n) - 1u);
+      const B t = frac >> (32 - p.n);
+      const B limit(1u << p.n);
+      if constexpr (R == Rounding::stochastic_a) {
+        up = t + rr >= limit;  // floor(v 2^N) + R >= 2^N
+      } else if constexpr (R == Rounding::stochastic_b) {
+        // floor(v 2^(N+1)) + 2R + 1 >= 2^(N+1)  <=>  t + R + b >= 2^N, b the next bit.
+        const B b = (frac >> (31 - p.n)) & one;
+        up = t + rr + b >= limit;
+      } else {
+        // RNE(v 2^N) + R >= 2^N: t rounded to nearest even on the bits below it.
+        const B rest = frac << p.n;
+        const auto r_up = (rest > half) | ((rest == half) & (sticky | ((t & one) != zero)));
+        up = t + xsimd::select(r_up, one, zero) + rr >= limit;
+      }
+    }
+    code = code + xsimd::select(up, one, zero);
+  }
+  // 8. Zero (underflow or FTZ), overflow, sign; then the special inputs.
+  auto to_zero = code == zero;
+  if (p.ftz) to_zero = to_zero | (code < B(1u << p.M));
+  const auto overflow = code > B(p.maxmag);
+  B res = code | xsimd::select(neg, B(p.sign_mask), zero);
+  res = xsimd::select(to_zero, xsimd::select(neg, B(p.zero_neg), B(p.zero_pos)), res);
+  res = xsimd::select(overflow, xsimd::select(neg, B(p.ovf_neg), B(p.ovf_pos)), res);
+  res = xsimd::select(is_inf, xsimd::select(neg, B(p.inf_neg), B(p.inf_pos)), res);
+  if (!p.is_signed) res = xsimd::select(neg & !is_zero, B(p.unsigned_neg), res);
+  return xsimd::select(is_nan, xsimd::select(neg, B(p.nan_neg), B(p.nan_pos)), res);
+}
+
+/// Encodes whole batches of float32 bits into codes of type T; returns the count done.
+/// With `amax`, also folds the largest |x| bits of the input into `*amax`.
+template <Rounding R>
+struct EncodeKernel {
+  template <class A, class T>
+  std::size_t operator()(A, const std::uint32_t* in, T* out, std::size_t n, const EncodePlan& p,
+                         std::uint64_t first_index, std::uint32_t* amax) const {
+    using B = u32x<A>;
+    constexpr std::size_t W = B::size;
+    const std::size_t whole = n - n % W;
+    B m(0u);
+    for (std::size_t i = 0; i < whole; i += W) {
+      const B u = B::load_unaligned(in + i);
+      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      store_narrow<A>(encode_batch<R, A>(u, p, first_index + i), out + i);
+    }
+    if (amax) *amax = std::max(*amax, reduce_max<A>(m));
+    return whole;
+  }
+};
+
+/// Decodes whole batches of codes through `table` (one float per code), dividing by
+/// `scale` unless it is 1; ORs every code into `*seen` (to check their width after).
+struct DecodeKernel {
+  template <class A, class T>
+  std::size_t operator()(A, const T* codes, float* out, std::size_t n, const float* table,
+                         float scale, std::uint32_t* seen) const {
+    using B = u32x<A>;
+    using F = xsimd::batch<float, A>;
+    using I = xsimd::batch<std::int32_t, A>;
+    constexpr std::size_t W = B::size;
+    const std::size_t whole = n - n % W;
+    B all(0u);
+    const F s(scale);
+    for (std::size_t i = 0; i < whole; i += W) {
+      const B c = load_widen<A>(codes + i);
+      all |= c;
+      F v = F::gather(table, xsimd::bitwise_cast<I>(c & B(0xFFFFu)));
+      if (scale != 1.0f) v = v / s;
+      v.store_unaligned(out + i);
+    }
+    *seen |= reduce_or(all);
+    return whole;
+  }
+
+  template <class B>
+  static std::uint32_t reduce_or(B v) {
+    alignas(64) std::uint32_t xs[B::size];
+    v.store_aligned(xs);
+    std::uint32_t r = 0;
+    for (auto x : xs) r |= x;
+    return r;
+  }
+};
+
+/// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
+template <Rounding R>
+struct FakeQuantizeKernel {
+  template <class A>
+  std::size_t operator()(A, const std::uint32_t* in, float* out, std::size_t n,
+                         const EncodePlan& p, const float* table, float scale,
+                         std::uint64_t first_index, std::uint32_t* amax) const {
+    using B = u32x<A>;
+    using F = xsimd::batch<float, A>;
+    using I = xsimd::batch<std::int32_t, A>;
+    constexpr std::size_t W = B::size;
+    const std::size_t whole = n - n % W;
+    B m(0u);
+    const F s(scale);
+    for (std::size_t i = 0; i < whole; i += W) {
+      const B u = B::load_unaligned(in + i);
+      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      const B c = encode_batch<R, A>(u, p, first_index + i);
+      F v = F::gather(table, xsimd::bitwise_cast<I>(c));
+      if (scale != 1.0f) v = v / s;
+      v.store_unaligned(out + i);
+    }
+    if (amax) *amax = std::max(*amax, reduce_max<A>(m));
+    return whole;
+  }
+};
+
+}  // namespace fp8emu::detail

@@ -1,0 +1,131 @@
+// fp8emu: the few SIMD primitives that xsimd 8.1 lacks or implements as scalar loops.
+//
+// xsimd 8.1 turns `batch >> batch` into a scalar loop on AVX-512, has no narrowing store
+// and loads uint8 through a slow conversion. Each primitive here is a template on the
+// architecture tag: an intrinsic where the architecture has one, and a portable loop
+// otherwise, so the kernels in kernels.hpp stay architecture-neutral and a runtime
+// dispatch (xsimd::dispatch) can instantiate them per instruction set later.
+// Per-lane shift counts >= 32 give 0, as vpsrlvd / vpsllvd do.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+
+namespace fp8emu::detail {
+
+template <class A>
+using u32x = xsimd::batch<std::uint32_t, A>;
+
+template <class A>
+inline constexpr bool is_avx512 = std::is_base_of_v<xsimd::avx512f, A>;
+template <class A>
+inline constexpr bool is_avx2 = std::is_base_of_v<xsimd::avx2, A> && !is_avx512<A>;
+
+/// Returns x >> n per lane (0 where n >= 32).
+template <class A>
+[[gnu::always_inline]] inline u32x<A> srlv(u32x<A> x, u32x<A> n) {
+#if defined(__AVX512F__)
+  if constexpr (is_avx512<A>) return _mm512_srlv_epi32(x, n);
+#endif
+#if defined(__AVX2__)
+  if constexpr (is_avx2<A>) return _mm256_srlv_epi32(x, n);
+#endif
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t xs[W], ns[W];
+  x.store_aligned(xs);
+  n.store_aligned(ns);
+  for (std::size_t i = 0; i < W; ++i) xs[i] = ns[i] >= 32 ? 0 : xs[i] >> ns[i];
+  return u32x<A>::load_aligned(xs);
+}
+
+/// Returns x << n per lane (0 where n >= 32).
+template <class A>
+[[gnu::always_inline]] inline u32x<A> sllv(u32x<A> x, u32x<A> n) {
+#if defined(__AVX512F__)
+  if constexpr (is_avx512<A>) return _mm512_sllv_epi32(x, n);
+#endif
+#if defined(__AVX2__)
+  if constexpr (is_avx2<A>) return _mm256_sllv_epi32(x, n);
+#endif
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t xs[W], ns[W];
+  x.store_aligned(xs);
+  n.store_aligned(ns);
+  for (std::size_t i = 0; i < W; ++i) xs[i] = ns[i] >= 32 ? 0 : xs[i] << ns[i];
+  return u32x<A>::load_aligned(xs);
+}
+
+/// Loads W codes of type T (uint8 / uint16 / uint32) zero-extended to 32-bit lanes.
+template <class A, class T>
+[[gnu::always_inline]] inline u32x<A> load_widen(const T* p) {
+  if constexpr (std::is_same_v<T, std::uint32_t>) {
+    return u32x<A>::load_unaligned(p);
+  } else {
+#if defined(__AVX512F__)
+    if constexpr (is_avx512<A>) {
+      if constexpr (sizeof(T) == 1)
+        return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      else
+        return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (is_avx2<A>) {
+      if constexpr (sizeof(T) == 1)
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      else
+        return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+#endif
+    constexpr std::size_t W = u32x<A>::size;
+    alignas(64) std::uint32_t xs[W];
+    for (std::size_t i = 0; i < W; ++i) xs[i] = p[i];
+    return u32x<A>::load_aligned(xs);
+  }
+}
+
+/// Stores W lanes, each known to fit in T, as T (uint8 / uint16 / uint32).
+template <class A, class T>
+[[gnu::always_inline]] inline void store_narrow(u32x<A> v, T* p) {
+  if constexpr (std::is_same_v<T, std::uint32_t>) {
+    v.store_unaligned(p);
+  } else {
+#if defined(__AVX512F__)
+    if constexpr (is_avx512<A>) {
+      if constexpr (sizeof(T) == 1)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
+      else
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(v));
+      return;
+    }
+#endif
+    constexpr std::size_t W = u32x<A>::size;
+    alignas(64) std::uint32_t xs[W];
+    v.store_aligned(xs);
+    for (std::size_t i = 0; i < W; ++i) p[i] = T(xs[i]);
+  }
+}
+
+/// Returns the lanes 0, 1, ..., W-1.
+template <class A>
+[[gnu::always_inline]] inline u32x<A> iota() {
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t xs[W];
+  for (std::size_t i = 0; i < W; ++i) xs[i] = std::uint32_t(i);
+  return u32x<A>::load_aligned(xs);
+}
+
+/// Returns the largest lane.
+template <class A>
+inline std::uint32_t reduce_max(u32x<A> v) {
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t xs[W];
+  v.store_aligned(xs);
+  std::uint32_t m = 0;
+  for (std::size_t i = 0; i < W; ++i) m = xs[i] > m ? xs[i] : m;
+  return m;
+}
+
+}  // namespace fp8emu::detail

@@ -1,0 +1,505 @@
+// The array path (SIMD kernels, OpenMP chunks, scaled inputs, counter-based random bits)
+// against the scalar reference of convert.hpp, bit for bit: every float32 input for
+// e4m3fn and e5m2, every float16 / bfloat16 input for every catalog format of at most 8
+// bits, scaled and random inputs, every code for dequantize, and thread / chunk / SIMD
+// independence of the results.
+#include <omp.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "fp8emu/array.hpp"
+#include "rng.hpp"
+#include "sweep.hpp"
+
+using namespace fp8emu;
+
+namespace {
+
+constexpr Rounding kStochastic[] = {Rounding::stochastic_a, Rounding::stochastic_b,
+                                    Rounding::stochastic_c};
+
+// The scalar reference for element `index` of an array call (array.hpp's definition).
+template <class Fmt>
+std::uint32_t reference(const Fmt& f, double x, bool input_subnormal, const ArrayOptions& o,
+                        std::uint64_t index) {
+  const std::uint32_t r = is_stochastic(o.convert.rounding)
+                              ? random_bits(random_key(o.seed, o.stream), index)
+                              : 0;
+  return detail::encode_scaled_status(f, x, input_subnormal, o.scale, o.convert, r).code;
+}
+
+bool float_subnormal(float x) {
+  const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
+  return (b & 0x7F800000u) == 0 && (b & 0x7FFFFFu) != 0;
+}
+
+std::string mode_name(const ArrayOptions& o) {
+  std::string s = std::string(rounding_name(o.convert.rounding)) + "/" +
+                  std::string(saturation_name(o.convert.saturation));
+  if (is_stochastic(o.convert.rounding)) s += "/N=" + std::to_string(o.convert.stochastic_bits);
+  if (o.convert.flush_inputs) s += "/daz";
+  if (o.convert.flush_outputs) s += "/ftz";
+  if (o.convert.nan == NanEncoding::nvidia) s += "/nvnan";
+  if (o.scale != 1.0f) s += "/scale=" + shortest(o.scale);
+  return s;
+}
+
+// Every option set of the 16-bit sweep: 6 deterministic roundings and 3 stochastic ones
+// with N in {1, 5, 13, 31}, each with 3 overflow modes; DAZ, FTZ and NVIDIA NaN variants.
+std::vector<ArrayOptions> sweep_modes() {
+  std::vector<ArrayOptions> v;
+  for (Saturation s : kSaturations) {
+    for (Rounding r : kDeterministic) v.push_back({.convert = {.rounding = r, .saturation = s}});
+    for (Rounding r : kStochastic)
+      for (int n : {1, 5, 13, 31})
+        v.push_back({.convert = {.rounding = r, .saturation = s, .stochastic_bits = n},
+                     .seed = 42, .stream = std::uint64_t(n)});
+  }
+  for (Rounding r : {Rounding::nearest_even, Rounding::toward_zero, Rounding::stochastic_a}) {
+    const int n = is_stochastic(r) ? 8 : 0;
+    v.push_back({.convert = {.rounding = r, .flush_inputs = true, .stochastic_bits = n}});
+    v.push_back({.convert = {.rounding = r, .flush_outputs = true, .stochastic_bits = n}});
+    v.push_back({.convert = {.rounding = r,
+                             .saturation = Saturation::none,
+                             .nan = NanEncoding::nvidia,
+                             .flush_inputs = true,
+                             .flush_outputs = true,
+                             .stochastic_bits = n}});
+  }
+  return v;
+}
+
+}  // namespace
+
+// One sweep: quantize all 2^32 float32 bit patterns through the array path (the random
+// index of each input is its bit pattern) and compare with convert.hpp's encode.
+template <class Fmt>
+void sweep_all_float32(const char* name, Fmt f, const ArrayOptions& o) {
+  Sweep sweep(std::string("array float32 all 2^32 ") + name + " " + mode_name(o));
+  const std::uint64_t chunk = std::uint64_t{1} << 20;
+  const std::uint64_t n = adjusted((std::uint64_t{1} << 32) / chunk);
+  const RandomKey key = random_key(o.seed, o.stream);
+  const bool sr = is_stochastic(o.convert.rounding);
+#pragma omp parallel
+  {
+    std::vector<float> x(chunk);
+    std::vector<std::uint8_t> y(chunk);
+#pragma omp for schedule(dynamic)
+    for (std::int64_t c = 0; c < std::int64_t(n); ++c) {
+      const std::uint64_t base = std::uint64_t(c) * chunk;
+      for (std::uint64_t i = 0; i < chunk; ++i) x[i] = std::bit_cast<float>(std::uint32_t(base + i));
+      ArrayOptions oc = o;
+      oc.first_index = base;
+      quantize(Format(f), x, y, oc);
+      std::uint64_t bad = 0;
+      std::vector<std::string> msgs;
+      for (std::uint64_t i = 0; i < chunk; ++i) {
+        const std::uint32_t r = sr ? random_bits(key, base + i) : 0;
+        const std::uint32_t want = encode(f, x[i], o.convert, r);
+        if (want != y[i] && ++bad <= 3)
+          msgs.push_back(mismatch(name, o.convert.rounding, o.convert.saturation,
+                                  hex_code(std::uint32_t(base + i), 32), want, y[i], 8));
+      }
+      sweep.add(chunk, bad, msgs);
+    }
+  }
+  sweep.finish(n * chunk);
+}
+
+TEST_CASE("array: every float32 input for e4m3fn and e5m2 against the scalar reference",
+          "[array][exhaustive]") {
+  for (Rounding r : {Rounding::nearest_even, Rounding::toward_zero, Rounding::stochastic_a}) {
+    for (Saturation s : kSaturations) {
+      const ArrayOptions o{
+          .convert = {.rounding = r, .saturation = s, .stochastic_bits = is_stochastic(r) ? 8 : 0},
+          .seed = 2026,
+          .stream = 7,
+          .exec = {.threads = 1}};
+      sweep_all_float32("e4m3fn", formats::e4m3fn{}, o);
+      sweep_all_float32("e5m2", formats::e5m2{}, o);
+    }
+  }
+}
+
+TEST_CASE("array: every float16 and bfloat16 input, every format of at most 8 bits",
+          "[array][exhaustive]") {
+  std::vector<Format> fmts;
+  for (const CatalogEntry& e : catalog())
+    if (total_bits(e.format) <= 8) fmts.push_back(e.format);
+  REQUIRE(fmts.size() == 39);  // 11 named formats + 28 binary8p{1..7}{s,u}{e,f}
+  std::vector<ArrayOptions> modes = sweep_modes();
+  // Scaled calls: a power of two, and scales whose products need the exact path.
+  for (float scale : {0.125f, 3.0f, 0.1f, 1e-30f})
+    for (Rounding r : {Rounding::nearest_even, Rounding::toward_negative, Rounding::stochastic_b})
+      modes.push_back({.convert = {.rounding = r,
+                                   .saturation = Saturation::propagate,
+                                   .flush_inputs = scale == 3.0f,
+                                   .stochastic_bits = is_stochastic(r) ? 6 : 0},
+                       .scale = scale,
+                       .seed = 5});
+  std::vector<std::uint16_t> h(65536);
+  for (std::uint32_t i = 0; i < 65536; ++i) h[i] = std::uint16_t(i);
+  Sweep sweep("array float16+bfloat16 all 2^16 x 39 formats <= 8 bits x " +
+              std::to_string(modes.size()) + " option sets");
+  const int jobs = int(fmts.size() * modes.size());
+#pragma omp parallel for schedule(dynamic)
+  for (int job = 0; job < jobs; ++job) {
+    const Format& f = fmts[std::size_t(job) / modes.size()];
+    ArrayOptions o = modes[std::size_t(job) % modes.size()];
+    o.exec.threads = 1;
+    std::vector<std::uint8_t> y16(65536), yb(65536);
+    quantize_float16_bits(f, h, y16, o);
+    quantize_bfloat16_bits(f, h, yb, o);
+    std::uint64_t bad = 0;
+    std::vector<std::string> msgs;
+    for (std::uint32_t i = 0; i < 65536; ++i) {
+      const bool sub16 = (i & 0x7C00) == 0 && (i & 0x3FF) != 0;
+      const bool subb = (i & 0x7F80) == 0 && (i & 0x7F) != 0;
+      const double v16 = decode(formats::float16{}, i);
+      const double vb = double(std::bit_cast<float>(i << 16));
+      const std::uint32_t r16 = reference(f, v16, sub16, o, i);
+      const std::uint32_t rb = reference(f, vb, subb, o, i);
+      if (r16 != y16[i] && ++bad <= 3)
+        msgs.push_back(format_name(f) + " " + mode_name(o) + " float16 " + hex_code(i, 16) +
+                       ": expected " + hex_code(r16, 8) + ", got " + hex_code(y16[i], 8));
+      if (rb != yb[i] && ++bad <= 3)
+        msgs.push_back(format_name(f) + " " + mode_name(o) + " bfloat16 " + hex_code(i, 16) +
+                       ": expected " + hex_code(rb, 8) + ", got " + hex_code(yb[i], 8));
+    }
+    sweep.add(2 * 65536, bad, msgs);
+  }
+  sweep.finish(std::uint64_t(jobs) * 2 * 65536);
+}
+
+TEST_CASE("array: random and structured float32 inputs, scaled, wide formats", "[array]") {
+  // Random bit patterns plus values near every power of two, under scales that take the
+  // SIMD path and scales that do not, for narrow and 16-bit formats.
+  SplitMix64 rng(11);
+  std::vector<float> x;
+  for (int i = 0; i < 200000; ++i) x.push_back(std::bit_cast<float>(std::uint32_t(rng.next())));
+  for (int e = -149; e <= 127; ++e)
+    for (float t : {1.0f, 1.5f, 1.0625f, 1.99999988f, 1.00000012f})
+      for (float s : {1.0f, -1.0f}) x.push_back(s * std::ldexp(t, e));
+  const char* names[] = {"e4m3fn", "e5m2", "e2m1fn", "e3m2fn", "e4m3fnuz", "binary8p3ue",
+                         "float16", "bfloat16"};
+  const float scales[] = {1.0f, 0x1p-7f, 0x1p20f, 3.0f, 0.1f, 1e30f, 1e-30f, 448.0f / 3.1f};
+  const ArrayOptions modes[] = {
+      {.convert = {.rounding = Rounding::nearest_even}},
+      {.convert = {.rounding = Rounding::toward_zero, .saturation = Saturation::none}},
+      {.convert = {.rounding = Rounding::toward_positive, .flush_inputs = true}},
+      {.convert = {.rounding = Rounding::nearest_away, .flush_outputs = true}},
+      {.convert = {.rounding = Rounding::stochastic_a,
+                   .saturation = Saturation::propagate,
+                   .stochastic_bits = 8},
+       .seed = 3},
+      {.convert = {.rounding = Rounding::stochastic_c, .stochastic_bits = 4}, .seed = 4},
+      {.convert = {.rounding = Rounding::stochastic_b, .stochastic_bits = 32}, .seed = 4},
+  };
+  Sweep sweep("array float32 random+structured x 8 formats x 8 scales x 7 option sets");
+  std::uint64_t expected = 0;
+  for (const char* name : names) {
+    const Format f = parse_format(name);
+    for (float scale : scales) {
+      for (ArrayOptions o : modes) {
+        o.scale = scale;
+        std::vector<std::uint16_t> y(x.size());
+        quantize(f, x, y, o);
+        std::uint64_t bad = 0;
+        std::vector<std::string> msgs;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const std::uint32_t want = reference(f, double(x[i]), float_subnormal(x[i]), o, i);
+          if (want != y[i] && ++bad <= 3)
+            msgs.push_back(std::string(name) + " " + mode_name(o) + " input " +
+                           hex_code(std::bit_cast<std::uint32_t>(x[i]), 32) + ": expected " +
+                           hex_code(want, 16) + ", got " + hex_code(y[i], 16));
+        }
+        sweep.add(x.size(), bad, msgs);
+        expected += x.size();
+      }
+    }
+  }
+  sweep.finish(expected);
+}
+
+TEST_CASE("array: float64 inputs and the exact scaled product", "[array]") {
+  SplitMix64 rng(12);
+  std::vector<double> x;
+  for (int i = 0; i < 100000; ++i) x.push_back(std::bit_cast<double>(rng.next()) );
+  for (int i = 0; i < 100000; ++i) x.push_back(std::ldexp(double(rng.next() >> 11), -60 - int(rng.next() % 20)));
+  Sweep sweep("array float64 random x 4 formats x 4 scales x 3 option sets");
+  std::uint64_t expected = 0;
+  for (const char* name : {"e4m3fn", "e5m2", "bfloat16", "e8m0fnu"}) {
+    const Format f = parse_format(name);
+    for (float scale : {1.0f, 0.25f, 3.0f, 0.1f}) {
+      for (Rounding r : {Rounding::nearest_even, Rounding::toward_negative, Rounding::stochastic_c}) {
+        const ArrayOptions o{.convert = {.rounding = r, .stochastic_bits = 20}, .scale = scale, .seed = 9};
+        std::vector<std::uint16_t> y(x.size());
+        quantize(f, x, y, o);
+        std::uint64_t bad = 0;
+        std::vector<std::string> msgs;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          const std::uint64_t b = std::bit_cast<std::uint64_t>(x[i]);
+          const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
+          const std::uint32_t want = reference(f, x[i], sub, o, i);
+          if (want != y[i] && ++bad <= 3)
+            msgs.push_back(std::string(name) + " " + mode_name(o) + " input " + shortest(x[i]) +
+                           ": expected " + hex_code(want, 16) + ", got " + hex_code(y[i], 16));
+        }
+        sweep.add(x.size(), bad, msgs);
+        expected += x.size();
+      }
+    }
+  }
+  sweep.finish(expected);
+  // The exact product against a long-hand check: x * scale in 128-bit integers is what
+  // encode_scaled rounds; 0x1.000001p0 * 0x1.fffffep0 is not a float, nor a double tie.
+  const double a = 0x1.0000000000001p0;
+  const float s = 0x1.800002p0f;
+  // a * s = 1.5 + tiny: nearest-even to e4m3fn is 1.5, toward-positive is 1.625.
+  CHECK(encode_scaled(formats::e4m3fn{}, a, s) == 0x3C);
+  CHECK(encode_scaled(formats::e4m3fn{}, a, s, {.rounding = Rounding::toward_positive}) == 0x3D);
+}
+
+TEST_CASE("array: results do not depend on threads, chunks, SIMD or splitting", "[array]") {
+  SplitMix64 rng(13);
+  const std::size_t n = 300007;
+  std::vector<float> x(n);
+  for (auto& v : x) v = float(std::ldexp(double(rng.next() >> 11) - 0x1p52, -48));
+  for (Rounding r : {Rounding::stochastic_a, Rounding::stochastic_b, Rounding::stochastic_c,
+                     Rounding::nearest_even}) {
+    for (float scale : {1.0f, 3.0f}) {
+      ArrayOptions o{.convert = {.rounding = r, .stochastic_bits = 11}, .scale = scale,
+                     .seed = 77, .stream = 3};
+      o.exec = {.threads = 1, .simd = false};
+      std::vector<std::uint8_t> ref(n);
+      const double amax_ref = quantize(formats::e4m3fn{}, x, ref, o).amax;
+      int runs = 0;
+      for (int threads : {1, 2, 3, 8}) {
+        for (std::size_t chunk : {std::size_t{1} << 14, std::size_t{777}, std::size_t{4096}, n}) {
+          for (bool simd : {true, false}) {
+            o.exec = {.threads = threads, .parallel_threshold = 1, .chunk = chunk, .simd = simd};
+            std::vector<std::uint8_t> y(n);
+            const double amax = quantize(formats::e4m3fn{}, x, y, o).amax;
+            CHECK(y == ref);
+            CHECK(amax == amax_ref);
+            ++runs;
+          }
+        }
+      }
+      CHECK(runs == 32);
+      // Two calls over the halves, with first_index, equal one call over the whole.
+      o.exec = {};
+      std::vector<std::uint8_t> y(n);
+      const std::size_t half = 123457;
+      quantize(formats::e4m3fn{}, std::span(x).first(half), std::span(y).first(half), o);
+      o.first_index = half;
+      quantize(formats::e4m3fn{}, std::span(x).subspan(half), std::span(y).subspan(half), o);
+      CHECK(y == ref);
+    }
+  }
+}
+
+TEST_CASE("array: random bits across a 2^32 index boundary", "[array][random]") {
+  // A batch whose lanes straddle index 2^32: the SIMD lanes and the scalar function agree.
+  std::vector<float> x(256, 1.0625f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 1.0f + float(i) * 0x1p-12f;
+  for (std::uint64_t first : {(std::uint64_t{1} << 32) - 37, (std::uint64_t{5} << 32) - 1}) {
+    ArrayOptions o{.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 16},
+                   .seed = 1, .first_index = first};
+    std::vector<std::uint8_t> y(x.size()), ref(x.size());
+    quantize(formats::e4m3fn{}, x, y, o);
+    o.exec.simd = false;
+    quantize(formats::e4m3fn{}, x, ref, o);
+    CHECK(y == ref);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      CHECK(y[i] == reference(formats::e4m3fn{}, double(x[i]), false, o, first + i));
+  }
+}
+
+TEST_CASE("random bits: uniform low bits, distinct streams", "[random]") {
+  // Chi-square of the low 8 bits over 2^20 consecutive indices, 255 degrees of freedom:
+  // P(chi2 > 350) ~ 1e-4 for a uniform source (fixed seeds, so the test is deterministic).
+  for (std::uint64_t seed : {0ull, 1ull, 0xDEADBEEFull}) {
+    for (std::uint64_t stream : {0ull, 1ull, 2ull}) {
+      const RandomKey k = random_key(seed, stream);
+      std::vector<double> count(256, 0.0);
+      const int n = 1 << 20;
+      for (int i = 0; i < n; ++i) count[random_bits(k, std::uint64_t(i)) & 0xFF] += 1;
+      double chi2 = 0;
+      for (double c : count) chi2 += (c - n / 256.0) * (c - n / 256.0) / (n / 256.0);
+      CHECK(chi2 < 350);
+      // Each of the 32 bits is set in about half the cases (|z| < 5).
+      for (int bit = 0; bit < 32; bit += 7) {
+        int ones = 0;
+        for (int i = 0; i < 1 << 16; ++i) ones += (random_bits(k, std::uint64_t(i)) >> bit) & 1;
+        CHECK(std::abs(ones - 32768) < 5 * 128);
+      }
+    }
+  }
+  // Different streams and seeds give different sequences.
+  CHECK(random_bits(random_key(1, 0), 5) != random_bits(random_key(1, 1), 5));
+  CHECK(random_bits(random_key(1, 0), 5) != random_bits(random_key(2, 0), 5));
+}
+
+TEST_CASE("array: stochastic rounding is unbiased", "[array][random]") {
+  // 2^20 copies of x = 1 + 5/32 rounded to e4m3fn (neighbours 1.125, 1.25) with 8-bit
+  // SR-A: P(up) = 0.25, so the mean is 1.15625 exactly in expectation; the standard error
+  // is 0.125 * sqrt(0.25 * 0.75 / 2^20) = 5.3e-5; the bound 5e-4 is 9 standard errors.
+  const std::size_t n = 1 << 20;
+  std::vector<float> x(n, 1.15625f), y(n);
+  ArrayOptions o{.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 8}, .seed = 8};
+  fake_quantize(formats::e4m3fn{}, x, y, o);
+  double sum = 0;
+  for (float v : y) {
+    REQUIRE((v == 1.125f || v == 1.25f));
+    sum += v;
+  }
+  CHECK(std::abs(sum / double(n) - 1.15625) < 5e-4);
+}
+
+TEST_CASE("array: dequantize every code against decode", "[array][exhaustive]") {
+  Sweep sweep("array dequantize every code x catalog formats <= 16 bits x 3 scales x float/double");
+  std::uint64_t expected = 0;
+  for (const CatalogEntry& e : catalog()) {
+    const Format& f = e.format;
+    if (total_bits(f) > 16) continue;
+    const std::uint32_t count = std::uint32_t{1} << total_bits(f);
+    std::vector<std::uint16_t> c16(count);
+    std::vector<std::uint32_t> c32(count);
+    for (std::uint32_t c = 0; c < count; ++c) c16[c] = std::uint16_t(c), c32[c] = c;
+    for (float scale : {1.0f, 3.0f, 0x1p-5f}) {
+      const ArrayOptions o{.scale = scale};
+      std::vector<float> yf(count), yf32(count);
+      std::vector<double> yd(count);
+      dequantize(f, c16, yf, o);
+      dequantize(f, c32, yf32, o);
+      dequantize(f, c16, yd, o);
+      std::uint64_t bad = 0;
+      std::vector<std::string> msgs;
+      for (std::uint32_t c = 0; c < count; ++c) {
+        const float wf = decode_float(f, c) / scale;
+        const double wd = decode(f, c) / double(scale);
+        const auto same = [](auto a, auto b) {
+          return std::isnan(a) ? bool(std::isnan(b)) : std::bit_cast<decltype(b)>(a) == b;
+        };
+        if ((!same(wf, yf[c]) || !same(wf, yf32[c]) || !same(wd, yd[c])) && ++bad <= 3)
+          msgs.push_back(std::string(e.name) + " code " + hex_code(c, total_bits(f)) +
+                         " scale " + shortest(scale) + ": expected " + shortest(wd) + ", got " +
+                         shortest(yd[c]) + " / " + shortest(yf[c]));
+      }
+      if (total_bits(f) <= 8) {
+        std::vector<std::uint8_t> c8(count);
+        for (std::uint32_t c = 0; c < count; ++c) c8[c] = std::uint8_t(c);
+        std::vector<float> y8(count);
+        dequantize(f, c8, y8, o);
+        for (std::uint32_t c = 0; c < count; ++c)
+          if (!(std::isnan(y8[c]) ? std::isnan(yf[c]) : y8[c] == yf[c]) && ++bad <= 3)
+            msgs.push_back(std::string(e.name) + " uint8 code " + hex_code(c, 8));
+      }
+      sweep.add(count, bad, msgs);
+      expected += count;
+    }
+  }
+  sweep.finish(expected);
+}
+
+TEST_CASE("array: fake_quantize is quantize then dequantize", "[array]") {
+  SplitMix64 rng(14);
+  std::vector<float> x(100003);
+  for (auto& v : x) v = float(std::ldexp(double(rng.next() >> 11) - 0x1p52, -40 - int(rng.next() % 30)));
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  x[6] = -std::numeric_limits<float>::infinity();
+  for (const char* name : {"e4m3fn", "e5m2", "e2m1fn", "float16", "bfloat16", "e8m0fnu", "tf32"}) {
+    const Format f = parse_format(name);
+    for (float scale : {1.0f, 5.0f}) {
+      for (Rounding r : {Rounding::nearest_even, Rounding::stochastic_c}) {
+        const ArrayOptions o{.convert = {.rounding = r, .stochastic_bits = 7}, .scale = scale, .seed = 2};
+        std::vector<float> y(x.size());
+        std::vector<std::uint32_t> c(x.size());
+        std::vector<float> back(x.size());
+        const double a1 = fake_quantize(f, x, y, o).amax;
+        const double a2 = quantize(f, x, c, o).amax;
+        dequantize(f, c, back, o);
+        CHECK(std::isnan(a1));
+        CHECK(std::isnan(a2));
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < x.size(); ++i)
+          bad += std::bit_cast<std::uint32_t>(y[i]) != std::bit_cast<std::uint32_t>(back[i]) &&
+                 !(std::isnan(y[i]) && std::isnan(back[i]));
+        INFO(name << " scale " << scale);
+        CHECK(bad == 0);
+      }
+    }
+  }
+  // In place.
+  std::vector<float> z = x;
+  fake_quantize(formats::e4m3fn{}, z, z);
+  std::vector<float> w(x.size());
+  fake_quantize(formats::e4m3fn{}, x, w);
+  CHECK(std::memcmp(z.data(), w.data(), z.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("array: amax", "[array]") {
+  std::vector<float> x = {1.0f, -7.5f, 3.0f, -0.0f};
+  std::vector<std::uint8_t> y(x.size());
+  CHECK(quantize(formats::e4m3fn{}, x, y).amax == 7.5);
+  CHECK(quantize(formats::e4m3fn{}, x, y, {.scale = 4.0f}).amax == 7.5);  // before scaling
+  x.push_back(-std::numeric_limits<float>::infinity());
+  y.resize(x.size());
+  CHECK(quantize(formats::e4m3fn{}, x, y).amax == std::numeric_limits<double>::infinity());
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  y.resize(x.size());
+  CHECK(std::isnan(quantize(formats::e4m3fn{}, x, y).amax));
+  std::vector<float> big(100000, 0.5f);
+  big[77777] = -1e30f;
+  std::vector<std::uint8_t> yb(big.size());
+  CHECK(quantize(formats::e5m2{}, big, yb).amax == double(1e30f));
+  const std::vector<std::uint16_t> h = {0x3C00, 0xC500, 0x0001};  // 1, -5, 2^-24
+  std::vector<std::uint8_t> yh(3);
+  CHECK(quantize_float16_bits(formats::e4m3fn{}, h, yh).amax == 5.0);
+  CHECK(quantize_bfloat16_bits(formats::e4m3fn{}, h, yh).amax == 2048.0);  // 0xC500 is -2048
+  const std::vector<double> d = {1e300, -1e-300};
+  std::vector<std::uint8_t> yd(2);
+  CHECK(quantize(formats::e4m3fn{}, d, yd).amax == 1e300);
+  std::vector<std::uint8_t> empty;
+  CHECK(quantize(formats::e4m3fn{}, std::span<const float>(), empty).amax == 0.0);
+}
+
+TEST_CASE("array: bad arguments throw with a message", "[array]") {
+  std::vector<float> x(10, 1.0f);
+  std::vector<std::uint8_t> y(10), short_y(9);
+  std::vector<std::uint16_t> y16(10);
+  CHECK_THROWS_WITH(quantize(formats::e4m3fn{}, x, short_y),
+                    "the input has 10 elements but the output has 9");
+  CHECK_THROWS_WITH(quantize(formats::float16{}, x, y),
+                    "codes of float16 need 16 bits; the code array has 8");
+  for (float s : {0.0f, -1.0f, std::numeric_limits<float>::infinity(),
+                  std::numeric_limits<float>::quiet_NaN()})
+    CHECK_THROWS_WITH(quantize(formats::e4m3fn{}, x, y, {.scale = s}),
+                      "the scale must be finite and greater than zero");
+  CHECK_THROWS_AS(quantize(formats::e4m3fn{}, x, y,
+                           {.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 0}}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(quantize(formats::e4m3fn{}, x, y, {.exec = {.chunk = 0}}), std::invalid_argument);
+  // A code wider than the format: out_of_range naming the first one.
+  std::vector<std::uint8_t> codes = {0x01, 0x3F, 0x40, 0x41};
+  std::vector<float> out(4);
+  CHECK_THROWS_WITH(dequantize(formats::e2m3fn{}, codes, out),
+                    "code 0x40 at index 2 does not fit in the 6 bits of e2m3fn");
+  std::vector<std::uint8_t> many(1000, 0x01);
+  many[999] = 0x80;
+  std::vector<float> out_many(1000);
+  CHECK_THROWS_AS(dequantize(formats::e2m1fn{}, many, out_many), std::out_of_range);
+  // Float output for a format whose values do not fit in float.
+  const Format wide = parse_format("e8m3:bias=80");
+  std::vector<std::uint16_t> wc = {1};
+  std::vector<float> wf(1);
+  std::vector<double> wd(1);
+  CHECK_THROWS_AS(dequantize(wide, wc, wf), std::domain_error);
+  dequantize(wide, wc, wd);
+  CHECK(wd[0] == decode(wide, 1));
+}
