@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -287,6 +288,12 @@ void check_dequantize(const Format& f, std::size_t n_in, std::size_t n_out, bool
                             " do not fit in float; dequantize to double");
 }
 
+std::string hex_digits(std::uint32_t c) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%X", c);
+  return buf;
+}
+
 // Throws for the first code wider than the format.
 template <class C>
 void check_codes(const Format& f, const C* codes, std::size_t n) {
@@ -294,7 +301,7 @@ void check_codes(const Format& f, const C* codes, std::size_t n) {
   const std::uint32_t limit = std::uint32_t{1} << total_bits(f);
   for (std::size_t i = 0; i < n; ++i)
     if (codes[i] >= limit)
-      throw std::out_of_range("code " + hex_code(codes[i], int(8 * sizeof(C))) + " at index " +
+      throw std::out_of_range("code 0x" + hex_digits(codes[i]) + " at index " +
                               std::to_string(i) + " does not fit in the " +
                               std::to_string(total_bits(f)) + " bits of " + format_name(f));
 }

@@ -88,13 +88,19 @@ std::string_view class_name(ValueClass c) {
   return "?";
 }
 
-std::string shortest(double x) {
+namespace {
+template <class T>
+std::string shortest_of(T x) {
   if (std::isnan(x)) return std::signbit(x) ? "-nan" : "nan";
   if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
   char buf[64];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, x);
   return std::string(buf, p);
 }
+}  // namespace
+
+std::string shortest(double x) { return shortest_of(x); }
+std::string shortest(float x) { return shortest_of(x); }
 
 CodeFields fields(const Format& f, std::uint32_t code) {
   CodeFields c;

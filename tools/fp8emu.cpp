@@ -3,18 +3,27 @@
 //   fp8emu formats [--csv]
 //   fp8emu explain FORMAT VALUE [options]     fp8emu explain FORMAT --code CODE
 //   fp8emu table FORMAT
+//   fp8emu quantize --format F [options] IN.npy OUT.npy
+//   fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr).
+#include <bit>
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
+#include "fp8emu/npy.hpp"
 
 namespace {
 
@@ -32,7 +41,9 @@ constexpr const char* kMainHelp =
     "commands:\n"
     "  formats   list the format catalog with derived properties\n"
     "  explain   show how a value is encoded in a format, field by field\n"
-    "  table     print every code of a format and its value as CSV\n";
+    "  table     print every code of a format and its value as CSV\n"
+    "  quantize    round a .npy array of floats to a format (codes or values)\n"
+    "  dequantize  decode a .npy array of codes to float32 or float64\n";
 
 constexpr const char* kFormatsHelp =
     "usage: fp8emu formats [--csv]\n"
@@ -174,27 +185,8 @@ int cmd_formats(int argc, char** argv) {
   return 0;
 }
 
-int cmd_explain(int argc, char** argv) {
-  Args a = parse_args(argc, argv,
-                      {"--rounding", "--saturation", "--sr-bits", "--random", "--nan", "--code"},
-                      {"--daz", "--ftz", "--help"});
-  if (a.opt.count("--help")) return std::cout << kExplainHelp, 0;
-  const bool by_code = a.opt.count("--code") > 0;
-  if (a.pos.size() != (by_code ? 1u : 2u))
-    throw UsageError(by_code ? "usage: fp8emu explain FORMAT --code CODE"
-                             : "usage: fp8emu explain FORMAT VALUE [options]");
-  const Format f = format_arg(a.pos[0]);
-  if (by_code) {
-    const int b = total_bits(f);
-    const std::uint64_t max = b >= 32 ? 0xFFFFFFFFull : (1ull << b) - 1;
-    const auto code = std::uint32_t(parse_unsigned(a.opt["--code"], "code", max));
-    const CodeFields c = fields(f, code);
-    std::cout << "format      " << format_name(f) << "\n"
-              << "code        " << hex_code(code, b) << " = " << field_bits(f, code) << "  ("
-              << class_name(c.value_class) << ")\n"
-              << "value       " << shortest(c.value) << "\n";
-    return 0;
-  }
+// The conversion options shared by explain and quantize.
+ConvertOptions convert_options(Args& a) {
   ConvertOptions o;
   if (a.opt.count("--rounding")) {
     auto r = parse_rounding(a.opt["--rounding"]);
@@ -217,6 +209,31 @@ int cmd_explain(int argc, char** argv) {
   o.stochastic_bits = is_stochastic(o.rounding) ? 8 : 0;
   if (a.opt.count("--sr-bits")) o.stochastic_bits = int(parse_unsigned(a.opt["--sr-bits"], "--sr-bits", 32));
   if (is_stochastic(o.rounding) && o.stochastic_bits < 1) throw UsageError("--sr-bits must be 1..32");
+  return o;
+}
+
+int cmd_explain(int argc, char** argv) {
+  Args a = parse_args(argc, argv,
+                      {"--rounding", "--saturation", "--sr-bits", "--random", "--nan", "--code"},
+                      {"--daz", "--ftz", "--help"});
+  if (a.opt.count("--help")) return std::cout << kExplainHelp, 0;
+  const bool by_code = a.opt.count("--code") > 0;
+  if (a.pos.size() != (by_code ? 1u : 2u))
+    throw UsageError(by_code ? "usage: fp8emu explain FORMAT --code CODE"
+                             : "usage: fp8emu explain FORMAT VALUE [options]");
+  const Format f = format_arg(a.pos[0]);
+  if (by_code) {
+    const int b = total_bits(f);
+    const std::uint64_t max = b >= 32 ? 0xFFFFFFFFull : (1ull << b) - 1;
+    const auto code = std::uint32_t(parse_unsigned(a.opt["--code"], "code", max));
+    const CodeFields c = fields(f, code);
+    std::cout << "format      " << format_name(f) << "\n"
+              << "code        " << hex_code(code, b) << " = " << field_bits(f, code) << "  ("
+              << class_name(c.value_class) << ")\n"
+              << "value       " << shortest(c.value) << "\n";
+    return 0;
+  }
+  const ConvertOptions o = convert_options(a);
   std::uint32_t random = 0;
   if (a.opt.count("--random")) {
     if (!is_stochastic(o.rounding)) throw UsageError("--random needs a stochastic --rounding (sr-a, sr-b, sr-c)");
@@ -245,6 +262,193 @@ int cmd_table(int argc, char** argv) {
   return 0;
 }
 
+constexpr const char* kQuantizeHelp =
+    "usage: fp8emu quantize --format F [options] IN.npy OUT.npy\n"
+    "\n"
+    "Rounds every element of IN (float16, float32 or float64, any shape, C order) times\n"
+    "the scale to the format F, once from the exact product, and writes OUT with the\n"
+    "same shape. OUT is written to a temporary file and renamed, so a failed run leaves\n"
+    "no partial file.\n"
+    "\n"
+    "options:\n"
+    "  --format F          target format (see fp8emu formats)\n"
+    "  --rounding R        rne (default), rna, rz, ru, rd, ro, sr-a, sr-b, sr-c\n"
+    "  --saturation S      finite (default), propagate, none (as in fp8emu explain)\n"
+    "  --sr-bits K         random bits of stochastic rounding, 1..32 (default 8)\n"
+    "  --seed N            seed of the random bits (default 0): element i uses\n"
+    "                      random_bits(seed, stream 0, i), whatever the thread count\n"
+    "  --scale X|auto      multiply by X (rounded to float32, finite, > 0) before\n"
+    "                      rounding; auto maps the largest magnitude of IN to the\n"
+    "                      format's largest finite value and prints the scale\n"
+    "  --output codes      write the codes: uint8 (formats of <= 8 bits) or uint16 (default)\n"
+    "  --output values     write float32 values: the rounded value divided by the scale\n"
+    "  --nan MODE          canonical (default) or nvidia\n"
+    "  --daz, --ftz        flush subnormal inputs (in IN's own type) / results to zero\n"
+    "  --threads T         OpenMP threads (default: all); results do not depend on it\n";
+
+constexpr const char* kDequantizeHelp =
+    "usage: fp8emu dequantize --format F [--scale X] [--dtype float32|float64] IN.npy OUT.npy\n"
+    "\n"
+    "Decodes the codes in IN (uint8, uint16 or int32) of format F and writes their values\n"
+    "divided by the scale (default 1), rounded once, as float32 (default) or float64.\n"
+    "A code that does not fit in F is an error naming its index.\n";
+
+float scale_arg(const std::string& s) {
+  const double v = parse_value(s);
+  const float f = float(v);
+  if (!(f > 0.0f && std::isfinite(f)))
+    throw UsageError("invalid --scale '" + s + "': the scale must be finite and > 0 as a float32");
+  return f;
+}
+
+int threads_arg(Args& a) {
+  if (!a.opt.count("--threads")) return 0;
+  const auto t = parse_unsigned(a.opt["--threads"], "--threads", 1024);
+  if (t == 0) throw UsageError("--threads must be at least 1");
+  return int(t);
+}
+
+// Returns the largest float s with amax * s <= limit (exactly), for --scale auto.
+float auto_scale(double amax, double limit) {
+  if (std::isnan(amax)) throw UsageError("--scale auto: the input contains NaN");
+  if (std::isinf(amax)) throw UsageError("--scale auto: the input contains an infinity");
+  if (amax == 0) return 1.0f;
+  float s = float(limit / amax);
+  if (!std::isfinite(s)) s = std::numeric_limits<float>::max();
+  while (double(s) * amax > limit) s = std::nextafter(s, 0.0f);
+  if (!(s > 0.0f)) throw UsageError("--scale auto: the input's largest magnitude is too large");
+  return s;
+}
+
+template <class T>
+std::span<const T> view(const npy::Array& a) {
+  return {reinterpret_cast<const T*>(a.data.data()), a.size()};
+}
+
+int cmd_quantize(int argc, char** argv) {
+  Args a = parse_args(argc, argv,
+                      {"--format", "--rounding", "--saturation", "--sr-bits", "--seed", "--scale",
+                       "--output", "--nan", "--threads"},
+                      {"--daz", "--ftz", "--help"});
+  if (a.opt.count("--help")) return std::cout << kQuantizeHelp, 0;
+  if (a.pos.size() != 2 || !a.opt.count("--format"))
+    throw UsageError("usage: fp8emu quantize --format F [options] IN.npy OUT.npy");
+  const Format f = format_arg(a.opt["--format"]);
+  ArrayOptions o;
+  o.convert = convert_options(a);
+  o.exec.threads = threads_arg(a);
+  if (a.opt.count("--seed")) o.seed = parse_unsigned(a.opt["--seed"], "--seed", ~0ull);
+  const std::string output = a.opt.count("--output") ? a.opt["--output"] : "codes";
+  if (output != "codes" && output != "values")
+    throw UsageError("unknown --output '" + output + "' (codes values)");
+  const int bits = total_bits(f);
+  if (output == "codes" && bits > 16)
+    throw UsageError("codes of " + format_name(f) + " need " + std::to_string(bits) +
+                     " bits; use --output values");
+  if (output == "values" && !fits_float(f))
+    throw UsageError("the values of " + format_name(f) + " do not fit in float32");
+  const npy::Array in = npy::read(a.pos[0]);
+  if (in.dtype != npy::DType::float16 && in.dtype != npy::DType::float32 &&
+      in.dtype != npy::DType::float64)
+    throw UsageError(a.pos[0] + " holds " + npy::dtype_name(in.dtype) +
+                     "; quantize reads float16, float32 or float64 (dequantize reads codes)");
+  const std::size_t n = in.size();
+  // Quantize into 32-bit codes, then narrow or decode them.
+  std::vector<std::uint32_t> codes(n);
+  auto run = [&](const ArrayOptions& opts) {
+    switch (in.dtype) {
+      case npy::DType::float16:
+        return quantize_float16_bits(f, view<std::uint16_t>(in), codes, opts);
+      case npy::DType::float32:
+        return quantize(f, view<float>(in), codes, opts);
+      default:
+        return quantize(f, view<double>(in), codes, opts);
+    }
+  };
+  ArrayStats st;
+  if (a.opt.count("--scale") && a.opt["--scale"] == "auto") {
+    ArrayOptions probe = o;
+    probe.convert = {};  // only amax is wanted from this pass
+    const double amax = run(probe).amax;
+    o.scale = auto_scale(amax, max_finite(f));
+  } else if (a.opt.count("--scale")) {
+    o.scale = scale_arg(a.opt["--scale"]);
+  }
+  st = run(o);
+  npy::Array out;
+  out.shape = in.shape;
+  if (output == "codes") {
+    out.dtype = bits <= 8 ? npy::DType::uint8 : npy::DType::uint16;
+    out.data.resize(n * npy::item_size(out.dtype));
+    for (std::size_t i = 0; i < n; ++i) {
+      if (bits <= 8) {
+        out.data[i] = std::uint8_t(codes[i]);
+      } else {
+        const auto c = std::uint16_t(codes[i]);
+        std::memcpy(out.data.data() + 2 * i, &c, 2);
+      }
+    }
+  } else {
+    out.dtype = npy::DType::float32;
+    out.data.resize(n * 4);
+    dequantize(f, codes, std::span<float>(reinterpret_cast<float*>(out.data.data()), n), o);
+  }
+  npy::write(a.pos[1], out);
+  std::cout << "quantized " << n << " " << npy::dtype_name(in.dtype) << " values to "
+            << format_name(f) << " (" << rounding_name(o.convert.rounding) << ", "
+            << saturation_name(o.convert.saturation) << "); amax " << shortest(st.amax)
+            << "; scale " << shortest(o.scale) << "\n";
+  return 0;
+}
+
+int cmd_dequantize(int argc, char** argv) {
+  Args a = parse_args(argc, argv, {"--format", "--scale", "--dtype", "--threads"}, {"--help"});
+  if (a.opt.count("--help")) return std::cout << kDequantizeHelp, 0;
+  if (a.pos.size() != 2 || !a.opt.count("--format"))
+    throw UsageError("usage: fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy");
+  const Format f = format_arg(a.opt["--format"]);
+  ArrayOptions o;
+  o.exec.threads = threads_arg(a);
+  if (a.opt.count("--scale")) o.scale = scale_arg(a.opt["--scale"]);
+  const std::string dtype = a.opt.count("--dtype") ? a.opt["--dtype"] : "float32";
+  if (dtype != "float32" && dtype != "float64")
+    throw UsageError("unknown --dtype '" + dtype + "' (float32 float64)");
+  if (dtype == "float32" && !fits_float(f))
+    throw UsageError("the values of " + format_name(f) + " do not fit in float32; use --dtype float64");
+  const npy::Array in = npy::read(a.pos[0]);
+  const std::size_t n = in.size();
+  std::vector<std::uint32_t> codes(n);
+  switch (in.dtype) {
+    case npy::DType::uint8:
+      for (std::size_t i = 0; i < n; ++i) codes[i] = in.data[i];
+      break;
+    case npy::DType::uint16:
+      for (std::size_t i = 0; i < n; ++i) codes[i] = view<std::uint16_t>(in)[i];
+      break;
+    case npy::DType::int32:
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::int32_t c = view<std::int32_t>(in)[i];
+        if (c < 0) throw UsageError("negative code " + std::to_string(c) + " at index " + std::to_string(i));
+        codes[i] = std::uint32_t(c);
+      }
+      break;
+    default:
+      throw UsageError(a.pos[0] + " holds " + npy::dtype_name(in.dtype) +
+                       "; dequantize reads codes as uint8, uint16 or int32");
+  }
+  npy::Array out;
+  out.shape = in.shape;
+  out.dtype = dtype == "float32" ? npy::DType::float32 : npy::DType::float64;
+  out.data.resize(n * npy::item_size(out.dtype));
+  if (dtype == "float32")
+    dequantize(f, codes, std::span<float>(reinterpret_cast<float*>(out.data.data()), n), o);
+  else
+    dequantize(f, codes, std::span<double>(reinterpret_cast<double*>(out.data.data()), n), o);
+  npy::write(a.pos[1], out);
+  std::cout << "dequantized " << n << " codes of " << format_name(f) << " to " << dtype << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,7 +462,10 @@ int main(int argc, char** argv) {
     if (cmd == "formats") return cmd_formats(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
     if (cmd == "table") return cmd_table(argc - 2, argv + 2);
-    throw UsageError("unknown command '" + cmd + "' (formats, explain, table; see fp8emu --help)");
+    if (cmd == "quantize") return cmd_quantize(argc - 2, argv + 2);
+    if (cmd == "dequantize") return cmd_dequantize(argc - 2, argv + 2);
+    throw UsageError("unknown command '" + cmd +
+                     "' (formats, explain, table, quantize, dequantize; see fp8emu --help)");
   } catch (const UsageError& e) {
     std::cerr << "fp8emu: error: " << e.what() << "\n";
     return 2;

@@ -48,6 +48,8 @@ std::string hex_code(std::uint32_t code, int bits);
 
 /// Returns the shortest decimal that reads back as `x` ("inf", "-nan" for specials).
 std::string shortest(double x);
+/// Returns the shortest decimal text that reads back as the float `x`.
+std::string shortest(float x);
 
 /// Returns the name of `r` as the command line spells it (rne, rna, rz, ru, rd, ro, sr-a...).
 std::string_view rounding_name(Rounding r);

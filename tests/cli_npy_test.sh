@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# fp8emu quantize / dequantize on .npy files made by NumPy (Debian python3-numpy), read
+# back by NumPy: interop both ways, values, shapes, dtypes, --scale auto, and bad input
+# (exit status 2, a message, and no output file). Exit 77 (skipped) without NumPy.
+set -u
+tool=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+py=/usr/bin/python3
+$py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
+cd "$work"
+
+$py - <<'PY'
+import numpy as np
+v = np.array([0, 1, -1, 448, 500, -1e9, 3.3, 2**-9, 2**-10, np.inf, -np.inf, np.nan], np.float32)
+np.save("f32.npy", v.reshape(3, 4))
+np.save("f16.npy", np.array([1.5, -2.25, 65504, 6e-8], np.float16))
+np.save("f64.npy", np.array([1.0 + 2**-30, 0.1], np.float64))
+with open("v2.npy", "wb") as f:
+    np.lib.format.write_array(f, np.arange(6, dtype=np.float32).reshape(2, 3), version=(2, 0))
+np.save("fortran.npy", np.asfortranarray(np.ones((2, 3), np.float32)))
+np.save("big.npy", np.ones(4, dtype=">f4"))
+np.save("c64.npy", np.ones(4, dtype=np.complex64))
+np.save("codes.npy", np.array([0x38, 0x7E, 0x7F, 0xC0], np.uint8))
+np.save("bad_codes.npy", np.array([0x01, 0x40], np.uint8))
+np.save("amax.npy", np.array([0.5, -3.0, 1.0], np.float32))
+PY
+
+"$tool" quantize --format e4m3fn f32.npy q.npy > q.txt; rc=$?
+check "quantize float32 (2-D) exits 0" "[ $rc -eq 0 ]"
+check "quantize prints amax (NaN in the input)" "grep -q 'amax nan' q.txt"
+$py - <<'PY' || fail=1
+import numpy as np
+q = np.load("q.npy")
+assert q.dtype == np.uint8 and q.shape == (3, 4), (q.dtype, q.shape)
+# 0, 1, -1, 448, 500->448 (saturate), -1e9->-448, 3.3->3.25, 2^-9, 2^-10 -> 0 (tie to even),
+# inf -> 448, -inf -> -448, nan -> 0x7F
+want = [0x00, 0x38, 0xB8, 0x7E, 0x7E, 0xFE, 0x45, 0x01, 0x00, 0x7E, 0xFE, 0x7F]
+assert q.ravel().tolist() == want, [hex(c) for c in q.ravel()]
+print("ok: numpy reads the codes and they are right")
+PY
+"$tool" quantize --format e5m2 --output values --saturation none f32.npy v.npy > /dev/null
+$py - <<'PY' || fail=1
+import numpy as np
+v = np.load("v.npy")
+assert v.dtype == np.float32 and v.shape == (3, 4)
+assert v[0, 3] == 448 and v[1, 0] == 512 and np.isinf(v[1, 1]) and v[1, 2] == 3.5 and np.isnan(v[2, 3])
+print("ok: values output")
+PY
+"$tool" quantize --format e4m3fn f16.npy q16.npy > /dev/null && "$tool" quantize --format bfloat16 f64.npy qb.npy > /dev/null
+$py - <<'PY' || fail=1
+import numpy as np
+assert np.load("q16.npy").tolist() == [0x3C, 0xC1, 0x7E, 0x00], np.load("q16.npy")
+qb = np.load("qb.npy"); assert qb.dtype == np.uint16 and qb.tolist() == [0x3F80, 0x3DCD], qb
+print("ok: float16 and float64 inputs, uint16 codes")
+PY
+"$tool" quantize --format e4m3fn --output values v2.npy v2out.npy > /dev/null
+check "version 2.0 input" "$py -c 'import numpy as np; assert np.load(\"v2out.npy\").tolist() == [[0,1,2],[3,4,5]]'"
+"$tool" quantize --format e4m3fn --scale auto --output values amax.npy auto.npy > auto.txt
+check "--scale auto prints the scale" "grep -q 'amax 3; scale 149.33333' auto.txt"
+check "--scale auto maps amax to max" "$py -c 'import numpy as np; v=np.load(\"auto.npy\"); assert abs(v[1] + 3.0) < 1e-6, v'"
+"$tool" dequantize --format e4m3fn codes.npy d.npy > /dev/null
+check "dequantize" "$py -c 'import numpy as np; d=np.load(\"d.npy\"); assert d.dtype==np.float32 and d[0]==1 and d[1]==448 and np.isnan(d[2]) and d[3]==-2, d'"
+"$tool" dequantize --format e4m3fn --scale 2 --dtype float64 codes.npy d64.npy > /dev/null
+check "dequantize --scale --dtype float64" "$py -c 'import numpy as np; d=np.load(\"d64.npy\"); assert d.dtype==np.float64 and d[1]==224, d'"
+a1=$(mktemp); a2=$(mktemp)
+"$tool" quantize --format e4m3fn --rounding sr-a --seed 9 --threads 1 f32.npy t1.npy > /dev/null
+"$tool" quantize --format e4m3fn --rounding sr-a --seed 9 --threads 2 f32.npy t2.npy > /dev/null
+check "stochastic output is the same on 1 and 2 threads" "cmp -s t1.npy t2.npy"
+
+# Bad input: exit 2, a message, and no output file.
+bad() {
+  local name=$1 regex=$2; shift 2
+  rm -f out.npy
+  "$tool" "$@" > bad.out 2> bad.err; local rc=$?
+  check "$name: exit 2" "[ $rc -eq 2 ]"
+  check "$name: message" "grep -q -- \"$regex\" bad.err"
+  check "$name: no output file" "[ ! -e out.npy ] && [ -z \"\$(ls | grep tmp-)\" ]"
+}
+bad "fortran order" "Fortran-order" quantize --format e4m3fn fortran.npy out.npy
+bad "big-endian" "big-endian" quantize --format e4m3fn big.npy out.npy
+bad "complex dtype" "unsupported dtype '<c8'" quantize --format e4m3fn c64.npy out.npy
+bad "missing file" "cannot open" quantize --format e4m3fn nope.npy out.npy
+bad "codes as input" "quantize reads float16, float32 or float64" quantize --format e4m3fn codes.npy out.npy
+bad "floats as codes" "dequantize reads codes" dequantize --format e4m3fn f32.npy out.npy
+bad "code too wide" "code 0x40 at index 1 does not fit in the 6 bits of e2m3fn" dequantize --format e2m3fn bad_codes.npy out.npy
+bad "scale auto with NaN" "the input contains NaN" quantize --format e4m3fn --scale auto f32.npy out.npy
+bad "bad scale" "invalid --scale '0'" quantize --format e4m3fn --scale 0 f32.npy out.npy
+bad "wide codes" "codes of float32 need 32 bits; use --output values" quantize --format float32 f32.npy out.npy
+bad "bad output" "unknown --output 'bits'" quantize --format e4m3fn --output bits f32.npy out.npy
+bad "missing format" "usage: fp8emu quantize" quantize f32.npy out.npy
+bad "sr bits" "invalid --sr-bits '33'" quantize --format e4m3fn --rounding sr-a --sr-bits 33 f32.npy out.npy
+head -c 100 f32.npy > trunc.npy
+bad "truncated file" "truncated\|needs" quantize --format e4m3fn trunc.npy out.npy
+bad "output directory missing" "cannot" quantize --format e4m3fn f32.npy missing/out.npy
+exit $fail
