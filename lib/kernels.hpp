@@ -172,7 +172,6 @@ struct DecodeKernel {
                          float scale, std::uint32_t* seen) const {
     using B = u32x<A>;
     using F = xsimd::batch<float, A>;
-    using I = xsimd::batch<std::int32_t, A>;
     constexpr std::size_t W = B::size;
     const std::size_t whole = n - n % W;
     B all(0u);
@@ -180,7 +179,7 @@ struct DecodeKernel {
     for (std::size_t i = 0; i < whole; i += W) {
       const B c = load_widen<A>(codes + i);
       all |= c;
-      F v = F::gather(table, xsimd::bitwise_cast<I>(c & B(0xFFFFu)));
+      F v = gather<A>(table, c & B(0xFFFFu));
       if (scale != 1.0f) v = v / s;
       v.store_unaligned(out + i);
     }
@@ -207,7 +206,6 @@ struct FakeQuantizeKernel {
                          std::uint64_t first_index, std::uint32_t* amax) const {
     using B = u32x<A>;
     using F = xsimd::batch<float, A>;
-    using I = xsimd::batch<std::int32_t, A>;
     constexpr std::size_t W = B::size;
     const std::size_t whole = n - n % W;
     B m(0u);
@@ -216,7 +214,7 @@ struct FakeQuantizeKernel {
       const B u = B::load_unaligned(in + i);
       if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
       const B c = encode_batch<R, A>(u, p, first_index + i);
-      F v = F::gather(table, xsimd::bitwise_cast<I>(c));
+      F v = gather<A>(table, c);
       if (scale != 1.0f) v = v / s;
       v.store_unaligned(out + i);
     }

@@ -1,7 +1,7 @@
 // fp8emu: the few SIMD primitives that xsimd 8.1 lacks or implements as scalar loops.
 //
 // xsimd 8.1 turns `batch >> batch` into a scalar loop on AVX-512, has no narrowing store
-// and loads uint8 through a slow conversion. Each primitive here is a template on the
+// loads uint8 through a slow conversion, and gathers lane by lane on AVX-512. Each primitive here is a template on the
 // architecture tag: an intrinsic where the architecture has one, and a portable loop
 // otherwise, so the kernels in kernels.hpp stay architecture-neutral and a runtime
 // dispatch (xsimd::dispatch) can instantiate them per instruction set later.
@@ -106,6 +106,23 @@ template <class A, class T>
     v.store_aligned(xs);
     for (std::size_t i = 0; i < W; ++i) p[i] = T(xs[i]);
   }
+}
+
+/// Returns table[idx] per lane (xsimd 8.1's AVX-512 gather is a per-lane loop).
+template <class A>
+[[gnu::always_inline]] inline xsimd::batch<float, A> gather(const float* table, u32x<A> idx) {
+#if defined(__AVX512F__)
+  if constexpr (is_avx512<A>) return _mm512_i32gather_ps(idx, table, 4);
+#endif
+#if defined(__AVX2__)
+  if constexpr (is_avx2<A>) return _mm256_i32gather_ps(table, idx, 4);
+#endif
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t is[W];
+  alignas(64) float vs[W];
+  idx.store_aligned(is);
+  for (std::size_t i = 0; i < W; ++i) vs[i] = table[is[i]];
+  return xsimd::batch<float, A>::load_aligned(vs);
 }
 
 /// Returns the lanes 0, 1, ..., W-1.
