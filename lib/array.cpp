@@ -36,20 +36,25 @@ using detail::EncodePlan;
 // ---------------------------------------------------------------------------------------
 // Checks and plans.
 
-void check_call(const Format& f, std::size_t n_in, std::size_t n_out, int code_bits,
-                const ArrayOptions& o) {
+// The checks every array call shares: the format, equal sizes, the scale, the chunk.
+void check_common(const Format& f, std::size_t n_in, std::size_t n_out, const ArrayOptions& o) {
   if (auto err = check(f)) throw std::invalid_argument("invalid format: " + *err);
   if (n_in != n_out)
     throw std::invalid_argument("the input has " + std::to_string(n_in) +
                                 " elements but the output has " + std::to_string(n_out));
+  if (!(o.scale > 0.0f && o.scale <= std::numeric_limits<float>::max()))
+    throw std::invalid_argument("the scale must be finite and greater than zero");
+  if (o.exec.chunk == 0) throw std::invalid_argument("the chunk size must be at least 1");
+}
+
+void check_call(const Format& f, std::size_t n_in, std::size_t n_out, int code_bits,
+                const ArrayOptions& o) {
+  check_common(f, n_in, n_out, o);
   if (total_bits(f) > code_bits)
     throw std::invalid_argument("codes of " + format_name(f) + " need " +
                                 std::to_string(total_bits(f)) + " bits; the code array has " +
                                 std::to_string(code_bits));
-  if (!(o.scale > 0.0f && o.scale <= std::numeric_limits<float>::max()))
-    throw std::invalid_argument("the scale must be finite and greater than zero");
   if (is_stochastic(o.convert.rounding)) validate(o.convert);
-  if (o.exec.chunk == 0) throw std::invalid_argument("the chunk size must be at least 1");
 }
 
 EncodePlan make_plan(const Format& f, const ArrayOptions& o, bool daz_in_kernel) {
@@ -276,13 +281,7 @@ const V* decode_table(const Format& f) {
 
 void check_dequantize(const Format& f, std::size_t n_in, std::size_t n_out, bool float_out,
                       const ArrayOptions& o) {
-  if (auto err = check(f)) throw std::invalid_argument("invalid format: " + *err);
-  if (n_in != n_out)
-    throw std::invalid_argument("the input has " + std::to_string(n_in) +
-                                " elements but the output has " + std::to_string(n_out));
-  if (!(o.scale > 0.0f && o.scale <= std::numeric_limits<float>::max()))
-    throw std::invalid_argument("the scale must be finite and greater than zero");
-  if (o.exec.chunk == 0) throw std::invalid_argument("the chunk size must be at least 1");
+  check_common(f, n_in, n_out, o);
   if (float_out && !fits_float(f))
     throw std::domain_error("the values of " + format_name(f) +
                             " do not fit in float; dequantize to double");
