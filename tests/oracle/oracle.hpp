@@ -188,7 +188,7 @@ inline Table make_table(const Spec& s) {
 
 /// The input's neighbours, prepared once and shared by every mode.
 struct Prepared {
-  enum { nan, inf, zero, negative_unsigned, below_min, exact, between, beyond } kind;
+  enum { nan, inf, zero, negative_unsigned, below_min, exact, between, beyond } kind = nan;
   bool neg = false;
   std::uint32_t lo = 0;     // magnitude code of the lower neighbour (or exact value)
   bool hi_virtual = false;  // the upper neighbour is past the largest finite value
