@@ -8,6 +8,7 @@
 // Per-lane shift counts >= 32 give 0, as vpsrlvd / vpsllvd do.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -22,6 +23,30 @@ template <class A>
 inline constexpr bool is_avx512 = std::is_base_of_v<xsimd::avx512f, A>;
 template <class A>
 inline constexpr bool is_avx2 = std::is_base_of_v<xsimd::avx2, A> && !is_avx512<A>;
+
+/// Returns a * b + c per lane with one rounding. xsimd 8.1 has no AVX-512 fma kernel and
+/// falls back to a * b + c (two roundings); FMA3 archs have a fused one.
+template <class A>
+[[gnu::always_inline]] inline xsimd::batch<float, A> fused_fma(xsimd::batch<float, A> a,
+                                                               xsimd::batch<float, A> b,
+                                                               xsimd::batch<float, A> c) {
+#if defined(__AVX512F__)
+  if constexpr (is_avx512<A>) return _mm512_fmadd_ps(a, b, c);
+#endif
+#if defined(__FMA__)
+  if constexpr (std::is_base_of_v<xsimd::fma3<xsimd::avx2>, A> ||
+                std::is_base_of_v<xsimd::fma3<xsimd::avx>, A> ||
+                std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, A>)
+    return xsimd::fma(a, b, c);
+#endif
+  constexpr std::size_t W = xsimd::batch<float, A>::size;
+  alignas(64) float as[W], bs[W], cs[W];
+  a.store_aligned(as);
+  b.store_aligned(bs);
+  c.store_aligned(cs);
+  for (std::size_t i = 0; i < W; ++i) cs[i] = std::fma(as[i], bs[i], cs[i]);
+  return xsimd::batch<float, A>::load_aligned(cs);
+}
 
 /// Returns x >> n per lane (0 where n >= 32).
 template <class A>

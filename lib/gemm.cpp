@@ -1,0 +1,616 @@
+// GEMM: argument checks, the accumulation spec parser, and the scalar reference
+// (the definition every fast path is tested against). docs/gemm.md states each rule.
+#include "fp8emu/gemm.hpp"
+
+#include <omp.h>
+
+#include <array>
+#include <bit>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "fp8emu/arith.hpp"
+#include "fp8emu/explain.hpp"
+#include "fp8emu/random.hpp"
+#include "gemm_internal.hpp"
+
+namespace fp8emu {
+
+int code_bytes(const Format& f) {
+  const int bits = total_bits(f);
+  return bits <= 8 ? 1 : bits <= 16 ? 2 : 4;
+}
+
+// ---------------------------------------------------------------------------
+// Presets and the spec parser.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct Preset {
+  std::string_view name;
+  Accumulation acc;
+};
+
+Accumulation float_acc(Format f) {
+  Accumulation a;
+  a.format = f;
+  return a;
+}
+
+Accumulation unit(UnitModel m, int block, int fbits, int out_bits, Rounding out_rounding) {
+  Accumulation a;
+  a.unit.model = m;
+  a.unit.block = block;
+  a.unit.fraction_bits = fbits;
+  a.unit.output_fraction_bits = out_bits;
+  a.unit.output_rounding = out_rounding;
+  return a;
+}
+
+// NUMERICS.md, "Matrix-unit accumulation models" (MMA-Sim; Khattak and Mikaitis).
+const std::array<Preset, 11>& presets() {
+  static const std::array<Preset, 11> p = {{
+      {"fp32", float_acc(formats::float32{})},
+      {"fp16", float_acc(formats::float16{})},
+      {"bf16", float_acc(formats::bfloat16{})},
+      {"nvidia-h100-fp8", unit(UnitModel::nvidia, 32, 13, 13, Rounding::toward_zero)},
+      {"nvidia-ada-fp8", unit(UnitModel::nvidia, 16, 13, 13, Rounding::toward_zero)},
+      {"nvidia-b200-fp8", unit(UnitModel::nvidia, 32, 25, 23, Rounding::toward_zero)},
+      {"nvidia-v100-fp16", unit(UnitModel::nvidia, 4, 23, 23, Rounding::toward_zero)},
+      {"nvidia-a100-fp16", unit(UnitModel::nvidia, 8, 24, 23, Rounding::toward_zero)},
+      {"nvidia-h100-fp16", unit(UnitModel::nvidia, 16, 25, 23, Rounding::toward_zero)},
+      {"amd-mi300-fp8", unit(UnitModel::amd_cdna3, 16, 24, 23, Rounding::nearest_even)},
+      {"amd-mi300-fp16", unit(UnitModel::amd_cdna3, 8, 24, 23, Rounding::nearest_even)},
+  }};
+  return p;
+}
+
+[[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
+
+long parse_int(std::string_view key, std::string_view v, long lo, long hi) {
+  long x = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || x < lo || x > hi)
+    bad("accumulation: " + std::string(key) + "=" + std::string(v) + " must be an integer in " +
+        std::to_string(lo) + ".." + std::to_string(hi));
+  return x;
+}
+
+Rounding parse_mode(std::string_view key, std::string_view v) {
+  auto r = parse_rounding(v);
+  if (!r) bad("accumulation: unknown rounding '" + std::string(v) + "' for " + std::string(key));
+  return *r;
+}
+
+bool parse_bool(std::string_view key, std::string_view v) {
+  if (v == "1" || v == "true" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "off") return false;
+  bad("accumulation: " + std::string(key) + " must be 0 or 1, got '" + std::string(v) + "'");
+}
+
+}  // namespace
+
+std::span<const std::string_view> accumulation_presets() {
+  static const auto names = [] {
+    std::array<std::string_view, 11> n{};
+    for (std::size_t i = 0; i < n.size(); ++i) n[i] = presets()[i].name;
+    return n;
+  }();
+  return names;
+}
+
+Accumulation parse_accumulation(std::string_view spec) {
+  std::size_t pos = spec.find(',');
+  const std::string_view head = spec.substr(0, pos);
+  Accumulation a;
+  bool found = false;
+  for (const auto& p : presets())
+    if (p.name == head) {
+      a = p.acc;
+      found = true;
+    }
+  if (!found) {
+    std::string names;
+    for (const auto& p : presets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+    bad("accumulation: unknown preset '" + std::string(head) + "' (presets: " + names + ")");
+  }
+  while (pos != std::string_view::npos) {
+    const std::size_t next = spec.find(',', pos + 1);
+    const std::string_view item = spec.substr(pos + 1, next == spec.npos ? spec.npos : next - pos - 1);
+    pos = next;
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+      bad("accumulation: expected key=value, got '" + std::string(item) + "'");
+    const std::string_view k = item.substr(0, eq), v = item.substr(eq + 1);
+    if (k == "format") {
+      a.format = parse_format(v);
+      a.unit.model = UnitModel::none;
+    } else if (k == "rounding") {
+      a.convert.rounding = parse_mode(k, v);
+    } else if (k == "saturation") {
+      auto s = parse_saturation(v);
+      if (!s) bad("accumulation: unknown saturation '" + std::string(v) + "'");
+      a.convert.saturation = *s;
+    } else if (k == "sr-bits") {
+      a.convert.stochastic_bits = int(parse_int(k, v, 1, 32));
+    } else if (k == "daz") {
+      a.convert.flush_inputs = parse_bool(k, v);
+    } else if (k == "ftz") {
+      a.convert.flush_outputs = parse_bool(k, v);
+    } else if (k == "order") {
+      if (v == "sequential") a.order = SumOrder::sequential;
+      else if (v == "pairwise") a.order = SumOrder::pairwise;
+      else if (v == "blocked") a.order = SumOrder::blocked;
+      else bad("accumulation: order must be sequential, pairwise or blocked, got '" + std::string(v) + "'");
+    } else if (k == "chunk") {
+      a.chunk = int(parse_int(k, v, 1, INT_MAX));
+    } else if (k == "kahan") {
+      a.kahan = parse_bool(k, v);
+    } else if (k == "promote") {
+      a.promote_interval = int(parse_int(k, v, 0, INT_MAX));
+    } else if (k == "block") {
+      a.unit.block = int(parse_int(k, v, 1, 4096));
+    } else if (k == "fbits") {
+      a.unit.fraction_bits = int(parse_int(k, v, 1, 48));
+    } else if (k == "out-bits") {
+      a.unit.output_fraction_bits = int(parse_int(k, v, 1, 23));
+    } else if (k == "term-rounding") {
+      a.unit.term_rounding = parse_mode(k, v);
+    } else if (k == "out-rounding") {
+      a.unit.output_rounding = parse_mode(k, v);
+    } else if (k == "input") {
+      if (v == "term") a.unit.input = UnitInput::term;
+      else if (v == "separate") a.unit.input = UnitInput::separate;
+      else bad("accumulation: input must be term or separate, got '" + std::string(v) + "'");
+    } else if (k == "seed") {
+      a.seed = std::uint64_t(parse_int(k, v, 0, LONG_MAX));
+    } else if (k == "stream") {
+      a.stream = std::uint64_t(parse_int(k, v, 0, LONG_MAX));
+    } else {
+      bad("accumulation: unknown key '" + std::string(k) +
+          "' (keys: format, rounding, saturation, sr-bits, daz, ftz, order, chunk, kahan, "
+          "promote, block, fbits, out-bits, term-rounding, out-rounding, input, seed, stream)");
+    }
+  }
+  if (is_stochastic(a.convert.rounding) && a.convert.stochastic_bits == 0)
+    a.convert.stochastic_bits = 16;  // documented default for stochastic accumulation
+  return a;
+}
+
+std::string accumulation_spec(const Accumulation& a) {
+  std::string s;
+  const auto mode = [](Rounding r) { return std::string(rounding_name(r)); };
+  if (a.unit.model != UnitModel::none) {
+    s = a.unit.model == UnitModel::nvidia ? "nvidia-h100-fp8" : "amd-mi300-fp8";
+    s += ",block=" + std::to_string(a.unit.block) + ",fbits=" + std::to_string(a.unit.fraction_bits) +
+         ",out-bits=" + std::to_string(a.unit.output_fraction_bits) +
+         ",term-rounding=" + mode(a.unit.term_rounding) +
+         ",out-rounding=" + mode(a.unit.output_rounding) +
+         ",input=" + (a.unit.input == UnitInput::term ? "term" : "separate");
+  } else {
+    s = "fp32,format=" + format_name(a.format) + ",rounding=" + mode(a.convert.rounding) +
+        ",saturation=" + std::string(saturation_name(a.convert.saturation));
+    if (is_stochastic(a.convert.rounding))
+      s += ",sr-bits=" + std::to_string(a.convert.stochastic_bits) + ",seed=" +
+           std::to_string(a.seed) + ",stream=" + std::to_string(a.stream);
+    if (a.convert.flush_inputs) s += ",daz=1";
+    if (a.convert.flush_outputs) s += ",ftz=1";
+    s += std::string(",order=") +
+         (a.order == SumOrder::sequential ? "sequential"
+          : a.order == SumOrder::pairwise ? "pairwise"
+                                          : "blocked");
+    if (a.order == SumOrder::blocked) s += ",chunk=" + std::to_string(a.chunk);
+    if (a.kahan) s += ",kahan=1";
+  }
+  if (a.promote_interval) s += ",promote=" + std::to_string(a.promote_interval);
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Checks.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+void check_matrix(const char* name, const CodeMatrix& m) {
+  if (auto why = check(m.format)) bad(std::string(name) + ": invalid format: " + *why);
+  if (!fits_float(m.format))
+    bad(std::string(name) + ": the values of format " + format_name(m.format) +
+        " do not all fit in float");
+  if (m.rows < 0 || m.cols < 0) bad(std::string(name) + ": negative dimension");
+  const std::int64_t inner = m.layout == Layout::row_major ? m.cols : m.rows;
+  if (m.ld != 0 && m.ld < inner)
+    bad(std::string(name) + ": leading dimension " + std::to_string(m.ld) + " < " +
+        std::to_string(inner));
+  if (m.data == nullptr && m.rows * m.cols > 0) bad(std::string(name) + ": no data");
+}
+
+void check_scales(const char* name, const Scales& s) {
+  if (s.block_rows < 0 || s.block_cols < 0) bad(std::string(name) + ": negative block size");
+  if (!(std::isfinite(s.tensor)))
+    bad(std::string(name) + ": the tensor scale must be finite");
+}
+
+}  // namespace
+
+void check_gemm(const CodeMatrix& a, const CodeMatrix& b, const float* c, std::int64_t ldc,
+                const GemmOptions& o) {
+  check_matrix("A", a);
+  check_matrix("B", b);
+  if (a.cols != b.rows)
+    bad("shape mismatch: A is " + std::to_string(a.rows) + "x" + std::to_string(a.cols) +
+        " and B is " + std::to_string(b.rows) + "x" + std::to_string(b.cols) +
+        " (A's columns must equal B's rows)");
+  if (ldc < b.cols) bad("C: leading dimension " + std::to_string(ldc) + " < N = " + std::to_string(b.cols));
+  if (c == nullptr && a.rows * b.cols > 0) bad("C: no data");
+  check_scales("A scales", o.a_scales);
+  check_scales("B scales", o.b_scales);
+  const detail::ScaleGrid sa = detail::scale_grid(o.a_scales, a.rows, a.cols, true);
+  const detail::ScaleGrid sb = detail::scale_grid(o.b_scales, b.rows, b.cols, false);
+  if (sa.k_block && sb.k_block && sa.k_block != sb.k_block)
+    bad("scales: A's blocks along K (" + std::to_string(sa.k_block) + ") differ from B's (" +
+        std::to_string(sb.k_block) + ")");
+  const Accumulation& acc = o.accumulation;
+  if (acc.promote_interval < 0) bad("accumulation: promote must be >= 0");
+  if (acc.unit.model == UnitModel::none) {
+    if (auto why = check(acc.format)) bad("accumulation: invalid format: " + *why);
+    if (!fits_float(acc.format))
+      bad("accumulation: the accumulator format " + format_name(acc.format) +
+          " does not fit in float");
+    validate(acc.convert);
+    if (acc.order == SumOrder::blocked && acc.chunk < 1)
+      bad("accumulation: order=blocked needs chunk >= 1");
+    if (acc.kahan && acc.order != SumOrder::sequential)
+      bad("accumulation: kahan=1 needs order=sequential");
+  } else {
+    const MatrixUnit& u = acc.unit;
+    if (u.block < 1 || u.block > 4096) bad("accumulation: block must be 1..4096");
+    if (u.fraction_bits < 1 || u.fraction_bits > 48) bad("accumulation: fbits must be 1..48");
+    if (u.output_fraction_bits < 1 || u.output_fraction_bits > 23)
+      bad("accumulation: out-bits must be 1..23");
+    if (is_stochastic(u.term_rounding) || is_stochastic(u.output_rounding))
+      bad("accumulation: matrix-unit roundings must be deterministic");
+  }
+}
+
+namespace detail {
+
+ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool is_a) {
+  ScaleGrid g;
+  g.s = &s;
+  g.br = s.block_rows > 0 ? s.block_rows : std::max<std::int64_t>(rows, 1);
+  g.bc = s.block_cols > 0 ? s.block_cols : std::max<std::int64_t>(cols, 1);
+  g.grid_cols = (std::max<std::int64_t>(cols, 1) + g.bc - 1) / g.bc;
+  // The K dimension is A's columns and B's rows; a block shorter than K splits it.
+  const std::int64_t kb = is_a ? g.bc : g.br, K = is_a ? cols : rows;
+  g.is_a = is_a;
+  g.k_block = s.data != nullptr && kb < K ? kb : 0;
+  return g;
+}
+
+float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
+  if (s->data == nullptr) return 1.0f;
+  const std::int64_t idx = (r / br) * grid_cols + c / bc;
+  switch (s->encoding) {
+    case ScaleEncoding::float32:
+      return static_cast<const float*>(s->data)[idx];
+    case ScaleEncoding::e8m0:
+      return float(decode(formats::e8m0fnu{}, static_cast<const std::uint8_t*>(s->data)[idx]));
+    case ScaleEncoding::e4m3:
+      return float(decode(formats::e4m3fn{}, static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F));
+  }
+  return 1.0f;
+}
+
+std::uint32_t code_at(const CodeMatrix& m, std::int64_t r, std::int64_t c) {
+  const std::int64_t ld = m.ld ? m.ld : (m.layout == Layout::row_major ? m.cols : m.rows);
+  const std::int64_t i = m.layout == Layout::row_major ? r * ld + c : c * ld + r;
+  switch (code_bytes(m.format)) {
+    case 1: return static_cast<const std::uint8_t*>(m.data)[i];
+    case 2: return static_cast<const std::uint16_t*>(m.data)[i];
+    default: return static_cast<const std::uint32_t*>(m.data)[i];
+  }
+}
+
+std::int64_t round_shift(std::int64_t x, int sh, Rounding r) {
+  if (x == 0) return 0;
+  const bool neg = x < 0;
+  const std::uint64_t mag = neg ? 0 - std::uint64_t(x) : std::uint64_t(x);
+  if (sh >= 0) return x * (std::int64_t{1} << sh);  // callers keep the result below 2^62
+  const int n = -sh;
+  std::uint64_t kept, frac;
+  bool sticky = false;
+  if (n < 64) {
+    kept = mag >> n;
+    frac = mag << (64 - n);
+  } else if (n < 128) {
+    kept = 0;
+    frac = mag >> (n - 64);
+    sticky = n > 64 && (mag & ((std::uint64_t{1} << (n - 64)) - 1)) != 0;
+  } else {
+    kept = 0;
+    frac = 0;
+    sticky = true;
+  }
+  if (frac != 0 || sticky) kept += round_up(r, neg, (kept & 1) != 0, frac, sticky, 0, 0);
+  return neg ? -std::int64_t(kept) : std::int64_t(kept);
+}
+
+float unit_output(std::int64_t s, int exp, int out_bits, Rounding r) {
+  if (s == 0) return 0.0f;  // the models return +0 for a zero sum
+  const std::uint64_t mag = s < 0 ? 0 - std::uint64_t(s) : std::uint64_t(s);
+  const int ev = 63 - std::countl_zero(mag) + exp;  // floor(log2 |v|)
+  const int q = std::max(ev, -126) - out_bits;        // the output quantum
+  const std::int64_t kept = round_shift(s, exp - q, r);
+  const double v = std::ldexp(double(kept), q);
+  if (std::fabs(v) >= 0x1p128) return v < 0 ? -INFINITY : INFINITY;
+  return float(v);
+}
+
+int float_exponent(float c) {
+  const std::uint32_t b = std::bit_cast<std::uint32_t>(c);
+  const int biased = int((b >> 23) & 0xFF);
+  return biased == 0 ? -126 : biased - 127;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// The reference.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+using detail::Unpacked;
+
+constexpr float kCanonicalNan = std::numeric_limits<float>::quiet_NaN();
+
+struct Ref {
+  const CodeMatrix& A;
+  const CodeMatrix& B;
+  const GemmOptions& o;
+  const Accumulation& acc;
+  std::int64_t M, N, K;
+  RandomKey key;
+
+  Unpacked ua(std::int64_t i, std::int64_t k) const {
+    return detail::unpack(A.format, detail::code_at(A, i, k), acc.convert.flush_inputs);
+  }
+  Unpacked ub(std::int64_t k, std::int64_t j) const {
+    return detail::unpack(B.format, detail::code_at(B, k, j), acc.convert.flush_inputs);
+  }
+  std::uint32_t rbits(std::int64_t i, std::int64_t j, std::int64_t k, int step) const {
+    if (!is_stochastic(acc.convert.rounding)) return 0;
+    return random_bits(key, ((std::uint64_t(i) * N + j) * std::uint64_t(K) + k) * 4 + step);
+  }
+  Unpacked unpack_acc(std::uint32_t code) const {
+    return detail::unpack(acc.format, code, acc.convert.flush_inputs);
+  }
+  std::uint32_t round(const detail::Exact& e, std::uint32_t random) const {
+    return detail::round_exact(acc.format, e, acc.convert, random).code;
+  }
+  static Unpacked neg(Unpacked u) {
+    u.neg = !u.neg;
+    return u;
+  }
+
+  // s = round(s + p_k), k = k0 .. k1 - 1, from s = +0 (a code of the accumulator format).
+  std::uint32_t sequential(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+    std::uint32_t s = 0;
+    const Rounding r = acc.convert.rounding;
+    for (std::int64_t k = k0; k < k1; ++k)
+      s = round(detail::fma_exact(ua(i, k), ub(k, j), unpack_acc(s), r), rbits(i, j, k, 0));
+    return s;
+  }
+
+  // Kahan (1965): y = p - c; t = s + y; c = (t - s) - y; s = t; each step rounded.
+  std::uint32_t kahan(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+    std::uint32_t s = 0, c = 0;
+    const Rounding r = acc.convert.rounding;
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const std::uint32_t y =
+          round(detail::fma_exact(ua(i, k), ub(k, j), neg(unpack_acc(c)), r), rbits(i, j, k, 0));
+      const std::uint32_t t =
+          round(detail::add_exact(unpack_acc(s), unpack_acc(y), r), rbits(i, j, k, 1));
+      const std::uint32_t d =
+          round(detail::add_exact(unpack_acc(t), neg(unpack_acc(s)), r), rbits(i, j, k, 2));
+      c = round(detail::add_exact(unpack_acc(d), neg(unpack_acc(y)), r), rbits(i, j, k, 3));
+      s = t;
+    }
+    return s;
+  }
+
+  std::uint32_t pairwise(std::int64_t i, std::int64_t j, std::int64_t lo, std::int64_t n) const {
+    const Rounding r = acc.convert.rounding;
+    if (n == 1)
+      return round(detail::fma_exact(ua(i, lo), ub(lo, j), Unpacked{}, r), rbits(i, j, lo, 0));
+    const std::int64_t m = n / 2;
+    const std::uint32_t left = pairwise(i, j, lo, m), right = pairwise(i, j, lo + m, n - m);
+    return round(detail::add_exact(unpack_acc(left), unpack_acc(right), r), rbits(i, j, lo + m, 1));
+  }
+
+  std::uint32_t blocked(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+    std::uint32_t s = 0;
+    for (std::int64_t c0 = k0; c0 < k1; c0 += acc.chunk) {
+      const std::uint32_t part = sequential(i, j, c0, std::min<std::int64_t>(c0 + acc.chunk, k1));
+      s = round(detail::add_exact(unpack_acc(s), unpack_acc(part), acc.convert.rounding),
+                rbits(i, j, c0, 1));
+    }
+    return s;
+  }
+
+  float float_segment(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+    std::uint32_t s;
+    if (acc.kahan) s = kahan(i, j, k0, k1);
+    else if (acc.order == SumOrder::pairwise) s = pairwise(i, j, k0, k1 - k0);
+    else if (acc.order == SumOrder::blocked) s = blocked(i, j, k0, k1);
+    else s = sequential(i, j, k0, k1);
+    return float(decode(acc.format, s));
+  }
+
+  // The NaN / infinity rule of the models: the float64 sum of the plain products and C.
+  bool special_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c,
+                     float& out) const {
+    bool any = !std::isfinite(c);
+    for (std::int64_t k = b0; k < b1 && !any; ++k) {
+      const ValueClass ca = classify(A.format, detail::code_at(A, i, k));
+      const ValueClass cb = classify(B.format, detail::code_at(B, k, j));
+      any = ca == ValueClass::nan || ca == ValueClass::infinite || cb == ValueClass::nan ||
+            cb == ValueClass::infinite;
+    }
+    if (!any) return false;
+    double s = c;
+    for (std::int64_t k = b0; k < b1; ++k)
+      s += decode(A.format, detail::code_at(A, i, k)) * decode(B.format, detail::code_at(B, k, j));
+    out = std::isnan(s) ? kCanonicalNan : float(s);
+    return true;
+  }
+
+  // One product term: its significand product P (Ma + Mb fraction bits, signed) and the
+  // exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4).
+  bool term(std::int64_t i, std::int64_t j, std::int64_t k, std::int64_t& p, int& e) const {
+    const Unpacked a = detail::unpack(A.format, detail::code_at(A, i, k), false);
+    const Unpacked b = detail::unpack(B.format, detail::code_at(B, k, j), false);
+    if (a.cls == ValueClass::zero || b.cls == ValueClass::zero) return false;
+    p = std::int64_t(a.sig * b.sig);
+    if (a.neg != b.neg) p = -p;
+    e = a.exp + A.format.mantissa_bits + b.exp + B.format.mantissa_bits;
+    return true;
+  }
+
+  // NVIDIA: E = max exponent (C included); each term rounded to F bits at 2^E; exact sum;
+  // one rounding to a float32 with out_bits fraction bits.
+  float nvidia_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
+    float out;
+    if (special_block(i, j, b0, b1, c, out)) return out;
+    const MatrixUnit& u = acc.unit;
+    const int F = u.fraction_bits, Mab = A.format.mantissa_bits + B.format.mantissa_bits;
+    const int ec = detail::float_exponent(c);
+    int E = ec;
+    std::int64_t p;
+    int e;
+    for (std::int64_t k = b0; k < b1; ++k)
+      if (term(i, j, k, p, e)) E = std::max(E, e);
+    std::int64_t S = 0;
+    for (std::int64_t k = b0; k < b1; ++k)
+      if (term(i, j, k, p, e)) S += detail::round_shift(p, F - Mab + e - E, u.term_rounding);
+    if (c != 0.0f) {
+      const std::uint32_t cb = std::bit_cast<std::uint32_t>(c);
+      std::int64_t ic = (cb & 0x7FFFFF) | (((cb >> 23) & 0xFF) ? 0x800000 : 0);
+      if (cb >> 31) ic = -ic;
+      S += detail::round_shift(ic, F - 23 + ec - E, u.term_rounding);
+    }
+    return detail::unit_output(S, E - F, u.output_fraction_bits, u.output_rounding);
+  }
+
+  // AMD CDNA3 (MMA-Sim amd_fused_dot_add, is_fp8): even and odd products summed apart
+  // with F-bit truncation, the halves aligned by floor, then C added (sum floored to 31
+  // fraction bits, C to 24, C dropped when 25 or more binades below), rounded once.
+  float amd_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
+    float out;
+    if (special_block(i, j, b0, b1, c, out)) return out;
+    const MatrixUnit& u = acc.unit;
+    const int F = u.fraction_bits, Mab = A.format.mantissa_bits + B.format.mantissa_bits;
+    constexpr int kNone = INT_MIN / 4;
+    int Eh[2] = {kNone, kNone};
+    std::int64_t Sh[2] = {0, 0};
+    std::int64_t p;
+    int e;
+    for (std::int64_t k = b0; k < b1; ++k)
+      if (term(i, j, k, p, e)) Eh[(k - b0) & 1] = std::max(Eh[(k - b0) & 1], e);
+    for (std::int64_t k = b0; k < b1; ++k)
+      if (term(i, j, k, p, e)) {
+        const int h = int((k - b0) & 1);
+        Sh[h] += detail::round_shift(p, F - Mab + e - Eh[h], u.term_rounding);
+      }
+    const int emax = std::max(Eh[0], Eh[1]);
+    std::int64_t s = 0;  // units 2^(emax - F)
+    for (int h = 0; h < 2; ++h)
+      if (Eh[h] != kNone) s += detail::round_shift(Sh[h], Eh[h] - emax, Rounding::toward_negative);
+    const int ec = detail::float_exponent(c);
+    const int emax2 = std::max(emax, ec);
+    std::int64_t total = 0;  // units 2^(emax2 - 31)
+    if (s != 0) total = detail::round_shift(s, (emax - F) - (emax2 - 31), Rounding::toward_negative);
+    if (c != 0.0f && ec >= emax2 - 25) {
+      const std::uint32_t cb = std::bit_cast<std::uint32_t>(c);
+      std::int64_t ic = (cb & 0x7FFFFF) | (((cb >> 23) & 0xFF) ? 0x800000 : 0);
+      if (cb >> 31) ic = -ic;
+      total += detail::round_shift(ic, (ec - 23) - (emax2 - 24), Rounding::toward_negative) * 128;
+    }
+    return detail::unit_output(total, emax2 - 31, u.output_fraction_bits, u.output_rounding);
+  }
+
+  float unit_segment(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+    const MatrixUnit& u = acc.unit;
+    float c = 0.0f;
+    for (std::int64_t b0 = k0; b0 < k1; b0 += u.block) {
+      const std::int64_t b1 = std::min<std::int64_t>(b0 + u.block, k1);
+      const float in = u.input == UnitInput::term ? c : 0.0f;
+      const float r = u.model == UnitModel::nvidia ? nvidia_block(i, j, b0, b1, in)
+                                                   : amd_block(i, j, b0, b1, in);
+      c = u.input == UnitInput::term ? r : c + r;
+    }
+    return c;
+  }
+};
+
+}  // namespace
+
+namespace detail {
+
+std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std::int64_t nc) {
+  std::int64_t k1 = K;
+  if (kb > 0) k1 = std::min(k1, (k0 / kb + 1) * kb);
+  if (nc > 0) k1 = std::min(k1, (k0 / nc + 1) * nc);
+  return k1;
+}
+
+float epilogue(float total, float g, float beta, const float* c, std::uint32_t nan_bits) {
+  const float r = beta == 0.0f ? g * total : std::fma(g, total, beta * *c);
+  return std::isnan(r) ? std::bit_cast<float>(nan_bits) : r;
+}
+
+std::uint32_t output_nan_bits(const Accumulation& a) {
+  return a.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
+}
+
+}  // namespace detail
+
+void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                    const GemmOptions& o) {
+  check_gemm(a, b, c, ldc, o);
+  const std::int64_t M = a.rows, N = b.cols, K = a.cols;
+  const Accumulation& acc = o.accumulation;
+  const Ref ref{a, b, o, acc, M, N, K, random_key(acc.seed, acc.stream)};
+  const detail::ScaleGrid sa = detail::scale_grid(o.a_scales, a.rows, a.cols, true);
+  const detail::ScaleGrid sb = detail::scale_grid(o.b_scales, b.rows, b.cols, false);
+  const std::int64_t kb = sa.k_block ? sa.k_block : sb.k_block;
+  const int threads = o.exec.threads > 0 ? o.exec.threads : omp_get_max_threads();
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  for (std::int64_t i = 0; i < M; ++i) {
+    const float a_out = sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sa.at(i, 0);
+    for (std::int64_t j = 0; j < N; ++j) {
+      float total = 0.0f;
+      for (std::int64_t k0 = 0; k0 < K;) {
+        const std::int64_t k1 = detail::next_boundary(k0, K, kb, acc.promote_interval);
+        const float p = acc.unit.model == UnitModel::none ? ref.float_segment(i, j, k0, k1)
+                                                          : ref.unit_segment(i, j, k0, k1);
+        const float s = kb ? (sa.k_block ? sa.at(i, k0) : 1.0f) * (sb.k_block ? sb.at(k0, j) : 1.0f)
+                           : 1.0f;
+        total = std::fma(p, s, total);
+        k0 = k1;
+      }
+      const float b_out = sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * sb.at(0, j);
+      const float g = (o.alpha * a_out) * b_out;
+      float* out = c + i * ldc + j;
+      *out = detail::epilogue(total, g, o.beta, out, detail::output_nan_bits(acc));
+    }
+  }
+}
+
+}  // namespace fp8emu
