@@ -304,8 +304,8 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
 // 2. The NVIDIA matrix-unit model.
 // ---------------------------------------------------------------------------
 
-constexpr int RU = 4;  // rows per register block
-constexpr int VU = 2;  // vectors of columns per register block
+constexpr int RU = 12;  // rows per register block
+constexpr int VU = 1;  // vectors of columns per register block
 
 // Operand values and 2^(unit exponent) (0 for zeros), row-major over (row, k) for A and
 // (k, column) for B, B's columns padded to a multiple of VU * W.
@@ -361,7 +361,7 @@ void unit_block_row(const UnitOperands& u, const Plan& pl, const GemmOptions& o,
       for (std::int64_t k = b0; k < b1; ++k) {
         VF bx[VU];
         for (int v = 0; v < VU; ++v) bx[v] = VF::load_aligned(&u.bx[k * npad + j0 + v * W]);
-#pragma GCC unroll 4
+#pragma GCC unroll 12
         for (int r = 0; r < RU; ++r) {
           const VF ax(u.ax[(i0 + r) * K + k]);
           for (int v = 0; v < VU; ++v) E[r][v] = xsimd::max(E[r][v], ax * bx[v]);
@@ -378,7 +378,7 @@ void unit_block_row(const UnitOperands& u, const Plan& pl, const GemmOptions& o,
       for (std::int64_t k = b0; k < b1; ++k) {
         VF bv[VU];
         for (int v = 0; v < VU; ++v) bv[v] = VF::load_aligned(&u.bv[k * npad + j0 + v * W]);
-#pragma GCC unroll 4
+#pragma GCC unroll 12
         for (int r = 0; r < RU; ++r) {
           const VF av(u.av[(i0 + r) * K + k]);
           for (int v = 0; v < VU; ++v) acc[r][v] += xsimd::trunc((av * bv[v]) * sF[r][v]);
