@@ -185,7 +185,18 @@ Accumulation parse_accumulation(std::string_view spec) {
 std::string accumulation_spec(const Accumulation& a) {
   std::string s;
   const auto mode = [](Rounding r) { return std::string(rounding_name(r)); };
+  const auto same_unit = [](const MatrixUnit& x, const MatrixUnit& y) {
+    return x.model == y.model && x.block == y.block && x.fraction_bits == y.fraction_bits &&
+           x.term_rounding == y.term_rounding && x.output_fraction_bits == y.output_fraction_bits &&
+           x.output_rounding == y.output_rounding && x.input == y.input;
+  };
   if (a.unit.model != UnitModel::none) {
+    for (const auto& p : presets())
+      if (p.acc.unit.model != UnitModel::none && same_unit(p.acc.unit, a.unit)) {
+        s = std::string(p.name);
+        if (a.promote_interval) s += ",promote=" + std::to_string(a.promote_interval);
+        return s;
+      }
     s = a.unit.model == UnitModel::nvidia ? "nvidia-h100-fp8" : "amd-mi300-fp8";
     s += ",block=" + std::to_string(a.unit.block) + ",fbits=" + std::to_string(a.unit.fraction_bits) +
          ",out-bits=" + std::to_string(a.unit.output_fraction_bits) +

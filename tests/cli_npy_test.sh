@@ -70,6 +70,31 @@ a1=$(mktemp); a2=$(mktemp)
 "$tool" quantize --format e4m3fn --rounding sr-a --seed 9 --threads 2 f32.npy t2.npy > /dev/null
 check "stochastic output is the same on 1 and 2 threads" "cmp -s t1.npy t2.npy"
 
+# gemm: NumPy makes the operands and checks the product; fp8emu multiplies.
+$py -c '
+import numpy as np
+r = np.random.default_rng(4)
+np.save("ga.npy", r.standard_normal((9, 70)).astype(np.float32))
+np.save("gb.npy", r.standard_normal((70, 5)).astype(np.float32))
+np.save("gbad.npy", r.standard_normal((71, 5)).astype(np.float32))
+np.save("g3.npy", r.standard_normal((2, 3, 4)).astype(np.float32))
+np.save("gs.npy", np.full((9, 1), 0.5, np.float32))
+np.save("g16.npy", np.zeros((9, 70), np.uint16))
+'
+"$tool" quantize --format e4m3fn ga.npy gac.npy > /dev/null
+"$tool" quantize --format e5m2 gb.npy gbc.npy > /dev/null
+"$tool" dequantize --format e4m3fn gac.npy gav.npy > /dev/null
+"$tool" dequantize --format e5m2 gbc.npy gbv.npy > /dev/null
+"$tool" gemm --a gac.npy --b gbc.npy --b-format e5m2 gc.npy > gemm.txt
+check "gemm of codes prints the accumulation" "grep -q 'accumulation fp32' gemm.txt"
+check "gemm of codes equals NumPy on the decoded values" "$py -c 'import numpy as np; a=np.load(\"gav.npy\").astype(np.float64); b=np.load(\"gbv.npy\").astype(np.float64); c=np.load(\"gc.npy\"); assert c.dtype==np.float32 and c.shape==(9,5); e=a@b; assert np.abs(c-e).max() <= 1e-5*np.abs(a).dot(np.abs(b)).max(), np.abs(c-e).max()'"
+"$tool" gemm --a ga.npy --b gb.npy --b-format e5m2 gf.npy > /dev/null
+check "gemm of floats quantizes them first" "cmp -s gc.npy gf.npy"
+"$tool" gemm --a gac.npy --b gbc.npy --b-format e5m2 --a-scale gs.npy --a-block 1x70 --alpha 2 gcs.npy > /dev/null
+check "gemm with row scales 0.5 and alpha 2 equals the plain product" "cmp -s gc.npy gcs.npy"
+"$tool" gemm --a gac.npy --b gbc.npy --b-format e5m2 --accumulate nvidia-h100-fp8,promote=32 --out-format e4m3fn gq.npy > /dev/null
+check "gemm --out-format writes codes" "$py -c 'import numpy as np; q=np.load(\"gq.npy\"); assert q.dtype==np.uint8 and q.shape==(9,5)'"
+
 # Bad input: exit 2, a message, and no output file.
 bad() {
   local name=$1 regex=$2; shift 2
@@ -95,4 +120,12 @@ bad "sr bits" "invalid --sr-bits '33'" quantize --format e4m3fn --rounding sr-a 
 head -c 100 f32.npy > trunc.npy
 bad "truncated file" "truncated\|needs" quantize --format e4m3fn trunc.npy out.npy
 bad "output directory missing" "cannot" quantize --format e4m3fn f32.npy missing/out.npy
+bad "gemm shape mismatch" "shape mismatch: A is 9x70 and B is 71x5" gemm --a ga.npy --b gbad.npy out.npy
+bad "gemm 3-D operand" "expected a 2-D array" gemm --a g3.npy --b gb.npy out.npy
+bad "gemm bad preset" "unknown preset 'h100'" gemm --a ga.npy --b gb.npy --accumulate h100 out.npy
+bad "gemm bad key" "unknown key 'fbit'" gemm --a ga.npy --b gb.npy --accumulate nvidia-h100-fp8,fbit=3 out.npy
+bad "gemm codes of the wrong type" "codes of e4m3fn are uint8" gemm --a g16.npy --b gb.npy out.npy
+bad "gemm scale file without block" "needs --a-block" gemm --a gac.npy --b gbc.npy --a-scale gs.npy out.npy
+bad "gemm scale file of the wrong size" "9 scales for 18 blocks" gemm --a gac.npy --b gbc.npy --a-scale gs.npy --a-block 1x35 out.npy
+bad "gemm beta without C" "--beta needs --c" gemm --a ga.npy --b gb.npy --beta 1 out.npy
 exit $fail

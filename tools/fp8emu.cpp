@@ -5,6 +5,7 @@
 //   fp8emu table FORMAT
 //   fp8emu quantize --format F [options] IN.npy OUT.npy
 //   fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy
+//   fp8emu gemm --a A.npy --b B.npy [options] OUT.npy
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr).
 #include <bit>
@@ -16,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -23,6 +25,7 @@
 
 #include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
+#include "fp8emu/gemm.hpp"
 #include "fp8emu/npy.hpp"
 
 namespace {
@@ -43,7 +46,8 @@ constexpr const char* kMainHelp =
     "  explain   show how a value is encoded in a format, field by field\n"
     "  table     print every code of a format and its value as CSV\n"
     "  quantize    round a .npy array of floats to a format (codes or values)\n"
-    "  dequantize  decode a .npy array of codes to float32 or float64\n";
+    "  dequantize  decode a .npy array of codes to float32 or float64\n"
+    "  gemm        multiply two .npy matrices in emulated precision (accumulation presets)\n";
 
 constexpr const char* kFormatsHelp =
     "usage: fp8emu formats [--csv]\n"
@@ -293,6 +297,31 @@ constexpr const char* kDequantizeHelp =
     "divided by the scale (default 1), rounded once, as float32 (default) or float64.\n"
     "A code that does not fit in F is an error naming its index.\n";
 
+constexpr const char* kGemmHelp =
+    "usage: fp8emu gemm --a A.npy --b B.npy [options] OUT.npy\n"
+    "\n"
+    "Computes OUT = alpha * A B (+ beta * C) for A (M x K) and B (K x N), 2-D .npy arrays.\n"
+    "Code arrays (uint8, uint16) are codes of --a-format / --b-format; float arrays\n"
+    "(float16, float32, float64) are first quantized to that format (nearest-even,\n"
+    "saturating), with their scale when one is given. OUT is float32 (M x N), or codes of\n"
+    "--out-format (nearest-even, saturating).\n"
+    "\n"
+    "options:\n"
+    "  --a-format F, --b-format F   operand formats (default e4m3fn)\n"
+    "  --a-scale S, --b-scale S     dequantization scale of the operand: a number; auto\n"
+    "                               (float inputs: quantize x * s with amax * s = the format's\n"
+    "                               max, and use 1/s); or FILE.npy of block scales (float32,\n"
+    "                               float64, or uint8 codes: e8m0 unless --X-scale-codes e4m3)\n"
+    "  --a-block RxC, --b-block RxC block shape of a scale file, e.g. 1x128, 128x128, 1x32\n"
+    "  --a-scale-codes E, --b-scale-codes E   e8m0 (default) or e4m3 for uint8 scale files\n"
+    "  --accumulate SPEC            PRESET[,key=value...] (default fp32); presets: fp32, fp16,\n"
+    "                               bf16, nvidia-h100-fp8, nvidia-ada-fp8, nvidia-b200-fp8,\n"
+    "                               nvidia-v100-fp16, nvidia-a100-fp16, nvidia-h100-fp16,\n"
+    "                               amd-mi300-fp8, amd-mi300-fp16; keys in docs/gemm.md\n"
+    "  --alpha X, --beta X          (default 1 and 0); --c C.npy is read when beta != 0\n"
+    "  --out-format F               write codes of F instead of float32 values\n"
+    "  --threads N                  OpenMP threads (default: all)\n";
+
 float scale_arg(const std::string& s) {
   const double v = parse_value(s);
   const float f = float(v);
@@ -451,6 +480,190 @@ int cmd_dequantize(int argc, char** argv) {
 
 }  // namespace
 
+// One operand of gemm: its codes (as a CodeMatrix over owned storage) and its scales.
+struct GemmOperand {
+  npy::Array codes;
+  std::vector<float> fscales;
+  std::vector<std::uint8_t> cscales;
+  Scales scales;
+  CodeMatrix m;
+};
+
+std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std::string& opt) {
+  const auto x = s.find('x');
+  if (x == std::string::npos) throw UsageError("invalid " + opt + " '" + s + "' (expected RxC, e.g. 1x128)");
+  const auto r = parse_unsigned(s.substr(0, x), opt, 1u << 30), c = parse_unsigned(s.substr(x + 1), opt, 1u << 30);
+  if (r == 0 || c == 0) throw UsageError(opt + " sizes must be at least 1");
+  return {std::int64_t(r), std::int64_t(c)};
+}
+
+GemmOperand gemm_operand(Args& a, const std::string& name) {
+  const std::string path = a.opt["--" + name];
+  const Format f = format_arg(a.opt.count("--" + name + "-format") ? a.opt["--" + name + "-format"] : "e4m3fn");
+  if (total_bits(f) > 16) throw UsageError("--" + name + "-format: codes of at most 16 bits");
+  if (!fits_float(f)) throw UsageError("--" + name + "-format: the values must fit in float32");
+  GemmOperand op;
+  npy::Array in = npy::read(path);
+  if (in.shape.size() != 2)
+    throw UsageError(path + ": expected a 2-D array, got " + std::to_string(in.shape.size()) + " dimensions");
+  const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
+  const std::string sopt = "--" + name + "-scale";
+  const std::string sarg = a.opt.count(sopt) ? a.opt[sopt] : "";
+  const bool is_float = in.dtype == npy::DType::float16 || in.dtype == npy::DType::float32 ||
+                        in.dtype == npy::DType::float64;
+  const npy::DType code_type = total_bits(f) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
+  const std::size_t n = in.size();
+  op.scales.tensor = 1.0f;
+  float quant_scale = 1.0f;  // x * quant_scale is quantized; 1 / quant_scale dequantizes
+  if (sarg == "auto") {
+    if (!is_float) throw UsageError(sopt + " auto needs float input (" + path + " holds codes)");
+  } else if (!sarg.empty() && sarg.size() > 4 && sarg.substr(sarg.size() - 4) == ".npy") {
+    // Block scales from a file.
+    const std::string bopt = "--" + name + "-block";
+    if (!a.opt.count(bopt)) throw UsageError(sopt + " FILE.npy needs " + bopt + " RxC");
+    const auto [br, bc] = block_arg(a.opt[bopt], bopt);
+    const npy::Array sc = npy::read(sarg);
+    const std::size_t want = std::size_t((rows + br - 1) / br * ((cols + bc - 1) / bc));
+    if (sc.size() != want)
+      throw UsageError(sarg + ": " + std::to_string(sc.size()) + " scales for " + std::to_string(want) +
+                       " blocks of " + std::to_string(br) + "x" + std::to_string(bc));
+    op.scales.block_rows = br;
+    op.scales.block_cols = bc;
+    if (sc.dtype == npy::DType::uint8) {
+      const std::string copt = "--" + name + "-scale-codes";
+      const std::string enc = a.opt.count(copt) ? a.opt[copt] : "e8m0";
+      if (enc != "e8m0" && enc != "e4m3") throw UsageError(copt + " must be e8m0 or e4m3");
+      op.cscales.assign(sc.data.begin(), sc.data.end());
+      op.scales.data = op.cscales.data();
+      op.scales.encoding = enc == "e8m0" ? ScaleEncoding::e8m0 : ScaleEncoding::e4m3;
+    } else if (sc.dtype == npy::DType::float32 || sc.dtype == npy::DType::float64) {
+      op.fscales.resize(sc.size());
+      for (std::size_t i = 0; i < sc.size(); ++i)
+        op.fscales[i] = sc.dtype == npy::DType::float32 ? view<float>(sc)[i] : float(view<double>(sc)[i]);
+      op.scales.data = op.fscales.data();
+    } else {
+      throw UsageError(sarg + ": scales must be float32, float64 or uint8 codes");
+    }
+    if (is_float) throw UsageError(sopt + " FILE.npy applies to code inputs; quantize float inputs first");
+  } else if (!sarg.empty()) {
+    op.scales.tensor = scale_arg(sarg);
+    if (is_float) {
+      quant_scale = 1.0f / op.scales.tensor;
+      if (!(quant_scale > 0.0f && std::isfinite(quant_scale))) throw UsageError(sopt + ": 1/scale is not a finite float");
+    }
+  }
+  if (is_float) {
+    std::vector<std::uint32_t> codes(n);
+    ArrayOptions qo;
+    const auto run = [&](const ArrayOptions& o) {
+      switch (in.dtype) {
+        case npy::DType::float16: return quantize_float16_bits(f, view<std::uint16_t>(in), codes, o);
+        case npy::DType::float32: return quantize(f, view<float>(in), codes, o);
+        default: return quantize(f, view<double>(in), codes, o);
+      }
+    };
+    if (sarg == "auto") {
+      quant_scale = auto_scale(run(qo).amax, max_finite(f));
+      op.scales.tensor = 1.0f / quant_scale;
+    }
+    qo.scale = quant_scale;
+    run(qo);
+    op.codes.dtype = code_type;
+    op.codes.shape = in.shape;
+    op.codes.data.resize(n * npy::item_size(code_type));
+    for (std::size_t i = 0; i < n; ++i) {
+      if (code_type == npy::DType::uint8) op.codes.data[i] = std::uint8_t(codes[i]);
+      else {
+        const auto c = std::uint16_t(codes[i]);
+        std::memcpy(op.codes.data.data() + 2 * i, &c, 2);
+      }
+    }
+  } else if (in.dtype == code_type) {
+    op.codes = std::move(in);
+    // Every code must belong to the format.
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t c = code_type == npy::DType::uint8 ? op.codes.data[i] : view<std::uint16_t>(op.codes)[i];
+      if (total_bits(f) < 32 && (c >> total_bits(f)) != 0)
+        throw UsageError(path + ": element " + std::to_string(i) + " (code " + std::to_string(c) +
+                         ") does not fit in " + format_name(f));
+    }
+  } else {
+    throw UsageError(path + " holds " + npy::dtype_name(in.dtype) + "; codes of " + format_name(f) +
+                     " are " + npy::dtype_name(code_type) + " (or give float16/32/64 values)");
+  }
+  op.m = CodeMatrix{f, op.codes.data.data(), rows, cols, Layout::row_major, 0};
+  return op;
+}
+
+int cmd_gemm(int argc, char** argv) {
+  Args a = parse_args(argc, argv,
+                      {"--a", "--b", "--c", "--a-format", "--b-format", "--a-scale", "--b-scale",
+                       "--a-block", "--b-block", "--a-scale-codes", "--b-scale-codes", "--accumulate",
+                       "--alpha", "--beta", "--out-format", "--threads"},
+                      {"--help"});
+  if (a.opt.count("--help")) return std::cout << kGemmHelp, 0;
+  if (a.pos.size() != 1 || !a.opt.count("--a") || !a.opt.count("--b"))
+    throw UsageError("usage: fp8emu gemm --a A.npy --b B.npy [options] OUT.npy");
+  GemmOptions o;
+  try {
+    o.accumulation = parse_accumulation(a.opt.count("--accumulate") ? a.opt["--accumulate"] : "fp32");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--accumulate: ") + e.what());
+  }
+  o.exec.threads = threads_arg(a);
+  if (a.opt.count("--alpha")) o.alpha = float(parse_value(a.opt["--alpha"]));
+  if (a.opt.count("--beta")) o.beta = float(parse_value(a.opt["--beta"]));
+  std::optional<Format> out_format;
+  if (a.opt.count("--out-format")) {
+    out_format = format_arg(a.opt["--out-format"]);
+    if (total_bits(*out_format) > 16) throw UsageError("--out-format: codes of at most 16 bits");
+  }
+  const GemmOperand A = gemm_operand(a, "a"), B = gemm_operand(a, "b");
+  if (A.m.cols != B.m.rows)
+    throw UsageError("shape mismatch: A is " + std::to_string(A.m.rows) + "x" + std::to_string(A.m.cols) +
+                     " and B is " + std::to_string(B.m.rows) + "x" + std::to_string(B.m.cols));
+  o.a_scales = A.scales;
+  o.b_scales = B.scales;
+  const std::int64_t M = A.m.rows, N = B.m.cols;
+  std::vector<float> c(std::size_t(M * N), 0.0f);
+  if (o.beta != 0.0f) {
+    if (!a.opt.count("--c")) throw UsageError("--beta needs --c C.npy");
+    const npy::Array ca = npy::read(a.opt["--c"]);
+    if (ca.dtype != npy::DType::float32 || ca.shape != std::vector<std::size_t>{std::size_t(M), std::size_t(N)})
+      throw UsageError(a.opt["--c"] + ": C must be float32 of shape " + std::to_string(M) + "x" + std::to_string(N));
+    std::memcpy(c.data(), ca.data.data(), c.size() * 4);
+  }
+  try {
+    gemm(A.m, B.m, c.data(), N, o);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  npy::Array out;
+  out.shape = {std::size_t(M), std::size_t(N)};
+  if (out_format) {
+    std::vector<std::uint32_t> codes(c.size());
+    quantize(*out_format, std::span<const float>(c), codes, ArrayOptions{});
+    out.dtype = total_bits(*out_format) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
+    out.data.resize(codes.size() * npy::item_size(out.dtype));
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+      if (out.dtype == npy::DType::uint8) out.data[i] = std::uint8_t(codes[i]);
+      else {
+        const auto v = std::uint16_t(codes[i]);
+        std::memcpy(out.data.data() + 2 * i, &v, 2);
+      }
+    }
+  } else {
+    out.dtype = npy::DType::float32;
+    out.data.resize(c.size() * 4);
+    std::memcpy(out.data.data(), c.data(), c.size() * 4);
+  }
+  npy::write(a.pos[0], out);
+  std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by " << B.m.rows << "x"
+            << N << " (" << format_name(B.m.format) << "), accumulation " << accumulation_spec(o.accumulation)
+            << (gemm_fast_path(A.m, B.m, o) ? "" : " (reference path)") << "\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
     if (argc < 2) {
@@ -464,8 +677,9 @@ int main(int argc, char** argv) {
     if (cmd == "table") return cmd_table(argc - 2, argv + 2);
     if (cmd == "quantize") return cmd_quantize(argc - 2, argv + 2);
     if (cmd == "dequantize") return cmd_dequantize(argc - 2, argv + 2);
+    if (cmd == "gemm") return cmd_gemm(argc - 2, argv + 2);
     throw UsageError("unknown command '" + cmd +
-                     "' (formats, explain, table, quantize, dequantize; see fp8emu --help)");
+                     "' (formats, explain, table, quantize, dequantize, gemm; see fp8emu --help)");
   } catch (const UsageError& e) {
     std::cerr << "fp8emu: error: " << e.what() << "\n";
     return 2;
