@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -491,4 +492,62 @@ TEST_CASE("Float<> works in generic code", "[value]") {
   CHECK(isinf(Float<formats::e5m2>(57344.0) + Float<formats::e5m2>(8192.0)));
   CHECK(signbit(-E4(1.0)));
   CHECK(double(abs(E4(-3.0))) == 3);
+}
+
+TEST_CASE("float32 and float16 sqrt and div: stochastic rounding with N up to 32", "[arith][stochastic]") {
+  // The quotient and the root must carry 24 kept bits plus N <= 32 random bits plus a
+  // sticky bit; subnormal operands (short significands) are the hard case.
+  Sweep sweep("float32/float16 sqrt + div, sr-a/b/c, N 1..32, random R and R at the decision");
+  std::uint64_t expected = 0;
+  std::atomic<std::uint64_t> counted{0};
+  for (const std::string name : {"float32", "float16"}) {
+    const oracle::Spec& s = oracle::spec(name);
+    const oracle::Table t = oracle::make_table(s);
+    const Format f = parse_format(name);
+    const std::uint64_t count = adjusted(20000);
+    for (Op op : {Op::sqrt, Op::div}) {
+      expected += count * 3;  // at least one R per mode; the decision pairs come on top
+#pragma omp parallel for schedule(dynamic, 64)
+      for (std::uint64_t i = 0; i < count; ++i) {
+        SplitMix64 r(0x5EED0000 + i + 977 * std::uint64_t(op) + (name == "float32" ? 0 : 1u << 30));
+        const std::uint64_t x = r.next();
+        const std::uint32_t mask = s.k == 32 ? ~0u : (1u << s.k) - 1;
+        std::uint32_t a = std::uint32_t(x) & mask, b = std::uint32_t(x >> 32) & mask;
+        if (i % 4 == 0) a &= (1u << (r.next() % (s.m + 1))) - 1;  // subnormal, short significand
+        if (op == Op::sqrt) a &= ~(1u << (s.k - 1));  // nonnegative
+        const oracle::Operand oa = oracle::operand(s, a, false), ob = oracle::operand(s, b, false);
+        const oracle::Target xt = reference(op, oa, ob, Rounding::nearest_even);
+        const oracle::Located loc = oracle::locate(t, xt);
+        std::uint64_t bad = 0;
+        std::vector<std::string> msgs;
+        std::uint64_t cases = 0;
+        for (Rounding rm : {Rounding::stochastic_a, Rounding::stochastic_b, Rounding::stochastic_c}) {
+          oracle::Mode m{rm, Saturation::finite};
+          m.n = 1 + int(r.next() % 32);
+          // A random R, and where the result lies between two values, the two R on either
+          // side of the decision (R_min - 1 rounds down, R_min up).
+          std::vector<std::uint64_t> rs = {r.next() & ((std::uint64_t{1} << m.n) - 1)};
+          if (loc.kind == oracle::Located::between) {
+            const std::uint64_t rmin = oracle::sr_min_up(xt, loc, rm, m.n);
+            if (rmin > 0) rs.push_back(rmin - 1);
+            if (rmin < (std::uint64_t{1} << m.n)) rs.push_back(rmin);
+          }
+          for (std::uint64_t R : rs) {
+            m.R = R;
+            ++cases;
+            const std::uint32_t want = oracle::expected(t, xt, loc, m);
+            const std::uint32_t got = library(op, f, a, b, options_of(m, false), std::uint32_t(m.R));
+            if (got != want) {
+              ++bad;
+              if (msgs.size() < 4) msgs.push_back(describe(name, op_name(op), m, false, a, b, ~0u, s.k, want, got));
+            }
+          }
+        }
+        sweep.add(cases, bad, msgs);
+        counted += cases;
+      }
+    }
+  }
+  CHECK(counted.load() >= expected);
+  sweep.finish(counted.load());
 }

@@ -186,23 +186,21 @@ constexpr std::uint64_t isqrt128(u128 x) {
   return r;
 }
 
-/// Returns sqrt(a), truncated to at least 62 bits plus a sticky bit.
+/// Returns sqrt(a), truncated to 62 or 63 bits plus a sticky bit.
 constexpr Exact sqrt_exact(const Unpacked& a) {
   using VC = ValueClass;
   if (a.cls == VC::nan) return exact_nan();
   if (a.cls == VC::zero) return exact_zero(a.neg);  // sqrt(-0) = -0
   if (a.neg) return exact_nan();
   if (a.cls == VC::infinite) return exact_inf(false);
-  // An even exponent, then x = sig * 2^100 < 2^125 so that the root has >= 50 bits.
-  std::uint64_t sig = a.sig;
-  int exp = a.exp;
-  if (exp & 1) {
-    sig <<= 1;
-    exp -= 1;
-  }
-  const u128 x = u128(sig) << 100;
+  // x = sig * 2^s with exp - s even and 2^124 <= x < 2^126, so that the root has 62 or
+  // 63 bits: enough for 24 kept bits and 32 random bits of stochastic rounding.
+  const int len = 64 - std::countl_zero(a.sig);
+  int s = 125 - len;
+  if ((a.exp - s) & 1) ++s;
+  const u128 x = u128(a.sig) << s;
   const std::uint64_t root = isqrt128(x);
-  return {VC::normal, false, root, (exp - 100) / 2, u128(root) * root != x};
+  return {VC::normal, false, root, (a.exp - s) / 2, u128(root) * root != x};
 }
 
 /// Rounds an exact result to `f` under `o`: the single rounding of every operation.

@@ -240,4 +240,21 @@ inline std::uint32_t expected(const Table& t, const Target& x, const Located& l,
   return finish(t, p, m, up);
 }
 
+/// The smallest random value R (< 2^n) that rounds |x| up in stochastic mode `r`, or 2^n
+/// when none does; for a result strictly between two neighbours. Testing R_min - 1 and
+/// R_min checks the one place where the mode's decision changes.
+inline std::uint64_t sr_min_up(const Target& x, const Located& l, fp8emu::Rounding r, int n) {
+  const Big lov(l.p.lo_v), gap = Big(l.p.hi_v) - Big(l.p.lo_v);
+  const std::uint64_t two_n = std::uint64_t{1} << n;
+  if (r == fp8emu::Rounding::stochastic_a) return two_n - floor_scaled(x, lov, gap, n);
+  if (r == fp8emu::Rounding::stochastic_b) {
+    const std::uint64_t fb = floor_scaled(x, lov, gap, n + 1);  // R >= (2^(n+1) - 1 - fb) / 2
+    return (2 * two_n - 1 - fb + 1) / 2;
+  }
+  std::uint64_t c = floor_scaled(x, lov, gap, n);
+  const int half = x.cmp(lov + ldexp(gap * (Big(c) + Big(0.5)), -n));
+  if (half > 0 || (half == 0 && (c & 1))) ++c;
+  return two_n - std::min(c, two_n);
+}
+
 }  // namespace oracle
