@@ -199,9 +199,6 @@ using PackA = void (*)(const Strided&, const float*, std::int64_t, std::int64_t,
 using PackB = void (*)(const Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
                        std::int64_t, float*);
 
-template <class T>
-PackA pack_a_for() { return &pack_a<T>; }
-
 PackA pick_a(int bytes) { return bytes == 1 ? &pack_a<std::uint8_t> : &pack_a<std::uint16_t>; }
 PackB pick_b(int bytes) { return bytes == 1 ? &pack_b<std::uint8_t> : &pack_b<std::uint16_t>; }
 
@@ -224,11 +221,8 @@ inline void tile(bool first, std::int64_t kc, const float* ap, const float* bp, 
 
 // Adds the segment's partial sums P into the total T: T = fma(P, s_ij, T) (the first
 // segment starts from T = +0).
-void promote(const Plan& pl, const GemmOptions& o, std::int64_t k0, bool first, const float* P,
+void promote(const Plan& pl, std::int64_t k0, bool first, const float* P,
              float* T) {
-  const Scales &as = o.a_scales, &bs = o.b_scales;
-  (void)as;
-  (void)bs;
 #pragma omp for schedule(static)
   for (std::int64_t i = 0; i < pl.M; ++i) {
     const float sa = pl.kb && pl.sa.k_block ? pl.sa.at(i, k0) : 1.0f;
@@ -292,7 +286,7 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
           }
         }
       }
-      promote(pl, o, s0, first_segment, P.data(), T.data());
+      promote(pl, s0, first_segment, P.data(), T.data());
 #pragma omp single
       first_segment = false;
     }

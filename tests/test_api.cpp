@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "oracle/oracle.hpp"
+#include "fp8emu/convert.hpp"
 #include "sweep.hpp"
 
 using namespace fp8emu;
