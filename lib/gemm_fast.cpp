@@ -103,13 +103,23 @@ Plan make_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   return p;
 }
 
+// Codes of at most 16 bits decode through a table; float32 codes are their own bits.
+bool operand_decodable(const Format& f) { return total_bits(f) <= 16 || is_float32(f); }
+
+// The value of code c (a float32 bit pattern for 4-byte codes).
+template <class T>
+inline float code_value(const float* table, T c) {
+  if constexpr (sizeof(T) == 4) return std::bit_cast<float>(c);
+  else return table[c];
+}
+
 bool float32_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   const Accumulation& acc = o.accumulation;
   return o.exec.simd && acc.unit.model == UnitModel::none && is_float32(acc.format) &&
          acc.convert.rounding == Rounding::nearest_even &&
          acc.convert.saturation == Saturation::none && !acc.convert.flush_inputs &&
          !acc.convert.flush_outputs && acc.order == SumOrder::sequential && !acc.kahan &&
-         total_bits(a.format) <= 16 && total_bits(b.format) <= 16;
+         operand_decodable(a.format) && operand_decodable(b.format);
 }
 
 bool unit_path_formats(const Format& fa, const Format& fb, const MatrixUnit& u) {
@@ -177,7 +187,7 @@ void pack_b(const Strided& s, const float* table, std::int64_t k0, std::int64_t 
     const std::int64_t jb = j0 + pnl * NR, jn = std::min<std::int64_t>(NR, j0 + nc - jb);
     for (std::int64_t k = 0; k < kc; ++k)
       for (std::int64_t c = 0; c < NR; ++c)
-        o[k * NR + c] = c < jn ? table[d[(k0 + k) * s.rs + (jb + c) * s.cs]] : 0.0f;
+        o[k * NR + c] = c < jn ? code_value(table, d[(k0 + k) * s.rs + (jb + c) * s.cs]) : 0.0f;
   }
 }
 
@@ -190,7 +200,7 @@ void pack_a(const Strided& s, const float* table, std::int64_t i0, std::int64_t 
     const std::int64_t ib = i0 + pnl * MR, in = std::min<std::int64_t>(MR, i0 + mc - ib);
     for (std::int64_t k = 0; k < kc; ++k)
       for (std::int64_t r = 0; r < MR; ++r)
-        o[k * MR + r] = r < in ? table[d[(ib + r) * s.rs + (k0 + k) * s.cs]] : 0.0f;
+        o[k * MR + r] = r < in ? code_value(table, d[(ib + r) * s.rs + (k0 + k) * s.cs]) : 0.0f;
   }
 }
 
@@ -199,8 +209,12 @@ using PackA = void (*)(const Strided&, const float*, std::int64_t, std::int64_t,
 using PackB = void (*)(const Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
                        std::int64_t, float*);
 
-PackA pick_a(int bytes) { return bytes == 1 ? &pack_a<std::uint8_t> : &pack_a<std::uint16_t>; }
-PackB pick_b(int bytes) { return bytes == 1 ? &pack_b<std::uint8_t> : &pack_b<std::uint16_t>; }
+PackA pick_a(int bytes) {
+  return bytes == 1 ? &pack_a<std::uint8_t> : bytes == 2 ? &pack_a<std::uint16_t> : &pack_a<std::uint32_t>;
+}
+PackB pick_b(int bytes) {
+  return bytes == 1 ? &pack_b<std::uint8_t> : bytes == 2 ? &pack_b<std::uint16_t> : &pack_b<std::uint32_t>;
+}
 
 // One tile of the partial-sum buffer P: the microkernel writes through a local tile at the
 // edges so that it never touches memory outside M x N.
@@ -249,7 +263,8 @@ void finish(const Plan& pl, const GemmOptions& o, const float* T, float* c, std:
 
 void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                   const GemmOptions& o, const Plan& pl) {
-  const std::vector<float> ta = value_table(a.format), tb = value_table(b.format);
+  const std::vector<float> ta = total_bits(a.format) <= 16 ? value_table(a.format) : std::vector<float>{};
+  const std::vector<float> tb = total_bits(b.format) <= 16 ? value_table(b.format) : std::vector<float>{};
   const Strided sa = strided(a), sb = strided(b);
   const PackA pa = pick_a(code_bytes(a.format));
   const PackB pb = pick_b(code_bytes(b.format));
