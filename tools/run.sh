@@ -11,7 +11,8 @@ JOBS=${JOBS:-$(nproc)}
 
 # Debian packages the project needs; only the missing ones are installed.
 packages=(cmake g++ make libxsimd-dev libboost-dev libmpfr-dev libgmp-dev catch2 zlib1g-dev
-          libbenchmark-dev libopenblas-dev python3-numpy clang libclang-rt-14-dev)
+          libbenchmark-dev libopenblas-dev python3-numpy clang libclang-rt-14-dev
+          dataset-fashion-mnist gnuplot-nox)
 
 install_missing() {
   local missing=()
