@@ -261,11 +261,10 @@ void check_gemm(const CodeMatrix& a, const CodeMatrix& b, const float* c, std::i
   if (c == nullptr && a.rows * b.cols > 0) bad("C: no data");
   check_scales("A scales", o.a_scales);
   check_scales("B scales", o.b_scales);
-  const detail::ScaleGrid sa = detail::scale_grid(o.a_scales, a.rows, a.cols, true);
-  const detail::ScaleGrid sb = detail::scale_grid(o.b_scales, b.rows, b.cols, false);
-  if (sa.k_block && sb.k_block && sa.k_block != sb.k_block)
-    bad("scales: A's blocks along K (" + std::to_string(sa.k_block) + ") differ from B's (" +
-        std::to_string(sb.k_block) + ")");
+  const detail::ScalePlan sp = detail::scale_plan(a, b, o);
+  if (sp.sa.k_block && sp.sb.k_block && sp.sa.k_block != sp.sb.k_block)
+    bad("scales: A's blocks along K (" + std::to_string(sp.sa.k_block) + ") differ from B's (" +
+        std::to_string(sp.sb.k_block) + ")");
   const Accumulation& acc = o.accumulation;
   if (acc.promote_interval < 0) bad("accumulation: promote must be >= 0");
   if (acc.unit.model == UnitModel::none) {
@@ -318,14 +317,24 @@ float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
   return 1.0f;
 }
 
-std::uint32_t code_at(const CodeMatrix& m, std::int64_t r, std::int64_t c) {
+ScalePlan scale_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  ScalePlan p;
+  p.sa = scale_grid(o.a_scales, a.rows, a.cols, true);
+  p.sb = scale_grid(o.b_scales, b.rows, b.cols, false);
+  p.kb = p.sa.k_block ? p.sa.k_block : p.sb.k_block;
+  return p;
+}
+
+Strided strided(const CodeMatrix& m) {
   const std::int64_t ld = m.ld ? m.ld : (m.layout == Layout::row_major ? m.cols : m.rows);
-  const std::int64_t i = m.layout == Layout::row_major ? r * ld + c : c * ld + r;
-  switch (code_bytes(m.format)) {
-    case 1: return static_cast<const std::uint8_t*>(m.data)[i];
-    case 2: return static_cast<const std::uint16_t*>(m.data)[i];
-    default: return static_cast<const std::uint32_t*>(m.data)[i];
-  }
+  return m.layout == Layout::row_major ? Strided{m.data, code_bytes(m.format), ld, 1}
+                                       : Strided{m.data, code_bytes(m.format), 1, ld};
+}
+
+std::int64_t float_significand(float c) {
+  const std::uint32_t cb = std::bit_cast<std::uint32_t>(c);
+  const std::int64_t m = (cb & 0x7FFFFF) | (((cb >> 23) & 0xFF) ? 0x800000 : 0);
+  return cb >> 31 ? -m : m;
 }
 
 std::int64_t round_shift(std::int64_t x, int sh, Rounding r) {
@@ -482,16 +491,40 @@ struct Ref {
     return true;
   }
 
-  // One product term: its significand product P (Ma + Mb fraction bits, signed) and the
-  // exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4).
-  bool term(std::int64_t i, std::int64_t j, std::int64_t k, std::int64_t& p, int& e) const {
-    const Unpacked a = detail::unpack(A.format, detail::code_at(A, i, k), false);
-    const Unpacked b = detail::unpack(B.format, detail::code_at(B, k, j), false);
-    if (a.cls == ValueClass::zero || b.cls == ValueClass::zero) return false;
-    p = std::int64_t(a.sig * b.sig);
-    if (a.neg != b.neg) p = -p;
-    e = a.exp + A.format.mantissa_bits + b.exp + B.format.mantissa_bits;
-    return true;
+  // One nonzero product term: its significand product p (Ma + Mb fraction bits, signed),
+  // the exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4), and the
+  // parity of its index in the block.
+  struct Term {
+    std::int64_t p;
+    int e, half;
+  };
+
+  std::vector<Term> terms(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1) const {
+    std::vector<Term> t;
+    for (std::int64_t k = b0; k < b1; ++k) {
+      const Unpacked a = detail::unpack(A.format, detail::code_at(A, i, k), false);
+      const Unpacked b = detail::unpack(B.format, detail::code_at(B, k, j), false);
+      if (a.cls == ValueClass::zero || b.cls == ValueClass::zero) continue;  // zeros drop out
+      const std::int64_t p = std::int64_t(a.sig * b.sig);
+      t.push_back({a.neg != b.neg ? -p : p, a.exp + A.format.mantissa_bits + b.exp + B.format.mantissa_bits,
+                   int((k - b0) & 1)});
+    }
+    return t;
+  }
+
+  // The fused sum of the terms of one half (-1: all): E becomes the largest exponent
+  // (starting from its value), each term is rounded to F bits at weight 2^E, and the
+  // rounded terms are added exactly (units 2^(E - F)).
+  std::int64_t aligned_sum(const std::vector<Term>& t, int half, int& E) const {
+    const MatrixUnit& u = acc.unit;
+    const int Mab = A.format.mantissa_bits + B.format.mantissa_bits;
+    for (const Term& x : t)
+      if (half < 0 || x.half == half) E = std::max(E, x.e);
+    std::int64_t S = 0;
+    for (const Term& x : t)
+      if (half < 0 || x.half == half)
+        S += detail::round_shift(x.p, u.fraction_bits - Mab + x.e - E, u.term_rounding);
+    return S;
   }
 
   // NVIDIA: E = max exponent (C included); each term rounded to F bits at 2^E; exact sum;
@@ -500,22 +533,10 @@ struct Ref {
     float out;
     if (special_block(i, j, b0, b1, c, out)) return out;
     const MatrixUnit& u = acc.unit;
-    const int F = u.fraction_bits, Mab = A.format.mantissa_bits + B.format.mantissa_bits;
-    const int ec = detail::float_exponent(c);
+    const int F = u.fraction_bits, ec = detail::float_exponent(c);
     int E = ec;
-    std::int64_t p;
-    int e;
-    for (std::int64_t k = b0; k < b1; ++k)
-      if (term(i, j, k, p, e)) E = std::max(E, e);
-    std::int64_t S = 0;
-    for (std::int64_t k = b0; k < b1; ++k)
-      if (term(i, j, k, p, e)) S += detail::round_shift(p, F - Mab + e - E, u.term_rounding);
-    if (c != 0.0f) {
-      const std::uint32_t cb = std::bit_cast<std::uint32_t>(c);
-      std::int64_t ic = (cb & 0x7FFFFF) | (((cb >> 23) & 0xFF) ? 0x800000 : 0);
-      if (cb >> 31) ic = -ic;
-      S += detail::round_shift(ic, F - 23 + ec - E, u.term_rounding);
-    }
+    std::int64_t S = aligned_sum(terms(i, j, b0, b1), -1, E);
+    if (c != 0.0f) S += detail::round_shift(detail::float_significand(c), F - 23 + ec - E, u.term_rounding);
     return detail::unit_output(S, E - F, u.output_fraction_bits, u.output_rounding);
   }
 
@@ -526,19 +547,11 @@ struct Ref {
     float out;
     if (special_block(i, j, b0, b1, c, out)) return out;
     const MatrixUnit& u = acc.unit;
-    const int F = u.fraction_bits, Mab = A.format.mantissa_bits + B.format.mantissa_bits;
+    const int F = u.fraction_bits;
     constexpr int kNone = INT_MIN / 4;
+    const std::vector<Term> t = terms(i, j, b0, b1);
     int Eh[2] = {kNone, kNone};
-    std::int64_t Sh[2] = {0, 0};
-    std::int64_t p;
-    int e;
-    for (std::int64_t k = b0; k < b1; ++k)
-      if (term(i, j, k, p, e)) Eh[(k - b0) & 1] = std::max(Eh[(k - b0) & 1], e);
-    for (std::int64_t k = b0; k < b1; ++k)
-      if (term(i, j, k, p, e)) {
-        const int h = int((k - b0) & 1);
-        Sh[h] += detail::round_shift(p, F - Mab + e - Eh[h], u.term_rounding);
-      }
+    const std::int64_t Sh[2] = {aligned_sum(t, 0, Eh[0]), aligned_sum(t, 1, Eh[1])};
     const int emax = std::max(Eh[0], Eh[1]);
     std::int64_t s = 0;  // units 2^(emax - F)
     for (int h = 0; h < 2; ++h)
@@ -547,12 +560,9 @@ struct Ref {
     const int emax2 = std::max(emax, ec);
     std::int64_t total = 0;  // units 2^(emax2 - 31)
     if (s != 0) total = detail::round_shift(s, (emax - F) - (emax2 - 31), Rounding::toward_negative);
-    if (c != 0.0f && ec >= emax2 - 25) {
-      const std::uint32_t cb = std::bit_cast<std::uint32_t>(c);
-      std::int64_t ic = (cb & 0x7FFFFF) | (((cb >> 23) & 0xFF) ? 0x800000 : 0);
-      if (cb >> 31) ic = -ic;
-      total += detail::round_shift(ic, (ec - 23) - (emax2 - 24), Rounding::toward_negative) * 128;
-    }
+    if (c != 0.0f && ec >= emax2 - 25)
+      total += detail::round_shift(detail::float_significand(c), (ec - 23) - (emax2 - 24),
+                                   Rounding::toward_negative) * 128;
     return detail::unit_output(total, emax2 - 31, u.output_fraction_bits, u.output_rounding);
   }
 
@@ -581,13 +591,14 @@ std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std
   return k1;
 }
 
-float epilogue(float total, float g, float beta, const float* c, std::uint32_t nan_bits) {
-  const float r = beta == 0.0f ? g * total : std::fma(g, total, beta * *c);
-  return std::isnan(r) ? std::bit_cast<float>(nan_bits) : r;
-}
-
-std::uint32_t output_nan_bits(const Accumulation& a) {
-  return a.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
+void epilogue(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t j,
+              float total, float* out) {
+  const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
+  const float b_out = sp.sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * sp.sb.at(0, j);
+  const float g = (o.alpha * a_out) * b_out;
+  const float r = o.beta == 0.0f ? g * total : std::fma(g, total, o.beta * *out);
+  const std::uint32_t nan = o.accumulation.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
+  *out = std::isnan(r) ? std::bit_cast<float>(nan) : r;
 }
 
 }  // namespace detail
@@ -598,28 +609,20 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
   const std::int64_t M = a.rows, N = b.cols, K = a.cols;
   const Accumulation& acc = o.accumulation;
   const Ref ref{a, b, o, acc, M, N, K, random_key(acc.seed, acc.stream)};
-  const detail::ScaleGrid sa = detail::scale_grid(o.a_scales, a.rows, a.cols, true);
-  const detail::ScaleGrid sb = detail::scale_grid(o.b_scales, b.rows, b.cols, false);
-  const std::int64_t kb = sa.k_block ? sa.k_block : sb.k_block;
+  const detail::ScalePlan sp = detail::scale_plan(a, b, o);
   const int threads = o.exec.threads > 0 ? o.exec.threads : omp_get_max_threads();
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (std::int64_t i = 0; i < M; ++i) {
-    const float a_out = sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sa.at(i, 0);
     for (std::int64_t j = 0; j < N; ++j) {
       float total = 0.0f;
       for (std::int64_t k0 = 0; k0 < K;) {
-        const std::int64_t k1 = detail::next_boundary(k0, K, kb, acc.promote_interval);
+        const std::int64_t k1 = detail::next_boundary(k0, K, sp.kb, acc.promote_interval);
         const float p = acc.unit.model == UnitModel::none ? ref.float_segment(i, j, k0, k1)
                                                           : ref.unit_segment(i, j, k0, k1);
-        const float s = kb ? (sa.k_block ? sa.at(i, k0) : 1.0f) * (sb.k_block ? sb.at(k0, j) : 1.0f)
-                           : 1.0f;
-        total = std::fma(p, s, total);
+        total = std::fma(p, sp.segment(i, k0, j), total);
         k0 = k1;
       }
-      const float b_out = sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * sb.at(0, j);
-      const float g = (o.alpha * a_out) * b_out;
-      float* out = c + i * ldc + j;
-      *out = detail::epilogue(total, g, o.beta, out, detail::output_nan_bits(acc));
+      detail::epilogue(o, sp, i, j, total, c + i * ldc + j);
     }
   }
 }

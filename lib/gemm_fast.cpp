@@ -34,25 +34,6 @@ using Arch = xsimd::default_arch;
 using VF = xsimd::batch<float, Arch>;
 constexpr int W = int(VF::size);
 
-// Elements of a code matrix: (r, c) at data[r * rs + c * cs].
-struct Strided {
-  const void* data;
-  int bytes;
-  std::int64_t rs, cs;
-  std::uint32_t at(std::int64_t r, std::int64_t c) const {
-    const std::int64_t i = r * rs + c * cs;
-    return bytes == 1   ? static_cast<const std::uint8_t*>(data)[i]
-           : bytes == 2 ? static_cast<const std::uint16_t*>(data)[i]
-                        : static_cast<const std::uint32_t*>(data)[i];
-  }
-};
-
-Strided strided(const CodeMatrix& m) {
-  const std::int64_t ld = m.ld ? m.ld : (m.layout == Layout::row_major ? m.cols : m.rows);
-  return m.layout == Layout::row_major ? Strided{m.data, code_bytes(m.format), ld, 1}
-                                       : Strided{m.data, code_bytes(m.format), 1, ld};
-}
-
 // The value of every code of a format of at most 16 bits.
 std::vector<float> value_table(const Format& f) {
   std::vector<float> t(std::size_t{1} << total_bits(f));
@@ -63,7 +44,7 @@ std::vector<float> value_table(const Format& f) {
 bool is_float32(const Format& f) { return f == Format(formats::float32{}); }
 
 bool has_nonfinite(const CodeMatrix& m) {
-  const Strided s = strided(m);
+  const detail::Strided s = detail::strided(m);
   const std::vector<float> t = value_table(m.format);
   for (std::int64_t r = 0; r < m.rows; ++r)
     for (std::int64_t c = 0; c < m.cols; ++c)
@@ -85,8 +66,7 @@ std::int64_t segment_length(std::int64_t K, std::int64_t kb, std::int64_t nc) {
 
 struct Plan {
   std::int64_t M, N, K, L;
-  detail::ScaleGrid sa, sb;
-  std::int64_t kb;
+  detail::ScalePlan sp;
   int threads;
 };
 
@@ -95,10 +75,8 @@ Plan make_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   p.M = a.rows;
   p.N = b.cols;
   p.K = a.cols;
-  p.sa = detail::scale_grid(o.a_scales, a.rows, a.cols, true);
-  p.sb = detail::scale_grid(o.b_scales, b.rows, b.cols, false);
-  p.kb = p.sa.k_block ? p.sa.k_block : p.sb.k_block;
-  p.L = segment_length(p.K, p.kb, o.accumulation.promote_interval);
+  p.sp = detail::scale_plan(a, b, o);
+  p.L = segment_length(p.K, p.sp.kb, o.accumulation.promote_interval);
   p.threads = o.exec.threads > 0 ? o.exec.threads : omp_get_max_threads();
   return p;
 }
@@ -177,7 +155,7 @@ inline void micro(std::int64_t kc, const float* ap, const float* bp, float* p, s
 }
 
 template <class T>
-void pack_b(const Strided& s, const float* table, std::int64_t k0, std::int64_t kc,
+void pack_b(const detail::Strided& s, const float* table, std::int64_t k0, std::int64_t kc,
             std::int64_t j0, std::int64_t nc, float* out) {
   const T* d = static_cast<const T*>(s.data);
   const std::int64_t panels = (nc + NR - 1) / NR;
@@ -192,7 +170,7 @@ void pack_b(const Strided& s, const float* table, std::int64_t k0, std::int64_t 
 }
 
 template <class T>
-void pack_a(const Strided& s, const float* table, std::int64_t i0, std::int64_t mc,
+void pack_a(const detail::Strided& s, const float* table, std::int64_t i0, std::int64_t mc,
             std::int64_t k0, std::int64_t kc, float* out) {
   const T* d = static_cast<const T*>(s.data);
   for (std::int64_t pnl = 0; pnl * MR < mc; ++pnl) {
@@ -204,9 +182,9 @@ void pack_a(const Strided& s, const float* table, std::int64_t i0, std::int64_t 
   }
 }
 
-using PackA = void (*)(const Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
+using PackA = void (*)(const detail::Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
                        std::int64_t, float*);
-using PackB = void (*)(const Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
+using PackB = void (*)(const detail::Strided&, const float*, std::int64_t, std::int64_t, std::int64_t,
                        std::int64_t, float*);
 
 PackA pick_a(int bytes) {
@@ -239,33 +217,26 @@ void promote(const Plan& pl, std::int64_t k0, bool first, const float* P,
              float* T) {
 #pragma omp for schedule(static)
   for (std::int64_t i = 0; i < pl.M; ++i) {
-    const float sa = pl.kb && pl.sa.k_block ? pl.sa.at(i, k0) : 1.0f;
     for (std::int64_t j = 0; j < pl.N; ++j) {
-      const float s = pl.kb ? sa * (pl.sb.k_block ? pl.sb.at(k0, j) : 1.0f) : 1.0f;
       const float t = first ? 0.0f : T[i * pl.N + j];
-      T[i * pl.N + j] = std::fma(P[i * pl.N + j], s, t);
+      T[i * pl.N + j] = std::fma(P[i * pl.N + j], pl.sp.segment(i, k0, j), t);
     }
   }
 }
 
-void finish(const Plan& pl, const GemmOptions& o, const float* T, float* c, std::int64_t ldc) {
+// Writes C from the totals T (leading dimension ldt).
+void finish(const Plan& pl, const GemmOptions& o, const float* T, std::int64_t ldt, float* c,
+            std::int64_t ldc) {
 #pragma omp for schedule(static)
-  for (std::int64_t i = 0; i < pl.M; ++i) {
-    const float a_out = pl.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * pl.sa.at(i, 0);
-    for (std::int64_t j = 0; j < pl.N; ++j) {
-      const float b_out = pl.sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * pl.sb.at(0, j);
-      const float g = (o.alpha * a_out) * b_out;
-      float* out = c + i * ldc + j;
-      *out = detail::epilogue(T[i * pl.N + j], g, o.beta, out, detail::output_nan_bits(o.accumulation));
-    }
-  }
+  for (std::int64_t i = 0; i < pl.M; ++i)
+    for (std::int64_t j = 0; j < pl.N; ++j) detail::epilogue(o, pl.sp, i, j, T[i * ldt + j], c + i * ldc + j);
 }
 
 void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                   const GemmOptions& o, const Plan& pl) {
   const std::vector<float> ta = total_bits(a.format) <= 16 ? value_table(a.format) : std::vector<float>{};
   const std::vector<float> tb = total_bits(b.format) <= 16 ? value_table(b.format) : std::vector<float>{};
-  const Strided sa = strided(a), sb = strided(b);
+  const detail::Strided sa = detail::strided(a), sb = detail::strided(b);
   const PackA pa = pick_a(code_bytes(a.format));
   const PackB pb = pick_b(code_bytes(b.format));
   const std::int64_t M = pl.M, N = pl.N, K = pl.K;
@@ -305,7 +276,7 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
 #pragma omp single
       first_segment = false;
     }
-    finish(pl, o, T.data(), c, ldc);
+    finish(pl, o, T.data(), pl.N, c, ldc);
   }
 }
 
@@ -407,13 +378,9 @@ void unit_block_row(const UnitOperands& u, const Plan& pl, const GemmOptions& o,
     // Promotion: T = fma(P, s, T).
     for (int r = 0; r < RU; ++r) {
       const std::int64_t i = std::min(i0 + r, pl.M - 1);
-      const float sa = pl.kb && pl.sa.k_block ? pl.sa.at(i, s0) : 1.0f;
       for (int v = 0; v < VU; ++v) {
         alignas(64) float s[W];
-        for (int l = 0; l < W; ++l) {
-          const std::int64_t j = std::min(j0 + v * W + l, pl.N - 1);
-          s[l] = pl.kb ? sa * (pl.sb.k_block ? pl.sb.at(s0, j) : 1.0f) : 1.0f;
-        }
+        for (int l = 0; l < W; ++l) s[l] = pl.sp.segment(i, s0, std::min(j0 + v * W + l, pl.N - 1));
         total[r][v] = detail::fused_fma(cacc[r][v], VF::load_aligned(s), total[r][v]);
       }
     }
@@ -434,7 +401,7 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
   u.ax.assign(std::size_t(mpad * K), 0.0f);
   u.bv.assign(std::size_t(K * npad), 0.0f);
   u.bx.assign(std::size_t(K * npad), 0.0f);
-  const Strided sa = strided(a), sb = strided(b);
+  const detail::Strided sa = detail::strided(a), sb = detail::strided(b);
   std::vector<float> T(std::size_t(mpad * npad));
 #pragma omp parallel num_threads(pl.threads)
   {
@@ -457,37 +424,39 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
     for (std::int64_t cg = 0; cg < cgroups; ++cg)
       for (std::int64_t rg = 0; rg < rgroups; ++rg)
         unit_block_row(u, pl, o, rg * RU, cg * G, T.data() + rg * RU * npad);
-    // The epilogue (T has leading dimension npad).
-#pragma omp for schedule(static)
-    for (std::int64_t i = 0; i < M; ++i) {
-      const float a_out = pl.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * pl.sa.at(i, 0);
-      for (std::int64_t j = 0; j < N; ++j) {
-        const float b_out = pl.sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * pl.sb.at(0, j);
-        const float g = (o.alpha * a_out) * b_out;
-        float* out = c + i * ldc + j;
-        *out = detail::epilogue(T[i * npad + j], g, o.beta, out, detail::output_nan_bits(o.accumulation));
-      }
-    }
+    finish(pl, o, T.data(), npad, c, ldc);
   }
 }
 
 }  // namespace
 
+namespace {
+
+enum class Path { reference, float32, unit };
+
+Path choose(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o, const Plan& pl) {
+  if (pl.L < 0) return Path::reference;
+  if (float32_path(a, b, o)) return Path::float32;
+  if (unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b)) return Path::unit;
+  return Path::reference;
+}
+
+}  // namespace
+
 bool gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
-  const Plan pl = make_plan(a, b, o);
-  if (pl.L < 0) return false;
-  if (float32_path(a, b, o)) return true;
-  return unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b);
+  return choose(a, b, o, make_plan(a, b, o)) != Path::reference;
 }
 
 void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
           const GemmOptions& o) {
   check_gemm(a, b, c, ldc, o);
   const Plan pl = make_plan(a, b, o);
-  if (pl.L >= 0 && pl.M > 0 && pl.N > 0) {
-    if (float32_path(a, b, o)) return gemm_float32(a, b, c, ldc, o, pl);
-    if (unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b))
-      return gemm_unit(a, b, c, ldc, o, pl);
+  if (pl.M > 0 && pl.N > 0) {
+    switch (choose(a, b, o, pl)) {
+      case Path::float32: return gemm_float32(a, b, c, ldc, o, pl);
+      case Path::unit: return gemm_unit(a, b, c, ldc, o, pl);
+      case Path::reference: break;
+    }
   }
   gemm_reference(a, b, c, ldc, o);
 }

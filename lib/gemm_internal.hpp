@@ -19,8 +19,43 @@ struct ScaleGrid {
 
 ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool is_a);
 
+/// The scales of one call: both grids and the block length along K (0: none splits K).
+struct ScalePlan {
+  ScaleGrid sa, sb;
+  std::int64_t kb = 0;
+  /// Returns s of the segment starting at k0 for element (i, j): sa(i, k0) * sb(k0, j) over
+  /// the grids blocked along K (1 without such a grid).
+  float segment(std::int64_t i, std::int64_t k0, std::int64_t j) const {
+    if (!kb) return 1.0f;
+    return (sa.k_block ? sa.at(i, k0) : 1.0f) * (sb.k_block ? sb.at(k0, j) : 1.0f);
+  }
+};
+
+ScalePlan scale_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+
+/// Elements of a code matrix: (r, c) at data[r * rs + c * cs].
+struct Strided {
+  const void* data;
+  int bytes;
+  std::int64_t rs, cs;
+  std::uint32_t at(std::int64_t r, std::int64_t c) const {
+    const std::int64_t i = r * rs + c * cs;
+    return bytes == 1   ? static_cast<const std::uint8_t*>(data)[i]
+           : bytes == 2 ? static_cast<const std::uint16_t*>(data)[i]
+                        : static_cast<const std::uint32_t*>(data)[i];
+  }
+};
+
+Strided strided(const CodeMatrix& m);
+
 /// Returns the code of element (r, c).
-std::uint32_t code_at(const CodeMatrix& m, std::int64_t r, std::int64_t c);
+inline std::uint32_t code_at(const CodeMatrix& m, std::int64_t r, std::int64_t c) {
+  return strided(m).at(r, c);
+}
+
+/// Returns the significand of float32 c as a signed integer with 23 fraction bits (the
+/// exponent is float_exponent(c)).
+std::int64_t float_significand(float c);
 
 /// Returns x * 2^sh rounded to an integer under `r` (deterministic modes).
 std::int64_t round_shift(std::int64_t x, int sh, Rounding r);
@@ -36,11 +71,10 @@ int float_exponent(float c);
 /// block kb or of the promotion interval nc (0: none), at most K.
 std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std::int64_t nc);
 
-/// Returns g * total (+ beta * c when beta != 0), a NaN result replaced by nan_bits.
-float epilogue(float total, float g, float beta, const float* c, std::uint32_t nan_bits);
-
-/// Returns the bits of a NaN output: 0x7FFFFFFF for the matrix-unit models (their NaN),
-/// 0x7FC00000 (the canonical float32 NaN) for float accumulators.
-std::uint32_t output_nan_bits(const Accumulation& a);
+/// Writes element (i, j) of the result: g * total (+ beta * out when beta != 0) with
+/// g = (alpha * a_out(i)) * b_out(j), the scales that do not split K. A NaN result is
+/// 0x7FFFFFFF for the matrix-unit models (their NaN), 0x7FC00000 for float accumulators.
+void epilogue(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t j,
+              float total, float* out);
 
 }  // namespace fp8emu::detail

@@ -21,8 +21,6 @@
 namespace fp8emu {
 namespace detail {
 
-__extension__ using u128 = unsigned __int128;
-
 /// An operand taken apart: its class, sign, and |x| = sig * 2^exp when finite.
 struct Unpacked {
   ValueClass cls = ValueClass::zero;
@@ -225,13 +223,7 @@ constexpr EncodeStatus round_exact(const Fmt& f, Exact e, const ConvertOptions& 
   bool neg = e.neg;
   if (f.policy == Policy::e8m0) neg = false;
   if (neg && !f.is_signed) return {signed_nan_code(f, false)};
-  // Keep the top 64 bits; what falls below them joins the sticky bit.
-  const std::uint64_t hi = std::uint64_t(e.sig >> 64);
-  const int drop = hi == 0 ? 0 : 64 - std::countl_zero(hi);
-  const std::uint64_t sig = std::uint64_t(e.sig >> drop);
-  const bool sticky =
-      e.sticky || (drop > 0 && (std::uint64_t(e.sig) & ((std::uint64_t{1} << drop) - 1)) != 0);
-  return encode_finite(f, neg, sig, e.exp + drop, o, random_bits, sticky);
+  return encode_wide(f, neg, e.sig, e.exp, o, random_bits, e.sticky);
 }
 
 }  // namespace detail

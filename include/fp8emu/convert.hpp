@@ -251,6 +251,22 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
   return st;
 }
 
+__extension__ using u128 = unsigned __int128;
+
+/// Encodes a finite nonzero magnitude (sig + t) * 2^exp2 with a 128-bit significand:
+/// the top 64 bits are kept and what falls below them joins the sticky bit.
+template <class Fmt>
+constexpr EncodeStatus encode_wide(const Fmt& f, bool negative, u128 sig, int exp2,
+                                   const ConvertOptions& o, std::uint32_t random_bits,
+                                   bool sticky_in = false) {
+  const std::uint64_t hi = std::uint64_t(sig >> 64);
+  const int drop = hi == 0 ? 0 : 64 - std::countl_zero(hi);
+  const bool sticky =
+      sticky_in || (drop > 0 && (std::uint64_t(sig) & ((std::uint64_t{1} << drop) - 1)) != 0);
+  return encode_finite(f, negative, std::uint64_t(sig >> drop), exp2 + drop, o, random_bits,
+                       sticky);
+}
+
 /// Encodes a double; `input_subnormal` tells whether DAZ applies to this input.
 template <class Fmt>
 constexpr EncodeStatus encode_status(const Fmt& f, double x, bool input_subnormal,
@@ -311,14 +327,8 @@ constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_s
   const int sb = int(sbits >> 23);
   const std::uint64_t ss = sb == 0 ? (sbits & 0x7FFFFF) : (sbits & 0x7FFFFF) | 0x800000;
   const int es = sb == 0 ? -149 : sb - 150;
-  __extension__ using u128 = unsigned __int128;
-  const u128 p = u128(sx) * ss;
-  // 4. Keep the top 64 bits; what falls below them only sets the sticky bit.
-  const std::uint64_t hi = std::uint64_t(p >> 64);
-  const int drop = hi == 0 ? 0 : 64 - std::countl_zero(hi);
-  const std::uint64_t sig = std::uint64_t(p >> drop);
-  const bool sticky = drop > 0 && (std::uint64_t(p) & ((std::uint64_t{1} << drop) - 1)) != 0;
-  return encode_finite(f, negative, sig, ex + es + drop, o, random_bits, sticky);
+  // 4. Round the exact product once.
+  return encode_wide(f, negative, u128(sx) * ss, ex + es, o, random_bits);
 }
 
 }  // namespace detail
