@@ -354,6 +354,24 @@ std::span<const T> view(const npy::Array& a) {
   return {reinterpret_cast<const T*>(a.data.data()), a.size()};
 }
 
+// Returns codes of a format of `bits` <= 16 bits as a uint8 or uint16 array of `shape`.
+npy::Array code_array(const std::vector<std::uint32_t>& codes, int bits,
+                      const std::vector<std::size_t>& shape) {
+  npy::Array out;
+  out.shape = shape;
+  out.dtype = bits <= 8 ? npy::DType::uint8 : npy::DType::uint16;
+  out.data.resize(codes.size() * npy::item_size(out.dtype));
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    if (bits <= 8) {
+      out.data[i] = std::uint8_t(codes[i]);
+    } else {
+      const auto c = std::uint16_t(codes[i]);
+      std::memcpy(out.data.data() + 2 * i, &c, 2);
+    }
+  }
+  return out;
+}
+
 int cmd_quantize(int argc, char** argv) {
   Args a = parse_args(argc, argv,
                       {"--format", "--rounding", "--saturation", "--sr-bits", "--seed", "--scale",
@@ -407,16 +425,7 @@ int cmd_quantize(int argc, char** argv) {
   npy::Array out;
   out.shape = in.shape;
   if (output == "codes") {
-    out.dtype = bits <= 8 ? npy::DType::uint8 : npy::DType::uint16;
-    out.data.resize(n * npy::item_size(out.dtype));
-    for (std::size_t i = 0; i < n; ++i) {
-      if (bits <= 8) {
-        out.data[i] = std::uint8_t(codes[i]);
-      } else {
-        const auto c = std::uint16_t(codes[i]);
-        std::memcpy(out.data.data() + 2 * i, &c, 2);
-      }
-    }
+    out = code_array(codes, bits, in.shape);
   } else {
     out.dtype = npy::DType::float32;
     out.data.resize(n * 4);
@@ -568,16 +577,7 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
     }
     qo.scale = quant_scale;
     run(qo);
-    op.codes.dtype = code_type;
-    op.codes.shape = in.shape;
-    op.codes.data.resize(n * npy::item_size(code_type));
-    for (std::size_t i = 0; i < n; ++i) {
-      if (code_type == npy::DType::uint8) op.codes.data[i] = std::uint8_t(codes[i]);
-      else {
-        const auto c = std::uint16_t(codes[i]);
-        std::memcpy(op.codes.data.data() + 2 * i, &c, 2);
-      }
-    }
+    op.codes = code_array(codes, total_bits(f), in.shape);
   } else if (in.dtype == code_type) {
     op.codes = std::move(in);
     // Every code must belong to the format.
@@ -643,15 +643,7 @@ int cmd_gemm(int argc, char** argv) {
   if (out_format) {
     std::vector<std::uint32_t> codes(c.size());
     quantize(*out_format, std::span<const float>(c), codes, ArrayOptions{});
-    out.dtype = total_bits(*out_format) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
-    out.data.resize(codes.size() * npy::item_size(out.dtype));
-    for (std::size_t i = 0; i < codes.size(); ++i) {
-      if (out.dtype == npy::DType::uint8) out.data[i] = std::uint8_t(codes[i]);
-      else {
-        const auto v = std::uint16_t(codes[i]);
-        std::memcpy(out.data.data() + 2 * i, &v, 2);
-      }
-    }
+    out = code_array(codes, total_bits(*out_format), out.shape);
   } else {
     out.dtype = npy::DType::float32;
     out.data.resize(c.size() * 4);
