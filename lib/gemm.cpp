@@ -309,8 +309,12 @@ float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
   switch (s->encoding) {
     case ScaleEncoding::float32:
       return static_cast<const float*>(s->data)[idx];
-    case ScaleEncoding::e8m0:
-      return float(decode(formats::e8m0fnu{}, static_cast<const std::uint8_t*>(s->data)[idx]));
+    case ScaleEncoding::e8m0: {
+      // 2^(code - 127): the float exponent field itself; 2^-127 (a subnormal) for code 0,
+      // NaN for 0xFF (OCP MX v1.0, E8M0).
+      const std::uint32_t e = static_cast<const std::uint8_t*>(s->data)[idx];
+      return std::bit_cast<float>(e == 0 ? 0x00400000u : e == 0xFF ? 0x7FC00000u : e << 23);
+    }
     case ScaleEncoding::e4m3:
       return float(decode(formats::e4m3fn{}, static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F));
   }
@@ -591,14 +595,23 @@ std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std
   return k1;
 }
 
-void epilogue(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t j,
-              float total, float* out) {
+std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, std::int64_t N) {
+  std::vector<float> b_out(std::size_t(std::max<std::int64_t>(N, 0)));
+  for (std::int64_t j = 0; j < N; ++j)
+    b_out[std::size_t(j)] = sp.sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * sp.sb.at(0, j);
+  return b_out;
+}
+
+void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,
+                  const float* b_out, const float* total, float* out) {
   const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
-  const float b_out = sp.sb.k_block ? o.b_scales.tensor : o.b_scales.tensor * sp.sb.at(0, j);
-  const float g = (o.alpha * a_out) * b_out;
-  const float r = o.beta == 0.0f ? g * total : std::fma(g, total, o.beta * *out);
+  const float ga = o.alpha * a_out;
   const std::uint32_t nan = o.accumulation.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
-  *out = std::isnan(r) ? std::bit_cast<float>(nan) : r;
+  for (std::int64_t j = 0; j < N; ++j) {
+    const float g = ga * b_out[j];
+    const float r = o.beta == 0.0f ? g * total[j] : std::fma(g, total[j], o.beta * out[j]);
+    out[j] = std::isnan(r) ? std::bit_cast<float>(nan) : r;
+  }
 }
 
 }  // namespace detail
@@ -611,8 +624,10 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
   const Ref ref{a, b, o, acc, M, N, K, random_key(acc.seed, acc.stream)};
   const detail::ScalePlan sp = detail::scale_plan(a, b, o);
   const int threads = o.exec.threads > 0 ? o.exec.threads : omp_get_max_threads();
+  const std::vector<float> b_out = detail::epilogue_columns(o, sp, N);
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (std::int64_t i = 0; i < M; ++i) {
+    std::vector<float> row(static_cast<std::size_t>(N));
     for (std::int64_t j = 0; j < N; ++j) {
       float total = 0.0f;
       for (std::int64_t k0 = 0; k0 < K;) {
@@ -622,8 +637,9 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
         total = std::fma(p, sp.segment(i, k0, j), total);
         k0 = k1;
       }
-      detail::epilogue(o, sp, i, j, total, c + i * ldc + j);
+      row[std::size_t(j)] = total;
     }
+    detail::epilogue_row(o, sp, i, N, b_out.data(), row.data(), c + i * ldc);
   }
 }
 

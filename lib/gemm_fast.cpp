@@ -19,6 +19,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -34,18 +36,25 @@ using Arch = xsimd::default_arch;
 using VF = xsimd::batch<float, Arch>;
 constexpr int W = int(VF::size);
 
-// The value of every code of a format of at most 16 bits.
-std::vector<float> value_table(const Format& f) {
-  std::vector<float> t(std::size_t{1} << total_bits(f));
-  for (std::size_t c = 0; c < t.size(); ++c) t[c] = float(decode(f, std::uint32_t(c)));
-  return t;
+// The value of every code of a format of at most 16 bits, built once per format and kept
+// (a 16-bit table costs 2^16 decodes, more than a small GEMM).
+const std::vector<float>& value_table(const Format& f) {
+  static std::mutex mu;
+  static std::vector<std::pair<Format, std::unique_ptr<const std::vector<float>>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [g, t] : cache)
+    if (g == f) return *t;
+  auto t = std::make_unique<std::vector<float>>(std::size_t{1} << total_bits(f));
+  for (std::size_t c = 0; c < t->size(); ++c) (*t)[c] = float(decode(f, std::uint32_t(c)));
+  cache.emplace_back(f, std::move(t));
+  return *cache.back().second;
 }
 
 bool is_float32(const Format& f) { return f == Format(formats::float32{}); }
 
 bool has_nonfinite(const CodeMatrix& m) {
   const detail::Strided s = detail::strided(m);
-  const std::vector<float> t = value_table(m.format);
+  const std::vector<float>& t = value_table(m.format);
   for (std::int64_t r = 0; r < m.rows; ++r)
     for (std::int64_t c = 0; c < m.cols; ++c)
       if (!std::isfinite(t[s.at(r, c)])) return true;
@@ -213,34 +222,39 @@ inline void tile(bool first, std::int64_t kc, const float* ap, const float* bp, 
 
 // Adds the segment's partial sums P into the total T: T = fma(P, s_ij, T) (the first
 // segment starts from T = +0).
-void promote(const Plan& pl, std::int64_t k0, bool first, const float* P,
-             float* T) {
+// s_ij = segment(i, k0, j) is the product of a row factor and a column factor, each
+// computed once (the same float product as ScalePlan::segment).
+void promote(const Plan& pl, std::int64_t k0, bool first, const float* P, float* T, float* col) {
+#pragma omp for schedule(static)
+  for (std::int64_t j = 0; j < pl.N; ++j) col[j] = pl.sp.kb && pl.sp.sb.k_block ? pl.sp.sb.at(k0, j) : 1.0f;
 #pragma omp for schedule(static)
   for (std::int64_t i = 0; i < pl.M; ++i) {
+    const float row = pl.sp.kb && pl.sp.sa.k_block ? pl.sp.sa.at(i, k0) : 1.0f;
     for (std::int64_t j = 0; j < pl.N; ++j) {
       const float t = first ? 0.0f : T[i * pl.N + j];
-      T[i * pl.N + j] = std::fma(P[i * pl.N + j], pl.sp.segment(i, k0, j), t);
+      T[i * pl.N + j] = std::fma(P[i * pl.N + j], row * col[j], t);
     }
   }
 }
 
 // Writes C from the totals T (leading dimension ldt).
 void finish(const Plan& pl, const GemmOptions& o, const float* T, std::int64_t ldt, float* c,
-            std::int64_t ldc) {
+            std::int64_t ldc, const float* b_out) {
 #pragma omp for schedule(static)
-  for (std::int64_t i = 0; i < pl.M; ++i)
-    for (std::int64_t j = 0; j < pl.N; ++j) detail::epilogue(o, pl.sp, i, j, T[i * ldt + j], c + i * ldc + j);
+  for (std::int64_t i = 0; i < pl.M; ++i) detail::epilogue_row(o, pl.sp, i, pl.N, b_out, T + i * ldt, c + i * ldc);
 }
 
 void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                   const GemmOptions& o, const Plan& pl) {
-  const std::vector<float> ta = total_bits(a.format) <= 16 ? value_table(a.format) : std::vector<float>{};
-  const std::vector<float> tb = total_bits(b.format) <= 16 ? value_table(b.format) : std::vector<float>{};
+  static const std::vector<float> none;
+  const std::vector<float>& ta = total_bits(a.format) <= 16 ? value_table(a.format) : none;
+  const std::vector<float>& tb = total_bits(b.format) <= 16 ? value_table(b.format) : none;
   const detail::Strided sa = detail::strided(a), sb = detail::strided(b);
   const PackA pa = pick_a(code_bytes(a.format));
   const PackB pb = pick_b(code_bytes(b.format));
   const std::int64_t M = pl.M, N = pl.N, K = pl.K;
-  std::vector<float> P(std::size_t(M * N)), T(std::size_t(M * N));
+  std::vector<float> P(std::size_t(M * N)), T(std::size_t(M * N)), col(static_cast<std::size_t>(N));
+  const std::vector<float> b_out = detail::epilogue_columns(o, pl.sp, N);
   const std::int64_t nc_max = std::min(NC, N);
   std::vector<float, xsimd::aligned_allocator<float>> bpack(
       std::size_t(KC * ((nc_max + NR - 1) / NR) * NR));
@@ -272,11 +286,11 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
           }
         }
       }
-      promote(pl, s0, first_segment, P.data(), T.data());
+      promote(pl, s0, first_segment, P.data(), T.data(), col.data());
 #pragma omp single
       first_segment = false;
     }
-    finish(pl, o, T.data(), pl.N, c, ldc);
+    finish(pl, o, T.data(), pl.N, c, ldc, b_out.data());
   }
 }
 
@@ -395,14 +409,16 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
   const std::int64_t G = VU * W, npad = (N + G - 1) / G * G, mpad = (M + RU - 1) / RU * RU;
   UnitOperands u;
   u.npad = npad;
-  const std::vector<float> tav = value_table(a.format), tax = unit_exp_table(a.format);
-  const std::vector<float> tbv = value_table(b.format), tbx = unit_exp_table(b.format);
+  const std::vector<float>& tav = value_table(a.format);
+  const std::vector<float>& tbv = value_table(b.format);
+  const std::vector<float> tax = unit_exp_table(a.format), tbx = unit_exp_table(b.format);
   u.av.assign(std::size_t(mpad * K), 0.0f);
   u.ax.assign(std::size_t(mpad * K), 0.0f);
   u.bv.assign(std::size_t(K * npad), 0.0f);
   u.bx.assign(std::size_t(K * npad), 0.0f);
   const detail::Strided sa = detail::strided(a), sb = detail::strided(b);
   std::vector<float> T(std::size_t(mpad * npad));
+  const std::vector<float> b_out = detail::epilogue_columns(o, pl.sp, N);
 #pragma omp parallel num_threads(pl.threads)
   {
 #pragma omp for schedule(static)
@@ -424,7 +440,7 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
     for (std::int64_t cg = 0; cg < cgroups; ++cg)
       for (std::int64_t rg = 0; rg < rgroups; ++rg)
         unit_block_row(u, pl, o, rg * RU, cg * G, T.data() + rg * RU * npad);
-    finish(pl, o, T.data(), npad, c, ldc);
+    finish(pl, o, T.data(), npad, c, ldc, b_out.data());
   }
 }
 

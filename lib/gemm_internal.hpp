@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "fp8emu/gemm.hpp"
 
@@ -71,10 +72,15 @@ int float_exponent(float c);
 /// block kb or of the promotion interval nc (0: none), at most K.
 std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std::int64_t nc);
 
-/// Writes element (i, j) of the result: g * total (+ beta * out when beta != 0) with
-/// g = (alpha * a_out(i)) * b_out(j), the scales that do not split K. A NaN result is
-/// 0x7FFFFFFF for the matrix-unit models (their NaN), 0x7FC00000 for float accumulators.
-void epilogue(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t j,
-              float total, float* out);
+/// Returns b_out(j) for every column: the B scale factor that does not split K (with B's
+/// tensor factor).
+std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, std::int64_t N);
+
+/// Writes row i of the result from its totals: out[j] = g * total[j] (+ beta * out[j] when
+/// beta != 0) with g = (alpha * a_out(i)) * b_out[j], the scales that do not split K. A
+/// NaN result is 0x7FFFFFFF for the matrix-unit models (their NaN), 0x7FC00000 for float
+/// accumulators.
+void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,
+                  const float* b_out, const float* total, float* out);
 
 }  // namespace fp8emu::detail

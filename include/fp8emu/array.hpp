@@ -52,6 +52,25 @@ ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::u
                     const ArrayOptions& o = {});
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint32_t> out,
                     const ArrayOptions& o = {});
+/// A row-major rows x cols matrix split into blocks of block_rows x block_cols (0: the
+/// whole dimension; edge blocks may be smaller), with one scale per block, row-major over
+/// the grid of blocks (as OCP MX and DeepSeek-V3's 1x128 / 128x128 scaling).
+struct BlockScales {
+  std::int64_t rows = 0, cols = 0;
+  std::int64_t block_rows = 1, block_cols = 0;
+  std::span<const float> scales;
+};
+
+/// Quantizes a row-major float32 matrix with one scale per block: element (r, c) gets
+/// exactly the code quantize gives it when called on its block alone with that scale
+/// (o.scale is ignored) and first_index + r cols + c as its index. Throws as quantize,
+/// and std::invalid_argument for sizes that do not match or a scale not finite and > 0.
+ArrayStats quantize_blocks(const Format& f, std::span<const float> in, const BlockScales& b,
+                           std::span<std::uint8_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_blocks(const Format& f, std::span<const float> in, const BlockScales& b,
+                           std::span<std::uint16_t> out, const ArrayOptions& o = {});
+ArrayStats quantize_blocks(const Format& f, std::span<const float> in, const BlockScales& b,
+                           std::span<std::uint32_t> out, const ArrayOptions& o = {});
 /// Quantizes float64 values to codes of `f` (the exact reference loop, threaded).
 ArrayStats quantize(const Format& f, std::span<const double> in, std::span<std::uint8_t> out,
                     const ArrayOptions& o = {});

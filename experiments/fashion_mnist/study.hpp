@@ -1,0 +1,52 @@
+// The Fashion-MNIST precision study: the settings of one study and its outputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fp8sim/train.hpp"
+
+namespace study {
+
+/// Everything the command line decides.
+struct Options {
+  std::string model = "mlp";
+  std::vector<std::string> recipes;   ///< Names or .recipe files; empty: every named recipe.
+  std::vector<std::string> sets;      ///< key=value applied to every recipe.
+  int epochs = 10;
+  int seeds = 3;
+  std::uint64_t first_seed = 1;
+  int threads = 0;                    ///< 0: every core.
+  std::string out = "results/fashion-mnist";
+  std::string data = fp8sim::kFashionMnistDir;
+  int batch = 128;
+  fp8sim::OptimizerConfig optimizer;
+  int log_every = 10;
+  int stats_every = 1;
+  std::int64_t train_limit = 0, test_limit = 0;
+  bool resume = false;
+  int stop_after_epoch = 0;           ///< > 0: stop every run after this epoch (tests resume).
+  bool plots = true;
+  std::string progress = "auto";      ///< auto, bar, lines, none.
+};
+
+/// One recipe's runs, one per seed, in seed order.
+struct RecipeRuns {
+  fp8sim::Recipe recipe;
+  std::vector<std::unique_ptr<fp8sim::Run>> runs;
+};
+
+/// What the literature predicts for a named recipe (empty for a custom one).
+std::string prediction(const std::string& recipe_name);
+
+/// Writes every output file under o.out (each written whole, then renamed into place)
+/// and returns the results table as printed. `plot_note` says why plots are missing.
+std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall_seconds,
+                          const std::string& model_description, std::string& plot_note);
+
+/// Writes `text` to `path` atomically (a temporary file renamed into place).
+void write_file(const std::string& path, const std::string& text);
+
+}  // namespace study

@@ -1,0 +1,81 @@
+// The GEMM of a training step under a recipe: both operands quantized by fp8emu's array
+// kernels with the role's scaling, then multiplied by fp8emu's GEMM with the role's
+// accumulation and the dequantization factors as its scales (as Transformer Engine
+// passes scale_inv to cuBLASLt). Statistics of every quantization are gathered here.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "fp8emu/array.hpp"
+#include "fp8emu/gemm.hpp"
+#include "fp8sim/recipe.hpp"
+
+namespace fp8sim {
+
+/// What quantizing one tensor did, summed over the elements (and over steps by merge).
+struct QuantStats {
+  double amax = 0;              ///< max |x| (NaN when an element is NaN).
+  std::int64_t count = 0;       ///< Elements quantized.
+  std::int64_t nonzero = 0;     ///< Elements with x != 0.
+  std::int64_t flushed = 0;     ///< Nonzero elements that became zero (underflow).
+  std::int64_t saturated = 0;   ///< Elements with |x * scale| above the format's max finite.
+  double signal = 0, noise = 0; ///< Sum of x^2 and of (x - dequantized)^2.
+  std::int64_t uses = 0;        ///< Quantizations merged.
+  void merge(const QuantStats& o);
+  /// Returns 10 log10(signal / noise) in dB (+inf when noise is 0, NaN without signal).
+  double sqnr_db() const;
+  double flushed_fraction() const { return nonzero ? double(flushed) / double(nonzero) : 0.0; }
+  double saturated_fraction() const { return count ? double(saturated) / double(count) : 0.0; }
+};
+
+/// The state of one operand slot across steps: delayed scaling's amax history, and the
+/// statistics since the last reset.
+struct OperandState {
+  std::vector<float> history;  ///< Ring buffer of amax values (delayed scaling).
+  std::int64_t recorded = 0;   ///< Amax values pushed so far.
+  float scale = 1.0f;          ///< Delayed scale in use (Transformer Engine starts at 1).
+  QuantStats stats;
+};
+
+/// A logical matrix of floats: element (r, c) at data[r * ld + c] (row-major) or
+/// data[c * ld + r] (column-major); ld 0 means packed.
+struct MatView {
+  const float* data = nullptr;
+  std::int64_t rows = 0, cols = 0;
+  fp8emu::Layout layout = fp8emu::Layout::row_major;
+  std::int64_t ld = 0;
+};
+
+/// What one GEMM call needs besides its operands.
+struct GemmContext {
+  std::uint64_t seed = 0;    ///< Stochastic rounding: random bits of element i of operand
+  std::uint64_t stream = 0;  ///<   a are keyed by (seed, 2 stream), of b by (seed, 2 stream + 1).
+  bool update = true;        ///< Push amax into delayed histories (training, not evaluation).
+  bool stats = true;         ///< Gather QuantStats.
+  fp8emu::Execution exec{};
+};
+
+/// Reusable buffers of one thread of work (codes, transposes, scale grids).
+struct GemmWorkspace {
+  std::vector<std::uint32_t> codes[2];
+  std::vector<float> transposed[2], scales[2], inverse[2];
+  std::vector<std::uint8_t> e8m0[2];
+};
+
+/// Computes C (M x N, row-major, leading dimension ldc) = A B (+ C when accumulate) with A
+/// (M x K) and B (K x N) quantized as `role` says, updating the two operand states.
+void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float* c,
+                 std::int64_t ldc, bool accumulate, OperandState& sa, OperandState& sb,
+                 const GemmContext& ctx, GemmWorkspace& ws);
+
+/// Returns the per-tensor scale (max / amax) / 2^margin of `s` for `amax`, 1 when amax is
+/// 0, not finite, or the scale would not be a finite float; a power of two with pow2.
+float amax_scale(const Scaling& s, double fmax, double amax);
+
+/// Returns the MX shared exponent of a block with this amax: the smallest e with
+/// amax <= fmax 2^e (NVIDIA, arXiv 2506.08027), or floor(log2 amax) - emax_elem (OCP MX
+/// v1.0, mx_floor); -127 for amax 0; clamped to [-127, 127].
+int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax);
+
+}  // namespace fp8sim

@@ -1,0 +1,137 @@
+// Precision recipes: how each GEMM of a training step quantizes its operands and
+// accumulates, and in what precision the master weights and optimizer state are stored.
+// A recipe is data: a named preset, a small key = value file, or either with overrides.
+// docs/simulator.md lists every key and what each option does at its edges.
+//
+// Sources of the named recipes:
+//  - FP8 "hybrid" (e4m3 forward, e5m2 gradients), per-tensor scaling, saturating casts:
+//    Micikevicius et al. 2022, "FP8 formats for deep learning", arXiv 2209.05433;
+//  - delayed scaling (amax history 1024, algorithm max, margin 0) and current scaling:
+//    NVIDIA Transformer Engine, transformer_engine.common.recipe.DelayedScaling and
+//    Float8CurrentScaling;
+//  - 1x128 activation / gradient blocks and 128x128 weight blocks, e4m3 everywhere,
+//    promotion of the tensor-core sum every 128 products, bf16 AdamW moments:
+//    DeepSeek-V3 technical report, arXiv 2412.19437, section 3.3;
+//  - MXFP8: OCP Microscaling Formats v1.0 (blocks of 32, e8m0 scales); e4m3 for every
+//    tensor and the scale rounded up: Mishra et al., "Recipes for pre-training LLMs with
+//    MXFP8", arXiv 2506.08027.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fp8emu/convert.hpp"
+#include "fp8emu/format.hpp"
+#include "fp8emu/gemm.hpp"
+
+namespace fp8sim {
+
+/// Thrown for a bad recipe name, file, key or value; the message says which.
+struct RecipeError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+/// How the scale factor of a quantized operand is chosen.
+enum class ScalingKind : std::uint8_t {
+  none,     ///< Plain cast: the value itself is rounded (scale 1).
+  current,  ///< From the amax of the operand itself, per block of a grid (tensor, row, tile).
+  delayed,  ///< Per tensor, from an amax history of previous steps (Transformer Engine).
+  mx,       ///< OCP MX: blocks of 32 along K, power-of-two (e8m0) scales.
+};
+
+/// Which amax of the history a delayed scale uses (Transformer Engine amax_compute_algo).
+enum class AmaxAlgo : std::uint8_t { max, most_recent };
+
+/// The scaling of one operand. Blocks are described on the operand stored with its
+/// reduction dimension K contiguous (R rows of K: R = M for A, N for B); 0 means the
+/// whole dimension, so (0, 0) is per tensor and (1, 0) is per row (per output channel).
+struct Scaling {
+  ScalingKind kind = ScalingKind::none;
+  std::int64_t block_rows = 0, block_k = 0;  ///< current: the block grid.
+  bool pow2 = false;         ///< current / delayed: round the scale down to a power of two.
+  int history = 1024;        ///< delayed: amax history length (>= 1).
+  AmaxAlgo algo = AmaxAlgo::max;
+  int margin = 0;            ///< delayed / current: scale = (max / amax) / 2^margin.
+  bool mx_floor = false;     ///< mx: OCP's floor(log2 amax) - emax rule instead of rounding up.
+};
+
+/// One operand of a GEMM role: its format, scaling and conversion (rounding, overflow).
+struct OperandSpec {
+  fp8emu::Format format = fp8emu::formats::float32{};
+  Scaling scaling;
+  fp8emu::ConvertOptions convert{fp8emu::Rounding::nearest_even, fp8emu::Saturation::finite};
+};
+
+/// The three GEMMs of a linear layer y = x W^T (W stored out x in):
+/// fprop y = x W^T, dgrad dx = dy W, wgrad dW = dy^T x.
+enum class Role : std::uint8_t { fprop, dgrad, wgrad };
+inline constexpr int kRoles = 3;
+
+/// One GEMM role: operand A (fprop: input, dgrad and wgrad: output gradient), operand B
+/// (fprop and dgrad: weight, wgrad: input), and the accumulation.
+struct RoleSpec {
+  OperandSpec a, b;
+  fp8emu::Accumulation accumulation;
+};
+
+/// Storage precision of master weights or an optimizer moment: values are rounded to
+/// `format` after every update (float32: kept as computed). `scaled` stores value * s with
+/// a per-tensor current scale s (amax to the format's max), as FP8-LM does for moments.
+struct Storage {
+  fp8emu::Format format = fp8emu::formats::float32{};
+  fp8emu::Rounding rounding = fp8emu::Rounding::nearest_even;  ///< nearest_even or stochastic_c
+  bool scaled = false;
+  bool exact() const { return format == fp8emu::Format(fp8emu::formats::float32{}); }
+};
+
+/// A complete precision recipe.
+struct Recipe {
+  std::string name;
+  std::string description;  ///< One line: what it is and where it comes from.
+  RoleSpec roles[kRoles];
+  Storage master;           ///< Master weights (and biases).
+  Storage moment1, moment2; ///< AdamW first / second moment; SGD momentum uses moment1.
+  const RoleSpec& role(Role r) const { return roles[int(r)]; }
+};
+
+/// Returns the names of the named recipes, in a stable order.
+std::span<const std::string_view> recipe_names();
+
+/// Returns the named recipe `name`; throws RecipeError for an unknown name.
+Recipe named_recipe(std::string_view name);
+
+/// Applies one `key = value` setting to `r` (docs/simulator.md lists the keys); throws
+/// RecipeError naming the key for a bad key or value.
+void set_recipe_key(Recipe& r, std::string_view key, std::string_view value);
+
+/// Reads a recipe file: `key = value` lines, `#` comments; `base = NAME` (first) starts
+/// from a named recipe, `name = ...` names it (default: the file's stem). Throws
+/// RecipeError with the file name and line number.
+Recipe load_recipe_file(const std::string& path);
+
+/// Throws RecipeError when the recipe cannot run: both operands of a role split K into
+/// blocks of different lengths, or a matrix-unit accumulation is inconsistent.
+void check_recipe(const Recipe& r);
+
+/// Returns a recipe from a name or a path ending in ".recipe".
+Recipe resolve_recipe(std::string_view spec);
+
+/// Returns the recipe as `key = value` lines that load_recipe_file reads back.
+std::string recipe_text(const Recipe& r);
+
+/// Parses a scaling spec: none | tensor | row | block:RxK[:pow2] | delayed[:history=N]
+/// [:algo=max|most_recent][:margin=M][:pow2] | mx[:floor]. Throws RecipeError.
+Scaling parse_scaling(std::string_view spec);
+/// Returns the canonical spec of `s` (parse_scaling reads it back).
+std::string scaling_spec(const Scaling& s);
+
+/// Parses a storage spec: a format name (fp32, bf16, f16 and the catalog names) followed
+/// by optional `:sr` (stochastic rounding) and `:scaled`. Throws RecipeError.
+Storage parse_storage(std::string_view spec);
+std::string storage_spec(const Storage& s);
+
+}  // namespace fp8sim

@@ -1,0 +1,138 @@
+// Models, optimizers and one training run of the simulator: seeded initialisation and
+// shuffling (pure functions of (seed, stream, index), fp8emu/random.hpp), SGD with
+// momentum and AdamW with master weights and moments stored in the recipe's precisions,
+// per-tensor quantization statistics, and checkpoints that make an interrupted run end
+// with exactly the numbers of an uninterrupted one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fp8sim/data.hpp"
+#include "fp8sim/layers.hpp"
+#include "fp8sim/recipe.hpp"
+
+namespace fp8sim {
+
+enum class OptimizerKind : std::uint8_t { adamw, sgd };
+
+/// Optimizer hyper-parameters. AdamW: Loshchilov and Hutter 2019 (decoupled decay);
+/// SGD: v = momentum v + g + decay w, w -= lr v.
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::adamw;
+  float lr = 1e-3f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  ///< AdamW
+  float momentum = 0.9f;                              ///< SGD
+  float weight_decay = 0.0f;
+};
+
+/// Rounds `v` to the storage precision `s` in place (float32: unchanged). Stochastic
+/// rounding draws its bits from (seed, stream, index).
+void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64_t stream);
+
+/// A sequential network ending in logits, trained with softmax cross-entropy.
+class Model {
+ public:
+  /// "mlp": 784-256-256-10 with ReLU; "mlp-ln": the same with LayerNorm and GELU;
+  /// "cnn": conv 1->16 k3 p1, ReLU, max-pool 2, conv 16->32 k3 p1, ReLU, max-pool 2,
+  /// flatten, linear 1568->10. Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  Model(const std::string& kind, std::uint64_t seed);
+  static std::vector<std::string> kinds();
+  /// Returns the logits of a batch x of shape (n, 784) (reshaped for the CNN).
+  const Tensor& forward(const Tensor& x, StepContext& ctx);
+  /// Back-propagates dlogits: every parameter gradient (the input gradient of the first
+  /// layer is not computed).
+  void backward(const Tensor& dlogits, StepContext& ctx);
+  std::vector<Param*> params();
+  /// The GEMMs of the network, in layer order.
+  std::vector<GemmCore*> gemm_cores();
+  std::vector<std::string> gemm_layer_names() const;
+  std::string description() const;
+  std::vector<std::unique_ptr<Layer>> layers;
+
+ private:
+  bool image_input_ = false;
+  std::vector<Tensor> acts_;
+  Tensor grad_a_, grad_b_;
+};
+
+/// What a training run is.
+struct RunConfig {
+  Recipe recipe;
+  std::string model = "mlp";
+  std::uint64_t seed = 1;
+  int epochs = 3;
+  int batch = 128;            ///< Examples per step; the last partial batch of an epoch is dropped.
+  OptimizerConfig optimizer;
+  int log_every = 10;         ///< Steps per row of quantization statistics.
+  int stats_every = 1;        ///< Gather statistics on every Nth step (0: never); they cost
+                              ///< about as much as the quantization itself.
+  std::int64_t train_limit = 0, test_limit = 0;  ///< Use only the first N examples (0: all).
+  fp8emu::Execution exec{};
+  /// Identifies everything that decides the numbers (not threads or paths).
+  std::string fingerprint() const;
+};
+
+/// One row of quantization statistics: one operand of one GEMM of one layer, merged
+/// over `log_every` steps ending at `step`.
+struct StatsRow {
+  std::int64_t step = 0;
+  int layer = 0, role = 0, operand = 0;
+  QuantStats stats;
+};
+
+/// The results of one epoch.
+struct EpochRow {
+  int epoch = 0;
+  double train_loss = 0;  ///< Mean of the epoch's batch losses.
+  double test_loss = 0, test_accuracy = 0;
+  double seconds = 0;     ///< Wall time (not part of any comparison).
+};
+
+/// One training run, resumable at epoch boundaries.
+class Run {
+ public:
+  Run(RunConfig config, const Dataset& train, const Dataset& test);
+  const RunConfig& config() const { return config_; }
+  /// Changes how the run executes (threads); its numbers do not change.
+  void set_execution(const fp8emu::Execution& e) { config_.exec = ctx_.exec = e; }
+  int epochs_done() const { return epochs_done_; }
+  bool done() const { return epochs_done_ >= config_.epochs; }
+  std::int64_t steps_per_epoch() const;
+  /// Trains one epoch and evaluates; `progress(steps done in this epoch)` is called
+  /// after each step.
+  void train_epoch(const std::function<void(std::int64_t)>& progress = {});
+  /// Trains one step on a batch x (n, 784) with labels y; returns the batch loss. Does not
+  /// log anything (train_epoch does).
+  double train_step(const Tensor& x, const std::uint8_t* y);
+  /// Returns (loss, accuracy) of the current model on the test set (fprop quantized).
+  std::pair<double, double> evaluate();
+
+  std::vector<double> step_loss;  ///< Every training step's batch loss.
+  std::vector<StatsRow> stats_rows;
+  std::vector<EpochRow> epoch_rows;
+  QuantStats total;               ///< Every quantization of the run, merged.
+
+  /// Writes the complete state to `path` atomically (a temporary file, then rename).
+  void save(const std::string& path) const;
+  /// Restores the state written by save; throws DataError when the file is unreadable,
+  /// corrupt, or from a run with another fingerprint.
+  void load(const std::string& path);
+
+ private:
+  void optimizer_step();
+  RunConfig config_;
+  const Dataset* train_;
+  const Dataset* test_;
+  Model model_;
+  StepContext ctx_;
+  std::int64_t step_ = 0;
+  int epochs_done_ = 0;
+  std::vector<QuantStats> pending_;
+  Tensor dlogits_;  ///< Per operand slot since the last stats row.
+};
+
+}  // namespace fp8sim

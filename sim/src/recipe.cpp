@@ -1,0 +1,447 @@
+// Precision recipes (see include/fp8sim/recipe.hpp and docs/simulator.md).
+#include "fp8sim/recipe.hpp"
+
+#include <array>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fp8emu/explain.hpp"
+
+namespace fp8sim {
+namespace {
+
+using fp8emu::Format;
+using fp8emu::Rounding;
+using fp8emu::Saturation;
+
+[[noreturn]] void bad(const std::string& msg) { throw RecipeError(msg); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+long parse_long(std::string_view what, std::string_view v, long lo, long hi) {
+  long x = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || x < lo || x > hi)
+    bad(std::string(what) + ": '" + std::string(v) + "' must be an integer in " + std::to_string(lo) +
+        ".." + std::to_string(hi));
+  return x;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  while (true) {
+    const std::size_t next = s.find(sep, pos);
+    out.push_back(s.substr(pos, next == s.npos ? s.npos : next - pos));
+    if (next == s.npos) return out;
+    pos = next + 1;
+  }
+}
+
+// Format names of the recipe language: the catalog's, plus the usual short spellings.
+Format parse_format_name(std::string_view v) {
+  if (v == "fp32" || v == "f32") v = "float32";
+  else if (v == "bf16") v = "bfloat16";
+  else if (v == "fp16" || v == "f16") v = "float16";
+  try {
+    return fp8emu::parse_format(v);
+  } catch (const std::exception& e) {
+    bad(std::string("format '") + std::string(v) + "': " + e.what());
+  }
+}
+
+OperandSpec fp8(Format f, Scaling s) { return {f, s, {Rounding::nearest_even, Saturation::finite}}; }
+
+Scaling delayed() {
+  Scaling s;
+  s.kind = ScalingKind::delayed;
+  return s;
+}
+Scaling current(std::int64_t rows, std::int64_t k) {
+  Scaling s;
+  s.kind = ScalingKind::current;
+  s.block_rows = rows;
+  s.block_k = k;
+  return s;
+}
+Scaling mx() {
+  Scaling s;
+  s.kind = ScalingKind::mx;
+  s.block_rows = 1;
+  s.block_k = 32;
+  return s;
+}
+
+// The six operands: (role, a?) pairs, and the shorthands that name several.
+struct Target {
+  std::string_view name;
+  std::array<std::pair<Role, bool>, 6> ops;
+  int count;
+};
+const std::array<Target, 10>& targets() {
+  using R = Role;
+  static const std::array<Target, 10> t = {{
+      {"fprop.a", {{{R::fprop, true}}}, 1},
+      {"fprop.b", {{{R::fprop, false}}}, 1},
+      {"dgrad.a", {{{R::dgrad, true}}}, 1},
+      {"dgrad.b", {{{R::dgrad, false}}}, 1},
+      {"wgrad.a", {{{R::wgrad, true}}}, 1},
+      {"wgrad.b", {{{R::wgrad, false}}}, 1},
+      {"input", {{{R::fprop, true}, {R::wgrad, false}}}, 2},
+      {"weight", {{{R::fprop, false}, {R::dgrad, false}}}, 2},
+      {"grad", {{{R::dgrad, true}, {R::wgrad, true}}}, 2},
+      {"all",
+       {{{R::fprop, true}, {R::fprop, false}, {R::dgrad, true}, {R::dgrad, false},
+         {R::wgrad, true}, {R::wgrad, false}}},
+       6},
+  }};
+  return t;
+}
+
+void set_operand(OperandSpec& o, std::string_view field, std::string_view v, std::string_view key) {
+  if (field == "format") {
+    o.format = parse_format_name(v);
+    if (!fp8emu::fits_float(o.format))
+      bad(std::string(key) + ": the values of " + std::string(v) + " must fit in float32");
+  } else if (field == "scaling") {
+    o.scaling = parse_scaling(v);
+  } else if (field == "rounding") {
+    auto r = v == "sr" ? std::optional<Rounding>(Rounding::stochastic_a) : fp8emu::parse_rounding(v);
+    if (!r) bad(std::string(key) + ": unknown rounding '" + std::string(v) + "' (rne, rz, sr, sr-a, ...)");
+    o.convert.rounding = *r;
+    if (fp8emu::is_stochastic(*r) && o.convert.stochastic_bits == 0) o.convert.stochastic_bits = 32;
+  } else if (field == "saturation") {
+    auto s = fp8emu::parse_saturation(v);
+    if (!s) bad(std::string(key) + ": unknown saturation '" + std::string(v) + "' (finite, propagate, none)");
+    o.convert.saturation = *s;
+  } else if (field == "sr-bits") {
+    o.convert.stochastic_bits = int(parse_long(key, v, 1, 32));
+  } else {
+    bad("unknown recipe key '" + std::string(key) + "' (fields: format, scaling, rounding, saturation, sr-bits)");
+  }
+}
+
+Recipe base(std::string name, std::string description) {
+  Recipe r;
+  r.name = std::move(name);
+  r.description = std::move(description);
+  return r;
+}
+
+void set_operands(Recipe& r, std::string_view target, const OperandSpec& o) {
+  for (const Target& t : targets())
+    if (t.name == target)
+      for (int i = 0; i < t.count; ++i) {
+        RoleSpec& rs = r.roles[int(t.ops[i].first)];
+        (t.ops[i].second ? rs.a : rs.b) = o;
+      }
+}
+
+const std::vector<Recipe>& named() {
+  static const std::vector<Recipe> v = [] {
+    using namespace fp8emu::formats;
+    std::vector<Recipe> out;
+    out.push_back(base("fp32", "float32 everywhere (the baseline)"));
+    {
+      Recipe r = base("bf16", "bfloat16 GEMM operands (nearest-even), float32 accumulation and master weights");
+      set_operands(r, "all", {fp8emu::Format(bfloat16{}), {}, {Rounding::nearest_even, Saturation::finite}});
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("fp8-hybrid-delayed",
+                      "e4m3fn forward, e5m2 gradients, per-tensor delayed scaling (Transformer Engine "
+                      "defaults: history 1024, max, margin 0)");
+      set_operands(r, "all", fp8(e4m3fn{}, delayed()));
+      set_operands(r, "grad", fp8(e5m2{}, delayed()));
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("fp8-hybrid-current", "e4m3fn forward, e5m2 gradients, per-tensor current scaling");
+      set_operands(r, "all", fp8(e4m3fn{}, current(0, 0)));
+      set_operands(r, "grad", fp8(e5m2{}, current(0, 0)));
+      out.push_back(r);
+    }
+    {
+      // DeepSeek-V3 promotes the tensor cores' partial sums to float32 every 128 products;
+      // float32 accumulation stands for that here. The tensor-core truncation inside each
+      // 128 is `--set accumulate=nvidia-h100-fp8,promote=128` (docs/simulator.md).
+      Recipe r = base("fp8-e4m3-blockwise",
+                      "DeepSeek-V3: e4m3fn everywhere, 1x128 activation and gradient blocks, 128x128 "
+                      "weight blocks, float32 accumulation, bf16 AdamW moments");
+      set_operands(r, "all", fp8(e4m3fn{}, current(1, 128)));
+      set_operands(r, "weight", fp8(e4m3fn{}, current(128, 128)));
+      r.moment1 = r.moment2 = parse_storage("bf16");
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("mxfp8", "OCP MX: e4m3fn elements, blocks of 32 along K with e8m0 scales rounded up (NVIDIA)");
+      set_operands(r, "all", fp8(e4m3fn{}, mx()));
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("fp8-unscaled", "e4m3fn forward, e5m2 gradients, plain saturating casts (no scaling)");
+      set_operands(r, "all", fp8(e4m3fn{}, {}));
+      set_operands(r, "grad", fp8(e5m2{}, {}));
+      out.push_back(r);
+    }
+    return out;
+  }();
+  return v;
+}
+
+std::string operand_text(const std::string& prefix, const OperandSpec& o) {
+  std::string s = prefix + ".format = " + std::string(fp8emu::format_name(o.format)) + "\n";
+  s += prefix + ".scaling = " + scaling_spec(o.scaling) + "\n";
+  s += prefix + ".rounding = " + std::string(fp8emu::rounding_name(o.convert.rounding)) + "\n";
+  s += prefix + ".saturation = " + std::string(fp8emu::saturation_name(o.convert.saturation)) + "\n";
+  if (fp8emu::is_stochastic(o.convert.rounding))
+    s += prefix + ".sr-bits = " + std::to_string(o.convert.stochastic_bits) + "\n";
+  return s;
+}
+
+}  // namespace
+
+std::span<const std::string_view> recipe_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> n;
+    for (const Recipe& r : named()) n.push_back(r.name);
+    return n;
+  }();
+  return names;
+}
+
+Recipe named_recipe(std::string_view name) {
+  for (const Recipe& r : named())
+    if (r.name == name) return r;
+  std::string list;
+  for (auto n : recipe_names()) list += (list.empty() ? "" : ", ") + std::string(n);
+  bad("unknown recipe '" + std::string(name) + "' (named recipes: " + list +
+      "; or a file ending in .recipe)");
+}
+
+Scaling parse_scaling(std::string_view spec) {
+  const auto parts = split(spec, ':');
+  const std::string_view head = parts[0];
+  Scaling s;
+  const auto what = [&](std::string_view p) { return "scaling '" + std::string(spec) + "': " + std::string(p); };
+  std::size_t i = 1;
+  if (head == "none") {
+  } else if (head == "tensor" || head == "row") {
+    s = current(0, 0);
+    if (head == "row") s.block_rows = 1;
+  } else if (head == "block") {
+    if (parts.size() < 2) bad(what("block needs a size, as block:1x128"));
+    const auto dims = split(parts[1], 'x');
+    if (dims.size() != 2) bad(what("block size must be RxK, as 1x128"));
+    s = current(parse_long(what("block rows"), dims[0], 0, 1 << 20), parse_long(what("block K"), dims[1], 0, 1 << 20));
+    i = 2;
+  } else if (head == "delayed") {
+    s = delayed();
+  } else if (head == "mx") {
+    s = mx();
+  } else {
+    bad(what("unknown kind (none, tensor, row, block:RxK, delayed, mx)"));
+  }
+  for (; i < parts.size(); ++i) {
+    const std::string_view p = parts[i];
+    const std::size_t eq = p.find('=');
+    const std::string_view k = p.substr(0, eq), v = eq == p.npos ? "" : p.substr(eq + 1);
+    if (k == "pow2" && eq == p.npos && (s.kind == ScalingKind::current || s.kind == ScalingKind::delayed)) {
+      s.pow2 = true;
+    } else if (k == "floor" && eq == p.npos && s.kind == ScalingKind::mx) {
+      s.mx_floor = true;
+    } else if (k == "margin" && eq != p.npos &&
+               (s.kind == ScalingKind::current || s.kind == ScalingKind::delayed)) {
+      s.margin = int(parse_long(what("margin"), v, -64, 64));
+    } else if (k == "history" && eq != p.npos && s.kind == ScalingKind::delayed) {
+      s.history = int(parse_long(what("history"), v, 1, 1 << 20));
+    } else if (k == "algo" && eq != p.npos && s.kind == ScalingKind::delayed) {
+      if (v == "max") s.algo = AmaxAlgo::max;
+      else if (v == "most_recent") s.algo = AmaxAlgo::most_recent;
+      else bad(what("algo must be max or most_recent"));
+    } else {
+      bad(what("option '" + std::string(p) + "' does not apply"));
+    }
+  }
+  return s;
+}
+
+std::string scaling_spec(const Scaling& s) {
+  std::string out;
+  switch (s.kind) {
+    case ScalingKind::none: return "none";
+    case ScalingKind::mx: return s.mx_floor ? "mx:floor" : "mx";
+    case ScalingKind::current:
+      if (s.block_rows == 0 && s.block_k == 0) out = "tensor";
+      else if (s.block_rows == 1 && s.block_k == 0) out = "row";
+      else out = "block:" + std::to_string(s.block_rows) + "x" + std::to_string(s.block_k);
+      break;
+    case ScalingKind::delayed:
+      out = "delayed:history=" + std::to_string(s.history) +
+            ":algo=" + (s.algo == AmaxAlgo::max ? "max" : "most_recent");
+      break;
+  }
+  if (s.margin) out += ":margin=" + std::to_string(s.margin);
+  if (s.pow2) out += ":pow2";
+  return out;
+}
+
+Storage parse_storage(std::string_view spec) {
+  const auto parts = split(spec, ':');
+  Storage s;
+  s.format = parse_format_name(parts[0]);
+  if (!fp8emu::fits_float(s.format))
+    bad("storage '" + std::string(spec) + "': the format's values must fit in float32");
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "sr") s.rounding = Rounding::stochastic_a;
+    else if (parts[i] == "scaled") s.scaled = true;
+    else bad("storage '" + std::string(spec) + "': unknown option '" + std::string(parts[i]) + "' (sr, scaled)");
+  }
+  if (s.exact() && (s.scaled || s.rounding != Rounding::nearest_even))
+    bad("storage '" + std::string(spec) + "': float32 storage takes no options");
+  return s;
+}
+
+std::string storage_spec(const Storage& s) {
+  std::string out(fp8emu::format_name(s.format));
+  if (s.rounding != Rounding::nearest_even) out += ":sr";
+  if (s.scaled) out += ":scaled";
+  return out;
+}
+
+void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
+  key = trim(key);
+  value = trim(value);
+  if (value.empty()) bad("recipe key '" + std::string(key) + "' has no value");
+  if (key == "name") {
+    r.name = value;
+    return;
+  }
+  if (key == "description") {
+    r.description = value;
+    return;
+  }
+  if (key == "master") {
+    r.master = parse_storage(value);
+    return;
+  }
+  if (key == "moment1" || key == "moment2" || key == "moments") {
+    const Storage s = parse_storage(value);
+    if (key != "moment2") r.moment1 = s;
+    if (key != "moment1") r.moment2 = s;
+    return;
+  }
+  const std::size_t dot = key.rfind('.');
+  const std::string_view target = dot == key.npos ? "" : key.substr(0, dot);
+  const std::string_view field = dot == key.npos ? key : key.substr(dot + 1);
+  if (field == "accumulate" && (target.empty() || target == "fprop" || target == "dgrad" || target == "wgrad")) {
+    fp8emu::Accumulation a;
+    try {
+      a = fp8emu::parse_accumulation(value);
+    } catch (const std::invalid_argument& e) {
+      bad(std::string(key) + ": " + e.what());
+    }
+    for (int i = 0; i < kRoles; ++i)
+      if (target.empty() || target == std::array{"fprop", "dgrad", "wgrad"}[i]) r.roles[i].accumulation = a;
+    return;
+  }
+  for (const Target& t : targets())
+    if (t.name == target) {
+      for (int i = 0; i < t.count; ++i) {
+        RoleSpec& rs = r.roles[int(t.ops[i].first)];
+        set_operand(t.ops[i].second ? rs.a : rs.b, field, value, key);
+      }
+      return;
+    }
+  bad("unknown recipe key '" + std::string(key) +
+      "' (keys: name, description, master, moment1, moment2, moments, [fprop.|dgrad.|wgrad.]accumulate, "
+      "OPERAND.{format,scaling,rounding,saturation,sr-bits} with OPERAND one of fprop.a, fprop.b, "
+      "dgrad.a, dgrad.b, wgrad.a, wgrad.b, input, weight, grad, all)");
+}
+
+Recipe load_recipe_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad(path + ": cannot open the recipe file");
+  Recipe r = named_recipe("fp32");
+  r.name = std::filesystem::path(path).stem().string();
+  r.description = "from " + path;
+  std::string line;
+  int n = 0;
+  bool any = false;
+  while (std::getline(in, line)) {
+    ++n;
+    std::string_view l = line;
+    if (const auto h = l.find('#'); h != l.npos) l = l.substr(0, h);
+    l = trim(l);
+    if (l.empty()) continue;
+    const std::size_t eq = l.find('=');
+    if (eq == l.npos) bad(path + ":" + std::to_string(n) + ": expected key = value");
+    const std::string_view k = trim(l.substr(0, eq)), v = trim(l.substr(eq + 1));
+    try {
+      if (k == "base") {
+        if (any) bad("base must come before every other key");
+        const std::string name = r.name, description = r.description;
+        r = named_recipe(v);
+        r.name = name;
+        r.description = "based on " + std::string(v) + ", from " + path;
+      } else {
+        set_recipe_key(r, k, v);
+      }
+    } catch (const RecipeError& e) {
+      bad(path + ":" + std::to_string(n) + ": " + e.what());
+    }
+    any = true;
+  }
+  if (in.bad()) bad(path + ": read error");
+  return r;
+}
+
+void check_recipe(const Recipe& r) {
+  static constexpr std::array<const char*, kRoles> names = {"fprop", "dgrad", "wgrad"};
+  const auto k_block = [](const Scaling& s) -> std::int64_t {
+    return s.kind == ScalingKind::mx || s.kind == ScalingKind::current ? s.block_k : 0;
+  };
+  for (int i = 0; i < kRoles; ++i) {
+    const RoleSpec& rs = r.roles[i];
+    const std::int64_t ka = k_block(rs.a.scaling), kb = k_block(rs.b.scaling);
+    if (ka && kb && ka != kb)
+      bad("recipe " + r.name + ": " + names[i] + " splits K into blocks of " + std::to_string(ka) +
+          " (operand a) and " + std::to_string(kb) + " (operand b); the lengths must agree");
+    for (const OperandSpec* o : {&rs.a, &rs.b}) {
+      try {
+        fp8emu::validate(o->convert);
+      } catch (const std::invalid_argument& e) {
+        bad("recipe " + r.name + ": " + names[i] + ": " + e.what());
+      }
+      if (o->scaling.kind == ScalingKind::mx && fp8emu::total_bits(o->format) > 8)
+        bad("recipe " + r.name + ": " + names[i] + ": MX scaling needs an element format of at most 8 bits");
+    }
+  }
+}
+
+Recipe resolve_recipe(std::string_view spec) {
+  if (spec.size() > 7 && spec.substr(spec.size() - 7) == ".recipe") return load_recipe_file(std::string(spec));
+  return named_recipe(spec);
+}
+
+std::string recipe_text(const Recipe& r) {
+  std::string s = "name = " + r.name + "\ndescription = " + r.description + "\n";
+  static constexpr std::array<const char*, kRoles> roles = {"fprop", "dgrad", "wgrad"};
+  for (int i = 0; i < kRoles; ++i) {
+    s += operand_text(std::string(roles[i]) + ".a", r.roles[i].a);
+    s += operand_text(std::string(roles[i]) + ".b", r.roles[i].b);
+    s += std::string(roles[i]) + ".accumulate = " + fp8emu::accumulation_spec(r.roles[i].accumulation) + "\n";
+  }
+  s += "master = " + storage_spec(r.master) + "\n";
+  s += "moment1 = " + storage_spec(r.moment1) + "\n";
+  s += "moment2 = " + storage_spec(r.moment2) + "\n";
+  return s;
+}
+
+}  // namespace fp8sim

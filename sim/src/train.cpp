@@ -1,0 +1,443 @@
+// Models, optimizers, training runs and checkpoints (see include/fp8sim/train.hpp).
+#include "fp8sim/train.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+#include <tuple>
+#include <type_traits>
+
+#include "fp8emu/array.hpp"
+#include "fp8emu/random.hpp"
+
+namespace fp8sim {
+namespace {
+
+// Random streams of the simulator (the GEMMs use small stream numbers, see GemmCore).
+constexpr std::uint64_t kInitStream = 1ull << 62;
+constexpr std::uint64_t kShuffleStream = 1ull << 61;
+constexpr std::uint64_t kStoreStream = 1ull << 63;
+
+// A uniform float in [-1, 1) from 32 random bits (24 of them used).
+float uniform_pm1(std::uint32_t bits) { return float(std::int32_t(bits >> 8) - (1 << 23)) * 0x1p-23f; }
+
+void init_uniform(Param& p, float bound, std::uint64_t seed, std::uint64_t stream) {
+  const fp8emu::RandomKey k = fp8emu::random_key(seed, kInitStream + stream);
+  for (std::size_t i = 0; i < p.value.data.size(); ++i) p.value.data[i] = bound * uniform_pm1(fp8emu::random_bits(k, i));
+}
+
+}  // namespace
+
+void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64_t stream) {
+  if (s.exact() || v.empty()) return;
+  fp8emu::ArrayOptions o;
+  o.convert = {s.rounding, fp8emu::Saturation::finite};
+  if (fp8emu::is_stochastic(s.rounding)) o.convert.stochastic_bits = 32;
+  o.seed = seed;
+  o.stream = stream;
+  o.exec.threads = 1;
+  if (s.scaled) {
+    std::uint32_t m = 0;
+    for (float x : v) m = std::max(m, std::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu);
+    const double amax = std::bit_cast<float>(m);
+    Scaling tensor;
+    o.scale = amax_scale(tensor, fp8emu::max_finite(s.format), m > 0x7F800000u ? 0.0 : amax);
+  }
+  fp8emu::fake_quantize(s.format, v, v, o);
+}
+
+// ---------------------------------------------------------------------------
+// Model.
+// ---------------------------------------------------------------------------
+
+std::vector<std::string> Model::kinds() { return {"mlp", "mlp-ln", "cnn"}; }
+
+Model::Model(const std::string& kind, std::uint64_t seed) {
+  if (kind == "mlp" || kind == "mlp-ln") {
+    const bool ln = kind == "mlp-ln";
+    layers.push_back(std::make_unique<Linear>(0, 784, 256));
+    if (ln) layers.push_back(std::make_unique<LayerNorm>(256));
+    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<GELU>()) : std::make_unique<ReLU>());
+    layers.push_back(std::make_unique<Linear>(1, 256, 256));
+    if (ln) layers.push_back(std::make_unique<LayerNorm>(256));
+    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<GELU>()) : std::make_unique<ReLU>());
+    layers.push_back(std::make_unique<Linear>(2, 256, 10));
+  } else if (kind == "cnn") {
+    image_input_ = true;
+    layers.push_back(std::make_unique<Conv2d>(0, 1, 16, 3, 1, 1));
+    layers.push_back(std::make_unique<ReLU>());
+    layers.push_back(std::make_unique<MaxPool2d>(2));
+    layers.push_back(std::make_unique<Conv2d>(1, 16, 32, 3, 1, 1));
+    layers.push_back(std::make_unique<ReLU>());
+    layers.push_back(std::make_unique<MaxPool2d>(2));
+    layers.push_back(std::make_unique<Flatten>());
+    layers.push_back(std::make_unique<Linear>(2, 32 * 7 * 7, 10));
+  } else {
+    throw std::invalid_argument("unknown model '" + kind + "' (mlp, mlp-ln, cnn)");
+  }
+  acts_.resize(layers.size() + 1);
+  std::uint64_t stream = 0;
+  for (auto& l : layers) {
+    std::vector<Param*> ps = l->params();
+    if (ps.size() == 2 && l->gemm_core()) {  // weight (out x fan_in) and bias
+      const float bound = 1.0f / std::sqrt(float(ps[0]->value.dim(1)));
+      init_uniform(*ps[0], bound, seed, stream++);
+      init_uniform(*ps[1], bound, seed, stream++);
+    }
+  }
+}
+
+const Tensor& Model::forward(const Tensor& x, StepContext& ctx) {
+  acts_[0] = x;
+  if (image_input_) acts_[0].shape = {x.dim(0), 1, 28, 28};
+  for (std::size_t i = 0; i < layers.size(); ++i) layers[i]->forward(acts_[i], acts_[i + 1], ctx);
+  return acts_.back();
+}
+
+void Model::backward(const Tensor& dlogits, StepContext& ctx) {
+  const Tensor* g = &dlogits;
+  for (std::size_t i = layers.size(); i-- > 0;) {
+    Tensor* dx = i == 0 ? nullptr : (g == &grad_a_ ? &grad_b_ : &grad_a_);
+    layers[i]->backward(acts_[i], acts_[i + 1], *g, dx, ctx);
+    if (dx) g = dx;
+  }
+}
+
+std::vector<Param*> Model::params() {
+  std::vector<Param*> out;
+  for (auto& l : layers)
+    for (Param* p : l->params()) out.push_back(p);
+  return out;
+}
+
+std::vector<GemmCore*> Model::gemm_cores() {
+  std::vector<GemmCore*> out;
+  for (auto& l : layers)
+    if (GemmCore* c = l->gemm_core()) out.push_back(c);
+  return out;
+}
+
+std::vector<std::string> Model::gemm_layer_names() const {
+  std::vector<std::string> out;
+  for (auto& l : layers)
+    if (l->gemm_core()) out.push_back(l->name());
+  return out;
+}
+
+std::string Model::description() const {
+  std::string s;
+  for (auto& l : layers) s += (s.empty() ? "" : ", ") + l->name();
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Run.
+// ---------------------------------------------------------------------------
+
+std::string RunConfig::fingerprint() const {
+  std::ostringstream s;
+  s << "model=" << model << "\nseed=" << seed << "\nbatch=" << batch << "\noptimizer="
+    << (optimizer.kind == OptimizerKind::adamw ? "adamw" : "sgd") << " lr=" << optimizer.lr
+    << " beta1=" << optimizer.beta1 << " beta2=" << optimizer.beta2 << " eps=" << optimizer.eps
+    << " momentum=" << optimizer.momentum << " wd=" << optimizer.weight_decay << "\nlog_every=" << log_every << "\nstats_every=" << stats_every
+    << "\ntrain_limit=" << train_limit << "\ntest_limit=" << test_limit << "\n"
+    << recipe_text(recipe);
+  return s.str();
+}
+
+Run::Run(RunConfig config, const Dataset& train, const Dataset& test)
+    : config_(std::move(config)), train_(&train), test_(&test), model_(config_.model, config_.seed) {
+  if (config_.batch < 1) throw std::invalid_argument("batch must be >= 1");
+  if (config_.log_every < 1) throw std::invalid_argument("log-every must be >= 1");
+  if (config_.stats_every < 0) throw std::invalid_argument("stats-every must be >= 0");
+  check_recipe(config_.recipe);
+  ctx_.recipe = &config_.recipe;
+  ctx_.seed = config_.seed;
+  ctx_.exec = config_.exec;
+  std::uint64_t i = 0;
+  for (Param* p : model_.params()) store(config_.recipe.master, p->value.data, config_.seed, kStoreStream + i++);
+  pending_.resize(model_.gemm_cores().size() * kRoles * 2);
+}
+
+std::int64_t Run::steps_per_epoch() const {
+  const std::int64_t n = config_.train_limit ? std::min(config_.train_limit, train_->count) : train_->count;
+  return n / config_.batch;
+}
+
+void Run::train_epoch(const std::function<void(std::int64_t)>& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::int64_t n = config_.train_limit ? std::min(config_.train_limit, train_->count) : train_->count;
+  const std::int64_t F = train_->features(), B = config_.batch, steps = steps_per_epoch();
+  // Fisher-Yates with the bits of (seed, shuffle stream + epoch, i).
+  std::vector<std::int64_t> perm(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) perm[std::size_t(i)] = i;
+  const fp8emu::RandomKey key = fp8emu::random_key(config_.seed, kShuffleStream + std::uint64_t(epochs_done_));
+  for (std::int64_t i = n - 1; i > 0; --i)
+    std::swap(perm[std::size_t(i)], perm[fp8emu::random_bits(key, std::uint64_t(i)) % std::uint64_t(i + 1)]);
+
+  Tensor x;
+  x.reshape({B, F});
+  std::vector<std::uint8_t> y(static_cast<std::size_t>(B));
+  double loss_sum = 0;
+  auto cores = model_.gemm_cores();
+  for (std::int64_t s = 0; s < steps; ++s) {
+    for (std::int64_t b = 0; b < B; ++b) {
+      const std::int64_t e = perm[std::size_t(s * B + b)];
+      std::memcpy(x.data.data() + b * F, train_->x.data() + e * F, std::size_t(F) * sizeof(float));
+      y[std::size_t(b)] = train_->y[std::size_t(e)];
+    }
+    const double loss = train_step(x, y.data());
+    step_loss.push_back(loss);
+    loss_sum += loss;
+    for (std::size_t l = 0; l < cores.size(); ++l)
+      for (int r = 0; r < kRoles; ++r)
+        for (int o = 0; o < 2; ++o) {
+          QuantStats& q = cores[l]->states[r][o].stats;
+          pending_[(l * kRoles + std::size_t(r)) * 2 + std::size_t(o)].merge(q);
+          total.merge(q);
+          q = QuantStats{};
+        }
+    if (step_ % config_.log_every == 0)
+      for (std::size_t i = 0; i < pending_.size(); ++i) {
+        if (pending_[i].uses)
+          stats_rows.push_back({step_, int(i / (2 * kRoles)), int(i / 2 % kRoles), int(i % 2), pending_[i]});
+        pending_[i] = QuantStats{};
+      }
+    if (progress) progress(s + 1);
+  }
+  EpochRow row;
+  row.epoch = epochs_done_ + 1;
+  row.train_loss = steps ? loss_sum / double(steps) : 0.0;
+  std::tie(row.test_loss, row.test_accuracy) = evaluate();
+  row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  epoch_rows.push_back(row);
+  ++epochs_done_;
+}
+
+double Run::train_step(const Tensor& x, const std::uint8_t* y) {
+  ctx_.step = std::uint64_t(step_);
+  ctx_.training = true;
+  ctx_.stats = config_.stats_every > 0 && step_ % config_.stats_every == 0;
+  const Tensor& logits = model_.forward(x, ctx_);
+  const double loss = softmax_cross_entropy(logits, y, &dlogits_);
+  model_.backward(dlogits_, ctx_);
+  optimizer_step();
+  ++step_;
+  return loss;
+}
+
+std::pair<double, double> Run::evaluate() {
+  const std::int64_t n = config_.test_limit ? std::min(config_.test_limit, test_->count) : test_->count;
+  const std::int64_t F = test_->features(), chunk = 1000;
+  Tensor x;
+  double loss = 0;
+  std::int64_t correct = 0;
+  ctx_.training = false;
+  for (std::int64_t b0 = 0; b0 < n; b0 += chunk) {
+    const std::int64_t m = std::min(chunk, n - b0);
+    x.reshape({m, F});
+    std::memcpy(x.data.data(), test_->x.data() + b0 * F, std::size_t(m * F) * sizeof(float));
+    const Tensor& logits = model_.forward(x, ctx_);
+    std::int64_t c = 0;
+    loss += softmax_cross_entropy(logits, test_->y.data() + b0, nullptr, &c) * double(m);
+    correct += c;
+  }
+  ctx_.training = true;
+  return {n ? loss / double(n) : 0.0, n ? double(correct) / double(n) : 0.0};
+}
+
+void Run::optimizer_step() {
+  const OptimizerConfig& o = config_.optimizer;
+  const Recipe& r = config_.recipe;
+  const double t = double(step_ + 1);
+  const float c1 = float(1.0 - std::pow(double(o.beta1), t)), c2 = float(1.0 - std::pow(double(o.beta2), t));
+  std::uint64_t pi = 0;
+  for (Param* p : model_.params()) {
+    const std::size_t n = p->value.data.size();
+    float* w = p->value.data.data();
+    const float* g = p->grad.data.data();
+    p->m1.resize(n, 0.0f);
+    const float wd = p->decay ? o.weight_decay : 0.0f;
+    const std::uint64_t stream = kStoreStream + (std::uint64_t(step_ + 1) << 16) + pi * 4;
+    if (o.kind == OptimizerKind::adamw) {
+      p->m2.resize(n, 0.0f);
+      for (std::size_t i = 0; i < n; ++i) {
+        p->m1[i] = o.beta1 * p->m1[i] + (1.0f - o.beta1) * g[i];
+        p->m2[i] = o.beta2 * p->m2[i] + (1.0f - o.beta2) * g[i] * g[i];
+      }
+      store(r.moment1, p->m1, config_.seed, stream + 1);
+      store(r.moment2, p->m2, config_.seed, stream + 2);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float mhat = p->m1[i] / c1, vhat = p->m2[i] / c2;
+        w[i] = w[i] - o.lr * wd * w[i] - o.lr * mhat / (std::sqrt(vhat) + o.eps);
+      }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) p->m1[i] = o.momentum * p->m1[i] + g[i] + wd * w[i];
+      store(r.moment1, p->m1, config_.seed, stream + 1);
+      for (std::size_t i = 0; i < n; ++i) w[i] -= o.lr * p->m1[i];
+    }
+    store(r.master, p->value.data, config_.seed, stream);
+    ++pi;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints: "FP8SIMCK", version, fingerprint, then the state in a fixed order.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr char kMagic[8] = {'F', 'P', '8', 'S', 'I', 'M', 'C', 'K'};
+constexpr std::uint32_t kVersion = 1;
+
+struct Writer {
+  std::string buf;
+  template <class T>
+  void put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  template <class T>
+  void put_vec(const std::vector<T>& v) {
+    put(std::uint64_t(v.size()));
+    static_assert(std::is_trivially_copyable_v<T>);
+    buf.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  }
+  void put_str(const std::string& s) {
+    put(std::uint64_t(s.size()));
+    buf += s;
+  }
+};
+
+struct Reader {
+  const std::string& buf;
+  const std::string& path;
+  std::size_t pos = 0;
+  [[noreturn]] void fail(const std::string& why) const { throw DataError(path + ": " + why); }
+  void need(std::size_t n) const {
+    if (buf.size() - pos < n) fail("truncated checkpoint");
+  }
+  template <class T>
+  T get() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, buf.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+  template <class T>
+  void get_vec(std::vector<T>& v, std::uint64_t max = 1ull << 32) {
+    const auto n = get<std::uint64_t>();
+    if (n > max) fail("corrupt checkpoint (implausible array size)");
+    need(n * sizeof(T));
+    v.resize(n);
+    std::memcpy(v.data(), buf.data() + pos, n * sizeof(T));
+    pos += n * sizeof(T);
+  }
+  std::string get_str() {
+    const auto n = get<std::uint64_t>();
+    need(n);
+    std::string s = buf.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+}  // namespace
+
+void Run::save(const std::string& path) const {
+  Writer w;
+  w.buf.append(kMagic, 8);
+  w.put(kVersion);
+  w.put_str(config_.fingerprint());
+  w.put(step_);
+  w.put(epochs_done_);
+  for (Param* p : const_cast<Model&>(model_).params()) {
+    w.put_vec(p->value.data);
+    w.put_vec(p->m1);
+    w.put_vec(p->m2);
+  }
+  for (GemmCore* c : const_cast<Model&>(model_).gemm_cores())
+    for (int r = 0; r < kRoles; ++r)
+      for (int o = 0; o < 2; ++o) {
+        const OperandState& s = c->states[r][o];
+        w.put_vec(s.history);
+        w.put(s.recorded);
+        w.put(s.scale);
+      }
+  w.put_vec(step_loss);
+  w.put_vec(stats_rows);
+  w.put_vec(epoch_rows);
+  w.put(total);
+  w.put_vec(pending_);
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw DataError(tmp + ": cannot write the checkpoint: " + std::strerror(errno));
+  const bool ok = std::fwrite(w.buf.data(), 1, w.buf.size(), f) == w.buf.size() && std::fflush(f) == 0 &&
+                  ::fsync(fileno(f)) == 0;
+  if (std::fclose(f) != 0 || !ok) {
+    std::remove(tmp.c_str());
+    throw DataError(tmp + ": cannot write the checkpoint: " + std::strerror(errno));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw DataError(path + ": cannot rename the checkpoint into place: " + ec.message());
+}
+
+void Run::load(const std::string& path) {
+  std::string buf;
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
+    char chunk[1 << 16];
+    std::size_t got;
+    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.append(chunk, got);
+    const bool err = std::ferror(f);
+    std::fclose(f);
+    if (err) throw DataError(path + ": read error");
+  }
+  Reader r{buf, path};
+  if (buf.size() < 8 || std::memcmp(buf.data(), kMagic, 8) != 0) r.fail("not a checkpoint of fp8sim");
+  r.pos = 8;
+  if (r.get<std::uint32_t>() != kVersion) r.fail("checkpoint of another version");
+  if (r.get_str() != config_.fingerprint())
+    r.fail("the checkpoint is from a run with other settings (recipe, model, seed, batch, optimizer, limits)");
+  const auto step = r.get<std::int64_t>();
+  const auto epochs = r.get<int>();
+  for (Param* p : model_.params()) {
+    const std::size_t n = p->value.data.size();
+    r.get_vec(p->value.data);
+    r.get_vec(p->m1);
+    r.get_vec(p->m2);
+    if (p->value.data.size() != n || (p->m1.size() != n && !p->m1.empty()) || (p->m2.size() != n && !p->m2.empty()))
+      r.fail("corrupt checkpoint (parameter sizes)");
+  }
+  for (GemmCore* c : model_.gemm_cores())
+    for (int ro = 0; ro < kRoles; ++ro)
+      for (int o = 0; o < 2; ++o) {
+        OperandState& s = c->states[ro][o];
+        r.get_vec(s.history);
+        s.recorded = r.get<std::int64_t>();
+        s.scale = r.get<float>();
+      }
+  r.get_vec(step_loss);
+  r.get_vec(stats_rows);
+  r.get_vec(epoch_rows);
+  total = r.get<QuantStats>();
+  const std::size_t slots = pending_.size();
+  r.get_vec(pending_);
+  if (pending_.size() != slots || r.pos != buf.size() || epochs < 0 || step < 0)
+    r.fail("corrupt checkpoint");
+  step_ = step;
+  epochs_done_ = epochs;
+}
+
+}  // namespace fp8sim
