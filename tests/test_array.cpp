@@ -225,6 +225,65 @@ TEST_CASE("array: random and structured float32 inputs, scaled, wide formats", "
   sweep.finish(expected);
 }
 
+TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", "[array]") {
+  // A 37 x 70 matrix of random bit patterns and structured values; block shapes that
+  // divide it and that leave edge blocks; scales from the list below (1 among them) per
+  // block; every element against the scalar reference with its block's scale and index.
+  SplitMix64 rng(21);
+  const std::int64_t R = 37, C = 70;
+  std::vector<float> x(std::size_t(R * C));
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = i % 3 ? std::bit_cast<float>(std::uint32_t(rng.next()))
+                 : std::ldexp(1.0f + float(rng.next() % 256) / 256.0f, int(rng.next() % 60) - 30);
+  const float scales[] = {1.0f, 0x1p-7f, 0x1p20f, 3.0f, 0.1f, 448.0f / 3.1f, 1e-30f};
+  const std::pair<std::int64_t, std::int64_t> shapes[] = {{1, 32}, {3, 7}, {0, 16}, {5, 0}, {1, 70}, {37, 70}};
+  const ArrayOptions modes[] = {
+      {.convert = {.rounding = Rounding::nearest_even}},
+      {.convert = {.rounding = Rounding::toward_zero, .saturation = Saturation::none, .flush_inputs = true}},
+      {.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 8}, .seed = 3, .first_index = 1000},
+  };
+  Sweep sweep("array quantize_blocks 37x70 x 4 formats x 6 block shapes x 3 option sets");
+  std::uint64_t expected = 0;
+  for (const char* name : {"e4m3fn", "e5m2", "e2m1fn", "bfloat16"}) {
+    const Format f = parse_format(name);
+    for (const auto& [br, bc] : shapes)
+      for (ArrayOptions o : modes) {
+        const std::int64_t gbr = br ? br : R, gbc = bc ? bc : C, gc = (C + gbc - 1) / gbc;
+        std::vector<float> sc(std::size_t((R + gbr - 1) / gbr * gc));
+        for (std::size_t i = 0; i < sc.size(); ++i) sc[i] = scales[(i * 5 + 1) % std::size(scales)];
+        std::vector<std::uint16_t> y(x.size());
+        o.exec.threads = 2;
+        o.exec.parallel_threshold = 1;
+        o.exec.chunk = 300;
+        quantize_blocks(f, x, BlockScales{R, C, br, bc, sc}, y, o);
+        std::uint64_t bad = 0;
+        std::vector<std::string> msgs;
+        for (std::int64_t r = 0; r < R; ++r)
+          for (std::int64_t c = 0; c < C; ++c) {
+            const std::size_t i = std::size_t(r * C + c);
+            ArrayOptions ob = o;
+            ob.scale = sc[std::size_t(r / gbr * gc + c / gbc)];
+            const std::uint32_t want = reference(f, double(x[i]), float_subnormal(x[i]), ob, o.first_index + i);
+            if (want != y[i] && ++bad <= 3)
+              msgs.push_back(std::string(name) + " " + mode_name(o) + " block " + std::to_string(br) + "x" +
+                             std::to_string(bc) + " element " + std::to_string(i) + ": expected " +
+                             hex_code(want, 16) + ", got " + hex_code(y[i], 16));
+          }
+        sweep.add(x.size(), bad, msgs);
+        expected += x.size();
+      }
+  }
+  sweep.finish(expected);
+  std::vector<std::uint8_t> y8(x.size());
+  const std::vector<float> one(1, 1.0f), zero(1, 0.0f);
+  CHECK_THROWS_WITH(quantize_blocks(parse_format("e4m3fn"), x, BlockScales{R, C, 0, 0, {}}, y8),
+                    Catch::Contains("1 blocks need as many scales, got 0"));
+  CHECK_THROWS_WITH(quantize_blocks(parse_format("e4m3fn"), x, BlockScales{R, C + 1, 0, 0, one}, y8),
+                    Catch::Contains("does not match"));
+  CHECK_THROWS_WITH(quantize_blocks(parse_format("e4m3fn"), x, BlockScales{R, C, 0, 0, zero}, y8),
+                    Catch::Contains("finite and > 0"));
+}
+
 TEST_CASE("array: float64 inputs and the exact scaled product", "[array]") {
   SplitMix64 rng(12);
   std::vector<double> x;
