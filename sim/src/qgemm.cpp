@@ -177,7 +177,7 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
     ao.scale = s;
     const fp8emu::ArrayStats as = fp8emu::quantize(f, std::span<const float>(x, std::size_t(n)), codes, ao);
     qs.assign(1, s);
-    merge_amax(st.stats.amax, as.amax);
+    if (ctx.stats) merge_amax(st.stats.amax, as.amax);
     if (sc.kind == ScalingKind::delayed && ctx.update && std::isfinite(as.amax)) {
       // Transformer Engine: push this step's amax, then the scale of the next step. A
       // non-finite amax is not recorded: the scale stays.
@@ -215,7 +215,7 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
           s = amax_scale(sc, fmax, amax);
           inv[gi] = 1.0f / s;
         }
-        merge_amax(st.stats.amax, amax);
+        if (ctx.stats) merge_amax(st.stats.amax, amax);
       }
     fp8emu::quantize_blocks(f, std::span<const float>(x, std::size_t(n)), fp8emu::BlockScales{R, K, br, bk, qs},
                             codes, ao);
