@@ -487,6 +487,20 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
 
 }  // namespace
 
+const std::vector<float>& value_table(const Format& f) {
+  if (total_bits(f) > 16)
+    throw std::invalid_argument("value_table: " + format_name(f) + " has more than 16 bits");
+  static std::mutex mu;
+  static std::vector<std::pair<Format, std::unique_ptr<const std::vector<float>>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [g, t] : cache)
+    if (g == f) return *t;
+  auto t = std::make_unique<std::vector<float>>(std::size_t{1} << total_bits(f));
+  for (std::size_t c = 0; c < t->size(); ++c) (*t)[c] = float(decode(f, std::uint32_t(c)));
+  cache.emplace_back(f, std::move(t));
+  return *cache.back().second;
+}
+
 bool simd_covers(const Format& f, const ArrayOptions& o) {
   if (!o.exec.simd || check(f)) return false;
   const int M = f.mantissa_bits;

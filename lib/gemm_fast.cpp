@@ -19,8 +19,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <memory>
-#include <mutex>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -35,20 +33,6 @@ namespace {
 using Arch = xsimd::default_arch;
 using VF = xsimd::batch<float, Arch>;
 constexpr int W = int(VF::size);
-
-// The value of every code of a format of at most 16 bits, built once per format and kept
-// (a 16-bit table costs 2^16 decodes, more than a small GEMM).
-const std::vector<float>& value_table(const Format& f) {
-  static std::mutex mu;
-  static std::vector<std::pair<Format, std::unique_ptr<const std::vector<float>>>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  for (const auto& [g, t] : cache)
-    if (g == f) return *t;
-  auto t = std::make_unique<std::vector<float>>(std::size_t{1} << total_bits(f));
-  for (std::size_t c = 0; c < t->size(); ++c) (*t)[c] = float(decode(f, std::uint32_t(c)));
-  cache.emplace_back(f, std::move(t));
-  return *cache.back().second;
-}
 
 bool is_float32(const Format& f) { return f == Format(formats::float32{}); }
 

@@ -341,9 +341,13 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       << "- Literature: " << (p.empty() ? "none (a custom recipe)." : p) << "\n"
       << "- Measured: " << fixed(s.mean_acc, 2) << "% +- " << fixed(s.std_acc, 2) << " (seeds:";
     for (double a : s.accuracy) r << " " << fixed(a, 2);
-    r << "); " << verdict(s, base) << ". Underflow " << pct(s.quant.flushed, s.quant.nonzero) << "%, saturated "
-      << pct(s.quant.saturated, s.quant.count) << "%, SQNR " << fixed(s.quant.sqnr_db(), 1)
-      << " dB over all quantized operands.\n\n";
+    r << ")" << (&s == base ? " (the baseline)" : "; " + verdict(s, base)) << ". ";
+    if (s.quant.count)
+      r << "Underflow " << pct(s.quant.flushed, s.quant.nonzero) << "%, saturated "
+        << pct(s.quant.saturated, s.quant.count) << "%, SQNR " << fixed(s.quant.sqnr_db(), 1)
+        << " dB over all quantized operands.\n\n";
+    else
+      r << "No operand is quantized.\n\n";
   }
   r << "## Files\n\n"
     << "- `epochs.csv`: per run and epoch, training loss, test loss and accuracy.\n"

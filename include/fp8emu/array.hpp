@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/format.hpp"
@@ -114,6 +115,11 @@ void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span
 /// quantize, and std::domain_error when the values of `f` do not fit in float.
 ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<float> out,
                          const ArrayOptions& o = {});
+
+/// Returns the value of every code of `f` (at most 16 bits) rounded to float (exact when
+/// fits_float(f)), indexed by code; built once per format and kept for the process.
+/// Throws std::invalid_argument for a wider format.
+const std::vector<float>& value_table(const Format& f);
 
 /// Returns true when the SIMD kernels cover `f` under `o`; otherwise float32 and float16 /
 /// bfloat16 inputs run the scalar reference loop (same results, slower).

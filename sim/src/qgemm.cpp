@@ -6,8 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <memory>
-#include <mutex>
 #include <span>
 
 namespace fp8sim {
@@ -42,19 +40,6 @@ struct Quantized {
   fp8emu::Scales scales;
 };
 
-// The value of every code of a format of at most 16 bits, built once per format.
-const std::vector<float>& value_table(const Format& f) {
-  static std::mutex mu;
-  static std::vector<std::pair<Format, std::unique_ptr<const std::vector<float>>>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  for (const auto& [g, t] : cache)
-    if (g == f) return *t;
-  auto t = std::make_unique<std::vector<float>>(std::size_t{1} << fp8emu::total_bits(f));
-  for (std::size_t c = 0; c < t->size(); ++c) (*t)[c] = float(fp8emu::decode(f, std::uint32_t(c)));
-  cache.emplace_back(f, std::move(t));
-  return *cache.back().second;
-}
-
 // The scales of an R x K operand: one per block of br x bk, row-major over the grid.
 struct Grid {
   std::int64_t R, K, br, bk, gk;
@@ -72,7 +57,7 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
   // saturating cast clipped such values.
   const double clip = fmax + std::ldexp(1.0, std::ilogb(fmax) - f.mantissa_bits - 1);
   const bool table = fp8emu::total_bits(f) <= 16;
-  const std::vector<float>* t = table ? &value_table(f) : nullptr;
+  const std::vector<float>* t = table ? &fp8emu::value_table(f) : nullptr;
   // Eight partial sums per quantity (a fixed order, whatever the threads), so that the
   // loop vectorizes.
   constexpr int L = 8;
