@@ -62,6 +62,11 @@ if command -v gnuplot > /dev/null; then
   grep -q "epoch 1/1" p.log && ok "progress lines" || bad "no progress lines"
 fi
 
+# The convolutional network trains and reports.
+"$study" --model cnn --recipes fp8-hybrid-current --seeds 1 --epochs 1 --train-limit 512 --test-limit 200 \
+  --progress none --no-plots --out c > c.log 2>&1 && grep -q "^fp8-hybrid-current " c.log \
+  && grep -q "conv0 1->16 k3" c/report.md && ok "cnn runs" || bad "cnn: $(cat c.log)"
+
 # 4. Bad input: exit 2, a message, no results.
 expect_error() {  # message-pattern args...
   local pattern=$1; shift

@@ -13,6 +13,7 @@
 #include "fp8emu/random.hpp"
 #include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
+#include "fp8sim/train.hpp"
 
 using namespace fp8sim;
 
@@ -292,4 +293,54 @@ TEST_CASE("sim: quantization statistics count flushes, saturation and SQNR") {
   const double noise = 552.0 * 552 + 12.0 * 12 + double(1e-6f) * double(1e-6f);
   CHECK(s.sqnr_db() == Approx(10 * std::log10(signal / noise)).epsilon(1e-6));
   CHECK(sb.stats.count == 0);  // float32 operands are used as they are
+}
+
+TEST_CASE("sim: storage rounding of master weights and moments") {
+  const fp8emu::RandomKey k = fp8emu::random_key(5, 0);
+  std::vector<float> v(4096);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(std::int32_t(fp8emu::random_bits(k, i))) * 0x1p-33f;
+  const fp8emu::Format bf16 = fp8emu::formats::bfloat16{}, e4 = fp8emu::formats::e4m3fn{};
+  int n = 0;
+  // Nearest-even bf16: every value is the scalar encode's.
+  std::vector<float> w = v;
+  store(parse_storage("bf16"), w, 1, 2);
+  for (std::size_t i = 0; i < v.size(); ++i, ++n)
+    CHECK(w[i] == float(fp8emu::decode(bf16, fp8emu::encode(bf16, double(v[i])))));
+  // Stochastic bf16: one of the two neighbours, and unbiased on average (the sum of 4096
+  // roundings of spacing <= 2^-8 |v| stays within 6 sigma of the exact sum).
+  std::vector<float> s = v;
+  store(parse_storage("bf16:sr"), s, 1, 2);
+  double err = 0, var = 0;
+  for (std::size_t i = 0; i < v.size(); ++i, ++n) {
+    const float down = float(fp8emu::decode(bf16, fp8emu::encode(bf16, double(v[i]), {fp8emu::Rounding::toward_zero})));
+    const double ulp = std::ldexp(1.0, std::ilogb(v[i]) - 7);
+    CHECK((s[i] == down || std::fabs(double(s[i]) - double(down)) == ulp));
+    err += double(s[i]) - double(v[i]);
+    var += ulp * ulp / 4;
+  }
+  CHECK(std::fabs(err) < 6 * std::sqrt(var));
+  // And not nearest: about a third of random inputs round the other way (expected 25-50%).
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) differ += s[i] != w[i];
+  CHECK(differ > v.size() / 8);
+  // Scaled e4m3fn keeps the relative precision that unscaled e4m3fn flushes away.
+  std::vector<float> small(v.size()), scaled, plain;
+  for (std::size_t i = 0; i < v.size(); ++i) small[i] = v[i] * 1e-4f;
+  scaled = plain = small;
+  store(parse_storage("e4m3fn:scaled"), scaled, 1, 3);
+  store(parse_storage("e4m3fn"), plain, 1, 3);
+  std::size_t plain_zero = 0, scaled_zero = 0;
+  for (std::size_t i = 0; i < v.size(); ++i, ++n) {
+    plain_zero += plain[i] == 0;
+    scaled_zero += scaled[i] == 0 && small[i] != 0;
+    CHECK(std::fabs(scaled[i] - small[i]) <= 0.0625 * std::fabs(small[i]) + 1e-12);
+  }
+  CHECK(plain_zero == v.size());  // |x| < 2^-33 * 2^31 * 1e-4 < 2^-10: below e4m3fn's half-min
+  CHECK(scaled_zero < 20);
+  (void)e4;
+  // float32 storage leaves the values alone.
+  std::vector<float> f = v;
+  store(parse_storage("fp32"), f, 1, 4);
+  CHECK(f == v);
+  REQUIRE(n == 3 * 4096);
 }
