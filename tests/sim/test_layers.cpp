@@ -127,7 +127,7 @@ void set_params(GemmCore& c, const std::vector<double>& w) {
 
 }  // namespace
 
-TEST_CASE("sim: Linear forward, input and weight gradients against float64 finite differences") {
+TEST_CASE("Linear forward, input and weight gradients against float64 finite differences") {
   const Recipe r = named_recipe("fp32");
   StepContext ctx = fp32_context(r);
   const std::int64_t n = 5, in = 7, out = 4;
@@ -148,7 +148,7 @@ TEST_CASE("sim: Linear forward, input and weight gradients against float64 finit
   REQUIRE(count == n * in + out * in + out);
 }
 
-TEST_CASE("sim: Conv2d (im2col) forward and gradients against float64 finite differences") {
+TEST_CASE("Conv2d (im2col) forward and gradients against float64 finite differences") {
   const Recipe r = named_recipe("fp32");
   StepContext ctx = fp32_context(r);
   for (const auto& [stride, pad] : {std::pair{1, 1}, std::pair{2, 0}}) {
@@ -176,7 +176,7 @@ TEST_CASE("sim: Conv2d (im2col) forward and gradients against float64 finite dif
   }
 }
 
-TEST_CASE("sim: element-wise layers, max-pool and flatten against float64 finite differences") {
+TEST_CASE("element-wise layers, max-pool and flatten against float64 finite differences") {
   const Recipe r = named_recipe("fp32");
   StepContext ctx = fp32_context(r);
   const std::int64_t n = 3, d = 8;
@@ -278,7 +278,7 @@ TEST_CASE("sim: element-wise layers, max-pool and flatten against float64 finite
   }
 }
 
-TEST_CASE("sim: softmax cross-entropy value and gradient against float64") {
+TEST_CASE("softmax cross-entropy value and gradient against float64") {
   const std::int64_t n = 4, c = 10;
   const std::vector<double> z = random_vector(std::size_t(n * c), 11, -3, 3);
   const std::uint8_t labels[n] = {0, 3, 9, 3};

@@ -36,7 +36,7 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("sim: every named recipe prints as a file that reads back the same") {
+TEST_CASE("every named recipe prints as a file that reads back the same") {
   int n = 0;
   for (auto name : recipe_names()) {
     const Recipe r = named_recipe(name);
@@ -66,7 +66,7 @@ TEST_CASE("sim: every named recipe prints as a file that reads back the same") {
   CHECK(named_recipe("fp8-unscaled").role(Role::dgrad).a.scaling.kind == ScalingKind::none);
 }
 
-TEST_CASE("sim: recipe keys, specs and files: good values apply, bad ones say what is wrong") {
+TEST_CASE("recipe keys, specs and files: good values apply, bad ones say what is wrong") {
   Recipe r = named_recipe("fp32");
   set_recipe_key(r, "grad.format", "e5m2");
   set_recipe_key(r, "grad.scaling", "delayed:history=16:algo=most_recent:margin=2");
@@ -123,7 +123,7 @@ TEST_CASE("sim: recipe keys, specs and files: good values apply, bad ones say wh
   for (const auto& p : {good, late, noeq}) std::remove(p.c_str());
 }
 
-TEST_CASE("sim: scale rules: per-tensor max / amax with margin and pow2; MX exponents both ways") {
+TEST_CASE("scale rules: per-tensor max / amax with margin and pow2, MX exponents both ways") {
   const double e4 = 448;
   Scaling s;
   CHECK(amax_scale(s, e4, 448) == 1.0f);
@@ -181,7 +181,7 @@ float scale_at(const Scaling& sc, const fp8emu::Format& f, const std::vector<flo
 
 }  // namespace
 
-TEST_CASE("sim: recipe_gemm equals the float64 product of operands quantized by the scalar encode") {
+TEST_CASE("recipe_gemm equals the float64 product of operands quantized by the scalar encode") {
   const std::int64_t M = 5, K = 96, N = 7;
   const fp8emu::RandomKey key = fp8emu::random_key(3, 1);
   std::vector<float> a(std::size_t(M * K)), b(std::size_t(K * N));
@@ -234,7 +234,7 @@ TEST_CASE("sim: recipe_gemm equals the float64 product of operands quantized by 
   REQUIRE(cases == 8 * 2 * M * N);
 }
 
-TEST_CASE("sim: delayed scaling follows Transformer Engine's amax history") {
+TEST_CASE("delayed scaling follows Transformer Engine's amax history") {
   for (AmaxAlgo algo : {AmaxAlgo::max, AmaxAlgo::most_recent}) {
     OperandSpec op;
     op.format = fp8emu::formats::e4m3fn{};
@@ -271,7 +271,7 @@ TEST_CASE("sim: delayed scaling follows Transformer Engine's amax history") {
   CHECK(sa.scale == 1.0f);
 }
 
-TEST_CASE("sim: quantization statistics count flushes, saturation and SQNR") {
+TEST_CASE("quantization statistics count flushes, saturation and SQNR") {
   OperandSpec op;
   op.format = fp8emu::formats::e4m3fn{};  // no scaling: plain saturating casts
   // 1000 saturates (> 464, where rounding would leave the range); 460 rounds to 448
@@ -295,7 +295,7 @@ TEST_CASE("sim: quantization statistics count flushes, saturation and SQNR") {
   CHECK(sb.stats.count == 0);  // float32 operands are used as they are
 }
 
-TEST_CASE("sim: storage rounding of master weights and moments") {
+TEST_CASE("storage rounding of master weights and moments") {
   const fp8emu::RandomKey k = fp8emu::random_key(5, 0);
   std::vector<float> v(4096);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = float(std::int32_t(fp8emu::random_bits(k, i))) * 0x1p-33f;
