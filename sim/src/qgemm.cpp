@@ -20,13 +20,6 @@ void merge_amax(double& m, double a) {
   if (!std::isnan(m) && (std::isnan(a) || a > m)) m = a;
 }
 
-// max |x| over n floats by the bits of |x| (an integer max, which vectorizes); a NaN
-// gives NaN, as a NaN bit pattern exceeds every other.
-float abs_max(const float* x, std::int64_t n) {
-  std::uint32_t m = 0;
-  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
-  return m > 0x7F800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
-}
 
 template <class Code>
 std::span<Code> code_span(std::vector<std::uint32_t>& buf, std::int64_t n) {
@@ -258,6 +251,13 @@ float amax_scale(const Scaling& s, double fmax, double amax) {
   // an ulp, which the saturating cast absorbs (Transformer Engine computes it the same way).
   if (s.pow2) f = std::ldexp(1.0f, std::ilogb(f));
   return f;
+}
+
+float abs_max(const float* x, std::int64_t n) {
+  // An integer max over the bits of |x|, which vectorizes; a NaN's bits exceed every other.
+  std::uint32_t m = 0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
+  return m > 0x7F800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
 }
 
 int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {

@@ -45,11 +45,8 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
   o.stream = stream;
   o.exec.threads = 1;
   if (s.scaled) {
-    std::uint32_t m = 0;
-    for (float x : v) m = std::max(m, std::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu);
-    const double amax = std::bit_cast<float>(m);
-    Scaling tensor;
-    o.scale = amax_scale(tensor, fp8emu::max_finite(s.format), m > 0x7F800000u ? 0.0 : amax);
+    // amax_scale gives 1 for a NaN or infinite amax.
+    o.scale = amax_scale(Scaling{}, fp8emu::max_finite(s.format), abs_max(v.data(), std::int64_t(v.size())));
   }
   fp8emu::fake_quantize(s.format, v, v, o);
 }

@@ -73,6 +73,9 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
 /// 0, not finite, or the scale would not be a finite float; a power of two with pow2.
 float amax_scale(const Scaling& s, double fmax, double amax);
 
+/// Returns max |x| over n floats, NaN when one of them is NaN.
+float abs_max(const float* x, std::int64_t n);
+
 /// Returns the MX shared exponent of a block with this amax: the smallest e with
 /// amax <= fmax 2^e (NVIDIA, arXiv 2506.08027), or floor(log2 amax) - emax_elem (OCP MX
 /// v1.0, mx_floor); -127 for amax 0; clamped to [-127, 127].
