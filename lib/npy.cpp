@@ -268,8 +268,9 @@ std::vector<std::uint8_t> serialize(const Array& a) {
   return out;
 }
 
-void write(const std::string& path, const Array& a) {
-  const std::vector<std::uint8_t> bytes = serialize(a);
+void write(const std::string& path, const Array& a) { write_atomic(path, serialize(a)); }
+
+void write_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = mkstemp(tmp.data());
   if (fd < 0) throw Error("cannot create a temporary file next to '" + path + "': " +

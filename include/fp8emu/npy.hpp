@@ -53,5 +53,8 @@ std::vector<std::uint8_t> serialize(const Array& a);
 /// Writes `a` to `path` atomically (a temporary file renamed over `path`); throws
 /// npy::Error and leaves no file behind on failure.
 void write(const std::string& path, const Array& a);
+/// Writes `bytes` to `path` as `write` does (a temporary file renamed over `path`); throws
+/// npy::Error and leaves no file behind on failure. Other outputs (JSON reports) use it.
+void write_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
 
 }  // namespace fp8emu::npy

@@ -1,0 +1,256 @@
+// fp8emu: element-wise comparison in ulps of a format (compare.hpp).
+#include "fp8emu/compare.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "fp8emu/convert.hpp"
+
+namespace fp8emu {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// What the comparison needs of one element: its value, its bits, where it lies on the
+// grid, and its class in the format.
+struct Element {
+  double value = 0;
+  std::uint64_t bits = 0;
+  double coord = 0;  // ulp_coordinate (NaN for NaN, +-inf for infinities)
+  bool nan = false, inf = false, zero = false, tiny = false;  // tiny: 0 < |x| < min normal
+};
+
+Element element_of_code(const Format& f, std::uint32_t code) {
+  Element e;
+  e.bits = code;
+  const ValueClass c = classify(f, code);
+  e.value = decode(f, code);
+  e.nan = c == ValueClass::nan;
+  e.inf = c == ValueClass::infinite;
+  e.zero = c == ValueClass::zero;
+  e.tiny = c == ValueClass::subnormal;
+  if (e.nan) {
+    e.coord = std::numeric_limits<double>::quiet_NaN();
+  } else if (e.inf) {
+    e.coord = e.value;
+  } else {
+    // The magnitude code is the position on the grid (format.hpp: values increase with it).
+    const double mag = double(code & magnitude_mask(f));
+    e.coord = (code & sign_mask(f)) ? -mag : mag;
+  }
+  return e;
+}
+
+template <class T>
+Element element_of_value(const Format& f, T x) {
+  Element e;
+  e.value = double(x);
+  if constexpr (sizeof(T) == 4) e.bits = std::bit_cast<std::uint32_t>(x);
+  else e.bits = std::bit_cast<std::uint64_t>(x);
+  e.nan = std::isnan(e.value);
+  e.inf = std::isinf(e.value);
+  e.zero = e.value == 0;
+  e.tiny = !e.zero && std::fabs(e.value) < min_normal(f);
+  e.coord = ulp_coordinate(f, e.value);
+  return e;
+}
+
+// Returns true when x is a value of f (NaN and infinities where f has them).
+bool on_grid(const Format& f, double x, double coord) {
+  if (std::isnan(x)) return has_nan(f);
+  if (std::isinf(x)) return has_inf(f) && (x > 0 || f.is_signed);
+  if (x < 0 && !f.is_signed) return false;
+  if (x == 0) return has_zero(f);
+  return std::fabs(x) <= max_finite(f) && coord == std::trunc(coord) &&
+         std::fabs(x) >= min_positive(f);
+}
+
+// Records one mismatch of the pair (e, a) at `index` in `r`.
+void record_mismatch(CompareReport& r, const CompareOptions& o, std::uint64_t index,
+                     const Element& e, const Element& a) {
+  // 1. The kind: the first of the Difference list that applies.
+  Difference kind;
+  double ulps;
+  if (e.nan != a.nan) {
+    kind = Difference::nan_vs_number, ulps = kInf;
+  } else if (e.nan) {
+    kind = Difference::nan_bits, ulps = 0;
+  } else if (e.inf != a.inf) {
+    kind = Difference::inf_vs_finite, ulps = kInf;
+  } else {
+    ulps = (e.inf || a.inf) ? (e.value == a.value ? 0 : kInf) : std::fabs(a.coord - e.coord);
+    if (std::signbit(e.value) != std::signbit(a.value)) kind = Difference::sign;
+    else if ((e.zero && a.tiny) || (a.zero && e.tiny)) kind = Difference::zero_vs_subnormal;
+    else if (e.zero || a.zero) kind = Difference::zero_vs_normal;
+    else kind = Difference::magnitude;
+  }
+  // 2. Tolerance: only a positive tolerance admits anything that is not bit-identical.
+  const bool tolerated = o.tolerance_ulps > 0 && ulps <= o.tolerance_ulps;
+  (tolerated ? r.tolerated : r.failed) += 1;
+  r.by_kind[std::size_t(kind)] += 1;
+  r.histogram[ulp_bucket(ulps)] += 1;
+  // 3. Extremes over pairs of finite values, first index on ties.
+  if (!e.nan && !a.nan && !e.inf && !a.inf) {
+    if (ulps > r.max_ulps) r.max_ulps = ulps, r.max_ulps_index = index;
+    const double abs_err = std::fabs(a.value - e.value);
+    if (abs_err > r.max_abs_error) r.max_abs_error = abs_err, r.max_abs_index = index;
+    if (e.value != 0) {
+      const double rel = abs_err / std::fabs(e.value);
+      if (rel > r.max_rel_error) r.max_rel_error = rel, r.max_rel_index = index;
+    }
+  }
+  if (r.first.size() < o.keep)
+    r.first.push_back({index, e.bits, a.bits, e.value, a.value, ulps, kind, tolerated});
+}
+
+template <class T>
+CompareReport compare_codes_impl(const Format& f, std::span<const T> expected,
+                                 std::span<const T> actual, const CompareOptions& o) {
+  if (expected.size() != actual.size())
+    throw std::invalid_argument("compare: " + std::to_string(expected.size()) + " expected and " +
+                                std::to_string(actual.size()) + " actual elements");
+  const int bits = total_bits(f);
+  const std::uint64_t limit = bits >= 32 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
+  CompareReport r;
+  r.total = expected.size();
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const std::uint64_t ce = expected[i], ca = actual[i];
+    if (ce > limit || ca > limit)
+      throw std::invalid_argument("compare: element " + std::to_string(o.first_index + i) + ": code " +
+                                  std::to_string(ce > limit ? ce : ca) + " of the " +
+                                  (ce > limit ? "expected" : "actual") + " array does not fit in the " +
+                                  std::to_string(bits) + " bits of " + format_name(f));
+    if (ce == ca) {
+      ++r.exact;
+      continue;
+    }
+    record_mismatch(r, o, o.first_index + i, element_of_code(f, std::uint32_t(ce)),
+                    element_of_code(f, std::uint32_t(ca)));
+  }
+  return r;
+}
+
+template <class T>
+CompareReport compare_values_impl(const Format& f, std::span<const T> expected,
+                                  std::span<const T> actual, const CompareOptions& o) {
+  if (expected.size() != actual.size())
+    throw std::invalid_argument("compare: " + std::to_string(expected.size()) + " expected and " +
+                                std::to_string(actual.size()) + " actual elements");
+  CompareReport r;
+  r.total = expected.size();
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const Element e = element_of_value(f, expected[i]), a = element_of_value(f, actual[i]);
+    r.off_grid_expected += !on_grid(f, e.value, e.coord);
+    r.off_grid_actual += !on_grid(f, a.value, a.coord);
+    if (e.bits == a.bits || (e.nan && a.nan)) {
+      ++r.exact;
+      continue;
+    }
+    record_mismatch(r, o, o.first_index + i, e, a);
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string_view difference_name(Difference d) {
+  switch (d) {
+    case Difference::nan_vs_number: return "nan_vs_number";
+    case Difference::nan_bits: return "nan_bits";
+    case Difference::inf_vs_finite: return "inf_vs_finite";
+    case Difference::sign: return "sign";
+    case Difference::zero_vs_subnormal: return "zero_vs_subnormal";
+    case Difference::zero_vs_normal: return "zero_vs_normal";
+    case Difference::magnitude: return "magnitude";
+  }
+  return "?";
+}
+
+std::size_t ulp_bucket(double ulps) {
+  if (!(ulps < kInf)) return kUlpBuckets - 1;
+  if (ulps == 0) return 0;
+  // Bucket b >= 1 holds (2^(b-2), 2^(b-1)]: 1 -> 1, 2 -> 2, 3..4 -> 3, 5..8 -> 4, ...
+  int b = 1;
+  double top = 1;
+  while (ulps > top && b < int(kUlpBuckets) - 2) ++b, top *= 2;
+  return std::size_t(b);
+}
+
+std::string ulp_bucket_label(std::size_t b) {
+  if (b == 0) return "0";
+  if (b == 1) return "1";
+  if (b == 2) return "2";
+  if (b == kUlpBuckets - 1) return "not comparable";
+  if (b == kUlpBuckets - 2) return ">2^30";
+  const std::uint64_t hi = std::uint64_t{1} << (b - 1);
+  return std::to_string(hi / 2 + 1) + "-" + std::to_string(hi);
+}
+
+double ulp_coordinate(const Format& f, double x) {
+  if (std::isnan(x) || std::isinf(x)) return x;
+  const double m = std::fabs(x);
+  double c;
+  if (m == 0) {
+    c = 0;
+  } else if (m < std::ldexp(1.0, emin(f))) {
+    // Below the smallest normal: multiples of the smallest quantum (subnormal codes); in a
+    // format without subnormals the single step from 0 to the smallest normal.
+    c = has_subnormals(f) ? std::ldexp(m, -quantum_min(f)) : std::ldexp(m, -emin(f));
+  } else {
+    // A normal binade [2^e, 2^(e+1)) holds 2^M codes from (e - emin + 1) 2^M; e8m0 has no
+    // zero or subnormal codes, so its codes start at the smallest normal.
+    const int e = std::ilogb(m);
+    const double steps = std::ldexp(1.0, f.mantissa_bits);
+    const double first = f.policy == Policy::e8m0 ? double(e - emin(f))
+                                                  : double(e - emin(f) + 1) * steps;
+    c = first + (std::ldexp(m, -e) - 1) * steps;
+  }
+  if (f.policy == Policy::e8m0 && m < std::ldexp(1.0, emin(f))) c -= 1;  // below code 0
+  return std::signbit(x) ? -c : c;
+}
+
+void CompareReport::merge(const CompareReport& later, std::size_t keep) {
+  total += later.total;
+  exact += later.exact;
+  tolerated += later.tolerated;
+  failed += later.failed;
+  for (std::size_t k = 0; k < kDifferenceCount; ++k) by_kind[k] += later.by_kind[k];
+  for (std::size_t b = 0; b < kUlpBuckets; ++b) histogram[b] += later.histogram[b];
+  if (later.max_ulps > max_ulps) max_ulps = later.max_ulps, max_ulps_index = later.max_ulps_index;
+  if (later.max_abs_error > max_abs_error)
+    max_abs_error = later.max_abs_error, max_abs_index = later.max_abs_index;
+  if (later.max_rel_error > max_rel_error)
+    max_rel_error = later.max_rel_error, max_rel_index = later.max_rel_index;
+  off_grid_expected += later.off_grid_expected;
+  off_grid_actual += later.off_grid_actual;
+  for (const MismatchRecord& m : later.first)
+    if (first.size() < keep) first.push_back(m);
+}
+
+CompareReport compare_codes(const Format& f, std::span<const std::uint8_t> expected,
+                            std::span<const std::uint8_t> actual, const CompareOptions& o) {
+  return compare_codes_impl(f, expected, actual, o);
+}
+CompareReport compare_codes(const Format& f, std::span<const std::uint16_t> expected,
+                            std::span<const std::uint16_t> actual, const CompareOptions& o) {
+  return compare_codes_impl(f, expected, actual, o);
+}
+CompareReport compare_codes(const Format& f, std::span<const std::uint32_t> expected,
+                            std::span<const std::uint32_t> actual, const CompareOptions& o) {
+  return compare_codes_impl(f, expected, actual, o);
+}
+CompareReport compare_values(const Format& f, std::span<const float> expected,
+                             std::span<const float> actual, const CompareOptions& o) {
+  return compare_values_impl(f, expected, actual, o);
+}
+CompareReport compare_values(const Format& f, std::span<const double> expected,
+                             std::span<const double> actual, const CompareOptions& o) {
+  return compare_values_impl(f, expected, actual, o);
+}
+
+}  // namespace fp8emu
