@@ -50,7 +50,10 @@ case "$mode" in
     ;;
   test)
     install_missing
-    build -DFP8EMU_BUILD_TESTS=ON
+    # The GPU harness is compiled wherever nvcc exists (never run without a GPU).
+    cuda=()
+    if command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then cuda=(-DFP8EMU_CUDA=ON); fi
+    build -DFP8EMU_BUILD_TESTS=ON "${cuda[@]}"
     echo "== running every test"
     status=0
     (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 1500) 2>&1 | tee "$BUILD_DIR/ctest.log" ||
