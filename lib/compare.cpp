@@ -108,12 +108,16 @@ void record_mismatch(CompareReport& r, const CompareOptions& o, std::uint64_t in
     r.first.push_back({index, e.bits, a.bits, e.value, a.value, ulps, kind, tolerated});
 }
 
+void check_lengths(std::size_t expected, std::size_t actual) {
+  if (expected != actual)
+    throw std::invalid_argument("compare: " + std::to_string(expected) + " expected and " +
+                                std::to_string(actual) + " actual elements");
+}
+
 template <class T>
 CompareReport compare_codes_impl(const Format& f, std::span<const T> expected,
                                  std::span<const T> actual, const CompareOptions& o) {
-  if (expected.size() != actual.size())
-    throw std::invalid_argument("compare: " + std::to_string(expected.size()) + " expected and " +
-                                std::to_string(actual.size()) + " actual elements");
+  check_lengths(expected.size(), actual.size());
   const int bits = total_bits(f);
   const std::uint64_t limit = bits >= 32 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
   CompareReport r;
@@ -138,9 +142,7 @@ CompareReport compare_codes_impl(const Format& f, std::span<const T> expected,
 template <class T>
 CompareReport compare_values_impl(const Format& f, std::span<const T> expected,
                                   std::span<const T> actual, const CompareOptions& o) {
-  if (expected.size() != actual.size())
-    throw std::invalid_argument("compare: " + std::to_string(expected.size()) + " expected and " +
-                                std::to_string(actual.size()) + " actual elements");
+  check_lengths(expected.size(), actual.size());
   CompareReport r;
   r.total = expected.size();
   for (std::size_t i = 0; i < expected.size(); ++i) {

@@ -30,11 +30,8 @@ const char* fp8_name(Fp8 f) { return f == Fp8::e4m3 ? "e4m3fn" : "e5m2"; }
 // Every float32 pattern (or, quick, every 64th chunk of them) in chunks of 2^24.
 CheckResult float32_sweep(Fp8 f8, bool quick) {
   const Format f = parse_format(fp8_name(f8));
-  CheckResult c;
-  c.group = "conversions";
-  c.name = std::string("cvt.rn.satfinite.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2") + ".f32";
-  c.model = std::string("quantize ") + fp8_name(f8) + " rne, saturation finite, nan nvidia";
-  c.format = fp8_name(f8);
+  CheckResult c = new_check("conversions", std::string("cvt.rn.satfinite.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2") + ".f32",
+                            std::string("quantize ") + fp8_name(f8) + " rne, saturation finite, nan nvidia", fp8_name(f8));
   const std::uint32_t chunk = 1u << 24;
   std::vector<float> in(chunk);
   std::vector<std::uint8_t> want(chunk), got(chunk);
@@ -60,11 +57,9 @@ CheckResult float32_sweep(Fp8 f8, bool quick) {
 
 CheckResult float16_sweep(Fp8 f8) {
   const Format f = parse_format(fp8_name(f8));
-  CheckResult c;
-  c.group = "conversions";
-  c.name = std::string("cvt.rn.satfinite.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2") + ".f16x2";
-  c.model = std::string("quantize_float16_bits ") + fp8_name(f8) + " rne, saturation finite, nan nvidia";
-  c.format = fp8_name(f8);
+  CheckResult c = new_check("conversions", std::string("cvt.rn.satfinite.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2") + ".f16x2",
+                            std::string("quantize_float16_bits ") + fp8_name(f8) + " rne, saturation finite, nan nvidia",
+                            fp8_name(f8));
   std::vector<std::uint16_t> in(65536);
   std::iota(in.begin(), in.end(), std::uint16_t{0});
   std::vector<std::uint8_t> want(65536), got;
@@ -80,11 +75,8 @@ CheckResult float16_sweep(Fp8 f8) {
 }
 
 CheckResult to_float16(Fp8 f8) {
-  CheckResult c;
-  c.group = "conversions";
-  c.name = std::string("cvt.rn.f16x2.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2");
-  c.model = std::string("decode ") + fp8_name(f8) + ", encode float16 (nan nvidia: 0x7FFF)";
-  c.format = "float16";
+  CheckResult c = new_check("conversions", std::string("cvt.rn.f16x2.") + (f8 == Fp8::e4m3 ? "e4m3x2" : "e5m2x2"),
+                            std::string("decode ") + fp8_name(f8) + ", encode float16 (nan nvidia: 0x7FFF)", "float16");
   std::vector<std::uint16_t> want(256), got;
   for (std::uint32_t code = 0; code < 256; ++code) want[code] = expected_f16_of_code(f8 == Fp8::e5m2, code);
   DeviceBuffer<std::uint16_t> dev(256);

@@ -199,11 +199,7 @@ void run_cublaslt(const Options& o, std::vector<CheckResult>& out) {
                         100 * rate, r.max_ulps, r.max_rel_error);
           table += buf;
           if (rate > best_rate) best_rate = rate, best = spec;
-          CheckResult c;
-          c.group = "cublaslt";
-          c.name = config;
-          c.model = spec;
-          c.format = bf16 ? "bfloat16" : "float32";
+          CheckResult c = new_check("cublaslt", config, spec, bf16 ? "bfloat16" : "float32");
           c.gating = false;
           c.report = r;
           out.push_back(c);

@@ -76,6 +76,16 @@ struct CheckResult {
   std::string note;
 };
 
+/// Returns a gating check with its description and an empty report.
+inline CheckResult new_check(std::string group, std::string name, std::string model, std::string format) {
+  CheckResult c;
+  c.group = std::move(group);
+  c.name = std::move(name);
+  c.model = std::move(model);
+  c.format = std::move(format);
+  return c;
+}
+
 /// Prints a check's line and its first mismatches to stdout.
 void print_check(const CheckResult& c);
 

@@ -141,11 +141,8 @@ void run_unit(const Options& o, bool wgmma, std::vector<CheckResult>& out) {
   const char* unit = wgmma ? "wgmma m64n8k32" : "mma.sync m16n8k32";
   const int tile_m = wgmma ? 64 : 16, tile_n = 8;
   // 1. Discriminating cases.
-  CheckResult cases;
-  cases.group = wgmma ? "wgmma" : "mma.sync";
-  cases.name = std::string(unit) + ": discriminating cases";
-  cases.model = "nvidia-h100-fp8";
-  cases.format = "float32";
+  const std::string group = wgmma ? "wgmma" : "mma.sync";
+  CheckResult cases = new_check(group, std::string(unit) + ": discriminating cases", "nvidia-h100-fp8", "float32");
   for (const Case& c : discriminating_cases()) {
     const Problem p = case_problem(c, tile_m, tile_n);
     const std::vector<float> got = on_device(p, wgmma);
@@ -171,11 +168,7 @@ void run_unit(const Options& o, bool wgmma, std::vector<CheckResult>& out) {
   std::uint64_t gemms = (o.instructions + std::uint64_t(m / 16) * (n / 8) - 1) / (std::uint64_t(m / 16) * (n / 8));
   if (o.quick) gemms = 3;
   for (int dist = 0; dist < 3; ++dist) {
-    CheckResult r;
-    r.group = cases.group;
-    r.name = std::string(unit) + ", K = 32, " + kDistNames[dist];
-    r.model = "nvidia-h100-fp8";
-    r.format = "float32";
+    CheckResult r = new_check(group, std::string(unit) + ", K = 32, " + kDistNames[dist], "nvidia-h100-fp8", "float32");
     std::uint64_t instructions = 0;
     for (std::uint64_t g = std::uint64_t(dist); g < gemms; g += 3) {
       const Problem p = random_problem(m, n, 32, dist, o.seed, g);
@@ -201,11 +194,8 @@ void run_unit(const Options& o, bool wgmma, std::vector<CheckResult>& out) {
     print_check(out.back());
   }
   // 3. Chained instructions: K = 512 (16 per tile), the normal distribution.
-  CheckResult ch;
-  ch.group = cases.group;
-  ch.name = std::string(unit) + ", K = 512 (16 chained), " + kDistNames[1];
-  ch.model = "nvidia-h100-fp8";
-  ch.format = "float32";
+  CheckResult ch = new_check(group, std::string(unit) + ", K = 512 (16 chained), " + kDistNames[1], "nvidia-h100-fp8",
+                             "float32");
   for (std::uint64_t g = 0; g < (o.quick ? 1u : 4u); ++g) {
     const Problem p = random_problem(512, 256, 512, 1, o.seed, 1000 + g);
     CompareOptions co;
