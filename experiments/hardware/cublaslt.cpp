@@ -90,7 +90,7 @@ std::vector<float> lt_gemm(cublasLtHandle_t lt, const Shape& s, const std::vecto
   if (found == 0) throw HarnessError("cuBLASLt found no FP8 algorithm for this configuration");
   std::size_t written = 0;
   algo_id = -1;
-  cublasLtMatmulAlgoConfigGetAttribute(&heur.algo, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof algo_id, &written);
+  CUBLAS_CHECK(cublasLtMatmulAlgoConfigGetAttribute(&heur.algo, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof algo_id, &written));
   const float alpha = 1.0f, beta = 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(lt, c.op, &alpha, da.get(), c.la, db.get(), c.lb, &beta, dd.get(), c.lc, dd.get(), c.lc,
                               &heur.algo, ws.get(), workspace_bytes, nullptr));
