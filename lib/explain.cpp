@@ -47,7 +47,7 @@ std::optional<std::uint32_t> floor_magnitude(const Format& f, double a) {
 
 }  // namespace
 
-std::string hex_code(std::uint32_t code, int bits) {
+std::string hex_code(std::uint64_t code, int bits) {
   std::string s = "0x";
   for (int i = (bits + 3) / 4 - 1; i >= 0; --i) s += "0123456789ABCDEF"[(code >> (4 * i)) & 0xF];
   return s;

@@ -703,19 +703,13 @@ std::uint64_t raw_bits(const npy::Array& x, std::size_t i) {
   return b;
 }
 
-std::string hex_bits(std::uint64_t b, int bits) {
-  std::string s = "0x";
-  for (int i = (bits + 3) / 4 - 1; i >= 0; --i) s += "0123456789ABCDEF"[(b >> (4 * i)) & 0xF];
-  return s;
-}
-
 // Returns element i decoded, in its shortest round-trip form, with its hex bits.
 std::string shown(const CompareInput& in, const npy::Array& x, std::size_t i, double value) {
   const std::uint64_t b = raw_bits(x, i);
-  if (in.codes) return shortest(value) + " (" + hex_bits(b, total_bits(in.f)) + ")";
+  if (in.codes) return shortest(value) + " (" + hex_code(b, total_bits(in.f)) + ")";
   const int bits = int(8 * npy::item_size(x.dtype));
   const std::string v = x.dtype == npy::DType::float64 ? shortest(value) : shortest(float(value));
-  return v + " (" + hex_bits(b, bits) + ")";
+  return v + " (" + hex_code(b, bits) + ")";
 }
 
 std::string multi_index(const std::vector<std::size_t>& shape, std::uint64_t flat) {
@@ -813,9 +807,9 @@ std::string report_json(const CompareInput& in, const CompareReport& r, double t
     list += std::string(k ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(m.index) +
             ", \"at\": " + json_string(multi_index(in.e.shape, m.index)) +
             ", \"expected\": " + json_number(m.expected) +
-            ", \"expected_hex\": " + json_string(hex_bits(raw_bits(in.e, m.index), bits)) +
+            ", \"expected_hex\": " + json_string(hex_code(raw_bits(in.e, m.index), bits)) +
             ", \"actual\": " + json_number(m.actual) +
-            ", \"actual_hex\": " + json_string(hex_bits(raw_bits(in.a, m.index), bits)) +
+            ", \"actual_hex\": " + json_string(hex_code(raw_bits(in.a, m.index), bits)) +
             ", \"ulps\": " + json_number(m.ulps) +
             ", \"class\": " + json_string(std::string(difference_name(m.kind))) +
             ", \"tolerated\": " + (m.tolerated ? "true" : "false") + "}";
@@ -943,17 +937,14 @@ int cmd_compare(int argc, char** argv) {
       case npy::DType::float64:
         r = compare_values(in.f, view<double>(in.e), view<double>(in.a), o);
         break;
+      case npy::DType::float32:
+        r = compare_values(in.f, view<float>(in.e), view<float>(in.a), o);
+        break;
       default: {
-        // float32 as it is; float16 widened to float (exact), its bits shown from the file.
+        // float16 widened to float (exact); the report shows its bits from the file.
         std::vector<float> ev(in.e.size()), av(in.a.size());
-        for (std::size_t i = 0; i < ev.size(); ++i) {
-          if (dt == npy::DType::float32) {
-            ev[i] = view<float>(in.e)[i], av[i] = view<float>(in.a)[i];
-          } else {
-            ev[i] = float(decode(formats::float16{}, view<std::uint16_t>(in.e)[i]));
-            av[i] = float(decode(formats::float16{}, view<std::uint16_t>(in.a)[i]));
-          }
-        }
+        dequantize(formats::float16{}, view<std::uint16_t>(in.e), std::span<float>(ev));
+        dequantize(formats::float16{}, view<std::uint16_t>(in.a), std::span<float>(av));
         r = compare_values(in.f, ev, av, o);
       }
     }

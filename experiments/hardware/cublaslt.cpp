@@ -116,19 +116,6 @@ std::vector<float> lt_gemm(cublasLtHandle_t lt, const Shape& s, const std::vecto
   return d;
 }
 
-std::vector<float> emulate(const Shape& s, const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& bt,
-                           float scale_a, float scale_b, const std::string& spec) {
-  const Format e4 = formats::e4m3fn{};
-  GemmOptions o;
-  o.accumulation = parse_accumulation(spec);
-  o.a_scales.tensor = scale_a;
-  o.b_scales.tensor = scale_b;
-  const CodeMatrix A{e4, a.data(), s.m, s.k, Layout::row_major, 0};
-  const CodeMatrix B{e4, bt.data(), s.k, s.n, Layout::col_major, s.k};
-  std::vector<float> c(std::size_t(s.m) * s.n, 0.0f);
-  gemm(A, B, c.data(), s.n, o);
-  return c;
-}
 
 // The bfloat16 output conversion: round to nearest even, overflow to infinity.
 std::vector<float> to_bfloat16(const std::vector<float>& c) {
@@ -164,17 +151,12 @@ void run_cublaslt(const Options& o, std::vector<CheckResult>& out) {
     // N(0,1) x 16 rounded to e4m3 (amax about 80: the per-tensor recipe's range).
     std::vector<std::uint8_t> a(std::size_t(s.m) * s.k), bt(std::size_t(s.n) * s.k);
     const RandomKey ka = random_key(o.seed, 5000 + 2 * si), kb = random_key(o.seed, 5001 + 2 * si);
-    auto normal = [](RandomKey key, std::uint64_t i) {
-      const double u1 = (double(random_bits(key, 2 * i)) + 1) / 4294967296.0;
-      const double u2 = double(random_bits(key, 2 * i + 1)) / 4294967296.0;
-      return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-    };
-    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::uint8_t(encode(e4, 16 * normal(ka, i)));
-    for (std::size_t i = 0; i < bt.size(); ++i) bt[i] = std::uint8_t(encode(e4, 16 * normal(kb, i)));
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::uint8_t(encode(e4, 16 * normal_sample(ka, i)));
+    for (std::size_t i = 0; i < bt.size(); ++i) bt[i] = std::uint8_t(encode(e4, 16 * normal_sample(kb, i)));
     // Each model once per shape (float32), rounded to bfloat16 for the bfloat16 outputs.
     std::vector<std::vector<float>> emulated, emulated_bf16;
     for (const std::string& spec : models) {
-      emulated.push_back(emulate(s, a, bt, scale_a, scale_b, spec));
+      emulated.push_back(emulate_e4m3_gemm(s.m, s.n, s.k, a, bt, spec, scale_a, scale_b));
       emulated_bf16.push_back(to_bfloat16(emulated.back()));
     }
     for (bool fast : {false, true})

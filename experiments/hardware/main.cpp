@@ -21,42 +21,6 @@
 #include "fp8emu/npy.hpp"
 #include "harness.hpp"
 
-namespace fp8hw {
-
-void check_cuda(int err, const char* what, const char* where) {
-  if (err != int(cudaSuccess))
-    throw HarnessError(std::string(where) + ": " + what + " failed: " + cudaGetErrorName(cudaError_t(err)) + " (" +
-                       cudaGetErrorString(cudaError_t(err)) + ")");
-}
-
-void sync_checked(const char* where) {
-  check_cuda(int(cudaGetLastError()), "kernel launch", where);
-  check_cuda(int(cudaDeviceSynchronize()), "cudaDeviceSynchronize", where);
-}
-
-bool Options::wants(const std::string& c) const {
-  if (checks.empty()) return true;
-  for (const auto& x : checks)
-    if (x == c) return true;
-  return false;
-}
-
-void print_check(const CheckResult& c) {
-  const auto& r = c.report;
-  std::printf("%-10s %-62s %12llu cases %10llu differ%s\n", c.group.c_str(), c.name.c_str(),
-              (unsigned long long)r.total, (unsigned long long)(r.total - r.exact),
-              c.gating ? "" : " (informational)");
-  for (const auto& m : r.first)
-    std::printf("    index %llu: expected %s (0x%llX), hardware %s (0x%llX), %s ulps, %s\n",
-                (unsigned long long)m.index, fp8emu::shortest(m.expected).c_str(),
-                (unsigned long long)m.expected_bits, fp8emu::shortest(m.actual).c_str(),
-                (unsigned long long)m.actual_bits, fp8emu::shortest(m.ulps).c_str(),
-                std::string(fp8emu::difference_name(m.kind)).c_str());
-  std::fflush(stdout);
-}
-
-}  // namespace fp8hw
-
 namespace {
 
 using namespace fp8hw;

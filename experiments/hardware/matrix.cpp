@@ -35,13 +35,7 @@ struct Problem {
 };
 
 std::vector<float> emulate(const Problem& p, const std::string& spec) {
-  GemmOptions o;
-  o.accumulation = parse_accumulation(spec);
-  const CodeMatrix A{kE4m3, p.a.data(), p.m, p.k, Layout::row_major, 0};
-  const CodeMatrix B{kE4m3, p.bt.data(), p.k, p.n, Layout::col_major, p.k};
-  std::vector<float> c(std::size_t(p.m) * p.n, 0.0f);
-  gemm(A, B, c.data(), p.n, o);
-  return c;
+  return emulate_e4m3_gemm(p.m, p.n, p.k, p.a, p.bt, spec);
 }
 
 std::vector<float> on_device(const Problem& p, bool wgmma) {
@@ -111,9 +105,7 @@ std::uint8_t random_code(int dist, fp8emu::RandomKey key, std::uint64_t i) {
     return (c & 0x7F) == 0x7F ? std::uint8_t(c & 0x80) : c;  // NaN -> zero of its sign
   }
   if (dist == 1) {
-    const double u1 = (double(r) + 1) / 4294967296.0, u2 = double(s) / 4294967296.0;
-    const double z = std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-    return std::uint8_t(encode(kE4m3, 8 * z));
+    return std::uint8_t(encode(kE4m3, 8 * normal_sample(key, i)));
   }
   const std::uint32_t e = 5 + (r % 5);  // biased exponent 5..9: 2^-2 .. 2^2
   return std::uint8_t(((s & 1) << 7) | (e << 3) | ((r >> 8) & 7));

@@ -44,7 +44,7 @@ Explanation explain(const Format& f, double x, const ConvertOptions& o,
 std::string field_bits(const Format& f, std::uint32_t code);
 
 /// Returns `code` in hexadecimal with one digit per 4 bits of a `bits`-bit code ("0x7E").
-std::string hex_code(std::uint32_t code, int bits);
+std::string hex_code(std::uint64_t code, int bits);
 
 /// Returns the shortest decimal that reads back as `x` ("inf", "-nan" for specials).
 std::string shortest(double x);
