@@ -52,7 +52,7 @@ Accumulation unit(UnitModel m, int block, int fbits, int out_bits, Rounding out_
   return a;
 }
 
-// NUMERICS.md, "Matrix-unit accumulation models" (MMA-Sim; Khattak and Mikaitis).
+// docs/references.md, "Matrix-unit models" (MMA-Sim, arXiv 2511.10909; Khattak and Mikaitis).
 const std::array<Preset, 11>& presets() {
   static const std::array<Preset, 11> p = {{
       {"fp32", float_acc(formats::float32{})},

@@ -75,7 +75,7 @@ for md in README.md docs/*.md; do
     fi
     if [[ $line =~ ^\<\!--\ example:\ ([^ ]+)\ --\>$ ]]; then
       marker=${BASH_REMATCH[1]} marker_line=$n
-    elif [[ $line == *"<!-- example"* ]]; then
+    elif [[ $line =~ ^\ *\<\!--\ *example ]]; then
       err "$md:$n: malformed example marker (expected <!-- example: PATH[#NAME] -->)"
     fi
   done < "$md"

@@ -1,5 +1,5 @@
 // The public API: edge cases stated by the specifications and by NVIDIA's headers
-// (../shared/reference/NUMERICS.md), derived properties, the parser, errors, explain.
+// (docs/references.md), derived properties, the parser, errors, explain.
 #include <cmath>
 #include <limits>
 

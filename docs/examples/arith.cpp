@@ -16,9 +16,9 @@ int main() {
   const std::uint32_t r = fp8emu::sqrt(f, two);  // 1.414...: 1.375 is nearer than 1.5
   // 448 (e4m3fn) * 57344 (e5m2) + 1 (float32) = 25690113, a tie in float32: 25690112.
   const fp8emu::formats::float32 f32;
-  const std::uint32_t m = fp8emu::fma(f32, f, fp8emu::encode(f, 448.0), fp8emu::formats::e5m2{},
-                                      fp8emu::encode(fp8emu::formats::e5m2{}, 57344.0), f32,
-                                      fp8emu::encode(f32, 1.0));
+  const std::uint32_t m =
+      fp8emu::fma(f32, f, fp8emu::encode(f, 448.0), fp8emu::formats::e5m2{},
+                  fp8emu::encode(fp8emu::formats::e5m2{}, 57344.0), f32, fp8emu::encode(f32, 1.0));
   std::printf("1 + 0.0625 = %g, away %g; sqrt(2) = %g; 448 * 57344 + 1 = %.9g\n",
               fp8emu::decode(f, s), fp8emu::decode(f, sa), fp8emu::decode(f, r),
               fp8emu::decode(f32, m));

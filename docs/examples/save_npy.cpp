@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+// clang-format off
 // [doc:save_npy]
 #include <cstdio>
 #include <string>
@@ -24,11 +25,13 @@ bool save_npy(const char* path, const void* data, size_t bytes, const char* desc
                                  (unsigned char)(h.size() & 0xFF), (unsigned char)(h.size() >> 8)};
   FILE* f = std::fopen(path, "wb");
   if (!f) return false;
-  bool ok = std::fwrite(pre, 1, 10, f) == 10 && std::fwrite(h.data(), 1, h.size(), f) == h.size() &&
+  bool ok = std::fwrite(pre, 1, 10, f) == 10 &&
+            std::fwrite(h.data(), 1, h.size(), f) == h.size() &&
             std::fwrite(data, 1, bytes, f) == bytes;
   return std::fclose(f) == 0 && ok;
 }
 // [/doc:save_npy]
+// clang-format on
 
 namespace {
 
@@ -41,8 +44,8 @@ bool save_and_check(const std::string& path, const std::vector<T>& v, const char
   const bool same = a.dtype == dtype && a.shape == std::vector<size_t>{rows, cols} &&
                     a.data.size() == v.size() * sizeof(T) &&
                     std::memcmp(a.data.data(), v.data(), a.data.size()) == 0;
-  std::printf("%s %s %zux%zu %s\n", descr, fp8emu::npy::dtype_name(a.dtype), a.shape[0],
-              a.shape[1], same ? "read back identical" : "DIFFERS");
+  std::printf("%s %s %zux%zu %s\n", descr, fp8emu::npy::dtype_name(a.dtype), a.shape[0], a.shape[1],
+              same ? "read back identical" : "DIFFERS");
   return same;
 }
 
@@ -57,8 +60,10 @@ int main(int argc, char** argv) {
   const fp8emu::Format e4m3fn = fp8emu::formats::e4m3fn{};
   std::vector<float> a(16 * 64), b(64 * 16), x(256);
   std::vector<std::uint8_t> a8(a.size()), b8(b.size());
-  for (size_t k = 0; k < a.size(); ++k) a8[k] = std::uint8_t(fp8emu::encode(e4m3fn, a[k] = value(k, 37)));
-  for (size_t k = 0; k < b.size(); ++k) b8[k] = std::uint8_t(fp8emu::encode(e4m3fn, b[k] = value(k, 53)));
+  for (size_t k = 0; k < a.size(); ++k)
+    a8[k] = std::uint8_t(fp8emu::encode(e4m3fn, a[k] = value(k, 37)));
+  for (size_t k = 0; k < b.size(); ++k)
+    b8[k] = std::uint8_t(fp8emu::encode(e4m3fn, b[k] = value(k, 53)));
   for (size_t k = 0; k < x.size(); ++k) x[k] = value(k, 29) * 0.75f;
   using fp8emu::npy::DType;
   const bool ok = save_and_check(dir + "A8.npy", a8, "|u1", DType::uint8, 16, 64) &&

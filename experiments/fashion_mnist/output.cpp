@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // What the sources say of each named recipe (docs/study.md repeats them with the full
-// references; shared/reference/NUMERICS.md, "Training recipes").
+// references; docs/references.md, "Training recipes").
 const std::map<std::string, std::string>& predictions() {
   static const std::map<std::string, std::string> p = {
       {"fp32",

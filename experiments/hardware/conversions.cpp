@@ -2,7 +2,7 @@
 // every float16 pattern through the .f16x2 forms, and every e4m3 / e5m2 code back to
 // float16, each against fp8emu with the options that describe NVIDIA's conversion:
 // round to nearest even, saturate to the largest finite value (infinities too), every
-// NaN to 0x7F (NUMERICS.md, "NVIDIA conversions"; tests/test_nvidia.cpp checks the
+// NaN to 0x7F (docs/references.md, "NVIDIA conversions"; tests/test_nvidia.cpp checks the
 // same options against the CUDA headers' host code).
 #include <cstring>
 #include <numeric>

@@ -1,5 +1,5 @@
 // fp8hw matrix units: mma.sync m16n8k32 and wgmma m64n8k32 (e4m3 x e4m3 -> f32) against
-// fp8emu's nvidia-h100-fp8 model (docs/gemm.md, from MMA-Sim's WGMMASim and NUMERICS.md).
+// fp8emu's nvidia-h100-fp8 model (docs/gemm.md, from MMA-Sim's WGMMASim; docs/references.md).
 //
 // 1. Discriminating cases: dot products whose result tells the model's parameters apart
 //    (term truncation, block length, C truncated at every instruction, 13 fraction bits,

@@ -77,7 +77,7 @@ enum class UnitInput : std::uint8_t {
   separate,  ///< The block is computed with C = +0, then added to C in float32 nearest-even.
 };
 
-/// Parameters of a matrix-unit model (NUMERICS.md, "Matrix-unit accumulation models").
+/// Parameters of a matrix-unit model (docs/references.md, "Matrix-unit models").
 struct MatrixUnit {
   UnitModel model = UnitModel::none;
   int block = 32;                              ///< Products per fused step (one instruction).

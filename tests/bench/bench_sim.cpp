@@ -3,7 +3,7 @@
 // quantization statistics gathered on every step (stats/) or not (nostats/; the
 // simulator's --stats-every 0). Each recipe reports
 // `vs_fp32`, its time per step over the fp32 recipe's measured earlier in the same run
-// (the fp32 benchmark is registered first). Issue 5 asks for at most 2 for FP8 recipes.
+// (the fp32 benchmark is registered first). The target for FP8 recipes is at most 2.
 //   build/tests/bench/fp8sim_bench [--benchmark_filter=...] [--benchmark_repetitions=5]
 #include <benchmark/benchmark.h>
 

@@ -50,7 +50,7 @@ TEST_CASE("every named recipe prints as a file that reads back the same") {
     ++n;
   }
   REQUIRE(n == 7);
-  // What the issue names, checked on the data.
+  // What the sources name (Transformer Engine, DeepSeek-V3), checked on the data.
   const Recipe d = named_recipe("fp8-hybrid-delayed");
   CHECK(d.role(Role::fprop).a.format == fp8emu::Format(fp8emu::formats::e4m3fn{}));
   CHECK(d.role(Role::dgrad).a.format == fp8emu::Format(fp8emu::formats::e5m2{}));
