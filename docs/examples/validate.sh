@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# docs/validating-kernels.md, steps 2 and 3 for a GEMM, run as written on inputs made by
-# the save_npy example (e4m3fn codes A.npy, B.npy) and a stand-in for the GPU's output.
+# docs/validating-kernels.md, steps 2 and 3, run as written on inputs made by the save_npy
+# example (x.npy; e4m3fn codes A.npy, B.npy) and a stand-in for the GPU's output.
 #   validate.sh FP8EMU SAVE_NPY_EXAMPLE
 set -eu
 tool=$1 save_npy=$2
@@ -11,6 +11,11 @@ mkdir bin && ln -s "$tool" bin/fp8emu
 export PATH="$work/bin:$PATH"
 "$save_npy" . > /dev/null
 mv A8.npy A.npy && mv B8.npy B.npy
+S=64
+# [doc:quantize]
+fp8emu quantize --format e4m3fn --scale "$S" --nan nvidia x.npy q_emu.npy
+# [/doc:quantize]
+[[ -s q_emu.npy ]] || { echo "FAIL: quantize wrote no q_emu.npy"; exit 1; }
 # The "GPU": float32 accumulation, rounded to bfloat16 and saved as codes.
 fp8emu gemm --a A.npy --b B.npy --a-scale 0.5 --b-scale 0.125 --accumulate fp32 \
     --out-format bfloat16 D_gpu.npy > /dev/null
