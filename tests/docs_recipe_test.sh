@@ -2,9 +2,9 @@
 # docs/simulator.md's recipe file (docs/examples/my.recipe): fp8study reads it and lists
 # what it means; the same file with a misspelt key is refused with the file, the line and
 # the key.
-#   docs_recipe_test.sh FP8STUDY docs/examples/my.recipe
+#   docs_recipe_test.sh FP8STUDY docs/examples/my.recipe docs/simulator.md
 set -u
-study=$1 recipe=$2
+study=$1 recipe=$2 page=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 2
@@ -21,5 +21,8 @@ check "the rest from fp8-hybrid-current: e4m3fn weights, per tensor" \
 sed 's/^grad\.scaling/gradient.scaling/' "$recipe" > my.recipe
 "$study" --recipes my.recipe --list-recipes > bad.txt 2>&1; rc=$?
 check "a misspelt key exits 2" "[ $rc -eq 2 ]"
-check "the message docs/simulator.md shows" "grep -q \"my.recipe:5: unknown recipe key 'gradient.scaling' \" bad.txt"
+# The page shows the message as `my.recipe:LINE: unknown recipe key 'gradient.scaling' ...`.
+shown=$(sed -n "s/.*\`\(my\.recipe:[0-9]*: unknown recipe key 'gradient\.scaling'\) \.\.\.\`.*/\1/p" "$page")
+check "the page shows the message" "[ -n \"\$shown\" ]"
+check "the message is the one the page shows: $shown" "grep -q -F \"fp8study: \$shown \" bad.txt"
 exit $fail
