@@ -451,6 +451,8 @@ int cmd_quantize(int argc, char** argv) {
                      " bits; use --output values");
   if (output == "values" && !fits_float(f))
     throw UsageError("the values of " + format_name(f) + " do not fit in float32");
+  const bool automatic = a.opt.count("--scale") && a.opt["--scale"] == "auto";
+  if (a.opt.count("--scale") && !automatic) o.scale = scale_arg(a.opt["--scale"], "--scale", ", or auto");
   const npy::Array in = npy::read(a.pos[0]);
   if (in.dtype != npy::DType::float16 && in.dtype != npy::DType::float32 &&
       in.dtype != npy::DType::float64)
@@ -470,14 +472,11 @@ int cmd_quantize(int argc, char** argv) {
     }
   };
   ArrayStats st;
-  const bool automatic = a.opt.count("--scale") && a.opt["--scale"] == "auto";
   if (automatic) {
     ArrayOptions probe = o;
     probe.convert = {};  // only amax is wanted from this pass
     const double amax = run(probe).amax;
     o.scale = auto_scale(amax, max_finite(f));
-  } else if (a.opt.count("--scale")) {
-    o.scale = scale_arg(a.opt["--scale"], "--scale", ", or auto");
   }
   st = run(o);
   npy::Array out;
