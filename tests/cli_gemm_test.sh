@@ -19,6 +19,7 @@ import os, subprocess, sys
 import numpy as np
 
 tool = sys.argv[1]
+np.seterr(all="ignore")  # float32 overflow to inf is part of the rules (then clamped)
 F32 = np.float32
 
 
@@ -79,9 +80,10 @@ def quantize(x, fmt, rule, br, bc):
     for bi in range(gr):
         for bj in range(gc):
             amax[bi, bj] = np.abs(x[bi * br:(bi + 1) * br, bj * bc:(bj + 1) * bc].astype(np.float64)).max()
-    tensor = F32(1)
+    enc = F32(1)  # NVFP4's tensor encode scale; its float32 reciprocal dequantizes
     if rule == "nvfp4" and amax.max() > 0:
-        tensor = F32(amax.max() / (fmax * 448.0))
+        enc = np.minimum(F32(448 * fmax) / F32(amax.max()), np.finfo(F32).max)
+    tensor = F32(1) / enc
     q = np.zeros((gr, gc), F32)      # quantization multipliers
     deq = np.zeros((gr, gc))          # dequantization factors (without the tensor scale)
     sc = np.zeros((gr, gc), F32 if rule == "block" else np.uint8)
@@ -98,9 +100,10 @@ def quantize(x, fmt, rule, br, bc):
                 sc[bi, bj] = e + 127
                 deq[bi, bj] = 2.0 ** e
             else:
-                c = int(rne(np.array([m / (fmax * float(tensor))]), "e4m3fn")[0])
-                d = E4M3[c]
-                q[bi, bj] = F32(1) if d == 0 else F32(min(1.0 / (d * float(tensor)), float(np.finfo(F32).max)))
+                v = np.minimum(F32(m) * (enc * (F32(1) / F32(fmax))), np.finfo(F32).max)
+                c = int(rne(np.array([float(v)]), "e4m3fn")[0])
+                d = F32(E4M3[c])
+                q[bi, bj] = F32(1) if d == 0 else np.minimum(F32(1) / (d * tensor), np.finfo(F32).max)
                 sc[bi, bj] = c
                 deq[bi, bj] = d
     qx = np.repeat(np.repeat(q, br, 0), bc, 1)[:R, :C].astype(np.float64)

@@ -356,20 +356,37 @@ constexpr const char* kGemmHelp =
     "Code arrays (uint8, uint16) are codes of --a-format / --b-format; float arrays\n"
     "(float16, float32, float64) are first quantized to that format (nearest-even,\n"
     "saturating), with their scale when one is given. OUT is float32 (M x N), or codes of\n"
-    "--out-format (nearest-even, saturating).\n"
+    "--out-format (nearest-even, saturating). Prints the accumulation, its random bits,\n"
+    "and for each operand the scales used (block scales: count, min, max, blocks of amax 0).\n"
     "\n"
     "options:\n"
-    "  --a-format F, --b-format F   operand formats (default e4m3fn)\n"
-    "  --a-scale S, --b-scale S     dequantization scale of the operand: a number; auto\n"
-    "                               (float inputs: quantize x * s with amax * s = the format's\n"
-    "                               max, and use 1/s); or FILE.npy of block scales (float32,\n"
-    "                               float64, or uint8 codes: e8m0 unless --X-scale-codes e4m3)\n"
+    "  --a-format F, --b-format F   operand formats (default e4m3fn; e2m1fn with nvfp4)\n"
+    "  --a-scale S, --b-scale S     the operand's scale:\n"
+    "    X             a number: float inputs are quantized as x / X; X dequantizes\n"
+    "    auto          float inputs: x * s quantized, s the largest float32 with\n"
+    "                  amax * s <= the format's max (1 for amax 0); 1/s dequantizes\n"
+    "    FILE.npy      code inputs: block scales (float32, float64, or uint8 codes:\n"
+    "                  e8m0 unless --X-scale-codes e4m3), with --X-block RxC\n"
+    "    block:RxC     float inputs: one float32 scale per R x C block of the operand\n"
+    "                  as stored (DeepSeek-V3: A block:1x128, B block:128x128), by the\n"
+    "                  rule of auto applied to the block\n"
+    "    mx            float inputs: blocks of 32 along K (A 1x32, B 32x1), e8m0 scale\n"
+    "                  2^(floor(log2 amax) - emax) (OCP MX v1.0); elements above max\n"
+    "                  times the scale saturate; 2^-127 for amax 0\n"
+    "    nvfp4         float inputs: blocks of 16 along K, e4m3fn block scales and a\n"
+    "                  float32 tensor scale (docs/gemm.md gives the rule)\n"
+    "                The last block along each dimension is shorter when the block does\n"
+    "                not divide it; a block that spans K scales whole rows / columns. A\n"
+    "                block of amax 0 quantizes to zeros. Block scales need float32 or\n"
+    "                float16 inputs without NaN or infinity, and A and B blocks along K\n"
+    "                of one size when both split K.\n"
     "  --a-block RxC, --b-block RxC block shape of a scale file, e.g. 1x128, 128x128, 1x32\n"
     "  --a-scale-codes E, --b-scale-codes E   e8m0 (default) or e4m3 for uint8 scale files\n"
     "  --accumulate SPEC            PRESET[,key=value...] (default fp32); presets: fp32, fp16,\n"
     "                               bf16, nvidia-h100-fp8, nvidia-ada-fp8, nvidia-b200-fp8,\n"
     "                               nvidia-v100-fp16, nvidia-a100-fp16, nvidia-h100-fp16,\n"
     "                               amd-mi300-fp8, amd-mi300-fp16; keys in docs/gemm.md\n"
+    "                               (each at most once)\n"
     "  --alpha X, --beta X          (default 1 and 0); --c C.npy is read when beta != 0\n"
     "  --out-format F               write codes of F instead of float32 values\n"
     "  --threads N                  OpenMP threads (default: all)\n";
@@ -618,8 +635,8 @@ struct BlockScale {
 };
 
 // Returns the scales of a block whose largest magnitude is `amax` (finite), for elements
-// of format f; `tensor` is NVFP4's tensor scale.
-BlockScale block_scale(BlockKind kind, double amax, const Format& f, float tensor) {
+// of format f; `encode` is NVFP4's tensor encode scale.
+BlockScale block_scale(BlockKind kind, double amax, const Format& f, float encode) {
   const double fmax = max_finite(f);
   switch (kind) {
     case BlockKind::block: {
@@ -633,24 +650,29 @@ BlockScale block_scale(BlockKind kind, double amax, const Format& f, float tenso
       return {std::ldexp(1.0f, -e), std::ldexp(1.0f, e), std::uint8_t(e + 127)};
     }
     case BlockKind::nvfp4: {
-      // The e4m3fn code nearest amax / (fmax tensor) (saturating); a block whose scale is
-      // 0 decodes to zeros, whatever its codes.
-      const auto c = std::uint8_t(encode(formats::e4m3fn{}, amax / (fmax * double(tensor))));
-      const double d = decode(formats::e4m3fn{}, c);
+      // In float32, as Transformer Engine's reference quantizer: the block's scale is the
+      // e4m3fn code nearest amax (encode (1 / fmax)) (saturating at 448); the inputs are
+      // quantized times 1 / (scale tensor), tensor = 1 / encode. A block whose scale is 0
+      // decodes to zeros, whatever its codes.
+      constexpr float big = std::numeric_limits<float>::max();
+      const float tensor = 1.0f / encode;
+      const float v = std::min(float(amax) * (encode * (1.0f / float(fmax))), big);
+      const auto c = std::uint8_t(fp8emu::encode(formats::e4m3fn{}, v));
+      const float d = float(decode(formats::e4m3fn{}, c));
       if (d == 0) return {1.0f, 0.0f, c};
-      const double q = std::min(1.0 / (d * double(tensor)), double(std::numeric_limits<float>::max()));
-      return {float(q), float(d), c};
+      return {std::min(1.0f / (d * tensor), big), d, c};
     }
   }
   return {};
 }
 
-// Returns NVFP4's tensor scale for an operand of largest magnitude amax: amax / (fmax 448)
-// as float32 (448 = e4m3fn's largest value), at least the smallest float32; 1 for amax = 0.
-float nvfp4_tensor_scale(double amax, const Format& f) {
+// Returns NVFP4's tensor encode scale for an operand of largest magnitude amax (a float):
+// 448 fmax / amax in float32 (448 = e4m3fn's largest value), at most the largest float;
+// 1 for amax = 0. Its reciprocal (float32) is the tensor scale gemm multiplies by.
+float nvfp4_encode_scale(double amax, const Format& f) {
   if (!(amax > 0)) return 1.0f;
-  const float t = float(amax / (max_finite(f) * max_finite(formats::e4m3fn{})));
-  return t > 0 ? t : std::numeric_limits<float>::denorm_min();
+  const float e = float(max_finite(formats::e4m3fn{}) * max_finite(f)) / float(amax);
+  return std::min(e, std::numeric_limits<float>::max());
 }
 
 // Returns "N blocks, min X, max Y" over the scale values of the non-empty grid.
@@ -693,11 +715,12 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
       m = std::max(m, double(std::fabs(v)));
     }
   const double tensor_amax = amax.empty() ? 0.0 : *std::max_element(amax.begin(), amax.end());
-  const float tensor = r.kind == BlockKind::nvfp4 ? nvfp4_tensor_scale(tensor_amax, f) : 1.0f;
+  const float encode = r.kind == BlockKind::nvfp4 ? nvfp4_encode_scale(tensor_amax, f) : 1.0f;
+  const float tensor = 1.0f / encode;
   std::vector<float> quant(amax.size()), values(amax.size());
   std::size_t zero = 0;
   for (std::size_t b = 0; b < amax.size(); ++b) {
-    const BlockScale s = block_scale(r.kind, amax[b], f, tensor);
+    const BlockScale s = block_scale(r.kind, amax[b], f, encode);
     quant[b] = s.quant;
     values[b] = s.value;
     zero += amax[b] == 0;
