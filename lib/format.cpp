@@ -163,7 +163,7 @@ Format parse_format(std::string_view spelling) {
     if (*e < 1 || *e > 8) fail(spelling, "exponent bits must be 1..8");
     f.bias = (1 << (*e - 1)) - 1;
     bool bias_given = false;
-    std::vector<std::string_view> keys;  // each option once: a second one is an error, not an override
+    std::vector<std::string_view> keys;  // each once: a second one is an error, not an override
     std::string_view rest = colon == std::string_view::npos ? "" : s.substr(colon + 1);
     while (!rest.empty()) {
       const auto next = rest.find(':');

@@ -14,9 +14,9 @@
 #include <bit>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -135,11 +135,13 @@ constexpr const char* kVariantHelp =
 // OCP one that papers mean), e.g. e4m3 (max 240) beside e4m3fn (max 448); else "".
 std::string variant_note(const Format& f) {
   if (f.policy != Policy::ieee || !f.is_signed) return "";
-  const std::string base = "e" + std::to_string(f.exponent_bits) + "m" + std::to_string(f.mantissa_bits);
+  const std::string base =
+      "e" + std::to_string(f.exponent_bits) + "m" + std::to_string(f.mantissa_bits);
   for (const auto& e : catalog())
     if (e.name == base + "fn" && e.format.bias == f.bias)
       return "note: " + base + " is the IEEE-like variant (max " + shortest(max_finite(f)) +
-             ", with infinities); the OCP format is " + base + "fn (max " + shortest(max_finite(e.format)) + ")";
+             ", with infinities); the OCP format is " + base + "fn (max " +
+             shortest(max_finite(e.format)) + ")";
   return "";
 }
 
@@ -151,7 +153,8 @@ Format format_arg(const std::string& s, bool note = true) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  if (const std::string n = variant_note(f); note && !n.empty()) std::cerr << "fp8emu: " << n << "\n";
+  if (const std::string n = variant_note(f); note && !n.empty())
+    std::cerr << "fp8emu: " << n << "\n";
   return f;
 }
 
@@ -342,7 +345,8 @@ constexpr const char* kQuantizeHelp =
     "  --threads T         OpenMP threads (default: all); results do not depend on it\n";
 
 constexpr const char* kDequantizeHelp =
-    "usage: fp8emu dequantize --format F [--scale X] [--dtype float32|float64|float16] IN.npy OUT.npy\n"
+    "usage: fp8emu dequantize --format F [--scale X] [--dtype float32|float64|float16] IN.npy "
+    "OUT.npy\n"
     "\n"
     "Decodes the codes in IN (uint8, uint16 or int32, any shape) of format F and writes\n"
     "their values divided by the scale (default 1), rounded once (nearest-even; overflow\n"
@@ -392,9 +396,11 @@ constexpr const char* kGemmHelp =
     "  --threads N                  OpenMP threads (default: all)\n";
 
 float scale_arg(const std::string& s, const std::string& opt, const std::string& others = "") {
-  const std::string rule = "a number > 0 that is finite as a float32, such as 2, 0.125 or 0x1p-7" + others;
+  const std::string rule =
+      "a number > 0 that is finite as a float32, such as 2, 0.125 or 0x1p-7" + others;
   const float f = float(parse_finite(s, opt, rule));
-  if (!(f > 0.0f && std::isfinite(f))) throw UsageError("invalid " + opt + " '" + s + "': expected " + rule);
+  if (!(f > 0.0f && std::isfinite(f)))
+    throw UsageError("invalid " + opt + " '" + s + "': expected " + rule);
   return f;
 }
 
@@ -469,7 +475,8 @@ int cmd_quantize(int argc, char** argv) {
   if (output == "values" && !fits_float(f))
     throw UsageError("the values of " + format_name(f) + " do not fit in float32");
   const bool automatic = a.opt.count("--scale") && a.opt["--scale"] == "auto";
-  if (a.opt.count("--scale") && !automatic) o.scale = scale_arg(a.opt["--scale"], "--scale", ", or auto");
+  if (a.opt.count("--scale") && !automatic)
+    o.scale = scale_arg(a.opt["--scale"], "--scale", ", or auto");
   const npy::Array in = npy::read(a.pos[0]);
   if (in.dtype != npy::DType::float16 && in.dtype != npy::DType::float32 &&
       in.dtype != npy::DType::float64)
@@ -509,7 +516,10 @@ int cmd_quantize(int argc, char** argv) {
   std::cout << "quantized " << n << " " << npy::dtype_name(in.dtype) << " values to "
             << format_name(f) << " (" << rounding_name(o.convert.rounding) << ", "
             << saturation_name(o.convert.saturation) << "); amax " << shortest(st.amax)
-            << "; scale " << shortest(o.scale) << (automatic ? " (auto)" : a.opt.count("--scale") ? "" : " (default)")
+            << "; scale " << shortest(o.scale)
+            << (automatic                ? " (auto)"
+                : a.opt.count("--scale") ? ""
+                                         : " (default)")
             << "; " << random_text(o.convert, o.seed) << "\n";
   return 0;
 }
@@ -551,7 +561,9 @@ int cmd_dequantize(int argc, char** argv) {
   }
   npy::Array out;
   out.shape = in.shape;
-  out.dtype = dtype == "float32" ? npy::DType::float32 : dtype == "float64" ? npy::DType::float64 : npy::DType::float16;
+  out.dtype = dtype == "float32"   ? npy::DType::float32
+              : dtype == "float64" ? npy::DType::float64
+                                   : npy::DType::float16;
   out.data.resize(n * npy::item_size(out.dtype));
   if (dtype == "float32") {
     dequantize(f, codes, std::span<float>(reinterpret_cast<float*>(out.data.data()), n), o);
@@ -570,7 +582,8 @@ int cmd_dequantize(int argc, char** argv) {
         const double q = x / double(o.scale);
         const double r = std::fma(q, double(o.scale), -x);  // q * scale - x, exact
         const bool even = (std::bit_cast<std::uint64_t>(q) & 1) == 0;
-        x = r != 0 && std::isfinite(q) && even ? std::nextafter(q, r < 0 ? HUGE_VAL : -HUGE_VAL) : q;
+        x = r != 0 && std::isfinite(q) && even ? std::nextafter(q, r < 0 ? HUGE_VAL : -HUGE_VAL)
+                                               : q;
       }
     ArrayOptions to16 = o;
     to16.scale = 1.0f;
@@ -607,10 +620,10 @@ enum class BlockKind : std::uint8_t {
 
 struct BlockRule {
   BlockKind kind;
-  std::string_view name;     ///< Its --X-scale spelling.
-  std::int64_t k_block;      ///< Elements per block along K; 0: given as block:RxC.
-  ScaleEncoding encoding;    ///< How gemm receives the scales.
-  std::string_view format;   ///< The operand's default format.
+  std::string_view name;    ///< Its --X-scale spelling.
+  std::int64_t k_block;     ///< Elements per block along K; 0: given as block:RxC.
+  ScaleEncoding encoding;   ///< How gemm receives the scales.
+  std::string_view format;  ///< The operand's default format.
 };
 
 constexpr BlockRule kBlockRules[] = {
@@ -691,8 +704,8 @@ std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std:
 
 // Quantizes a float operand with one scale per block of br x bc by the rule `r`
 // (quantize_blocks), and sets op's codes, scales and summary.
-void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, const BlockRule& r, std::int64_t br,
-                      std::int64_t bc, const std::string& what) {
+void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, const BlockRule& r,
+                      std::int64_t br, std::int64_t bc, const std::string& what) {
   const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
   std::vector<float> x(in.size());
   if (in.dtype == npy::DType::float32) {
@@ -709,8 +722,8 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
     for (std::int64_t j = 0; j < cols; ++j) {
       const float v = x[std::size_t(i * cols + j)];
       if (!std::isfinite(v))
-        throw UsageError(what + ": element (" + std::to_string(i) + ", " + std::to_string(j) + ") is " +
-                         shortest(v) + "; block scales need finite inputs");
+        throw UsageError(what + ": element (" + std::to_string(i) + ", " + std::to_string(j) +
+                         ") is " + shortest(v) + "; block scales need finite inputs");
       double& m = amax[std::size_t(i / br * gc + j / bc)];
       m = std::max(m, double(std::fabs(v)));
     }
@@ -724,8 +737,10 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
     quant[b] = s.quant;
     values[b] = s.value;
     zero += amax[b] == 0;
-    if (r.encoding == ScaleEncoding::float32) op.fscales.push_back(s.value);
-    else op.cscales.push_back(s.code);
+    if (r.encoding == ScaleEncoding::float32)
+      op.fscales.push_back(s.value);
+    else
+      op.cscales.push_back(s.code);
   }
   std::vector<std::uint32_t> codes(x.size());
   try {
@@ -734,17 +749,22 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
     throw UsageError(what + ": " + e.what());
   }
   op.codes = code_array(codes, total_bits(f), in.shape);
-  op.scales.data = r.encoding == ScaleEncoding::float32 ? static_cast<const void*>(op.fscales.data())
-                                                        : static_cast<const void*>(op.cscales.data());
+  op.scales.data = r.encoding == ScaleEncoding::float32
+                       ? static_cast<const void*>(op.fscales.data())
+                       : static_cast<const void*>(op.cscales.data());
   op.scales.encoding = r.encoding;
   op.scales.block_rows = br;
   op.scales.block_cols = bc;
   op.scales.tensor = tensor;
-  const char* enc = r.encoding == ScaleEncoding::float32 ? "float32" : r.encoding == ScaleEncoding::e8m0 ? "e8m0" : "e4m3fn";
-  op.summary = std::string(r.kind == BlockKind::block ? "block" : r.name) + " scales of " + std::to_string(br) + "x" +
-               std::to_string(bc) + " blocks (" + enc + "): " + scale_range(values) + "; " + std::to_string(zero) +
-               " with amax 0" + (r.kind == BlockKind::nvfp4 ? "; tensor scale " + shortest(tensor) +
-                                 " (amax " + shortest(tensor_amax) + ")" : "");
+  const char* enc = r.encoding == ScaleEncoding::float32 ? "float32"
+                    : r.encoding == ScaleEncoding::e8m0  ? "e8m0"
+                                                         : "e4m3fn";
+  op.summary = std::string(r.kind == BlockKind::block ? "block" : r.name) + " scales of " +
+               std::to_string(br) + "x" + std::to_string(bc) + " blocks (" + enc +
+               "): " + scale_range(values) + "; " + std::to_string(zero) + " with amax 0" +
+               (r.kind == BlockKind::nvfp4
+                    ? "; tensor scale " + shortest(tensor) + " (amax " + shortest(tensor_amax) + ")"
+                    : "");
 }
 
 GemmOperand gemm_operand(Args& a, const std::string& name) {
@@ -753,7 +773,8 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   const std::string sarg = a.opt.count(sopt) ? a.opt[sopt] : "";
   const BlockRule* rule = block_rule(sarg);
   const std::string fopt = "--" + name + "-format";
-  const Format f = format_arg(a.opt.count(fopt) ? a.opt[fopt] : std::string(rule ? rule->format : "e4m3fn"));
+  const Format f =
+      format_arg(a.opt.count(fopt) ? a.opt[fopt] : std::string(rule ? rule->format : "e4m3fn"));
   if (total_bits(f) > 16) throw UsageError("--" + name + "-format: codes of at most 16 bits");
   if (!fits_float(f)) throw UsageError("--" + name + "-format: the values must fit in float32");
   GemmOperand op;
@@ -768,16 +789,20 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   op.scales.tensor = 1.0f;
   float quant_scale = 1.0f;  // x * quant_scale is quantized; 1 / quant_scale dequantizes
   op.summary = is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype) + ", no scale"
-                         : format_name(f) + " codes, no scale";
+                        : format_name(f) + " codes, no scale";
   const bool file = sarg.size() > 4 && sarg.ends_with(".npy");
   for (const std::string o : {"-block", "-scale-codes"})
     if (!file && a.opt.count("--" + name + o))
-      throw UsageError("--" + name + o + " applies to " + sopt + " FILE.npy (block scales of code inputs)");
+      throw UsageError("--" + name + o + " applies to " + sopt +
+                       " FILE.npy (block scales of code inputs)");
   if (rule) {
-    if (!is_float) throw UsageError(sopt + " " + sarg + " needs float input (" + path + " holds codes)");
+    if (!is_float)
+      throw UsageError(sopt + " " + sarg + " needs float input (" + path + " holds codes)");
     std::int64_t br = 1, bc = 1;
-    if (rule->k_block) (name == "a" ? bc : br) = rule->k_block;
-    else std::tie(br, bc) = block_arg(sarg.substr(sarg.find(':') + 1), sopt + " block:");
+    if (rule->k_block)
+      (name == "a" ? bc : br) = rule->k_block;
+    else
+      std::tie(br, bc) = block_arg(sarg.substr(sarg.find(':') + 1), sopt + " block:");
     quantize_blocked(op, in, f, *rule, br, bc, sopt + " " + sarg);
     op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", " + op.summary;
     op.m = CodeMatrix{f, op.codes.data.data(), rows, cols, Layout::row_major, 0};
@@ -813,11 +838,12 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
       throw UsageError(sarg + ": scales must be float32, float64 or uint8 codes");
     }
     if (is_float) throw UsageError(sopt + " FILE.npy applies to code inputs; quantize float inputs first");
-    op.summary = format_name(f) + " codes, " + std::to_string(sc.size()) + " scales of " + std::to_string(br) + "x" +
-                 std::to_string(bc) + " blocks from " + sarg;
+    op.summary = format_name(f) + " codes, " + std::to_string(sc.size()) + " scales of " +
+                 std::to_string(br) + "x" + std::to_string(bc) + " blocks from " + sarg;
   } else if (!sarg.empty()) {
     op.scales.tensor = scale_arg(sarg, sopt, ", or auto, FILE.npy, block:RxC, mx, nvfp4");
-    op.summary = (is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype) : format_name(f) + " codes") +
+    op.summary = (is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype)
+                           : format_name(f) + " codes") +
                  ", tensor scale " + shortest(op.scales.tensor);
     if (is_float) {
       quant_scale = 1.0f / op.scales.tensor;
@@ -916,8 +942,9 @@ int cmd_gemm(int argc, char** argv) {
     std::memcpy(out.data.data(), c.data(), c.size() * 4);
   }
   npy::write(a.pos[0], out);
-  std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by " << B.m.rows << "x"
-            << N << " (" << format_name(B.m.format) << "), accumulation " << accumulation_spec(o.accumulation)
+  std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by "
+            << B.m.rows << "x" << N << " (" << format_name(B.m.format) << "), accumulation "
+            << accumulation_spec(o.accumulation)
             << (gemm_fast_path(A.m, B.m, o) ? "" : " (reference path)") << "; "
             << random_text(o.accumulation.convert, o.accumulation.seed) << "\n"
             << "  A: " << A.summary << "\n"
@@ -1151,7 +1178,8 @@ int cmd_compare(int argc, char** argv) {
   if (a.opt.count("--tolerance-ulps")) {
     tolerance = parse_finite(a.opt["--tolerance-ulps"], "--tolerance-ulps", "a finite number >= 0");
     if (!(tolerance >= 0))
-      throw UsageError("invalid --tolerance-ulps '" + a.opt["--tolerance-ulps"] + "': expected a finite number >= 0");
+      throw UsageError("invalid --tolerance-ulps '" + a.opt["--tolerance-ulps"] +
+                       "': expected a finite number >= 0");
   }
   CompareOptions o;
   o.tolerance_ulps = tolerance;
