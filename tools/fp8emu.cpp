@@ -7,6 +7,7 @@
 //   fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy
 //   fp8emu gemm --a A.npy --b B.npy [options] OUT.npy
 //   fp8emu compare --format F --expected E.npy --actual A.npy [options]
+//   fp8emu --version
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr);
 // compare exits 1 when some element differs beyond the tolerance.
@@ -690,6 +691,7 @@ float nvfp4_encode_scale(double amax, const Format& f) {
 
 // Returns "N blocks, min X, max Y" over the scale values of the non-empty grid.
 std::string scale_range(const std::vector<float>& values) {
+  if (values.empty()) return "0 blocks";
   const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
   return std::to_string(values.size()) + " blocks, min " + shortest(*lo) + ", max " + shortest(*hi);
 }
