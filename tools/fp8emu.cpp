@@ -591,7 +591,7 @@ int cmd_dequantize(int argc, char** argv) {
     to16.convert = ConvertOptions{Rounding::nearest_even, Saturation::none};
     std::vector<std::uint16_t> h(n);
     quantize(formats::float16{}, std::span<const double>(v), std::span<std::uint16_t>(h), to16);
-    std::memcpy(out.data.data(), h.data(), 2 * n);
+    if (n) std::memcpy(out.data.data(), h.data(), 2 * n);
   }
   npy::write(a.pos[1], out);
   std::cout << "dequantized " << n << " codes of " << format_name(f) << " to " << dtype << "\n";
@@ -711,7 +711,7 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
   const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
   std::vector<float> x(in.size());
   if (in.dtype == npy::DType::float32) {
-    std::memcpy(x.data(), in.data.data(), 4 * x.size());
+    if (!x.empty()) std::memcpy(x.data(), in.data.data(), 4 * x.size());
   } else if (in.dtype == npy::DType::float16) {
     dequantize(formats::float16{}, view<std::uint16_t>(in), std::span<float>(x));  // exact
   } else {
@@ -925,7 +925,7 @@ int cmd_gemm(int argc, char** argv) {
     const npy::Array ca = npy::read(a.opt["--c"]);
     if (ca.dtype != npy::DType::float32 || ca.shape != std::vector<std::size_t>{std::size_t(M), std::size_t(N)})
       throw UsageError(a.opt["--c"] + ": C must be float32 of shape " + std::to_string(M) + "x" + std::to_string(N));
-    std::memcpy(c.data(), ca.data.data(), c.size() * 4);
+    if (!c.empty()) std::memcpy(c.data(), ca.data.data(), c.size() * 4);
   }
   try {
     gemm(A.m, B.m, c.data(), N, o);
@@ -941,7 +941,7 @@ int cmd_gemm(int argc, char** argv) {
   } else {
     out.dtype = npy::DType::float32;
     out.data.resize(c.size() * 4);
-    std::memcpy(out.data.data(), c.data(), c.size() * 4);
+    if (!c.empty()) std::memcpy(out.data.data(), c.data(), c.size() * 4);
   }
   npy::write(a.pos[0], out);
   std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by "
