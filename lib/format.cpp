@@ -1,5 +1,6 @@
 // fp8emu: the format catalog and the format-name parser.
 // Sources of each entry are listed in the entry itself (CatalogEntry::source).
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <stdexcept>
@@ -162,11 +163,16 @@ Format parse_format(std::string_view spelling) {
     if (*e < 1 || *e > 8) fail(spelling, "exponent bits must be 1..8");
     f.bias = (1 << (*e - 1)) - 1;
     bool bias_given = false;
+    std::vector<std::string_view> keys;  // each once: a second one is an error, not an override
     std::string_view rest = colon == std::string_view::npos ? "" : s.substr(colon + 1);
     while (!rest.empty()) {
       const auto next = rest.find(':');
       const std::string_view opt = rest.substr(0, next);
       rest = next == std::string_view::npos ? "" : rest.substr(next + 1);
+      const std::string_view key = opt.substr(0, opt.find('='));
+      if (std::find(keys.begin(), keys.end(), key) != keys.end())
+        fail(spelling, "option '" + std::string(key) + "' given twice");
+      keys.push_back(key);
       if (opt.starts_with("bias=")) {
         const auto b = parse_int(opt.substr(5));
         if (!b) fail(spelling, "bias must be an integer");

@@ -119,6 +119,7 @@ Accumulation parse_accumulation(std::string_view spec) {
     for (const auto& p : presets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
     bad("accumulation: unknown preset '" + std::string(head) + "' (presets: " + names + ")");
   }
+  std::vector<std::string_view> keys;  // each key once: a second one is an error, not an override
   while (pos != std::string_view::npos) {
     const std::size_t next = spec.find(',', pos + 1);
     const std::string_view item = spec.substr(pos + 1, next == spec.npos ? spec.npos : next - pos - 1);
@@ -127,6 +128,9 @@ Accumulation parse_accumulation(std::string_view spec) {
     if (eq == std::string_view::npos || eq == 0)
       bad("accumulation: expected key=value, got '" + std::string(item) + "'");
     const std::string_view k = item.substr(0, eq), v = item.substr(eq + 1);
+    for (std::string_view seen : keys)
+      if (seen == k) bad("accumulation: key '" + std::string(k) + "' given twice");
+    keys.push_back(k);
     if (k == "format") {
       a.format = parse_format(v);
       a.unit.model = UnitModel::none;

@@ -155,6 +155,13 @@ TEST_CASE("format names parse and round-trip", "[api][parse]") {
     CHECK_THROWS_AS(parse_format(bad), std::invalid_argument);
   }
   CHECK_THROWS_WITH(parse_format("e9m2"), Catch::Contains("exponent bits must be 1..8"));
+  // Each option of a format spelling once: a second one is an error, not an override.
+  CHECK_THROWS_WITH(parse_format("e5m2:bias=15:bias=16"),
+                    Catch::Contains("option 'bias' given twice"));
+  CHECK_THROWS_WITH(parse_format("e4m3:policy=fn:policy=fnuz"),
+                    Catch::Contains("option 'policy' given twice"));
+  CHECK_THROWS_WITH(parse_format("e4m3:unsigned:policy=fn:unsigned"),
+                    Catch::Contains("option 'unsigned' given twice"));
 }
 
 TEST_CASE("bad arguments throw clear errors", "[api]") {

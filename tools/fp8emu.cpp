@@ -7,15 +7,17 @@
 //   fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy
 //   fp8emu gemm --a A.npy --b B.npy [options] OUT.npy
 //   fp8emu compare --format F --expected E.npy --actual A.npy [options]
+//   fp8emu --version
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr);
 // compare exits 1 when some element differs beyond the tolerance.
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -23,6 +25,8 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "fp8emu/array.hpp"
@@ -30,6 +34,10 @@
 #include "fp8emu/explain.hpp"
 #include "fp8emu/gemm.hpp"
 #include "fp8emu/npy.hpp"
+
+#ifndef FP8EMU_VERSION
+#error "FP8EMU_VERSION (the project version) is defined by the build"
+#endif
 
 namespace {
 
@@ -43,6 +51,7 @@ constexpr const char* kMainHelp =
     "fp8emu: bit-exact emulation of FP8 and other low-precision float formats.\n"
     "\n"
     "usage: fp8emu COMMAND [ARGS]   (fp8emu COMMAND --help for details)\n"
+    "       fp8emu --version\n"
     "\n"
     "commands:\n"
     "  formats   list the format catalog with derived properties\n"
@@ -97,6 +106,17 @@ double parse_value(const std::string& s) {
   return v;  // Overflow to inf and underflow to 0 are the double's own rounding.
 }
 
+// Returns the number `s` for an option that takes only finite values; `rule` names the
+// accepted values in the message ("a finite number > 0").
+double parse_finite(const std::string& s, const std::string& what, const std::string& rule) {
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
+    throw UsageError("invalid " + what + " '" + s + "': expected " + rule);
+  return v;
+}
+
 std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std::uint64_t max) {
   if (s.empty() || s[0] == '-' || s[0] == '+') throw UsageError("invalid " + what + " '" + s + "'");
   errno = 0;
@@ -107,12 +127,36 @@ std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std:
   return v;
 }
 
-Format format_arg(const std::string& s) {
+// Printed after the help of every command that takes a format, and by formats.
+constexpr const char* kVariantHelp =
+    "\ne4m3 and e2m1 are the IEEE-like variants (with infinities; max 240 and 3). The OCP\n"
+    "FP8 / MX formats that papers and hardware mean are e4m3fn (max 448) and e2m1fn (max 6).\n";
+
+// Returns a note when `f` is the IEEE-like variant eXmY of a catalog format eXmYfn (the
+// OCP one that papers mean), e.g. e4m3 (max 240) beside e4m3fn (max 448); else "".
+std::string variant_note(const Format& f) {
+  if (f.policy != Policy::ieee || !f.is_signed) return "";
+  const std::string base =
+      "e" + std::to_string(f.exponent_bits) + "m" + std::to_string(f.mantissa_bits);
+  for (const auto& e : catalog())
+    if (e.name == base + "fn" && e.format.bias == f.bias)
+      return "note: " + base + " is the IEEE-like variant (max " + shortest(max_finite(f)) +
+             ", with infinities); the OCP format is " + base + "fn (max " +
+             shortest(max_finite(e.format)) + ")";
+  return "";
+}
+
+// Parses a format argument; with `note`, prints variant_note to stderr.
+Format format_arg(const std::string& s, bool note = true) {
+  Format f;
   try {
-    return parse_format(s);
+    f = parse_format(s);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+  if (const std::string n = variant_note(f); note && !n.empty())
+    std::cerr << "fp8emu: " << n << "\n";
+  return f;
 }
 
 // Splits arguments into positionals and --options; flags listed in `flags` take no value.
@@ -133,6 +177,7 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& with_valu
         value = s.substr(eq + 1);
         s = s.substr(0, eq);
       }
+      if (a.opt.count(s)) throw UsageError("option " + s + " given twice");
       bool known = false;
       for (const auto& f : flags)
         if (f == s) {
@@ -190,6 +235,7 @@ int cmd_formats(int argc, char** argv) {
                   opt(positive_inf_code(f)).c_str());
     }
   }
+  if (!csv) std::cout << kVariantHelp;
   return 0;
 }
 
@@ -215,6 +261,9 @@ ConvertOptions convert_options(Args& a) {
   o.flush_inputs = a.opt.count("--daz") > 0;
   o.flush_outputs = a.opt.count("--ftz") > 0;
   o.stochastic_bits = is_stochastic(o.rounding) ? 8 : 0;
+  if (a.opt.count("--sr-bits") && !is_stochastic(o.rounding))
+    throw UsageError("--sr-bits needs a stochastic --rounding (sr-a, sr-b, sr-c); " +
+                     std::string(rounding_name(o.rounding)) + " uses no random bits");
   if (a.opt.count("--sr-bits")) o.stochastic_bits = int(parse_unsigned(a.opt["--sr-bits"], "--sr-bits", 32));
   if (is_stochastic(o.rounding) && o.stochastic_bits < 1) throw UsageError("--sr-bits must be 1..32");
   return o;
@@ -224,12 +273,13 @@ int cmd_explain(int argc, char** argv) {
   Args a = parse_args(argc, argv,
                       {"--rounding", "--saturation", "--sr-bits", "--random", "--nan", "--code"},
                       {"--daz", "--ftz", "--help"});
-  if (a.opt.count("--help")) return std::cout << kExplainHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kExplainHelp << kVariantHelp, 0;
   const bool by_code = a.opt.count("--code") > 0;
   if (a.pos.size() != (by_code ? 1u : 2u))
     throw UsageError(by_code ? "usage: fp8emu explain FORMAT --code CODE"
                              : "usage: fp8emu explain FORMAT VALUE [options]");
-  const Format f = format_arg(a.pos[0]);
+  const Format f = format_arg(a.pos[0], false);
+  const std::string note = variant_note(f);
   if (by_code) {
     const int b = total_bits(f);
     const std::uint64_t max = b >= 32 ? 0xFFFFFFFFull : (1ull << b) - 1;
@@ -238,7 +288,8 @@ int cmd_explain(int argc, char** argv) {
     std::cout << "format      " << format_name(f) << "\n"
               << "code        " << hex_code(code, b) << " = " << field_bits(f, code) << "  ("
               << class_name(c.value_class) << ")\n"
-              << "value       " << shortest(c.value) << "\n";
+              << "value       " << shortest(c.value) << "\n"
+              << (note.empty() ? "" : note + "\n");
     return 0;
   }
   const ConvertOptions o = convert_options(a);
@@ -249,13 +300,13 @@ int cmd_explain(int argc, char** argv) {
     random = std::uint32_t(parse_unsigned(a.opt["--random"], "--random", max));
   }
   const double x = parse_value(a.pos[1]);
-  std::cout << to_text(explain(f, x, o, random));
+  std::cout << to_text(explain(f, x, o, random)) << (note.empty() ? "" : note + "\n");
   return 0;
 }
 
 int cmd_table(int argc, char** argv) {
   Args a = parse_args(argc, argv, {}, {"--help"});
-  if (a.opt.count("--help")) return std::cout << kTableHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kTableHelp << kVariantHelp, 0;
   if (a.pos.size() != 1) throw UsageError("usage: fp8emu table FORMAT");
   const Format f = format_arg(a.pos[0]);
   const int b = total_bits(f);
@@ -295,10 +346,12 @@ constexpr const char* kQuantizeHelp =
     "  --threads T         OpenMP threads (default: all); results do not depend on it\n";
 
 constexpr const char* kDequantizeHelp =
-    "usage: fp8emu dequantize --format F [--scale X] [--dtype float32|float64] IN.npy OUT.npy\n"
+    "usage: fp8emu dequantize --format F [--scale X] [--dtype float32|float64|float16] IN.npy "
+    "OUT.npy\n"
     "\n"
-    "Decodes the codes in IN (uint8, uint16 or int32) of format F and writes their values\n"
-    "divided by the scale (default 1), rounded once, as float32 (default) or float64.\n"
+    "Decodes the codes in IN (uint8, uint16 or int32, any shape) of format F and writes\n"
+    "their values divided by the scale (default 1), rounded once (nearest-even; overflow\n"
+    "gives inf), as float32 (default), float64 or float16, with IN's shape.\n"
     "A code that does not fit in F is an error naming its index.\n";
 
 constexpr const char* kGemmHelp =
@@ -308,29 +361,47 @@ constexpr const char* kGemmHelp =
     "Code arrays (uint8, uint16) are codes of --a-format / --b-format; float arrays\n"
     "(float16, float32, float64) are first quantized to that format (nearest-even,\n"
     "saturating), with their scale when one is given. OUT is float32 (M x N), or codes of\n"
-    "--out-format (nearest-even, saturating).\n"
+    "--out-format (nearest-even, saturating). Prints the accumulation, its random bits,\n"
+    "and for each operand the scales used (block scales: count, min, max, blocks of amax 0).\n"
     "\n"
     "options:\n"
-    "  --a-format F, --b-format F   operand formats (default e4m3fn)\n"
-    "  --a-scale S, --b-scale S     dequantization scale of the operand: a number; auto\n"
-    "                               (float inputs: quantize x * s with amax * s = the format's\n"
-    "                               max, and use 1/s); or FILE.npy of block scales (float32,\n"
-    "                               float64, or uint8 codes: e8m0 unless --X-scale-codes e4m3)\n"
+    "  --a-format F, --b-format F   operand formats (default e4m3fn; e2m1fn with nvfp4)\n"
+    "  --a-scale S, --b-scale S     the operand's scale:\n"
+    "    X             a number: float inputs are quantized as x / X; X dequantizes\n"
+    "    auto          float inputs: x * s quantized, s the largest float32 with\n"
+    "                  amax * s <= the format's max (1 for amax 0); 1/s dequantizes\n"
+    "    FILE.npy      code inputs: block scales (float32, float64, or uint8 codes:\n"
+    "                  e8m0 unless --X-scale-codes e4m3), with --X-block RxC\n"
+    "    block:RxC     float inputs: one float32 scale per R x C block of the operand\n"
+    "                  as stored (DeepSeek-V3: A block:1x128, B block:128x128), by the\n"
+    "                  rule of auto applied to the block\n"
+    "    mx            float inputs: blocks of 32 along K (A 1x32, B 32x1), e8m0 scale\n"
+    "                  2^(floor(log2 amax) - emax) (OCP MX v1.0); elements above max\n"
+    "                  times the scale saturate; 2^-127 for amax 0\n"
+    "    nvfp4         float inputs: blocks of 16 along K, e4m3fn block scales and a\n"
+    "                  float32 tensor scale (docs/gemm.md gives the rule)\n"
+    "                The last block along each dimension is shorter when the block does\n"
+    "                not divide it; a block that spans K scales whole rows / columns. A\n"
+    "                block of amax 0 quantizes to zeros. Block scales need float32 or\n"
+    "                float16 inputs without NaN or infinity, and A and B blocks along K\n"
+    "                of one size when both split K.\n"
     "  --a-block RxC, --b-block RxC block shape of a scale file, e.g. 1x128, 128x128, 1x32\n"
     "  --a-scale-codes E, --b-scale-codes E   e8m0 (default) or e4m3 for uint8 scale files\n"
     "  --accumulate SPEC            PRESET[,key=value...] (default fp32); presets: fp32, fp16,\n"
     "                               bf16, nvidia-h100-fp8, nvidia-ada-fp8, nvidia-b200-fp8,\n"
     "                               nvidia-v100-fp16, nvidia-a100-fp16, nvidia-h100-fp16,\n"
     "                               amd-mi300-fp8, amd-mi300-fp16; keys in docs/gemm.md\n"
+    "                               (each at most once)\n"
     "  --alpha X, --beta X          (default 1 and 0); --c C.npy is read when beta != 0\n"
     "  --out-format F               write codes of F instead of float32 values\n"
     "  --threads N                  OpenMP threads (default: all)\n";
 
-float scale_arg(const std::string& s) {
-  const double v = parse_value(s);
-  const float f = float(v);
+float scale_arg(const std::string& s, const std::string& opt, const std::string& others = "") {
+  const std::string rule =
+      "a number > 0 that is finite as a float32, such as 2, 0.125 or 0x1p-7" + others;
+  const float f = float(parse_finite(s, opt, rule));
   if (!(f > 0.0f && std::isfinite(f)))
-    throw UsageError("invalid --scale '" + s + "': the scale must be finite and > 0 as a float32");
+    throw UsageError("invalid " + opt + " '" + s + "': expected " + rule);
   return f;
 }
 
@@ -351,6 +422,12 @@ float auto_scale(double amax, double limit) {
   while (double(s) * amax > limit) s = std::nextafter(s, 0.0f);
   if (!(s > 0.0f)) throw UsageError("--scale auto: the input's largest magnitude is too large");
   return s;
+}
+
+// Says which random bits a conversion used: "seed 9, 8 random bits" or "no random bits".
+std::string random_text(const ConvertOptions& c, std::uint64_t seed) {
+  if (!is_stochastic(c.rounding)) return "no random bits";
+  return "seed " + std::to_string(seed) + ", " + std::to_string(c.stochastic_bits) + " random bits";
 }
 
 template <class T>
@@ -381,7 +458,7 @@ int cmd_quantize(int argc, char** argv) {
                       {"--format", "--rounding", "--saturation", "--sr-bits", "--seed", "--scale",
                        "--output", "--nan", "--threads"},
                       {"--daz", "--ftz", "--help"});
-  if (a.opt.count("--help")) return std::cout << kQuantizeHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kQuantizeHelp << kVariantHelp, 0;
   if (a.pos.size() != 2 || !a.opt.count("--format"))
     throw UsageError("usage: fp8emu quantize --format F [options] IN.npy OUT.npy");
   const Format f = format_arg(a.opt["--format"]);
@@ -398,6 +475,9 @@ int cmd_quantize(int argc, char** argv) {
                      " bits; use --output values");
   if (output == "values" && !fits_float(f))
     throw UsageError("the values of " + format_name(f) + " do not fit in float32");
+  const bool automatic = a.opt.count("--scale") && a.opt["--scale"] == "auto";
+  if (a.opt.count("--scale") && !automatic)
+    o.scale = scale_arg(a.opt["--scale"], "--scale", ", or auto");
   const npy::Array in = npy::read(a.pos[0]);
   if (in.dtype != npy::DType::float16 && in.dtype != npy::DType::float32 &&
       in.dtype != npy::DType::float64)
@@ -417,13 +497,11 @@ int cmd_quantize(int argc, char** argv) {
     }
   };
   ArrayStats st;
-  if (a.opt.count("--scale") && a.opt["--scale"] == "auto") {
+  if (automatic) {
     ArrayOptions probe = o;
     probe.convert = {};  // only amax is wanted from this pass
     const double amax = run(probe).amax;
     o.scale = auto_scale(amax, max_finite(f));
-  } else if (a.opt.count("--scale")) {
-    o.scale = scale_arg(a.opt["--scale"]);
   }
   st = run(o);
   npy::Array out;
@@ -439,23 +517,27 @@ int cmd_quantize(int argc, char** argv) {
   std::cout << "quantized " << n << " " << npy::dtype_name(in.dtype) << " values to "
             << format_name(f) << " (" << rounding_name(o.convert.rounding) << ", "
             << saturation_name(o.convert.saturation) << "); amax " << shortest(st.amax)
-            << "; scale " << shortest(o.scale) << "\n";
+            << "; scale " << shortest(o.scale)
+            << (automatic                ? " (auto)"
+                : a.opt.count("--scale") ? ""
+                                         : " (default)")
+            << "; " << random_text(o.convert, o.seed) << "\n";
   return 0;
 }
 
 int cmd_dequantize(int argc, char** argv) {
   Args a = parse_args(argc, argv, {"--format", "--scale", "--dtype", "--threads"}, {"--help"});
-  if (a.opt.count("--help")) return std::cout << kDequantizeHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kDequantizeHelp << kVariantHelp, 0;
   if (a.pos.size() != 2 || !a.opt.count("--format"))
     throw UsageError("usage: fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy");
   const Format f = format_arg(a.opt["--format"]);
   ArrayOptions o;
   o.exec.threads = threads_arg(a);
-  if (a.opt.count("--scale")) o.scale = scale_arg(a.opt["--scale"]);
+  if (a.opt.count("--scale")) o.scale = scale_arg(a.opt["--scale"], "--scale");
   const std::string dtype = a.opt.count("--dtype") ? a.opt["--dtype"] : "float32";
-  if (dtype != "float32" && dtype != "float64")
-    throw UsageError("unknown --dtype '" + dtype + "' (float32 float64)");
-  if (dtype == "float32" && !fits_float(f))
+  if (dtype != "float32" && dtype != "float64" && dtype != "float16")
+    throw UsageError("unknown --dtype '" + dtype + "' (float32 float64 float16)");
+  if (dtype != "float64" && !fits_float(f))
     throw UsageError("the values of " + format_name(f) + " do not fit in float32; use --dtype float64");
   const npy::Array in = npy::read(a.pos[0]);
   const std::size_t n = in.size();
@@ -480,12 +562,37 @@ int cmd_dequantize(int argc, char** argv) {
   }
   npy::Array out;
   out.shape = in.shape;
-  out.dtype = dtype == "float32" ? npy::DType::float32 : npy::DType::float64;
+  out.dtype = dtype == "float32"   ? npy::DType::float32
+              : dtype == "float64" ? npy::DType::float64
+                                   : npy::DType::float16;
   out.data.resize(n * npy::item_size(out.dtype));
-  if (dtype == "float32")
+  if (dtype == "float32") {
     dequantize(f, codes, std::span<float>(reinterpret_cast<float*>(out.data.data()), n), o);
-  else
+  } else if (dtype == "float64") {
     dequantize(f, codes, std::span<double>(reinterpret_cast<double*>(out.data.data()), n), o);
+  } else {
+    // The exact values (they fit in float), divided by the scale rounded to odd in double
+    // (53 >= 11 + 2 bits: the nearest-even float16 of that is the one of the exact quotient),
+    // then rounded to float16 by the library.
+    std::vector<double> v(n);
+    ArrayOptions exact = o;
+    exact.scale = 1.0f;
+    dequantize(f, codes, std::span<double>(v), exact);
+    if (o.scale != 1.0f)
+      for (double& x : v) {
+        const double q = x / double(o.scale);
+        const double r = std::fma(q, double(o.scale), -x);  // q * scale - x, exact
+        const bool even = (std::bit_cast<std::uint64_t>(q) & 1) == 0;
+        x = r != 0 && std::isfinite(q) && even ? std::nextafter(q, r < 0 ? HUGE_VAL : -HUGE_VAL)
+                                               : q;
+      }
+    ArrayOptions to16 = o;
+    to16.scale = 1.0f;
+    to16.convert = ConvertOptions{Rounding::nearest_even, Saturation::none};
+    std::vector<std::uint16_t> h(n);
+    quantize(formats::float16{}, std::span<const double>(v), std::span<std::uint16_t>(h), to16);
+    if (n) std::memcpy(out.data.data(), h.data(), 2 * n);
+  }
   npy::write(a.pos[1], out);
   std::cout << "dequantized " << n << " codes of " << format_name(f) << " to " << dtype << "\n";
   return 0;
@@ -493,14 +600,101 @@ int cmd_dequantize(int argc, char** argv) {
 
 }  // namespace
 
-// One operand of gemm: its codes (as a CodeMatrix over owned storage) and its scales.
+// One operand of gemm: its codes (as a CodeMatrix over owned storage), its scales, and a
+// line that says which scales were used.
 struct GemmOperand {
   npy::Array codes;
   std::vector<float> fscales;
   std::vector<std::uint8_t> cscales;
   Scales scales;
   CodeMatrix m;
+  std::string summary;
 };
+
+// The block scalings of float operands (--a-scale / --b-scale): one scale per block of the
+// operand, computed from the block's largest magnitude (docs/gemm.md, "Command line").
+enum class BlockKind : std::uint8_t {
+  block,  ///< DeepSeek-V3: blocks of R x C, float32 scales.
+  mx,     ///< OCP MX v1.0: blocks of 32 along K, e8m0 scales.
+  nvfp4,  ///< NVFP4: blocks of 16 along K, e4m3fn scales and a float32 tensor scale.
+};
+
+struct BlockRule {
+  BlockKind kind;
+  std::string_view name;    ///< Its --X-scale spelling.
+  std::int64_t k_block;     ///< Elements per block along K; 0: given as block:RxC.
+  ScaleEncoding encoding;   ///< How gemm receives the scales.
+  std::string_view format;  ///< The operand's default format.
+};
+
+constexpr BlockRule kBlockRules[] = {
+    {BlockKind::block, "block:RxC", 0, ScaleEncoding::float32, "e4m3fn"},
+    {BlockKind::mx, "mx", 32, ScaleEncoding::e8m0, "e4m3fn"},
+    {BlockKind::nvfp4, "nvfp4", 16, ScaleEncoding::e4m3, "e2m1fn"},
+};
+
+// Returns the rule of a --X-scale spelling, or nullptr when it names no block scaling.
+const BlockRule* block_rule(const std::string& s) {
+  for (const BlockRule& r : kBlockRules) {
+    if (r.k_block ? s == r.name : s.starts_with(r.name.substr(0, r.name.find(':') + 1))) return &r;
+  }
+  return nullptr;
+}
+
+// The scales of one block: inputs are quantized as x * quant; gemm multiplies the decoded
+// codes by `value` (given to it as `code` for e8m0 and e4m3 scales).
+struct BlockScale {
+  float quant = 1.0f, value = 1.0f;
+  std::uint8_t code = 0;
+};
+
+// Returns the scales of a block whose largest magnitude is `amax` (finite), for elements
+// of format f; `encode` is NVFP4's tensor encode scale.
+BlockScale block_scale(BlockKind kind, double amax, const Format& f, float encode) {
+  const double fmax = max_finite(f);
+  switch (kind) {
+    case BlockKind::block: {
+      const float q = auto_scale(amax, fmax);  // amax * q <= fmax; 1 when amax = 0
+      return {q, 1.0f / q, 0};
+    }
+    case BlockKind::mx: {
+      // X = 2^(floor(log2 amax) - emax), emax the exponent of f's largest value, within
+      // e8m0's 2^-127..2^127; 2^-127 for amax = 0 (OCP MX v1.0, section 6.3).
+      const int e = amax > 0 ? std::clamp(std::ilogb(amax) - std::ilogb(fmax), -127, 127) : -127;
+      return {std::ldexp(1.0f, -e), std::ldexp(1.0f, e), std::uint8_t(e + 127)};
+    }
+    case BlockKind::nvfp4: {
+      // In float32, as Transformer Engine's reference quantizer: the block's scale is the
+      // e4m3fn code nearest amax (encode (1 / fmax)) (saturating at 448); the inputs are
+      // quantized times 1 / (scale tensor), tensor = 1 / encode. A block whose scale is 0
+      // decodes to zeros, whatever its codes.
+      constexpr float big = std::numeric_limits<float>::max();
+      const float tensor = 1.0f / encode;
+      const float v = std::min(float(amax) * (encode * (1.0f / float(fmax))), big);
+      const auto c = std::uint8_t(fp8emu::encode(formats::e4m3fn{}, v));
+      const float d = float(decode(formats::e4m3fn{}, c));
+      if (d == 0) return {1.0f, 0.0f, c};
+      return {std::min(1.0f / (d * tensor), big), d, c};
+    }
+  }
+  return {};
+}
+
+// Returns NVFP4's tensor encode scale for an operand of largest magnitude amax (a float):
+// 448 fmax / amax in float32 (448 = e4m3fn's largest value), at most the largest float;
+// 1 for amax = 0. Its reciprocal (float32) is the tensor scale gemm multiplies by.
+float nvfp4_encode_scale(double amax, const Format& f) {
+  if (!(amax > 0)) return 1.0f;
+  const float e = float(max_finite(formats::e4m3fn{}) * max_finite(f)) / float(amax);
+  return std::min(e, std::numeric_limits<float>::max());
+}
+
+// Returns "N blocks, min X, max Y" over the scale values of the non-empty grid.
+std::string scale_range(const std::vector<float>& values) {
+  if (values.empty()) return "0 blocks";
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  return std::to_string(values.size()) + " blocks, min " + shortest(*lo) + ", max " + shortest(*hi);
+}
 
 std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std::string& opt) {
   const auto x = s.find('x');
@@ -510,9 +704,79 @@ std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std:
   return {std::int64_t(r), std::int64_t(c)};
 }
 
+// Quantizes a float operand with one scale per block of br x bc by the rule `r`
+// (quantize_blocks), and sets op's codes, scales and summary.
+void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, const BlockRule& r,
+                      std::int64_t br, std::int64_t bc, const std::string& what) {
+  const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
+  std::vector<float> x(in.size());
+  if (in.dtype == npy::DType::float32) {
+    if (!x.empty()) std::memcpy(x.data(), in.data.data(), 4 * x.size());
+  } else if (in.dtype == npy::DType::float16) {
+    dequantize(formats::float16{}, view<std::uint16_t>(in), std::span<float>(x));  // exact
+  } else {
+    throw UsageError(what + " quantizes float32 or float16 values; the input holds " +
+                     npy::dtype_name(in.dtype));
+  }
+  const std::int64_t gr = (rows + br - 1) / br, gc = (cols + bc - 1) / bc;
+  std::vector<double> amax(std::size_t(gr * gc), 0.0);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const float v = x[std::size_t(i * cols + j)];
+      if (!std::isfinite(v))
+        throw UsageError(what + ": element (" + std::to_string(i) + ", " + std::to_string(j) +
+                         ") is " + shortest(v) + "; block scales need finite inputs");
+      double& m = amax[std::size_t(i / br * gc + j / bc)];
+      m = std::max(m, double(std::fabs(v)));
+    }
+  const double tensor_amax = amax.empty() ? 0.0 : *std::max_element(amax.begin(), amax.end());
+  const float encode = r.kind == BlockKind::nvfp4 ? nvfp4_encode_scale(tensor_amax, f) : 1.0f;
+  const float tensor = 1.0f / encode;
+  std::vector<float> quant(amax.size()), values(amax.size());
+  std::size_t zero = 0;
+  for (std::size_t b = 0; b < amax.size(); ++b) {
+    const BlockScale s = block_scale(r.kind, amax[b], f, encode);
+    quant[b] = s.quant;
+    values[b] = s.value;
+    zero += amax[b] == 0;
+    if (r.encoding == ScaleEncoding::float32)
+      op.fscales.push_back(s.value);
+    else
+      op.cscales.push_back(s.code);
+  }
+  std::vector<std::uint32_t> codes(x.size());
+  try {
+    quantize_blocks(f, x, BlockScales{rows, cols, br, bc, quant}, std::span<std::uint32_t>(codes));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(what + ": " + e.what());
+  }
+  op.codes = code_array(codes, total_bits(f), in.shape);
+  op.scales.data = r.encoding == ScaleEncoding::float32
+                       ? static_cast<const void*>(op.fscales.data())
+                       : static_cast<const void*>(op.cscales.data());
+  op.scales.encoding = r.encoding;
+  op.scales.block_rows = br;
+  op.scales.block_cols = bc;
+  op.scales.tensor = tensor;
+  const char* enc = r.encoding == ScaleEncoding::float32 ? "float32"
+                    : r.encoding == ScaleEncoding::e8m0  ? "e8m0"
+                                                         : "e4m3fn";
+  op.summary = std::string(r.kind == BlockKind::block ? "block" : r.name) + " scales of " +
+               std::to_string(br) + "x" + std::to_string(bc) + " blocks (" + enc +
+               "): " + scale_range(values) + "; " + std::to_string(zero) + " with amax 0" +
+               (r.kind == BlockKind::nvfp4
+                    ? "; tensor scale " + shortest(tensor) + " (amax " + shortest(tensor_amax) + ")"
+                    : "");
+}
+
 GemmOperand gemm_operand(Args& a, const std::string& name) {
   const std::string path = a.opt["--" + name];
-  const Format f = format_arg(a.opt.count("--" + name + "-format") ? a.opt["--" + name + "-format"] : "e4m3fn");
+  const std::string sopt = "--" + name + "-scale";
+  const std::string sarg = a.opt.count(sopt) ? a.opt[sopt] : "";
+  const BlockRule* rule = block_rule(sarg);
+  const std::string fopt = "--" + name + "-format";
+  const Format f =
+      format_arg(a.opt.count(fopt) ? a.opt[fopt] : std::string(rule ? rule->format : "e4m3fn"));
   if (total_bits(f) > 16) throw UsageError("--" + name + "-format: codes of at most 16 bits");
   if (!fits_float(f)) throw UsageError("--" + name + "-format: the values must fit in float32");
   GemmOperand op;
@@ -520,17 +784,35 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   if (in.shape.size() != 2)
     throw UsageError(path + ": expected a 2-D array, got " + std::to_string(in.shape.size()) + " dimensions");
   const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
-  const std::string sopt = "--" + name + "-scale";
-  const std::string sarg = a.opt.count(sopt) ? a.opt[sopt] : "";
   const bool is_float = in.dtype == npy::DType::float16 || in.dtype == npy::DType::float32 ||
                         in.dtype == npy::DType::float64;
   const npy::DType code_type = total_bits(f) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
   const std::size_t n = in.size();
   op.scales.tensor = 1.0f;
   float quant_scale = 1.0f;  // x * quant_scale is quantized; 1 / quant_scale dequantizes
+  op.summary = is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype) + ", no scale"
+                        : format_name(f) + " codes, no scale";
+  const bool file = sarg.size() > 4 && sarg.ends_with(".npy");
+  for (const std::string o : {"-block", "-scale-codes"})
+    if (!file && a.opt.count("--" + name + o))
+      throw UsageError("--" + name + o + " applies to " + sopt +
+                       " FILE.npy (block scales of code inputs)");
+  if (rule) {
+    if (!is_float)
+      throw UsageError(sopt + " " + sarg + " needs float input (" + path + " holds codes)");
+    std::int64_t br = 1, bc = 1;
+    if (rule->k_block)
+      (name == "a" ? bc : br) = rule->k_block;
+    else
+      std::tie(br, bc) = block_arg(sarg.substr(sarg.find(':') + 1), sopt + " block:");
+    quantize_blocked(op, in, f, *rule, br, bc, sopt + " " + sarg);
+    op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", " + op.summary;
+    op.m = CodeMatrix{f, op.codes.data.data(), rows, cols, Layout::row_major, 0};
+    return op;
+  }
   if (sarg == "auto") {
     if (!is_float) throw UsageError(sopt + " auto needs float input (" + path + " holds codes)");
-  } else if (!sarg.empty() && sarg.size() > 4 && sarg.substr(sarg.size() - 4) == ".npy") {
+  } else if (file) {
     // Block scales from a file.
     const std::string bopt = "--" + name + "-block";
     if (!a.opt.count(bopt)) throw UsageError(sopt + " FILE.npy needs " + bopt + " RxC");
@@ -558,8 +840,13 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
       throw UsageError(sarg + ": scales must be float32, float64 or uint8 codes");
     }
     if (is_float) throw UsageError(sopt + " FILE.npy applies to code inputs; quantize float inputs first");
+    op.summary = format_name(f) + " codes, " + std::to_string(sc.size()) + " scales of " +
+                 std::to_string(br) + "x" + std::to_string(bc) + " blocks from " + sarg;
   } else if (!sarg.empty()) {
-    op.scales.tensor = scale_arg(sarg);
+    op.scales.tensor = scale_arg(sarg, sopt, ", or auto, FILE.npy, block:RxC, mx, nvfp4");
+    op.summary = (is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype)
+                           : format_name(f) + " codes") +
+                 ", tensor scale " + shortest(op.scales.tensor);
     if (is_float) {
       quant_scale = 1.0f / op.scales.tensor;
       if (!(quant_scale > 0.0f && std::isfinite(quant_scale))) throw UsageError(sopt + ": 1/scale is not a finite float");
@@ -576,8 +863,11 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
       }
     };
     if (sarg == "auto") {
-      quant_scale = auto_scale(run(qo).amax, max_finite(f));
+      const double amax = run(qo).amax;
+      quant_scale = auto_scale(amax, max_finite(f));
       op.scales.tensor = 1.0f / quant_scale;
+      op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", tensor scale " +
+                   shortest(op.scales.tensor) + " (auto: amax " + shortest(amax) + ")";
     }
     qo.scale = quant_scale;
     run(qo);
@@ -605,7 +895,7 @@ int cmd_gemm(int argc, char** argv) {
                        "--a-block", "--b-block", "--a-scale-codes", "--b-scale-codes", "--accumulate",
                        "--alpha", "--beta", "--out-format", "--threads"},
                       {"--help"});
-  if (a.opt.count("--help")) return std::cout << kGemmHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kGemmHelp << kVariantHelp, 0;
   if (a.pos.size() != 1 || !a.opt.count("--a") || !a.opt.count("--b"))
     throw UsageError("usage: fp8emu gemm --a A.npy --b B.npy [options] OUT.npy");
   GemmOptions o;
@@ -635,7 +925,7 @@ int cmd_gemm(int argc, char** argv) {
     const npy::Array ca = npy::read(a.opt["--c"]);
     if (ca.dtype != npy::DType::float32 || ca.shape != std::vector<std::size_t>{std::size_t(M), std::size_t(N)})
       throw UsageError(a.opt["--c"] + ": C must be float32 of shape " + std::to_string(M) + "x" + std::to_string(N));
-    std::memcpy(c.data(), ca.data.data(), c.size() * 4);
+    if (!c.empty()) std::memcpy(c.data(), ca.data.data(), c.size() * 4);
   }
   try {
     gemm(A.m, B.m, c.data(), N, o);
@@ -651,12 +941,16 @@ int cmd_gemm(int argc, char** argv) {
   } else {
     out.dtype = npy::DType::float32;
     out.data.resize(c.size() * 4);
-    std::memcpy(out.data.data(), c.data(), c.size() * 4);
+    if (!c.empty()) std::memcpy(out.data.data(), c.data(), c.size() * 4);
   }
   npy::write(a.pos[0], out);
-  std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by " << B.m.rows << "x"
-            << N << " (" << format_name(B.m.format) << "), accumulation " << accumulation_spec(o.accumulation)
-            << (gemm_fast_path(A.m, B.m, o) ? "" : " (reference path)") << "\n";
+  std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by "
+            << B.m.rows << "x" << N << " (" << format_name(B.m.format) << "), accumulation "
+            << accumulation_spec(o.accumulation)
+            << (gemm_fast_path(A.m, B.m, o) ? "" : " (reference path)") << "; "
+            << random_text(o.accumulation.convert, o.accumulation.seed) << "\n"
+            << "  A: " << A.summary << "\n"
+            << "  B: " << B.summary << "\n";
   return 0;
 }
 
@@ -877,16 +1171,17 @@ void print_report(const CompareInput& in, const CompareReport& r, double toleran
 int cmd_compare(int argc, char** argv) {
   Args a = parse_args(argc, argv, {"--format", "--expected", "--actual", "--as", "--tolerance-ulps", "--show", "--json"},
                       {"--help"});
-  if (a.opt.count("--help")) return std::cout << kCompareHelp, 0;
+  if (a.opt.count("--help")) return std::cout << kCompareHelp << kVariantHelp, 0;
   if (!a.pos.empty() || !a.opt.count("--format") || !a.opt.count("--expected") || !a.opt.count("--actual"))
     throw UsageError("usage: fp8emu compare --format F --expected E.npy --actual A.npy [options]");
   CompareInput in;
   in.f = format_arg(a.opt["--format"]);
   double tolerance = 0;
   if (a.opt.count("--tolerance-ulps")) {
-    tolerance = parse_value(a.opt["--tolerance-ulps"]);
-    if (!(tolerance >= 0) || std::isinf(tolerance))
-      throw UsageError("invalid --tolerance-ulps '" + a.opt["--tolerance-ulps"] + "' (a finite number >= 0)");
+    tolerance = parse_finite(a.opt["--tolerance-ulps"], "--tolerance-ulps", "a finite number >= 0");
+    if (!(tolerance >= 0))
+      throw UsageError("invalid --tolerance-ulps '" + a.opt["--tolerance-ulps"] +
+                       "': expected a finite number >= 0");
   }
   CompareOptions o;
   o.tolerance_ulps = tolerance;
@@ -971,6 +1266,10 @@ int main(int argc, char** argv) {
     }
     const std::string cmd = argv[1];
     if (cmd == "--help" || cmd == "-h" || cmd == "help") return std::cout << kMainHelp, 0;
+    if (cmd == "--version") {
+      if (argc > 2) throw UsageError("--version takes no arguments");
+      return std::cout << "fp8emu " FP8EMU_VERSION "\n", 0;
+    }
     if (cmd == "formats") return cmd_formats(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);
     if (cmd == "table") return cmd_table(argc - 2, argv + 2);
