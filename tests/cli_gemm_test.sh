@@ -182,7 +182,7 @@ for args, msg in [
     (["--a", "a.npy", "--b", "b.npy", "--a-scale", "mx", "--b-scale", "block:16x1"], "A's blocks along K (32) differ from B's (16)"),
     (["--a", "codes.npy", "--b", "b.npy", "--a-scale", "mx"], "--a-scale mx needs float input"),
     (["--a", "a.npy", "--b", "b.npy", "--a-scale", "mx", "--a-block", "1x32"], "--a-block applies to --a-scale FILE.npy"),
-    (["--a", "a.npy", "--b", "b.npy", "--a-scale", "block:0x4"], "sizes must be at least 1"),
+    (["--a", "a.npy", "--b", "b.npy", "--a-scale", "block:0x4"], "(expected 1..1073741824)"),
     (["--a", "a.npy", "--b", "b.npy", "--a-scale", "block:1x"], "invalid --a-scale block:"),
     (["--a", "a.npy", "--b", "b.npy", "--b-scale", "mxfp8"], "invalid --b-scale 'mxfp8': expected a number > 0"),
 ]:

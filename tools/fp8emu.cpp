@@ -117,13 +117,16 @@ double parse_finite(const std::string& s, const std::string& what, const std::st
   return v;
 }
 
-std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std::uint64_t max) {
-  if (s.empty() || s[0] == '-' || s[0] == '+') throw UsageError("invalid " + what + " '" + s + "'");
+// Returns the integer `s` of option `what`, which must lie in min..max (the message says so).
+std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std::uint64_t max,
+                             std::uint64_t min = 0) {
+  const std::string range = " (expected " + std::to_string(min) + ".." + std::to_string(max) + ")";
+  if (s.empty() || s[0] == '-' || s[0] == '+') throw UsageError("invalid " + what + " '" + s + "'" + range);
   errno = 0;
   char* end = nullptr;
   const unsigned long long v = std::strtoull(s.c_str(), &end, 0);
-  if (end != s.c_str() + s.size() || errno == ERANGE || v > max)
-    throw UsageError("invalid " + what + " '" + s + "' (expected 0.." + std::to_string(max) + ")");
+  if (end != s.c_str() + s.size() || errno == ERANGE || v > max || v < min)
+    throw UsageError("invalid " + what + " '" + s + "'" + range);
   return v;
 }
 
@@ -264,8 +267,7 @@ ConvertOptions convert_options(Args& a) {
   if (a.opt.count("--sr-bits") && !is_stochastic(o.rounding))
     throw UsageError("--sr-bits needs a stochastic --rounding (sr-a, sr-b, sr-c); " +
                      std::string(rounding_name(o.rounding)) + " uses no random bits");
-  if (a.opt.count("--sr-bits")) o.stochastic_bits = int(parse_unsigned(a.opt["--sr-bits"], "--sr-bits", 32));
-  if (is_stochastic(o.rounding) && o.stochastic_bits < 1) throw UsageError("--sr-bits must be 1..32");
+  if (a.opt.count("--sr-bits")) o.stochastic_bits = int(parse_unsigned(a.opt["--sr-bits"], "--sr-bits", 32, 1));
   return o;
 }
 
@@ -407,8 +409,7 @@ float scale_arg(const std::string& s, const std::string& opt, const std::string&
 
 int threads_arg(Args& a) {
   if (!a.opt.count("--threads")) return 0;
-  const auto t = parse_unsigned(a.opt["--threads"], "--threads", 1024);
-  if (t == 0) throw UsageError("--threads must be at least 1");
+  const auto t = parse_unsigned(a.opt["--threads"], "--threads", 1024, 1);
   return int(t);
 }
 
@@ -699,8 +700,8 @@ std::string scale_range(const std::vector<float>& values) {
 std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std::string& opt) {
   const auto x = s.find('x');
   if (x == std::string::npos) throw UsageError("invalid " + opt + " '" + s + "' (expected RxC, e.g. 1x128)");
-  const auto r = parse_unsigned(s.substr(0, x), opt, 1u << 30), c = parse_unsigned(s.substr(x + 1), opt, 1u << 30);
-  if (r == 0 || c == 0) throw UsageError(opt + " sizes must be at least 1");
+  const auto r = parse_unsigned(s.substr(0, x), opt, 1u << 30, 1);
+  const auto c = parse_unsigned(s.substr(x + 1), opt, 1u << 30, 1);
   return {std::int64_t(r), std::int64_t(c)};
 }
 
