@@ -520,7 +520,8 @@ TEST_CASE("matrix-unit models equal the exact-arithmetic oracle of MMA-Sim's rul
     } while (classify(f, c) == ValueClass::nan || classify(f, c) == ValueClass::infinite);
     return c;
   };
-  for (const Case& cs : cases)
+  for (const Case& cs : cases) {
+    int differ = 0;
     for (int t = 0; t < kTrials; ++t) {
       const int K = 1 + int(rng.next() % 70);
       const int ba = int(rng.next() % (1u << cs.fa.exponent_bits));
@@ -538,7 +539,12 @@ TEST_CASE("matrix-unit models equal the exact-arithmetic oracle of MMA-Sim's rul
       for (int k = 0; k < K; ++k) m << " " << std::hex << a.at(0, k) << "*" << b.at(k, 0);
       m << ": oracle " << std::hexfloat << want << ", library " << got;
       sweep.add(1, 1, {m.str()});
+      ++differ;
     }
+    if (differ)
+      std::printf("  %s %s x %s: %d of %d differ\n", cs.spec, format_name(cs.fa).c_str(),
+                  format_name(cs.fb).c_str(), differ, kTrials);
+  }
   sweep.finish(cases.size() * kTrials);
 }
 
@@ -679,6 +685,15 @@ TEST_CASE("accumulation specs: presets, overrides and errors", "[gemm]") {
   CHECK(h.unit.fraction_bits == 13);
   CHECK(h.unit.output_fraction_bits == 13);
   CHECK(h.unit.term_rounding == Rounding::toward_zero);
+  // A spec of changed model parameters keeps its model: CDNA3 fp16 is not CDNA3 fp8.
+  for (const char* spec : {"amd-mi300-fp16,block=16", "amd-mi300-fp8,fbits=20", "nvidia-h100-fp16,block=8"}) {
+    const Accumulation x = parse_accumulation(spec);
+    INFO(spec << " -> " << accumulation_spec(x));
+    CHECK(parse_accumulation(accumulation_spec(x)).unit.model == x.unit.model);
+    CHECK(accumulation_spec(parse_accumulation(accumulation_spec(x))) == accumulation_spec(x));
+  }
+  CHECK(parse_accumulation("amd-mi300-fp16").unit.model == UnitModel::amd_cdna3_fp16);
+  CHECK(unit_model_name(UnitModel::amd_cdna3_fp16) == "amd_cdna3_fp16");
   const Accumulation p = parse_accumulation("nvidia-h100-fp8,promote=128,block=16");
   CHECK(p.promote_interval == 128);
   CHECK(p.unit.block == 16);
