@@ -473,8 +473,8 @@ TEST_CASE("nvidia: a zero operand has the exponent -126 (MMA-Sim arithmetic.py)"
   CHECK(bits(gemm1(a, b, parse_accumulation("nvidia-h100-fp16"))) == 0u);
   CHECK(bits(oracle_dot(a, b, kH100Fp16)) == 0u);
   CHECK(gemm1(a, b, parse_accumulation("fp32")) == 0x1p-120f);
-  // Without the zero of B's large entry (A's second code 0x3F80 = 1 instead of 0), the
-  // product 2^100 is a real term: the same E, the result 2^100.
+  // With A's second code 0x3F80 = 1 instead of 0, the product 2^100 is a nonzero term:
+  // E = 100 and the result 2^100 (the term 2^-120 truncates away as before).
   a.set(0, 1, 0x3F80);
   CHECK(gemm1(a, b, parse_accumulation("nvidia-h100-fp16")) == 0x1p100f);
 }
