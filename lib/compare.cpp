@@ -176,7 +176,7 @@ std::string_view difference_name(Difference d) {
 std::size_t ulp_bucket(double ulps) {
   if (!(ulps < kInf)) return kUlpBuckets - 1;
   if (ulps == 0) return 0;
-  // Bucket b >= 1 holds (2^(b-2), 2^(b-1)]: 1 -> 1, 2 -> 2, 3..4 -> 3, 5..8 -> 4, ...
+  // Bucket b >= 1 holds (2^(b-2), 2^(b-1)] ((0, 1] for b = 1): 1.47 -> 2, 2.5 -> 3, ...
   int b = 1;
   double top = 1;
   while (ulps > top && b < int(kUlpBuckets) - 2) ++b, top *= 2;
@@ -185,12 +185,13 @@ std::size_t ulp_bucket(double ulps) {
 
 std::string ulp_bucket_label(std::size_t b) {
   if (b == 0) return "0";
-  if (b == 1) return "1";
-  if (b == 2) return "2";
   if (b == kUlpBuckets - 1) return "not comparable";
-  if (b == kUlpBuckets - 2) return ">2^30";
-  const std::uint64_t hi = std::uint64_t{1} << (b - 1);
-  return std::to_string(hi / 2 + 1) + "-" + std::to_string(hi);
+  if (b == kUlpBuckets - 2) return "> 2^30";
+  // (lo, hi] with hi = 2^(b-1): decimal up to 2^20, powers of two above.
+  const int k = int(b) - 1;
+  if (k > 20) return "(2^" + std::to_string(k - 1) + ", 2^" + std::to_string(k) + "]";
+  const std::uint64_t hi = std::uint64_t{1} << k;
+  return "(" + std::to_string(hi / 2 * (b > 1)) + ", " + std::to_string(hi) + "]";
 }
 
 double ulp_coordinate(const Format& f, double x) {

@@ -52,7 +52,7 @@ Accumulation unit(UnitModel m, int block, int fbits, int out_bits, Rounding out_
   return a;
 }
 
-// docs/references.md, "Matrix-unit models" (MMA-Sim, arXiv 2511.10909; Khattak and Mikaitis).
+// docs/gemm.md, "Presets" (MMA-Sim nv.py and amd.py; Khattak and Mikaitis).
 const std::array<Preset, 11>& presets() {
   static const std::array<Preset, 11> p = {{
       {"fp32", float_acc(formats::float32{})},
@@ -65,12 +65,46 @@ const std::array<Preset, 11>& presets() {
       {"nvidia-a100-fp16", unit(UnitModel::nvidia, 8, 24, 23, Rounding::toward_zero)},
       {"nvidia-h100-fp16", unit(UnitModel::nvidia, 16, 25, 23, Rounding::toward_zero)},
       {"amd-mi300-fp8", unit(UnitModel::amd_cdna3, 16, 24, 23, Rounding::nearest_even)},
-      {"amd-mi300-fp16", unit(UnitModel::amd_cdna3, 8, 24, 23, Rounding::nearest_even)},
+      {"amd-mi300-fp16", unit(UnitModel::amd_cdna3_fp16, 8, 24, 23, Rounding::nearest_even)},
   }};
   return p;
 }
 
 [[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
+
+// The matrix-unit models: each with its name and the preset a spec of its parameters
+// starts from (accumulation_spec).
+struct UnitModelEntry {
+  UnitModel model;
+  std::string_view name, base_preset;
+};
+
+constexpr std::array<UnitModelEntry, 4> kUnitModels = {{
+    {UnitModel::none, "none", "fp32"},
+    {UnitModel::nvidia, "nvidia", "nvidia-h100-fp8"},
+    {UnitModel::amd_cdna3, "amd_cdna3", "amd-mi300-fp8"},
+    {UnitModel::amd_cdna3_fp16, "amd_cdna3_fp16", "amd-mi300-fp16"},
+}};
+
+const UnitModelEntry& unit_model_entry(UnitModel m) {
+  for (const UnitModelEntry& e : kUnitModels)
+    if (e.model == m) return e;
+  bad("accumulation: unknown matrix-unit model " + std::to_string(int(m)));
+}
+
+// A float accumulator sums products of either sign from +0: its format needs a sign and
+// a zero (which rules out e8m0fnu and the unsigned P3109 formats).
+void check_accumulator_format(const Format& f) {
+  if (auto why = check(f)) bad("accumulation: invalid format: " + *why);
+  if (!fits_float(f))
+    bad("accumulation: the accumulator format " + format_name(f) + " does not fit in float");
+  if (!f.is_signed)
+    bad("accumulation: the accumulator format " + format_name(f) +
+        " has no sign (a sum of products of either sign needs a signed format)");
+  if (!has_zero(f))
+    bad("accumulation: the accumulator format " + format_name(f) +
+        " has no zero (the sum starts from +0)");
+}
 
 long parse_int(std::string_view key, std::string_view v, long lo, long hi) {
   long x = 0;
@@ -94,6 +128,8 @@ bool parse_bool(std::string_view key, std::string_view v) {
 }
 
 }  // namespace
+
+std::string_view unit_model_name(UnitModel m) { return unit_model_entry(m).name; }
 
 std::span<const std::string_view> accumulation_presets() {
   static const auto names = [] {
@@ -133,6 +169,7 @@ Accumulation parse_accumulation(std::string_view spec) {
     keys.push_back(k);
     if (k == "format") {
       a.format = parse_format(v);
+      check_accumulator_format(a.format);
       a.unit.model = UnitModel::none;
     } else if (k == "rounding") {
       a.convert.rounding = parse_mode(k, v);
@@ -201,7 +238,7 @@ std::string accumulation_spec(const Accumulation& a) {
         if (a.promote_interval) s += ",promote=" + std::to_string(a.promote_interval);
         return s;
       }
-    s = a.unit.model == UnitModel::nvidia ? "nvidia-h100-fp8" : "amd-mi300-fp8";
+    s = std::string(unit_model_entry(a.unit.model).base_preset);
     s += ",block=" + std::to_string(a.unit.block) + ",fbits=" + std::to_string(a.unit.fraction_bits) +
          ",out-bits=" + std::to_string(a.unit.output_fraction_bits) +
          ",term-rounding=" + mode(a.unit.term_rounding) +
@@ -272,10 +309,7 @@ void check_gemm(const CodeMatrix& a, const CodeMatrix& b, const float* c, std::i
   const Accumulation& acc = o.accumulation;
   if (acc.promote_interval < 0) bad("accumulation: promote must be >= 0");
   if (acc.unit.model == UnitModel::none) {
-    if (auto why = check(acc.format)) bad("accumulation: invalid format: " + *why);
-    if (!fits_float(acc.format))
-      bad("accumulation: the accumulator format " + format_name(acc.format) +
-          " does not fit in float");
+    check_accumulator_format(acc.format);
     validate(acc.convert);
     if (acc.order == SumOrder::blocked && acc.chunk < 1)
       bad("accumulation: order=blocked needs chunk >= 1");
@@ -283,6 +317,7 @@ void check_gemm(const CodeMatrix& a, const CodeMatrix& b, const float* c, std::i
       bad("accumulation: kahan=1 needs order=sequential");
   } else {
     const MatrixUnit& u = acc.unit;
+    unit_model_entry(u.model);  // a known model
     if (u.block < 1 || u.block > 4096) bad("accumulation: block must be 1..4096");
     if (u.fraction_bits < 1 || u.fraction_bits > 48) bad("accumulation: fbits must be 1..48");
     if (u.output_fraction_bits < 1 || u.output_fraction_bits > 23)
@@ -499,22 +534,28 @@ struct Ref {
     return true;
   }
 
-  // One nonzero product term: its significand product p (Ma + Mb fraction bits, signed),
-  // the exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4), and the
-  // parity of its index in the block.
+  // One product term: its significand product p (Ma + Mb fraction bits, signed), the
+  // exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4), and the parity
+  // of its index in the block. An operand's exponent is that of s in [1, 2) when normal,
+  // the format's smallest normal exponent when subnormal, and -126 when zero whatever the
+  // format (MMA-Sim arithmetic.py, extract_significand_exponent): a zero product still
+  // takes part in the largest exponent E, with p = 0.
   struct Term {
     std::int64_t p;
     int e, half;
   };
+
+  static int unit_exponent(const Format& f, const Unpacked& u) {
+    return u.cls == ValueClass::zero ? -126 : u.exp + f.mantissa_bits;
+  }
 
   std::vector<Term> terms(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1) const {
     std::vector<Term> t;
     for (std::int64_t k = b0; k < b1; ++k) {
       const Unpacked a = detail::unpack(A.format, detail::code_at(A, i, k), false);
       const Unpacked b = detail::unpack(B.format, detail::code_at(B, k, j), false);
-      if (a.cls == ValueClass::zero || b.cls == ValueClass::zero) continue;  // zeros drop out
-      const std::int64_t p = std::int64_t(a.sig * b.sig);
-      t.push_back({a.neg != b.neg ? -p : p, a.exp + A.format.mantissa_bits + b.exp + B.format.mantissa_bits,
+      const std::int64_t p = std::int64_t(a.sig * b.sig);  // 0 for a zero operand
+      t.push_back({a.neg != b.neg ? -p : p, unit_exponent(A.format, a) + unit_exponent(B.format, b),
                    int((k - b0) & 1)});
     }
     return t;
@@ -548,16 +589,32 @@ struct Ref {
     return detail::unit_output(S, E - F, u.output_fraction_bits, u.output_rounding);
   }
 
-  // AMD CDNA3 (MMA-Sim amd_fused_dot_add, is_fp8): even and odd products summed apart
-  // with F-bit truncation, the halves aligned by floor, then C added (sum floored to 31
-  // fraction bits, C to 24, C dropped when 25 or more binades below), rounded once.
+  // The AMD models' rule for products beyond float32 (MMA-Sim amd_fused_dot_rd_add): a
+  // product of magnitude 2^128 or more makes the result an infinity of its sign, NaN when
+  // there are such products of both signs.
+  static bool amd_overflow(const std::vector<Term>& t, int Mab, float& out) {
+    bool pos = false, neg = false;
+    for (const Term& x : t) {
+      if (x.p == 0) continue;
+      const std::uint64_t mag = x.p < 0 ? 0 - std::uint64_t(x.p) : std::uint64_t(x.p);
+      if (63 - std::countl_zero(mag) + x.e - Mab >= 128) (x.p < 0 ? neg : pos) = true;
+    }
+    if (!pos && !neg) return false;
+    out = pos && neg ? kCanonicalNan : pos ? INFINITY : -INFINITY;
+    return true;
+  }
+
+  // AMD CDNA3 fp8 (MMA-Sim amd_fused_dot_rd_add, is_fp8): even and odd products summed
+  // apart with F-bit truncation, the halves aligned by floor, then C added (sum floored
+  // to 31 fraction bits, C to 24, C dropped when 26 or more binades below), rounded once.
   float amd_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
     float out;
     if (special_block(i, j, b0, b1, c, out)) return out;
     const MatrixUnit& u = acc.unit;
     const int F = u.fraction_bits;
-    constexpr int kNone = INT_MIN / 4;
+    constexpr int kNone = INT_MIN / 4;  // the exponent of an empty half (a block of one)
     const std::vector<Term> t = terms(i, j, b0, b1);
+    if (amd_overflow(t, A.format.mantissa_bits + B.format.mantissa_bits, out)) return out;
     int Eh[2] = {kNone, kNone};
     const std::int64_t Sh[2] = {aligned_sum(t, 0, Eh[0]), aligned_sum(t, 1, Eh[1])};
     const int emax = std::max(Eh[0], Eh[1]);
@@ -574,14 +631,40 @@ struct Ref {
     return detail::unit_output(total, emax2 - 31, u.output_fraction_bits, u.output_rounding);
   }
 
+  // AMD CDNA3 fp16 / bf16 (MMA-Sim amd_fused_dot_rd_add without is_fp8): one fused sum of
+  // all the block's products (F-bit truncation at their largest exponent E, C not among
+  // them); at E2 = max(E, e_c) the sum is floored to 31 fraction bits and C to 24 (C is
+  // never dropped), the two are added and the total rounded once.
+  float amd_fp16_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
+    float out;
+    if (special_block(i, j, b0, b1, c, out)) return out;
+    const MatrixUnit& u = acc.unit;
+    const int F = u.fraction_bits;
+    const std::vector<Term> t = terms(i, j, b0, b1);  // b1 > b0: at least one term
+    if (amd_overflow(t, A.format.mantissa_bits + B.format.mantissa_bits, out)) return out;
+    int E = INT_MIN / 4;
+    const std::int64_t S = aligned_sum(t, -1, E);  // units 2^(E - F)
+    const int ec = detail::float_exponent(c);
+    const int E2 = std::max(E, ec);
+    std::int64_t total = detail::round_shift(S, (E - F) - (E2 - 31), Rounding::toward_negative);
+    total += detail::round_shift(detail::float_significand(c), (ec - 23) - (E2 - 24),
+                                 Rounding::toward_negative) * 128;  // units 2^(E2 - 31)
+    return detail::unit_output(total, E2 - 31, u.output_fraction_bits, u.output_rounding);
+  }
+
   float unit_segment(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
     const MatrixUnit& u = acc.unit;
     float c = 0.0f;
     for (std::int64_t b0 = k0; b0 < k1; b0 += u.block) {
       const std::int64_t b1 = std::min<std::int64_t>(b0 + u.block, k1);
       const float in = u.input == UnitInput::term ? c : 0.0f;
-      const float r = u.model == UnitModel::nvidia ? nvidia_block(i, j, b0, b1, in)
-                                                   : amd_block(i, j, b0, b1, in);
+      float r = 0.0f;
+      switch (u.model) {
+        case UnitModel::nvidia: r = nvidia_block(i, j, b0, b1, in); break;
+        case UnitModel::amd_cdna3: r = amd_block(i, j, b0, b1, in); break;
+        case UnitModel::amd_cdna3_fp16: r = amd_fp16_block(i, j, b0, b1, in); break;
+        case UnitModel::none: break;  // not a unit model (check_gemm)
+      }
       c = u.input == UnitInput::term ? r : c + r;
     }
     return c;

@@ -285,20 +285,25 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
 constexpr int RU = 12;  // rows per register block
 constexpr int VU = 1;  // vectors of columns per register block
 
-// Operand values and 2^(unit exponent) (0 for zeros), row-major over (row, k) for A and
-// (k, column) for B, B's columns padded to a multiple of VU * W.
+// Operand values and 2^(unit exponent) (2^-126 for zeros), row-major over (row, k) for A
+// and (k, column) for B, B's columns padded to a multiple of VU * W (padding lanes are
+// computed and dropped).
 struct UnitOperands {
   std::vector<float> av, ax;
   std::vector<float, xsimd::aligned_allocator<float>> bv, bx;
   std::int64_t npad;
 };
 
+// 2^e of every code, e the operand's exponent as the model takes it (gemm.cpp, Ref::Term):
+// -126 for zeros; NaN and infinities (which never reach this path) 0.
 std::vector<float> unit_exp_table(const Format& f) {
   std::vector<float> t(std::size_t{1} << total_bits(f));
   for (std::size_t c = 0; c < t.size(); ++c) {
     const detail::Unpacked u = detail::unpack(f, std::uint32_t(c), false);
     const bool finite_nonzero = u.cls == ValueClass::normal || u.cls == ValueClass::subnormal;
-    t[c] = finite_nonzero ? std::ldexp(1.0f, u.exp + f.mantissa_bits) : 0.0f;
+    t[c] = finite_nonzero ? std::ldexp(1.0f, u.exp + f.mantissa_bits)
+           : u.cls == ValueClass::zero ? 0x1p-126f
+                                       : 0.0f;
   }
   return t;
 }
@@ -335,7 +340,9 @@ void unit_block_row(const UnitOperands& u, const Plan& pl, const GemmOptions& o,
           E[r][v] = pow2_bits(xsimd::min(xsimd::max(field, VI(1)), VI(254)));
           acc[r][v] = VF(0.0f);
         }
-      // Pass 1: E = max over the block of 2^(e_a + e_b) (zeros contribute 0).
+      // Pass 1: E = max over the block of 2^(e_a + e_b), zero operands with e = -126 (a
+      // term below 2^-126, or flushed to 0 by the float product, is below C's and changes
+      // nothing).
       for (std::int64_t k = b0; k < b1; ++k) {
         VF bx[VU];
         for (int v = 0; v < VU; ++v) bx[v] = VF::load_aligned(&u.bx[k * npad + j0 + v * W]);
@@ -432,31 +439,37 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
 
 namespace {
 
-enum class Path { reference, float32, unit };
-
-Path choose(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o, const Plan& pl) {
-  if (pl.L < 0) return Path::reference;
-  if (float32_path(a, b, o)) return Path::float32;
-  if (unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b)) return Path::unit;
-  return Path::reference;
+// The one dispatch decision: gemm switches on it, gemm_path reports it.
+GemmPath choose(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o, const Plan& pl) {
+  if (pl.L < 0 || pl.M == 0 || pl.N == 0) return GemmPath::reference;
+  if (float32_path(a, b, o)) return GemmPath::float32;
+  if (unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b)) return GemmPath::unit;
+  return GemmPath::reference;
 }
 
 }  // namespace
 
-bool gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
-  return choose(a, b, o, make_plan(a, b, o)) != Path::reference;
+std::string_view gemm_path_name(GemmPath p) {
+  switch (p) {
+    case GemmPath::reference: return "reference";
+    case GemmPath::float32: return "float32";
+    case GemmPath::unit: return "unit";
+  }
+  return "?";
+}
+
+GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  return choose(a, b, o, make_plan(a, b, o));
 }
 
 void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
           const GemmOptions& o) {
   check_gemm(a, b, c, ldc, o);
   const Plan pl = make_plan(a, b, o);
-  if (pl.M > 0 && pl.N > 0) {
-    switch (choose(a, b, o, pl)) {
-      case Path::float32: return gemm_float32(a, b, c, ldc, o, pl);
-      case Path::unit: return gemm_unit(a, b, c, ldc, o, pl);
-      case Path::reference: break;
-    }
+  switch (choose(a, b, o, pl)) {
+    case GemmPath::float32: return gemm_float32(a, b, c, ldc, o, pl);
+    case GemmPath::unit: return gemm_unit(a, b, c, ldc, o, pl);
+    case GemmPath::reference: break;
   }
   gemm_reference(a, b, c, ldc, o);
 }

@@ -57,7 +57,7 @@ check "identical codes: PASS, all bit-exact" "grep -q 'PASS: every element is bi
 check "mismatching codes exit 1" "[ $rc -eq 1 ]"
 check "report counts" "grep -q 'bit-exact *509' diff.txt && grep -q 'beyond tolerance *3' diff.txt"
 check "report classes" "grep -q 'nan_vs_number *1' diff.txt && grep -q 'sign *1' diff.txt && grep -q 'magnitude *1' diff.txt"
-check "report histogram" "grep -q '^  1  *1$' diff.txt && grep -q 'not comparable *1' diff.txt"
+check "report histogram" "grep -q '^  (0, 1]  *1$' diff.txt && grep -q 'not comparable *1' diff.txt"
 check "first mismatches: index, decoded value, hex" "grep -qE '^  \[0, 1\] +1 +-?[0-9.e-]+ \(0x[0-9A-F]{2}\) ' diff.txt && grep -q 'nan (0x7F)' diff.txt"
 check "FAIL line" "grep -q 'FAIL: 3 elements differ by more than 0 ulps' diff.txt"
 $py - <<'PY' || { echo "FAIL: JSON report"; fail=1; }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -255,4 +256,49 @@ TEST_CASE("compare_values: float32 distances are bit-pattern distances, off-grid
   CHECK(s.first[3].kind == Difference::zero_vs_subnormal);
   CHECK(s.off_grid_actual == 1);
   std::printf("compare_values: %llu float32 pairs, 0 mismatches\n", (unsigned long long)cases);
+}
+
+TEST_CASE("ulp histogram: each bucket's label states the distances it holds", "[compare]") {
+  // Labels are "0", "(lo, hi]" and "> 2^30"; lo and hi are decimal or 2^k. A distance d
+  // belongs to bucket "(lo, hi]" exactly when lo < d <= hi, fractional distances (values
+  // off the format's grid) included.
+  const auto number = [](const std::string& t) {
+    return t.rfind("2^", 0) == 0 ? std::ldexp(1.0, std::stoi(t.substr(2))) : std::stod(t);
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  REQUIRE(ulp_bucket_label(0) == "0");
+  CHECK(ulp_bucket(0) == 0);
+  std::size_t intervals = 0;
+  double previous_hi = 0;
+  for (std::size_t b = 1; b + 2 < kUlpBuckets; ++b) {
+    const std::string label = ulp_bucket_label(b);
+    INFO("bucket " << b << " label '" << label << "'");
+    REQUIRE(label.size() > 4);
+    REQUIRE(label.front() == '(');
+    REQUIRE(label.back() == ']');
+    const std::size_t comma = label.find(", ");
+    REQUIRE(comma != std::string::npos);
+    const double lo = number(label.substr(1, comma - 1));
+    const double hi = number(label.substr(comma + 2, label.size() - comma - 3));
+    CHECK(lo == previous_hi);  // the buckets tile (0, 2^30] without gaps
+    CHECK(ulp_bucket(std::nextafter(lo, inf)) == b);
+    CHECK(ulp_bucket((lo + hi) / 2) == b);
+    CHECK(ulp_bucket(hi) == b);
+    CHECK(ulp_bucket(std::nextafter(hi, inf)) == b + 1);
+    previous_hi = hi;
+    ++intervals;
+  }
+  CHECK(intervals == kUlpBuckets - 3);
+  CHECK(previous_hi == std::ldexp(1.0, 30));
+  CHECK(ulp_bucket_label(kUlpBuckets - 2) == "> 2^30");
+  CHECK(ulp_bucket(1e300) == kUlpBuckets - 2);
+  CHECK(ulp_bucket_label(kUlpBuckets - 1) == "not comparable");
+  CHECK(ulp_bucket(inf) == kUlpBuckets - 1);
+  // 1.47 bfloat16 ulps (a float32 value off the grid) counts under "(1, 2]", not "2".
+  const float e = 1.0f, a = 1.0f + 1.47f * 0x1p-7f;
+  const CompareReport r = compare_values(formats::bfloat16{}, std::span(&e, 1), std::span(&a, 1), {});
+  REQUIRE(r.first.size() == 1);
+  CHECK(r.first[0].ulps == Approx(1.47).epsilon(1e-6));
+  CHECK(r.histogram[ulp_bucket(r.first[0].ulps)] == 1);
+  CHECK(ulp_bucket_label(ulp_bucket(r.first[0].ulps)) == "(1, 2]");
 }

@@ -39,12 +39,15 @@ inline constexpr std::size_t kDifferenceCount = 7;
 std::string_view difference_name(Difference d);
 
 /// The buckets of the ulp-distance histogram of the mismatches: bucket 0 holds distance
-/// 0 (the bits differ, the values do not: +0 vs -0, NaN vs NaN), bucket b in 1..31 the
-/// distances in (2^(b-2), 2^(b-1)] (1, 2, 3-4, 5-8, ... up to 2^30), bucket 32 larger
-/// finite distances, bucket 33 the pairs without a finite distance (NaN vs number,
-/// infinity vs anything else).
+/// 0 (the bits differ, the values do not: +0 vs -0, NaN vs NaN), bucket 1 the distances
+/// in (0, 1], bucket b in 2..31 those in (2^(b-2), 2^(b-1)] ((1, 2], (2, 4], ... up to
+/// 2^30), fractional distances of values off the grid included; bucket 32 larger finite
+/// distances, bucket 33 the pairs without a finite distance (NaN vs number, infinity vs
+/// anything else).
 inline constexpr std::size_t kUlpBuckets = 34;
-/// Returns the label of histogram bucket `b` ("0", "1", "3-4", ">2^30", "not comparable").
+/// Returns the label of histogram bucket `b`: the interval it holds ("0", "(0, 1]",
+/// "(1, 2]", "(2, 4]", ..., "(524288, 1048576]", "(2^20, 2^21]", ..., "> 2^30"), or
+/// "not comparable".
 std::string ulp_bucket_label(std::size_t b);
 /// Returns the histogram bucket of a distance (infinity for pairs without a distance).
 std::size_t ulp_bucket(double ulps);

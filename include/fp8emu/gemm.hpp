@@ -2,9 +2,10 @@
 // as data (docs/gemm.md gives each definition in full, with its source).
 //
 // Sources:
-//  - matrix-unit models: MMA-Sim (Microsoft, arXiv 2511.10909, mmasim/simulator/
-//    functions.py and nv.py) and Khattak and Mikaitis, "Accurate models of NVIDIA tensor
-//    cores"; the AMD CDNA3 fp8 model from MMA-Sim;
+//  - matrix-unit models: MMA-Sim (Microsoft, arXiv 2511.10909; microsoft/MMA-Sim
+//    mmasim/simulator/arithmetic.py at commit 1727461, nv.py, amd.py) and Khattak and
+//    Mikaitis, "Accurate models of NVIDIA tensor cores"; the AMD CDNA3 fp8 and fp16/bf16
+//    models from MMA-Sim;
 //  - promotion every N_C products: DeepSeek-V3 (arXiv 2412.19437, section 3.3.2);
 //  - block scaling: DeepSeek-V3 1x128 / 128x128, OCP MX v1.0 (blocks of 32, e8m0 scales),
 //    NVFP4 (blocks of 16, e4m3fn scales, one float32 tensor scale);
@@ -66,10 +67,14 @@ enum class SumOrder : std::uint8_t {
 
 /// Which published matrix-unit model replaces the float accumulator.
 enum class UnitModel : std::uint8_t {
-  none,       ///< A float accumulator (Accumulation::format and ::convert).
-  nvidia,     ///< NVIDIA tensor cores: aligned, truncated fused sums over blocks of products.
-  amd_cdna3,  ///< AMD MI300 (CDNA3) fp8: odd / even halves, floors, then nearest-even.
+  none,            ///< A float accumulator (Accumulation::format and ::convert).
+  nvidia,          ///< NVIDIA tensor cores: aligned, truncated fused sums over blocks of products.
+  amd_cdna3,       ///< AMD MI300 (CDNA3) fp8: odd / even halves, floors, then nearest-even.
+  amd_cdna3_fp16,  ///< AMD MI300 (CDNA3) fp16 / bf16: one fused sum, C floored in, nearest-even.
 };
+
+/// Returns the name of `m` ("none", "nvidia", "amd_cdna3", "amd_cdna3_fp16").
+std::string_view unit_model_name(UnitModel m);
 
 /// How a matrix unit takes its accumulator input C (the output of the previous block).
 enum class UnitInput : std::uint8_t {
@@ -77,7 +82,7 @@ enum class UnitInput : std::uint8_t {
   separate,  ///< The block is computed with C = +0, then added to C in float32 nearest-even.
 };
 
-/// Parameters of a matrix-unit model (docs/references.md, "Matrix-unit models").
+/// Parameters of a matrix-unit model (docs/gemm.md, "Matrix-unit models").
 struct MatrixUnit {
   UnitModel model = UnitModel::none;
   int block = 32;                              ///< Products per fused step (one instruction).
@@ -136,7 +141,22 @@ void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
 void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                     const GemmOptions& o = {});
 
+/// The code path that computes a gemm call.
+enum class GemmPath : std::uint8_t {
+  reference,  ///< gemm_reference.
+  float32,    ///< Packed panels and a SIMD microkernel of fused multiply-adds.
+  unit,       ///< The vectorized NVIDIA matrix-unit model.
+};
+
+/// Returns the name of `p` ("reference", "float32", "unit").
+std::string_view gemm_path_name(GemmPath p);
+
+/// Returns the path gemm takes for these arguments (the one it dispatches on).
+GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+
 /// Returns true when gemm takes a fast path (not the reference) for these arguments.
-bool gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+inline bool gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  return gemm_path(a, b, o) != GemmPath::reference;
+}
 
 }  // namespace fp8emu
