@@ -34,6 +34,9 @@ build/tools/fp8emu quantize --format e5m2 --rounding sr-a --seed 1 --output valu
 build/tools/fp8emu dequantize --format e4m3fn --scale 149.33 codes.npy back.npy
 build/tools/fp8emu gemm --a A.npy --b B.npy --a-scale auto --b-scale auto \
     --accumulate nvidia-h100-fp8,promote=128 C.npy            # emulated FP8 matrix multiply
+build/tools/fp8emu gemm --a A.npy --b B.npy --a-scale block:1x128 --b-scale block:128x128 D.npy  # DeepSeek-V3
+build/tools/fp8emu gemm --a A.npy --b B.npy --a-scale mx --b-scale mx MX.npy        # MXFP8
+build/tools/fp8emu gemm --a A.npy --b B.npy --a-scale nvfp4 --b-scale nvfp4 F4.npy  # NVFP4
 build/tools/fp8emu compare --format bfloat16 --expected C.npy --actual gpu.npy --json r.json
                                       # a kernel's output vs the emulation: ulps, classes, exit 0/1
 # [/doc:tool]
@@ -43,11 +46,11 @@ calls=$(ls log/*.rc | wc -l)
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fail=1; fi; }
 has() { grep -q -E -e "$2" "log/$1.out"; }
 status() { cut -d' ' -f1 "log/$1.rc"; }
-check "11 commands ran" "[ $calls -eq 11 ]"
-for i in 0 1 2 3 4 5 6 7 8 9; do
+check "14 commands ran" "[ $calls -eq 14 ]"
+for i in 0 1 2 3 4 5 6 7 8 9 10 11 12; do
   check "call $i exits 0: $(cut -d' ' -f2- log/$i.rc 2>/dev/null)" "[ \"\$(status $i)\" = 0 ]"
 done
-check "compare exits 0 or 1 (bad input would be 2)" "[ \"\$(status 10)\" = 0 ] || [ \"\$(status 10)\" = 1 ]"
+check "compare exits 0 or 1 (bad input would be 2)" "[ \"\$(status 13)\" = 0 ] || [ \"\$(status 13)\" = 1 ]"
 check "formats lists e4m3fn with max 448" "has 0 '^e4m3fn +8 +4 +3 +7 fn +448'"
 check "e4m3fn(3.3) is 0x45 = 3.25" "has 1 'code +0x45' && has 1 'value +3.25'"
 check "70000 toward zero without saturation is e5m2's max, 57344" "has 2 'value +57344'"
@@ -55,5 +58,6 @@ check "1.03 with StochasticA, 8 bits, R = 200: floor(0.24 * 256) + 200 >= 256, u
   "has 3 'code +0x39' && has 3 'value +1.125'"
 check "e4m3fn code 0x7E is 448" "has 4 'value +448'"
 check "the e2m1fn table has 16 codes, 0x7 = 6" "[ \$(grep -c -E '^[0-9]+,0x' log/5.out) -eq 16 ] && has 5 '^7,0x7,.*,6$'"
-check "the .npy outputs exist" "[ -s codes.npy ] && [ -s y.npy ] && [ -s back.npy ] && [ -s C.npy ] && [ -s r.json ]"
+check "the block-scaled GEMMs print their scales" "has 10 'blocks' && has 11 'blocks' && has 12 'blocks'"
+check "the .npy outputs exist" "[ -s codes.npy ] && [ -s y.npy ] && [ -s back.npy ] && [ -s C.npy ] && [ -s D.npy ] && [ -s MX.npy ] && [ -s F4.npy ] && [ -s r.json ]"
 exit $fail
