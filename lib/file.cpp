@@ -68,7 +68,8 @@ Target resolve(const std::string& path) {
     return t;
   }
   if (!S_ISREG(st.st_mode))
-    throw FileError("'" + path + "' is " + kind(st.st_mode) + ", not a regular file; it is not replaced");
+    throw FileError("'" + path + "' is " + kind(st.st_mode) +
+                    ", not a regular file; it is not replaced");
   return {path, true, st.st_mode & 07777};
 }
 
@@ -91,7 +92,8 @@ int create_temporary(const std::string& dir, const std::string& path, std::strin
     name = (dir == "/" ? "/" : dir + "/") + leaf;
     const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd >= 0) return fd;
-    if (errno != EEXIST) fail("cannot write '" + path + "': cannot create a file in '" + dir + "'", errno);
+    if (errno != EEXIST)
+      fail("cannot write '" + path + "': cannot create a file in '" + dir + "'", errno);
   }
   throw FileError("cannot write '" + path + "': no free temporary name in '" + dir + "'");
 }
@@ -129,7 +131,8 @@ void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
 }
 
 void write_file(const std::string& path, std::string_view text) {
-  write_file(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  write_file(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                                 text.size()));
 }
 
 }  // namespace fp8emu

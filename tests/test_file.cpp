@@ -25,7 +25,8 @@ namespace {
 
 // A fresh, empty directory for one test case.
 fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("fp8emu-file-" + name + "-" + std::to_string(::getpid()));
+  const fs::path d =
+      fs::temp_directory_path() / ("fp8emu-file-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -82,12 +83,14 @@ TEST_CASE("file: a FIFO, a directory or a device is refused and left as it is", 
   CHECK(fs::is_character_file("/dev/null"));
   // A symbolic link to a FIFO is refused too, and both stay as they were.
   fs::create_symlink(fifo, d / "to-pipe");
-  CHECK(error_of((d / "to-pipe").string(), "x").find("is a symbolic link to a FIFO") != std::string::npos);
+  CHECK(error_of((d / "to-pipe").string(), "x").find("is a symbolic link to a FIFO") !=
+        std::string::npos);
   CHECK(fs::is_symlink(d / "to-pipe"));
   CHECK(still_fifo(fifo));
   // A dangling link: nothing is created behind it.
   fs::create_symlink(d / "nowhere", d / "dangling");
-  CHECK(error_of((d / "dangling").string(), "x").find("symbolic link to a missing file") != std::string::npos);
+  CHECK(error_of((d / "dangling").string(), "x").find("symbolic link to a missing file") !=
+        std::string::npos);
   CHECK(!fs::exists(d / "nowhere"));
   CHECK(entries(d) == std::vector<std::string>{"dangling", "pipe", "sub", "to-pipe"});
   CHECK(error_of("", "x").find("empty file name") != std::string::npos);
@@ -120,7 +123,8 @@ TEST_CASE("file: a name of 255 bytes, replacement, permissions", "[file]") {
   CHECK(contents(d / longest) == "replaced");
   CHECK(entries(d) == std::vector<std::string>{longest});
   // A name the file system cannot hold fails with the name, and leaves nothing.
-  CHECK(error_of((d / std::string(256, 'n')).string(), "x").find("File name too long") != std::string::npos);
+  CHECK(error_of((d / std::string(256, 'n')).string(), "x").find("File name too long") !=
+        std::string::npos);
   CHECK(entries(d) == std::vector<std::string>{longest});
   // A replaced file keeps its permission bits; a new one gets 0666 less the umask.
   fs::permissions(d / longest, fs::perms(0600));
@@ -142,8 +146,9 @@ TEST_CASE("file: a name of 255 bytes, replacement, permissions", "[file]") {
 
 TEST_CASE("file: a directory that cannot be written, a missing one", "[file]") {
   const fs::path d = fresh_dir("denied");
-  CHECK(error_of((d / "missing" / "a.txt").string(), "x").find((d / "missing" / "a.txt").string()) !=
-        std::string::npos);
+  CHECK(
+      error_of((d / "missing" / "a.txt").string(), "x").find((d / "missing" / "a.txt").string()) !=
+      std::string::npos);
   CHECK_THROWS_AS(npy::write((d / "missing" / "a.npy").string(), small_array()), npy::Error);
   // procfs takes no new files, not even from root.
   CHECK(error_of("/proc/self/fp8emu-out.txt", "x").find("cannot create a file in '/proc/self'") !=
@@ -151,15 +156,18 @@ TEST_CASE("file: a directory that cannot be written, a missing one", "[file]") {
   if (::geteuid() != 0) {  // permission bits bind everyone but root
     fs::create_directories(d / "ro");
     fs::permissions(d / "ro", fs::perms(0555));
-    CHECK(error_of((d / "ro" / "a.txt").string(), "x").find("Permission denied") != std::string::npos);
+    CHECK(error_of((d / "ro" / "a.txt").string(), "x").find("Permission denied") !=
+          std::string::npos);
     fs::permissions(d / "ro", fs::perms(0755));
     CHECK(fs::is_empty(d / "ro"));
   }
   // A parent that is a regular file.
   write_file((d / "plain").string(), "x");
-  CHECK(error_of((d / "plain" / "a.txt").string(), "x").find("Not a directory") != std::string::npos);
+  CHECK(error_of((d / "plain" / "a.txt").string(), "x").find("Not a directory") !=
+        std::string::npos);
   const std::vector<std::string> left = entries(d);
-  CHECK((left == std::vector<std::string>{"plain"} || left == std::vector<std::string>{"plain", "ro"}));
+  CHECK((left == std::vector<std::string>{"plain"} ||
+         left == std::vector<std::string>{"plain", "ro"}));
   fs::remove_all(d);
 }
 

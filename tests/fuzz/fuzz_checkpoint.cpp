@@ -35,8 +35,9 @@ const fp8sim::CheckpointLayout& layout() {
 void check(const std::vector<std::uint8_t>& bytes) {
   try {
     const fp8sim::CheckpointState s = fp8sim::decode_checkpoint(bytes, layout(), "fuzz");
-    if (s.params.size() != layout().param_sizes.size() || s.slots.size() != layout().history.size() ||
-        s.pending.size() != layout().history.size() || s.epoch_rows.size() != std::size_t(s.epochs_done))
+    if (s.params.size() != layout().param_sizes.size() ||
+        s.slots.size() != layout().history.size() || s.pending.size() != layout().history.size() ||
+        s.epoch_rows.size() != std::size_t(s.epochs_done))
       std::abort();
     for (const auto& o : s.slots)
       if (o.recorded < 0 || o.recorded > s.step) std::abort();
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   for (int i : {0, 1, 4, 5}) trained.slots[std::size_t(i)] = {{1.5f, 2.0f, 0.75f, 3.0f}, 4, 64.0f};
   trained.step_loss = {2.3, 2.1, 1.9, 1.7};
   fp8sim::QuantStats q;
-  q.amax = 3.0, q.count = 6, q.nonzero = 5, q.flushed = 1, q.saturated = 0, q.signal = 10, q.noise = 0.01, q.uses = 2;
+  q.amax = 3.0, q.count = 6, q.nonzero = 5, q.flushed = 1, q.saturated = 0, q.signal = 10,
+  q.noise = 0.01, q.uses = 2;
   trained.stats_rows = {{2, 0, 0, 0, q}, {4, 0, 2, 1, q}};
   trained.epoch_rows = {{1, 2.2, 2.0, 0.3, 0.5}, {2, 1.8, 1.7, 0.4, 0.5}};
   trained.total = q;

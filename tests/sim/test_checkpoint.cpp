@@ -30,7 +30,8 @@ Dataset tiny_set(std::int64_t count, int salt) {
   Dataset d;
   d.count = count, d.rows = 28, d.cols = 28;
   d.x.resize(std::size_t(count * 784));
-  for (std::size_t i = 0; i < d.x.size(); ++i) d.x[i] = float((i * 7919 + std::size_t(salt) * 131) % 256) / 255.0f;
+  for (std::size_t i = 0; i < d.x.size(); ++i)
+    d.x[i] = float((i * 7919 + std::size_t(salt) * 131) % 256) / 255.0f;
   for (std::int64_t i = 0; i < count; ++i) d.y.push_back(std::uint8_t((i * 3 + salt) % 10));
   return d;
 }
@@ -58,7 +59,8 @@ RunConfig small_config(const std::string& recipe = "fp8-hybrid-delayed") {
 }
 
 std::string temp_path(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("fp8sim-checkpoint-" + std::to_string(::getpid()));
+  const fs::path d =
+      fs::temp_directory_path() / ("fp8sim-checkpoint-" + std::to_string(::getpid()));
   fs::create_directories(d);
   return (d / name).string();
 }
@@ -69,7 +71,8 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 }
 
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
 std::string load_error(const std::string& path, RunConfig c = small_config()) {
@@ -125,7 +128,8 @@ bool same_rows(const Run& a, const Run& b) {
 
 }  // namespace
 
-TEST_CASE("checkpoint: a resumed run ends with the numbers of an uninterrupted one", "[sim][checkpoint]") {
+TEST_CASE("checkpoint: a resumed run ends with the numbers of an uninterrupted one",
+          "[sim][checkpoint]") {
   Run whole(small_config(), train_set(), test_set());
   whole.train_epoch();
   whole.train_epoch();
@@ -164,7 +168,8 @@ TEST_CASE("checkpoint: a resumed run ends with the numbers of an uninterrupted o
   CHECK(encode_checkpoint(small_config().fingerprint(), a) == read_bytes(p));
 }
 
-TEST_CASE("checkpoint: a damaged byte anywhere is refused with the file name", "[sim][checkpoint]") {
+TEST_CASE("checkpoint: a damaged byte anywhere is refused with the file name",
+          "[sim][checkpoint]") {
   const std::vector<std::uint8_t>& good = one_epoch_checkpoint();
   const std::string p = temp_path("damaged.ckpt");
   // Every byte of the first and last 256, and every 97th byte in between.
@@ -184,8 +189,8 @@ TEST_CASE("checkpoint: a damaged byte anywhere is refused with the file name", "
   CHECK(named == int(at.size()));
   CHECK(at.size() > 2500);
   // Every truncation point of the header, and cuts inside the body.
-  for (std::size_t n : {std::size_t(0), std::size_t(7), std::size_t(8), std::size_t(19), std::size_t(100),
-                        good.size() / 2, good.size() - 1}) {
+  for (std::size_t n : {std::size_t(0), std::size_t(7), std::size_t(8), std::size_t(19),
+                        std::size_t(100), good.size() / 2, good.size() - 1}) {
     write_bytes(p, std::vector<std::uint8_t>(good.begin(), good.begin() + std::ptrdiff_t(n)));
     const std::string e = load_error(p);
     CHECK(e.rfind(p + ": ", 0) == 0);
@@ -195,7 +200,8 @@ TEST_CASE("checkpoint: a damaged byte anywhere is refused with the file name", "
   longer.push_back(0);
   write_bytes(p, longer);
   CHECK(load_error(p).find("bytes after its end") != std::string::npos);
-  CHECK(load_error(temp_path("missing.ckpt")).find("cannot open the checkpoint") != std::string::npos);
+  CHECK(load_error(temp_path("missing.ckpt")).find("cannot open the checkpoint") !=
+        std::string::npos);
 }
 
 TEST_CASE("checkpoint: a float overwritten by 1e30 fails the checksum", "[sim][checkpoint]") {
@@ -212,7 +218,8 @@ TEST_CASE("checkpoint: a float overwritten by 1e30 fails the checksum", "[sim][c
   CHECK(load_error(p) == "no error");
 }
 
-TEST_CASE("checkpoint: a field outside what the run can have, with a valid checksum", "[sim][checkpoint]") {
+TEST_CASE("checkpoint: a field outside what the run can have, with a valid checksum",
+          "[sim][checkpoint]") {
   // epochs done = INT_MAX, patched in the bytes and the CRC recomputed with zlib: magic,
   // version, length (20 bytes), the fingerprint's length and text, the step, the epochs.
   {
@@ -224,59 +231,82 @@ TEST_CASE("checkpoint: a field outside what the run can have, with a valid check
     fix_crc(b);
     const std::string p = temp_path("epochs.ckpt");
     write_bytes(p, b);
-    CHECK(load_error(p) == p + ": corrupt checkpoint: epochs done 2147483647 is outside [0, 1048576]");
+    CHECK(load_error(p) ==
+          p + ": corrupt checkpoint: epochs done 2147483647 is outside [0, 1048576]");
   }
   auto has = [](const std::string& e, const std::string& what) {
     INFO(e);
     return e.rfind("test: ", 0) != 0 && e.find(what) != std::string::npos;
   };
-  CHECK(has(error_after([](CheckpointState& s) { s.epochs_done = 2; }), "step 4 is less than 2 epochs of 4 steps"));
-  CHECK(has(error_after([](CheckpointState& s) { s.epochs_done = -1; }), "epochs done -1 is outside"));
+  CHECK(has(error_after([](CheckpointState& s) { s.epochs_done = 2; }),
+            "step 4 is less than 2 epochs of 4 steps"));
+  CHECK(has(error_after([](CheckpointState& s) { s.epochs_done = -1; }),
+            "epochs done -1 is outside"));
   CHECK(has(error_after([](CheckpointState& s) { s.step = -5; }), "step -5 is outside"));
-  CHECK(error_after([](CheckpointState& s) { s.step = 9; }) == "no error");  // steps outside epochs: valid
+  CHECK(error_after([](CheckpointState& s) { s.step = 9; }) ==
+        "no error");  // steps outside epochs: valid
   CHECK(has(error_after([](CheckpointState& s) { s.slots[0].recorded = -1; }),
             "operand slot 0 amax counter -1 is outside [0, step 4]"));
-  CHECK(has(error_after([](CheckpointState& s) { s.slots[3].recorded = std::numeric_limits<std::int64_t>::max(); }),
+  CHECK(has(error_after([](CheckpointState& s) {
+              s.slots[3].recorded = std::numeric_limits<std::int64_t>::max();
+            }),
             "operand slot 3 amax counter 9223372036854775807 is outside"));
   CHECK(has(error_after([](CheckpointState& s) { s.slots[1].history.pop_back(); }),
             "operand slot 1 amax history has 1023 entries, expected 1024"));
-  CHECK(has(error_after([](CheckpointState& s) { s.slots[4].history[5] = NAN; }), "not finite and >= 0"));
-  CHECK(has(error_after([](CheckpointState& s) { s.slots[2].scale = 0; }), "operand slot 2 scale is not finite"));
+  CHECK(has(error_after([](CheckpointState& s) { s.slots[4].history[5] = NAN; }),
+            "not finite and >= 0"));
+  CHECK(has(error_after([](CheckpointState& s) { s.slots[2].scale = 0; }),
+            "operand slot 2 scale is not finite"));
   CHECK(has(error_after([](CheckpointState& s) { s.params[1].value.push_back(0); }),
             "parameter 1 has 17 elements, the model 16"));
   CHECK(has(error_after([](CheckpointState& s) { s.params[0].m2.clear(); }),
             "parameter 0 second moment has 0 elements, expected 144"));
-  CHECK(has(error_after([](CheckpointState& s) { s.params[0].m2[3] = -1; }), "has a negative element"));
-  CHECK(has(error_after([](CheckpointState& s) { s.step_loss.pop_back(); }), "step losses number 3, expected 1"));
-  CHECK(has(error_after([](CheckpointState& s) { s.stats_rows[0].layer = 3; }), "statistics row 0 names no"));
-  CHECK(has(error_after([](CheckpointState& s) { s.stats_rows[1].stats.flushed = s.stats_rows[1].stats.nonzero + 1; }),
+  CHECK(has(error_after([](CheckpointState& s) { s.params[0].m2[3] = -1; }),
+            "has a negative element"));
+  CHECK(has(error_after([](CheckpointState& s) { s.step_loss.pop_back(); }),
+            "step losses number 3, expected 1"));
+  CHECK(has(error_after([](CheckpointState& s) { s.stats_rows[0].layer = 3; }),
+            "statistics row 0 names no"));
+  CHECK(has(error_after([](CheckpointState& s) {
+              s.stats_rows[1].stats.flushed = s.stats_rows[1].stats.nonzero + 1;
+            }),
             "impossible statistics in statistics row 1"));
-  CHECK(has(error_after([](CheckpointState& s) { s.epoch_rows[0].test_accuracy = 2; }), "epoch row 1 has"));
-  CHECK(has(error_after([](CheckpointState& s) { s.epoch_rows.clear(); }), "epoch rows number 0, epochs done 1"));
-  CHECK(has(error_after([](CheckpointState& s) { s.pending.pop_back(); }), "pending statistics number 17"));
-  CHECK(has(error_after([](CheckpointState& s) { s.total.count = -1; }), "impossible statistics in the total"));
+  CHECK(has(error_after([](CheckpointState& s) { s.epoch_rows[0].test_accuracy = 2; }),
+            "epoch row 1 has"));
+  CHECK(has(error_after([](CheckpointState& s) { s.epoch_rows.clear(); }),
+            "epoch rows number 0, epochs done 1"));
+  CHECK(has(error_after([](CheckpointState& s) { s.pending.pop_back(); }),
+            "pending statistics number 17"));
+  CHECK(has(error_after([](CheckpointState& s) { s.total.count = -1; }),
+            "impossible statistics in the total"));
   CHECK(error_after([](CheckpointState&) {}) == "no error");
 }
 
-TEST_CASE("checkpoint: another run's checkpoint is refused; a refused load changes nothing", "[sim][checkpoint]") {
+TEST_CASE("checkpoint: another run's checkpoint is refused; a refused load changes nothing",
+          "[sim][checkpoint]") {
   const std::string p = temp_path("foreign.ckpt");
   write_bytes(p, one_epoch_checkpoint());
   RunConfig other = small_config();
   other.seed = 6;
-  CHECK(load_error(p, other) == p + ": the checkpoint is from a run with other settings (recipe, model, seed, "
-                                    "batch, optimizer, limits)");
+  CHECK(load_error(p, other) ==
+        p + ": the checkpoint is from a run with other settings (recipe, model, seed, "
+            "batch, optimizer, limits)");
   // A recipe without delayed scaling, even with the fingerprint forged, has no amax state.
   {
-    CheckpointState s = decode_checkpoint(one_epoch_checkpoint(), Run(small_config(), train_set(), test_set()).checkpoint_layout(), p);
+    CheckpointState s =
+        decode_checkpoint(one_epoch_checkpoint(),
+                          Run(small_config(), train_set(), test_set()).checkpoint_layout(), p);
     write_bytes(p, encode_checkpoint(small_config("fp8-hybrid-current").fingerprint(), s));
     CHECK(load_error(p, small_config("fp8-hybrid-current")) ==
-          p + ": corrupt checkpoint: operand slot 0 has a delayed-scaling state, its recipe has no delayed scaling");
+          p + ": corrupt checkpoint: operand slot 0 has a delayed-scaling state, its recipe has no "
+              "delayed scaling");
   }
   // A run that refused a checkpoint trains as a fresh one.
   std::vector<std::uint8_t> b = one_epoch_checkpoint();
   b[b.size() - 10] ^= 1;
   write_bytes(p, b);
-  Run fresh(small_config(), train_set(), test_set()), refused(small_config(), train_set(), test_set());
+  Run fresh(small_config(), train_set(), test_set()),
+      refused(small_config(), train_set(), test_set());
   CHECK_THROWS_AS(refused.load(p), DataError);
   CHECK(refused.epochs_done() == 0);
   fresh.train_epoch();

@@ -71,10 +71,11 @@ struct CheckpointState {
 };
 
 /// Returns the bytes of a checkpoint of `s` for a run with this fingerprint.
-std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint, const CheckpointState& s);
+std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
+                                            const CheckpointState& s);
 
 /// Decodes and validates a checkpoint against `layout`; throws DataError "NAME: reason".
-CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes, const CheckpointLayout& layout,
-                                  const std::string& name);
+CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
+                                  const CheckpointLayout& layout, const std::string& name);
 
 }  // namespace fp8sim
