@@ -105,8 +105,8 @@ void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
   const std::string dir = directory_of(t.path);
   std::string tmp;
   const int fd = create_temporary(dir, path, tmp);
-  auto give_up = [&](int err, bool open) {
-    if (open) ::close(fd);
+  auto give_up = [&](int err, bool still_open) {
+    if (still_open) ::close(fd);
     ::unlink(tmp.c_str());
     fail("cannot write '" + path + "'", err);
   };
