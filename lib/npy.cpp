@@ -6,10 +6,6 @@
 // commas, and spaces or a newline as padding. Every length is checked before it is used.
 #include "fp8emu/npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +14,8 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+
+#include "fp8emu/file.hpp"
 
 namespace fp8emu::npy {
 namespace {
@@ -268,31 +266,12 @@ std::vector<std::uint8_t> serialize(const Array& a) {
   return out;
 }
 
-void write(const std::string& path, const Array& a) { write_atomic(path, serialize(a)); }
-
-void write_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) throw Error("cannot create a temporary file next to '" + path + "': " +
-                          std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error("cannot write '" + path + "': " + std::strerror(err));
-    }
-    done += std::size_t(w);
-  }
-  // mkstemp creates the file 0600; give it the usual permissions of a data file.
-  ::fchmod(fd, 0644);
-  if (::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + std::strerror(err));
+void write(const std::string& path, const Array& a) {
+  const std::vector<std::uint8_t> bytes = serialize(a);
+  try {
+    write_file(path, bytes);
+  } catch (const FileError& e) {
+    throw Error(e.what());
   }
 }
 

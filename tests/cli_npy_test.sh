@@ -102,7 +102,7 @@ bad() {
   "$tool" "$@" > bad.out 2> bad.err; local rc=$?
   check "$name: exit 2" "[ $rc -eq 2 ]"
   check "$name: message" "grep -q -- \"$regex\" bad.err"
-  check "$name: no output file" "[ ! -e out.npy ] && [ -z \"\$(ls | grep tmp-)\" ]"
+  check "$name: no output file" "[ ! -e out.npy ] && [ -z \"\$(ls -A | grep -e tmp- -e '^\.fp8emu-')\" ]"
 }
 bad "fortran order" "Fortran-order" quantize --format e4m3fn fortran.npy out.npy
 bad "big-endian" "big-endian" quantize --format e4m3fn big.npy out.npy
@@ -128,4 +128,24 @@ bad "gemm codes of the wrong type" "codes of e4m3fn are uint8" gemm --a g16.npy 
 bad "gemm scale file without block" "needs --a-block" gemm --a gac.npy --b gbc.npy --a-scale gs.npy out.npy
 bad "gemm scale file of the wrong size" "9 scales for 18 blocks" gemm --a gac.npy --b gbc.npy --a-scale gs.npy --a-block 1x35 out.npy
 bad "gemm beta without C" "--beta needs --c" gemm --a ga.npy --b gb.npy --beta 1 out.npy
+# Output targets: one that is not a regular file is refused and stays as it is (exit 2);
+# a symbolic link to a regular file is written through; a name of 255 bytes works.
+mkfifo pipe
+"$tool" quantize --format e4m3fn f32.npy pipe > /dev/null 2> special.err; rc=$?
+check "quantize to a FIFO: exit 2" "[ $rc -eq 2 ]"
+check "quantize to a FIFO: message" "grep -q \"'pipe' is a FIFO\" special.err"
+check "quantize to a FIFO: still a FIFO" "[ -p pipe ]"
+mkdir outdir
+"$tool" quantize --format e4m3fn f32.npy outdir > /dev/null 2> special.err; rc=$?
+check "quantize to a directory: exit 2, still a directory" "[ $rc -eq 2 ] && [ -d outdir ] && grep -q 'is a directory' special.err"
+"$tool" compare --format e4m3fn --expected q.npy --actual q.npy --json pipe > /dev/null 2> special.err; rc=$?
+check "compare --json to a FIFO: exit 2, still a FIFO" "[ $rc -eq 2 ] && [ -p pipe ]"
+mkdir real && ln -s real/target.npy link.npy && cp v.npy real/target.npy
+"$tool" quantize --format e4m3fn f32.npy link.npy > /dev/null; rc=$?
+check "quantize through a symbolic link: exit 0, the link stays, its target is written" \
+  "[ $rc -eq 0 ] && [ -L link.npy ] && cmp -s real/target.npy q.npy"
+long=$(printf 'n%.0s' $(seq 251)).npy
+"$tool" quantize --format e4m3fn f32.npy "$long" > /dev/null; rc=$?
+check "quantize to a name of 255 bytes" "[ $rc -eq 0 ] && [ \${#long} -eq 255 ] && cmp -s \"$long\" q.npy"
+check "no temporary file left" "[ -z \"\$(ls -A | grep -e tmp- -e '^\.fp8emu-')\" ]"
 exit $fail

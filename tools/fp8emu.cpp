@@ -32,6 +32,7 @@
 #include "fp8emu/array.hpp"
 #include "fp8emu/compare.hpp"
 #include "fp8emu/explain.hpp"
+#include "fp8emu/file.hpp"
 #include "fp8emu/gemm.hpp"
 #include "fp8emu/npy.hpp"
 
@@ -1250,8 +1251,7 @@ int cmd_compare(int argc, char** argv) {
   print_report(in, r, tolerance);
   if (a.opt.count("--json")) {
     const std::string j = report_json(in, r, tolerance, epath, apath);
-    npy::write_atomic(a.opt["--json"], std::span<const std::uint8_t>(
-                                           reinterpret_cast<const std::uint8_t*>(j.data()), j.size()));
+    write_file(a.opt["--json"], j);
   }
   std::fflush(stdout);
   return r.passed() ? 0 : 1;

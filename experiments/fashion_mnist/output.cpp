@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <map>
 #include <sstream>
 
+#include "fp8emu/file.hpp"
 #include "study.hpp"
 
 namespace study {
@@ -211,10 +213,16 @@ std::string plots(const Options& o, const std::vector<RecipeRuns>& all) {
   const std::string cmd = "cd '" + o.out + "' && gnuplot plots.gp 2> gnuplot.log";
   if (o.out.find('\'') != std::string::npos || std::system(cmd.c_str()) != 0)
     return "gnuplot failed or is missing (apt-get install gnuplot-nox); see gnuplot.log; plots.gp and plot-data/ are written";
+  // gnuplot writes PNG.tmp; its bytes reach PNG through the same writer as every output.
   std::error_code ec;
   for (const char* png : {"loss.png", "accuracy.png"}) {
-    fs::rename(fs::path(o.out) / (std::string(png) + ".tmp"), fs::path(o.out) / png, ec);
-    if (ec) return std::string("cannot move ") + png + " into place: " + ec.message();
+    const fs::path drawn = fs::path(o.out) / (std::string(png) + ".tmp");
+    std::ifstream in(drawn, std::ios::binary);
+    if (!in) return "gnuplot wrote no " + drawn.string() + "; see gnuplot.log";
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return "cannot read " + drawn.string() + " from gnuplot";
+    write_file((fs::path(o.out) / png).string(), bytes);
+    fs::remove(drawn, ec);
   }
   fs::remove(fs::path(o.out) / "gnuplot.log", ec);
   return "";
@@ -239,20 +247,11 @@ std::string prediction(const std::string& recipe_name) {
 }
 
 void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw fp8sim::DataError(path + ": cannot write");
-    }
+  try {
+    fp8emu::write_file(path, text);
+  } catch (const fp8emu::FileError& e) {
+    throw fp8sim::DataError(e.what());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw fp8sim::DataError(path + ": cannot move into place: " + ec.message());
 }
 
 std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall,

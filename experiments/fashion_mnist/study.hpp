@@ -41,12 +41,12 @@ struct RecipeRuns {
 /// What the literature predicts for a named recipe (empty for a custom one).
 std::string prediction(const std::string& recipe_name);
 
-/// Writes every output file under o.out (each written whole, then renamed into place)
+/// Writes every output file under o.out (each with write_file)
 /// and returns the results table as printed. `plot_note` says why plots are missing.
 std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall_seconds,
                           const std::string& model_description, std::string& plot_note);
 
-/// Writes `text` to `path` atomically (a temporary file renamed into place).
+/// Writes `text` to `path` with fp8emu::write_file (fp8emu/file.hpp); throws DataError.
 void write_file(const std::string& path, const std::string& text);
 
 }  // namespace study

@@ -18,7 +18,7 @@
 #include <cuda_runtime_api.h>
 
 #include "fp8emu/explain.hpp"
-#include "fp8emu/npy.hpp"
+#include "fp8emu/file.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -130,8 +130,7 @@ int run(int argc, char** argv) {
     if (c.gating && c.report.exact != c.report.total) ++failed;
   const std::string md = markdown(dev.str(), results);
   std::filesystem::create_directories(o.out);
-  fp8emu::npy::write_atomic(o.out + "/results.md",
-                            std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(md.data()), md.size()));
+  fp8emu::write_file(o.out + "/results.md", md);
   std::cout << (failed ? "FAIL: " : "PASS: ") << failed << " gating checks differ; " << o.out << "/results.md\n";
   return failed ? 1 : 0;
 }

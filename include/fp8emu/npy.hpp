@@ -5,8 +5,8 @@
 // and int32 in C order. Everything else is refused with a message naming what was
 // found: a bad magic string, an unknown version, a truncated header or body, a malformed
 // header dictionary, another dtype or byte order, Fortran order, or a shape whose size
-// does not match the data. Writing goes to a temporary file in the target's directory,
-// renamed over the target only when complete.
+// does not match the data. Writing goes through fp8emu/file.hpp's write_file: a target
+// that is not a regular file is refused, a failed write leaves the old file.
 #pragma once
 
 #include <cstddef>
@@ -50,11 +50,8 @@ Array read(const std::string& path);
 /// Returns the bytes of a .npy file holding `a` (version 1.0, or 2.0 for a long header);
 /// throws npy::Error when the data size does not match the shape.
 std::vector<std::uint8_t> serialize(const Array& a);
-/// Writes `a` to `path` atomically (a temporary file renamed over `path`); throws
-/// npy::Error and leaves no file behind on failure.
+/// Writes `a` to `path` with write_file (fp8emu/file.hpp); throws npy::Error (with
+/// write_file's message) and leaves the target as it was on failure.
 void write(const std::string& path, const Array& a);
-/// Writes `bytes` to `path` as `write` does (a temporary file renamed over `path`); throws
-/// npy::Error and leaves no file behind on failure. Other outputs (JSON reports) use it.
-void write_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
 
 }  // namespace fp8emu::npy

@@ -16,7 +16,9 @@
 #include <type_traits>
 
 #include "fp8emu/array.hpp"
+#include "fp8emu/file.hpp"
 #include "fp8emu/random.hpp"
+#include "fp8sim/checkpoint.hpp"
 
 namespace fp8sim {
 namespace {
@@ -287,154 +289,85 @@ void Run::optimizer_step() {
 }
 
 // ---------------------------------------------------------------------------
-// Checkpoints: "FP8SIMCK", version, fingerprint, then the state in a fixed order.
+// Checkpoints (the file and its validation: checkpoint.cpp).
 // ---------------------------------------------------------------------------
 
-namespace {
-
-constexpr char kMagic[8] = {'F', 'P', '8', 'S', 'I', 'M', 'C', 'K'};
-constexpr std::uint32_t kVersion = 1;
-
-struct Writer {
-  std::string buf;
-  template <class T>
-  void put(const T& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
-  template <class T>
-  void put_vec(const std::vector<T>& v) {
-    put(std::uint64_t(v.size()));
-    static_assert(std::is_trivially_copyable_v<T>);
-    buf.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-  }
-  void put_str(const std::string& s) {
-    put(std::uint64_t(s.size()));
-    buf += s;
-  }
-};
-
-struct Reader {
-  const std::string& buf;
-  const std::string& path;
-  std::size_t pos = 0;
-  [[noreturn]] void fail(const std::string& why) const { throw DataError(path + ": " + why); }
-  void need(std::size_t n) const {
-    if (buf.size() - pos < n) fail("truncated checkpoint");
-  }
-  template <class T>
-  T get() {
-    need(sizeof(T));
-    T v;
-    std::memcpy(&v, buf.data() + pos, sizeof(T));
-    pos += sizeof(T);
-    return v;
-  }
-  template <class T>
-  void get_vec(std::vector<T>& v, std::uint64_t max = 1ull << 32) {
-    const auto n = get<std::uint64_t>();
-    if (n > max) fail("corrupt checkpoint (implausible array size)");
-    need(n * sizeof(T));
-    v.resize(n);
-    std::memcpy(v.data(), buf.data() + pos, n * sizeof(T));
-    pos += n * sizeof(T);
-  }
-  std::string get_str() {
-    const auto n = get<std::uint64_t>();
-    need(n);
-    std::string s = buf.substr(pos, n);
-    pos += n;
-    return s;
-  }
-};
-
-}  // namespace
-
 void Run::save(const std::string& path) const {
-  Writer w;
-  w.buf.append(kMagic, 8);
-  w.put(kVersion);
-  w.put_str(config_.fingerprint());
-  w.put(step_);
-  w.put(epochs_done_);
-  for (Param* p : const_cast<Model&>(model_).params()) {
-    w.put_vec(p->value.data);
-    w.put_vec(p->m1);
-    w.put_vec(p->m2);
-  }
+  CheckpointState s;
+  s.step = step_;
+  s.epochs_done = epochs_done_;
+  for (Param* p : const_cast<Model&>(model_).params()) s.params.push_back({p->value.data, p->m1, p->m2});
   for (GemmCore* c : const_cast<Model&>(model_).gemm_cores())
     for (int r = 0; r < kRoles; ++r)
       for (int o = 0; o < 2; ++o) {
-        const OperandState& s = c->states[r][o];
-        w.put_vec(s.history);
-        w.put(s.recorded);
-        w.put(s.scale);
+        const OperandState& st = c->states[r][o];
+        s.slots.push_back({st.history, st.recorded, st.scale});
       }
-  w.put_vec(step_loss);
-  w.put_vec(stats_rows);
-  w.put_vec(epoch_rows);
-  w.put(total);
-  w.put_vec(pending_);
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw DataError(tmp + ": cannot write the checkpoint: " + std::strerror(errno));
-  const bool ok = std::fwrite(w.buf.data(), 1, w.buf.size(), f) == w.buf.size() && std::fflush(f) == 0 &&
-                  ::fsync(fileno(f)) == 0;
-  if (std::fclose(f) != 0 || !ok) {
-    std::remove(tmp.c_str());
-    throw DataError(tmp + ": cannot write the checkpoint: " + std::strerror(errno));
+  s.step_loss = step_loss;
+  s.stats_rows = stats_rows;
+  s.epoch_rows = epoch_rows;
+  s.total = total;
+  s.pending = pending_;
+  try {
+    fp8emu::write_file(path, encode_checkpoint(config_.fingerprint(), s));
+  } catch (const fp8emu::FileError& e) {
+    throw DataError(std::string("cannot write the checkpoint: ") + e.what());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw DataError(path + ": cannot rename the checkpoint into place: " + ec.message());
+}
+
+CheckpointLayout Run::checkpoint_layout() {
+  CheckpointLayout l;
+  l.fingerprint = config_.fingerprint();
+  for (Param* p : model_.params()) l.param_sizes.push_back(p->value.data.size());
+  l.second_moment = config_.optimizer.kind == OptimizerKind::adamw;
+  for (std::size_t c = 0; c < model_.gemm_cores().size(); ++c)
+    for (int r = 0; r < kRoles; ++r)
+      for (int o = 0; o < 2; ++o) {
+        const Scaling& sc = o ? config_.recipe.roles[r].b.scaling : config_.recipe.roles[r].a.scaling;
+        l.history.push_back(sc.kind == ScalingKind::delayed ? sc.history : 0);
+      }
+  l.steps_per_epoch = steps_per_epoch();
+  return l;
 }
 
 void Run::load(const std::string& path) {
-  std::string buf;
+  std::vector<std::uint8_t> buf;
   {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
-    char chunk[1 << 16];
+    std::uint8_t chunk[1 << 16];
     std::size_t got;
-    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.append(chunk, got);
+    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
     const bool err = std::ferror(f);
     std::fclose(f);
     if (err) throw DataError(path + ": read error");
   }
-  Reader r{buf, path};
-  if (buf.size() < 8 || std::memcmp(buf.data(), kMagic, 8) != 0) r.fail("not a checkpoint of fp8sim");
-  r.pos = 8;
-  if (r.get<std::uint32_t>() != kVersion) r.fail("checkpoint of another version");
-  if (r.get_str() != config_.fingerprint())
-    r.fail("the checkpoint is from a run with other settings (recipe, model, seed, batch, optimizer, limits)");
-  const auto step = r.get<std::int64_t>();
-  const auto epochs = r.get<int>();
+  // Validated whole before any of it replaces the run's state.
+  CheckpointState s = decode_checkpoint(buf, checkpoint_layout(), path);
+  std::size_t i = 0;
   for (Param* p : model_.params()) {
-    const std::size_t n = p->value.data.size();
-    r.get_vec(p->value.data);
-    r.get_vec(p->m1);
-    r.get_vec(p->m2);
-    if (p->value.data.size() != n || (p->m1.size() != n && !p->m1.empty()) || (p->m2.size() != n && !p->m2.empty()))
-      r.fail("corrupt checkpoint (parameter sizes)");
+    p->value.data = std::move(s.params[i].value);
+    p->m1 = std::move(s.params[i].m1);
+    p->m2 = std::move(s.params[i].m2);
+    ++i;
   }
+  i = 0;
   for (GemmCore* c : model_.gemm_cores())
-    for (int ro = 0; ro < kRoles; ++ro)
+    for (int r = 0; r < kRoles; ++r)
       for (int o = 0; o < 2; ++o) {
-        OperandState& s = c->states[ro][o];
-        r.get_vec(s.history);
-        s.recorded = r.get<std::int64_t>();
-        s.scale = r.get<float>();
+        OperandState& st = c->states[r][o];
+        st.history = std::move(s.slots[i].history);
+        st.recorded = s.slots[i].recorded;
+        st.scale = s.slots[i].scale;
+        ++i;
       }
-  r.get_vec(step_loss);
-  r.get_vec(stats_rows);
-  r.get_vec(epoch_rows);
-  total = r.get<QuantStats>();
-  const std::size_t slots = pending_.size();
-  r.get_vec(pending_);
-  if (pending_.size() != slots || r.pos != buf.size() || epochs < 0 || step < 0)
-    r.fail("corrupt checkpoint");
-  step_ = step;
-  epochs_done_ = epochs;
+  step_loss = std::move(s.step_loss);
+  stats_rows = std::move(s.stats_rows);
+  epoch_rows = std::move(s.epoch_rows);
+  total = s.total;
+  pending_ = std::move(s.pending);
+  step_ = s.step;
+  epochs_done_ = s.epochs_done;
 }
 
 }  // namespace fp8sim

@@ -39,7 +39,7 @@ if cmp -s <(grep ',1,' t1/epochs.csv | cut -d, -f3-) <(grep ',2,' t1/epochs.csv 
 grep -q "stopped after epoch 1" r1.log && ok "stop message" || bad "no stop message: $(cat r1.log)"
 [ ! -e r/epochs.csv ] && ok "no results after the interruption" || bad "results written after an interruption"
 ls r/checkpoints/*.ckpt > /dev/null 2>&1 && ok "checkpoints written" || bad "no checkpoints"
-ls r/checkpoints/*.tmp > /dev/null 2>&1 && bad "temporary checkpoint left behind" || ok "no temporary files"
+[ -z "$(ls -A r/checkpoints | grep -e '\.tmp$' -e '^\.fp8emu-')" ] && ok "no temporary files" || bad "temporary checkpoint left behind"
 "$study" "${short[@]}" --threads 2 --out r --resume > r2.log 2>&1 || bad "resumed run failed: $(tail -3 r2.log)"
 if same_numbers t1 r; then ok "resumed run equals the uninterrupted one"; else bad "resumed run differs"; fi
 
@@ -92,6 +92,21 @@ for f in e/checkpoints/*.ckpt; do head -c 100 "$f" > "$f.cut" && mv "$f.cut" "$f
 "$study" "${short[@]}" --out e --resume > e.log 2>&1
 rc=$?
 [ $rc -eq 2 ] && grep -q "truncated checkpoint" e.log && ok "truncated checkpoint" || bad "truncated checkpoint: exit $rc $(cat e.log)"
+# One float of a checkpoint overwritten by 1e30: the checksum refuses it, nothing is published.
+rm -rf e; cp -r r e; rm -f e/*.csv e/*.json e/*.md
+ck=$(ls e/checkpoints/*.ckpt | head -1)
+python3 -c "import struct,sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); i=len(b)//8*4; b[i:i+4]=struct.pack('<f',1e30); open(p,'wb').write(b)" "$ck"
+"$study" "${short[@]}" --out e --resume > e.log 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "$ck: corrupt checkpoint: checksum mismatch" e.log && [ ! -e e/epochs.csv ] \
+  && ok "checkpoint with a changed float" || bad "checkpoint with a changed float: exit $rc $(cat e.log)"
+# An output path that is not a regular file is refused (exit 2) and left as it is.
+rm -rf f; mkdir f; mkfifo f/summary.json
+"$study" --recipes fp32 --seeds 1 --epochs 1 --train-limit 512 --test-limit 200 --progress none --no-plots \
+  --out f > f.log 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "'f/summary.json' is a FIFO, not a regular file" f.log && [ -p f/summary.json ] \
+  && ok "a FIFO in the results directory" || bad "a FIFO in the results directory: exit $rc $(cat f.log)"
 
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

@@ -17,6 +17,8 @@
 
 namespace fp8sim {
 
+struct CheckpointLayout;  // fp8sim/checkpoint.hpp
+
 enum class OptimizerKind : std::uint8_t { adamw, sgd };
 
 /// Optimizer hyper-parameters. AdamW: Loshchilov and Hutter 2019 (decoupled decay);
@@ -116,11 +118,16 @@ class Run {
   std::vector<EpochRow> epoch_rows;
   QuantStats total;               ///< Every quantization of the run, merged.
 
-  /// Writes the complete state to `path` atomically (a temporary file, then rename).
+  /// Writes the complete state to `path` (fp8sim/checkpoint.hpp) with fp8emu::write_file;
+  /// throws DataError.
   void save(const std::string& path) const;
-  /// Restores the state written by save; throws DataError when the file is unreadable,
-  /// corrupt, or from a run with another fingerprint.
+  /// Restores the state written by save (epochs_done() then says how far it got); throws
+  /// DataError naming the file and the reason when it is unreadable, corrupt (checksum),
+  /// from a run with another fingerprint, or holds a field this run cannot have, and then
+  /// leaves the run as it was.
   void load(const std::string& path);
+  /// What a checkpoint of this run must match.
+  CheckpointLayout checkpoint_layout();
 
  private:
   void optimizer_step();

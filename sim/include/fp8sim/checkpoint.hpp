@@ -1,0 +1,81 @@
+// The checkpoint file of a training run, and its validation.
+//
+// Layout, in the machine's byte order (little-endian on x86-64 and AArch64):
+//   "FP8SIMCK", uint32 version (2), uint64 length of the whole file,
+//   the run's fingerprint (uint64 length, text), int64 step, int32 epochs done,
+//   per parameter: value, first moment, second moment (each a uint64 count, then floats),
+//   per operand slot (GEMM, role, operand a/b): amax history (count, floats), int64 amax
+//   values recorded, float scale,
+//   step losses (count, doubles), statistics rows, epoch rows, the run's total statistics,
+//   the statistics pending since the last row (each field by field),
+//   uint32 CRC-32 (zlib's crc32) of every byte before it.
+// decode_checkpoint refuses anything that is not exactly such a file from this run: a
+// wrong magic, version or length, a checksum mismatch, another run's fingerprint, and
+// every field outside what training can produce (sizes that do not match the model,
+// counts, epochs and steps that do not agree, amax histories of the wrong length or with
+// a counter outside [0, step], scales that are not finite and positive, statistics with
+// impossible counts). The message names the file and the field.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fp8sim/train.hpp"
+
+namespace fp8sim {
+
+/// The format version written and read.
+inline constexpr std::uint32_t kCheckpointVersion = 2;
+/// The largest number of epochs a checkpoint may record.
+inline constexpr int kMaxCheckpointEpochs = 1 << 20;
+/// The largest step count a checkpoint may record.
+inline constexpr std::int64_t kMaxCheckpointSteps = std::int64_t(1) << 40;
+
+/// What a checkpoint must match: the run's settings and its model.
+struct CheckpointLayout {
+  std::string fingerprint;               ///< RunConfig::fingerprint() of the run.
+  std::vector<std::size_t> param_sizes;  ///< Elements of each parameter, in Model::params() order.
+  bool second_moment = true;             ///< AdamW keeps a second moment, SGD does not.
+  /// Per operand slot (GEMM, role, operand a then b): the amax history length of delayed
+  /// scaling, 0 for every other scaling. Its size is 6 per GEMM.
+  std::vector<int> history;
+  std::int64_t steps_per_epoch = 0;
+};
+
+/// One parameter's saved state (moments empty before the first optimizer step).
+struct ParamState {
+  std::vector<float> value, m1, m2;
+};
+
+/// One operand slot's saved state (OperandState without its per-step statistics).
+struct SlotState {
+  std::vector<float> history;
+  std::int64_t recorded = 0;
+  float scale = 1.0f;
+};
+
+/// Everything a checkpoint holds.
+struct CheckpointState {
+  std::int64_t step = 0;
+  int epochs_done = 0;
+  std::vector<ParamState> params;
+  std::vector<SlotState> slots;
+  std::vector<double> step_loss;
+  std::vector<StatsRow> stats_rows;
+  std::vector<EpochRow> epoch_rows;
+  QuantStats total;
+  std::vector<QuantStats> pending;  ///< One per operand slot.
+};
+
+/// Returns the bytes of a checkpoint of `s` for a run with this fingerprint.
+std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
+                                            const CheckpointState& s);
+
+/// Decodes and validates a checkpoint against `layout`; throws DataError "NAME: reason".
+CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
+                                  const CheckpointLayout& layout, const std::string& name);
+
+}  // namespace fp8sim
