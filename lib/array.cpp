@@ -305,7 +305,8 @@ ArrayStats quantize_impl(const Format& f, std::span<const typename Src::T> in,
   const bool flush_in_prepass = o.convert.flush_inputs && (scaled || !is_float);
   const EncodePlan plan = make_plan(f, o, !scaled);
   return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
-    return encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, simd, scaled, flush_in_prepass);
+    return encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, simd, scaled,
+                             flush_in_prepass);
   }));
 }
 
@@ -336,20 +337,22 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
   const std::size_t cols = std::size_t(std::max<std::int64_t>(g.cols, 1));
   rows_exec.chunk = std::max<std::size_t>(1, o.exec.chunk / cols);
   rows_exec.parallel_threshold = o.exec.parallel_threshold / cols;
-  return float_stats(for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
-    Pass p;
-    ArrayOptions ob = o;
-    for (std::size_t r = r0; r < r1; ++r)
-      for (std::int64_t j = 0; j < gc; ++j) {
-        const std::size_t b = r * cols + std::size_t(j * bc), e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
-        ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
-        const Pass q =
-            encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob, simd, true, flush_in_prepass);
-        p.max = std::max(p.max, q.max);
-        p.simd += q.simd;
-      }
-    return p;
-  }));
+  return float_stats(
+      for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
+        Pass p;
+        ArrayOptions ob = o;
+        for (std::size_t r = r0; r < r1; ++r)
+          for (std::int64_t j = 0; j < gc; ++j) {
+            const std::size_t b = r * cols + std::size_t(j * bc),
+                              e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
+            ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
+            const Pass q = encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob, simd,
+                                                     true, flush_in_prepass);
+            p.max = std::max(p.max, q.max);
+            p.simd += q.simd;
+          }
+        return p;
+      }));
 }
 
 template <class Out>
@@ -441,21 +444,22 @@ void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out
   const bool simd =
       array_path(float_out ? ArrayCall::dequantize_float32 : ArrayCall::dequantize_float64, f, o) ==
       ArrayPath::simd;
-  const std::uint64_t seen = for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
-    std::uint32_t all = 0;
-    std::size_t i = b;
-    if constexpr (float_out) {
-      if (simd)
-        i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
-                                    o.scale, &all);
-    }
-    for (; i < e; ++i) {
-      const std::uint32_t c = std::uint32_t(codes[i]);
-      all |= c;
-      out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
-    }
-    return Pass{all, 0};
-  }).max;
+  const std::uint64_t seen =
+      for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
+        std::uint32_t all = 0;
+        std::size_t i = b;
+        if constexpr (float_out) {
+          if (simd)
+            i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
+                                        o.scale, &all);
+        }
+        for (; i < e; ++i) {
+          const std::uint32_t c = std::uint32_t(codes[i]);
+          all |= c;
+          out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
+        }
+        return Pass{all, 0};
+      }).max;
   if (total_bits(f) < int(8 * sizeof(C)) && (seen >> total_bits(f)) != 0)
     check_codes(f, codes.data(), n);  // names the first bad code
 }
@@ -553,7 +557,7 @@ ArrayPath array_path(ArrayCall call, const Format& f, const ArrayOptions& o) {
     case ArrayCall::quantize_bfloat16:
       simd = simd_covers(f, o);
       break;
-    case ArrayCall::quantize_float64:  // The exact reference loop only.
+    case ArrayCall::quantize_float64:    // The exact reference loop only.
     case ArrayCall::dequantize_float64:  // A table lookup per element, no kernel.
       break;
     case ArrayCall::quantize_blocks: {  // Every block through the scaled kernels.

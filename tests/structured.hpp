@@ -37,9 +37,9 @@ inline std::vector<double> structured_inputs(const oracle::Spec& s, const InType
   const int e_lo = std::max(in.emin - in.p + 1, qmin - 3);
   const int e_hi = std::min(in.emax, emax_t + 3);
   for (int e = e_lo; e <= e_hi; ++e) {
-    const int q = std::max(e, emin_t) - m;     // target quantum exponent
+    const int q = std::max(e, emin_t) - m;              // target quantum exponent
     const int ulp_e = std::max(e, in.emin) - in.p + 1;  // input ulp exponent
-    const int kb = std::max(e - q, 0);          // kept bits below the leading one
+    const int kb = std::max(e - q, 0);                  // kept bits below the leading one
     std::vector<std::uint64_t> patterns;
     if (kb <= 7) {
       for (std::uint64_t i = 0; i < (std::uint64_t{1} << kb); ++i) patterns.push_back(i);
@@ -71,10 +71,12 @@ inline std::vector<double> structured_inputs(const oracle::Spec& s, const InType
       }
     }
   }
-  const double extremes[] = {in.is_float ? double(std::numeric_limits<float>::denorm_min()) : std::numeric_limits<double>::denorm_min(),
-                             in.is_float ? double(std::numeric_limits<float>::min()) : std::numeric_limits<double>::min(),
-                             in.is_float ? double(std::numeric_limits<float>::max()) : std::numeric_limits<double>::max(),
-                             0.0, std::numeric_limits<double>::infinity()};
+  const double extremes[] = {
+      in.is_float ? double(std::numeric_limits<float>::denorm_min())
+                  : std::numeric_limits<double>::denorm_min(),
+      in.is_float ? double(std::numeric_limits<float>::min()) : std::numeric_limits<double>::min(),
+      in.is_float ? double(std::numeric_limits<float>::max()) : std::numeric_limits<double>::max(),
+      0.0, std::numeric_limits<double>::infinity()};
   for (double v : extremes) out.insert(v);
   std::vector<double> all;
   for (double v : out) {

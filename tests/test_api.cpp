@@ -199,15 +199,18 @@ TEST_CASE("explain's status says what became of the input", "[api][explain]") {
   CHECK(status("e2m1fn", nan) == "not representable: e2m1fn has no NaN; NaN input -> 6 (0x7)");
   CHECK(status("e8m0fnu", -4.0) == "sign dropped (e8m0fnu encodes |x|); |x| exact");
   CHECK(status("e8m0fnu", -3.0) == "sign dropped (e8m0fnu encodes |x|); |x| inexact");
-  CHECK(status("binary8p3ue", -1.0) == "not representable: negative input to an unsigned format -> NaN");
-  CHECK(status("binary8p3ue", -INFINITY) == "not representable: negative input to an unsigned format -> NaN");
+  CHECK(status("binary8p3ue", -1.0) ==
+        "not representable: negative input to an unsigned format -> NaN");
+  CHECK(status("binary8p3ue", -INFINITY) ==
+        "not representable: negative input to an unsigned format -> NaN");
   CHECK(status("e4m3fn", nan) == "NaN input -> NaN");
   // Ordinary results.
   CHECK(status("e4m3fn", 1.0) == "exact");
   CHECK(status("binary8p3ue", -0.0) == "exact");
   CHECK(status("e4m3fn", 3.3) == "inexact");
   CHECK(status("e5m2", -1e-7) == "inexact, underflow to zero");
-  CHECK(status("e4m3fn", 1e6) == "overflow: rounded magnitude exceeds max 448 -> normal (saturated)");
+  CHECK(status("e4m3fn", 1e6) ==
+        "overflow: rounded magnitude exceeds max 448 -> normal (saturated)");
   const std::string text = to_text(explain(parse_format("e2m1fn"), nan, {}));
   CHECK(text.find("status      not representable: e2m1fn has no NaN") != std::string::npos);
 }
@@ -220,8 +223,8 @@ TEST_CASE("precision-1 ties go to the even code, round-to-odd to the odd code (P
   for (const char* f : {"binary8p1se", "binary8p1sf", "binary8p1ue", "binary8p1uf"}) {
     INFO(f);
     const Format p1 = parse_format(f);
-    CHECK(decode(p1, enc(f, 1.5)) == 1.0);    // 1 (even) or 2 (odd)
-    CHECK(decode(p1, enc(f, 3.0)) == 4.0);    // 2 (odd) or 4 (even)
+    CHECK(decode(p1, enc(f, 1.5)) == 1.0);     // 1 (even) or 2 (odd)
+    CHECK(decode(p1, enc(f, 3.0)) == 4.0);     // 2 (odd) or 4 (even)
     CHECK(decode(p1, enc(f, 0.375)) == 0.25);  // 0.25 (even) or 0.5 (odd)
     CHECK(decode(p1, enc(f, 1.5, kRo)) == 2.0);
     CHECK(decode(p1, enc(f, 3.0, kRo)) == 2.0);

@@ -152,7 +152,8 @@ const std::vector<std::string> kPairFormats = {"e4m3fn", "e5m2",   "e4m3fnuz",
 }  // namespace
 
 TEST_CASE("add, sub, mul, div, sqrt: all operand pairs, deterministic modes", "[arith][exhaustive]") {
-  Sweep sweep("arith add/sub/mul/div all pairs + sqrt all codes x 7 formats x 6 roundings x 3 saturations");
+  Sweep sweep(
+      "arith add/sub/mul/div all pairs + sqrt all codes x 7 formats x 6 roundings x 3 saturations");
   // binary8p1se: precision-1 ties go to the even code, round-to-odd to the odd code.
   std::vector<std::string> fmts = kPairFormats;
   fmts.push_back("binary8p1se");

@@ -54,7 +54,8 @@ std::string mode_name(const ArrayOptions& o) {
 bool ran(ArrayPath p, const ArrayStats& st, std::size_t n, std::size_t chunk = Execution{}.chunk) {
   if (p == ArrayPath::reference) return st.simd_elements == 0;
   const std::size_t chunks = (n + chunk - 1) / chunk;
-  return st.simd_elements <= n && st.simd_elements + 64 * chunks >= n && (n < 64 || st.simd_elements > 0);
+  return st.simd_elements <= n && st.simd_elements + 64 * chunks >= n &&
+         (n < 64 || st.simd_elements > 0);
 }
 
 // Every option set of the 16-bit sweep: 6 deterministic roundings and 3 stochastic ones
@@ -150,8 +151,9 @@ std::uint64_t sweep_one(const Format& f, const ArrayOptions& o, const std::vecto
   auto note = [&](const char* in, std::uint32_t input, int in_bits, std::uint32_t want,
                   std::uint32_t got, int out_bits) {
     if (++bad <= 3)
-      msgs.push_back(format_name(f) + " " + mode_name(o) + " " + in + " " + hex_code(input, in_bits) +
-                     ": expected " + hex_code(want, out_bits) + ", got " + hex_code(got, out_bits));
+      msgs.push_back(format_name(f) + " " + mode_name(o) + " " + in + " " +
+                     hex_code(input, in_bits) + ": expected " + hex_code(want, out_bits) +
+                     ", got " + hex_code(got, out_bits));
   };
   std::vector<C> y16(h.size()), yb(h.size()), y32(x.size());
   short_runs += quantize_float16_bits(f, h, y16, o).simd_elements != h.size();
@@ -224,14 +226,16 @@ TEST_CASE("array: every format the SIMD path admits, in every mode, against the 
   std::uint64_t unscaled_reference = 0, narrow_scaled_reference = 0, expected = 0;
   for (std::size_t fi = 0; fi < fmts.size(); ++fi)
     for (std::size_t mi = 0; mi < modes.size(); ++mi) {
-      const bool simd = array_path(ArrayCall::quantize_float32, fmts[fi], modes[mi]) == ArrayPath::simd;
+      const bool simd =
+          array_path(ArrayCall::quantize_float32, fmts[fi], modes[mi]) == ArrayPath::simd;
       if (!simd) {
         unscaled_reference += mi < unscaled;
         narrow_scaled_reference += total_bits(fmts[fi]) <= 8;
         continue;
       }
       jobs.emplace_back(fi, mi);
-      const bool fake = array_path(ArrayCall::fake_quantize, fmts[fi], modes[mi]) == ArrayPath::simd;
+      const bool fake =
+          array_path(ArrayCall::fake_quantize, fmts[fi], modes[mi]) == ArrayPath::simd;
       expected += 2 * 65536 + xs[fi].size() * (fake ? 2 : 1);
     }
   CHECK(unscaled_reference == 0);
@@ -282,7 +286,8 @@ TEST_CASE("array: float32 and tf32 targets keep the values they can hold", "[arr
     for (std::size_t i = 0; i < xt.size(); ++i) xt[i] = t[i % 4];
     std::vector<std::uint32_t> yt(xt.size());
     REQUIRE(quantize(formats::tf32{}, xt, yt, o).simd_elements == xt.size());
-    for (std::size_t i = 0; i < xt.size(); ++i) CHECK(decode(formats::tf32{}, yt[i]) == double(xt[i]));
+    for (std::size_t i = 0; i < xt.size(); ++i)
+      CHECK(decode(formats::tf32{}, yt[i]) == double(xt[i]));
   }
 }
 
@@ -375,7 +380,9 @@ TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", 
         const ArrayStats st = quantize_blocks(f, x, BlockScales{R, C, br, bc, sc}, y, o);
         // The kernels produce all of each block's row but a partial batch (< 64 elements).
         std::uint64_t least = 0;
-        for (std::int64_t c0 = 0; c0 < C; c0 += gbc) least += std::uint64_t(R) * std::uint64_t(std::max<std::int64_t>(0, std::min(C - c0, gbc) - 63));
+        for (std::int64_t c0 = 0; c0 < C; c0 += gbc)
+          least += std::uint64_t(R) *
+                   std::uint64_t(std::max<std::int64_t>(0, std::min(C - c0, gbc) - 63));
         if (array_path(ArrayCall::quantize_blocks, f, o) == ArrayPath::simd) {
           ++simd_runs;
           wrong_path += st.simd_elements < least || st.simd_elements > x.size();
@@ -619,7 +626,8 @@ TEST_CASE("array: fake_quantize is quantize then dequantize", "[array]") {
         // 127), and tf32 in fake_quantize (which looks codes of at most 16 bits up in a table).
         const std::string fn = name;
         const bool narrow = fn != "e8m0fnu" && fn != "tf32";
-        const bool quantize_simd = fn != "e8m0fnu" && !(scale != 1.0f && (fn == "bfloat16" || fn == "tf32"));
+        const bool quantize_simd =
+            fn != "e8m0fnu" && !(scale != 1.0f && (fn == "bfloat16" || fn == "tf32"));
         const ArrayPath fake_path = array_path(ArrayCall::fake_quantize, f, o);
         const ArrayPath quantize_path = array_path(ArrayCall::quantize_float32, f, o);
         CHECK(fake_path == (narrow && quantize_simd ? ArrayPath::simd : ArrayPath::reference));

@@ -52,8 +52,9 @@ TEST_CASE("MPFR agrees on every float16 and bfloat16 input", "[exhaustive][mpfr]
           ++total;
           // Precision-1 ties (1.5 2^e, and half the smallest value) follow another rule
           // in MPFR (see the top): skip them, and compare every other P = 1 input.
-          const bool p1_tie = s.m == 0 && r == Rounding::nearest_even && x != 0 &&
-                              (significand_of(x) == 0.75 || std::fabs(x) == std::ldexp(0.5, 1 - s.bias));
+          const bool p1_tie =
+              s.m == 0 && r == Rounding::nearest_even && x != 0 &&
+              (significand_of(x) == 0.75 || std::fabs(x) == std::ldexp(0.5, 1 - s.bias));
           if (!std::isfinite(x) || (!s.is_signed && std::signbit(x) && x != 0) || p1_tie) {
             ++skipped;
             continue;
@@ -80,8 +81,10 @@ TEST_CASE("MPFR agrees on every float16 and bfloat16 input", "[exhaustive][mpfr]
   }
   mpfr_set_emin(old_emin);
   mpfr_set_emax(old_emax);
-  std::printf("sweep MPFR: %llu skipped (overflow, NaN, inf, negative unsigned, P=1 nearest-even ties) of %llu\n",
-              (unsigned long long)skipped, (unsigned long long)total);
+  std::printf(
+      "sweep MPFR: %llu skipped (overflow, NaN, inf, negative unsigned, P=1 nearest-even ties) of "
+      "%llu\n",
+      (unsigned long long)skipped, (unsigned long long)total);
   CHECK(skipped < total / 2);
   sweep.finish(total - skipped);
 }
