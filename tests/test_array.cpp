@@ -1,8 +1,9 @@
 // The array path (SIMD kernels, OpenMP chunks, scaled inputs, counter-based random bits)
 // against the scalar reference of convert.hpp, bit for bit: every float32 input for
-// e4m3fn and e5m2, every float16 / bfloat16 input for every catalog format of at most 8
-// bits, scaled and random inputs, every code for dequantize, and thread / chunk / SIMD
-// independence of the results.
+// e4m3fn and e5m2; every float16 / bfloat16 input and the structured float32 set for
+// every format the SIMD path admits; scaled and random inputs, every code for
+// dequantize, and thread / chunk / SIMD independence of the results. Each test asks
+// array_path() which path it exercises and checks ArrayStats::simd_elements that it ran.
 #include <omp.h>
 
 #include <bit>
