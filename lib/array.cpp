@@ -8,6 +8,9 @@
 // at least k fewer bits, where k = 2 for the deterministic modes and N + 2 for N-bit
 // stochastic rounding, gives the same result as rounding the exact product once;
 // simd_covers() admits a scaled call only when k such bits exist at every magnitude.
+//
+// array_path() is the one place that decides which path a call takes; every function
+// below asks it, and counts the elements its SIMD kernels produce (ArrayStats).
 #include "fp8emu/array.hpp"
 
 #include <omp.h>
@@ -105,26 +108,43 @@ decltype(auto) with_rounding(Rounding r, Fn&& fn) {
   return fn(std::integral_constant<R, R::stochastic_c>{});
 }
 
+// What one chunk (or a whole call) found: the largest bit pattern seen (amax bits, or
+// the OR of the codes) and how many elements the SIMD kernels produced.
+struct Pass {
+  std::uint64_t max = 0;
+  std::uint64_t simd = 0;
+};
+
 // Runs body(begin, end) over chunks of `ex.chunk` elements, on several threads when the
-// array is large enough; returns the largest value the bodies returned (amax bits).
+// array is large enough; returns the largest `max` and the sum of `simd` of the bodies.
 template <class Body>
-std::uint64_t for_chunks(std::size_t n, const Execution& ex, Body&& body) {
+Pass for_chunks(std::size_t n, const Execution& ex, Body&& body) {
   const std::size_t chunk = ex.chunk;
   const std::size_t count = n / chunk + (n % chunk != 0);
   int threads = ex.threads > 0 ? ex.threads : omp_get_max_threads();
   if (n < ex.parallel_threshold) threads = 1;
-  std::uint64_t m = 0;
+  std::uint64_t m = 0, v = 0;
   if (threads <= 1 || count <= 1) {
-    for (std::size_t c = 0; c < count; ++c)
-      m = std::max(m, body(c * chunk, std::min(n, (c + 1) * chunk)));
-    return m;
+    for (std::size_t c = 0; c < count; ++c) {
+      const Pass p = body(c * chunk, std::min(n, (c + 1) * chunk));
+      m = std::max(m, p.max);
+      v += p.simd;
+    }
+    return {m, v};
   }
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : m)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : m) reduction(+ : v)
   for (std::ptrdiff_t c = 0; c < std::ptrdiff_t(count); ++c) {
     const std::size_t b = std::size_t(c) * chunk;
-    m = std::max(m, body(b, std::min(n, b + chunk)));
+    const Pass p = body(b, std::min(n, b + chunk));
+    m = std::max(m, p.max);
+    v += p.simd;
   }
-  return m;
+  return {m, v};
+}
+
+// The ArrayStats of a pass whose `max` holds float32 amax bits.
+ArrayStats float_stats(const Pass& p) {
+  return {double(std::bit_cast<float>(std::uint32_t(p.max))), p.simd};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -142,16 +162,19 @@ std::uint32_t float16_to_float_bits(std::uint16_t h) {
 
 struct FloatSource {
   using T = float;
+  static constexpr ArrayCall call = ArrayCall::quantize_float32;
   static std::uint32_t bits(float x) { return std::bit_cast<std::uint32_t>(x); }
   static bool subnormal(float x) { return float_subnormal(bits(x)); }
 };
 struct Float16Source {
   using T = std::uint16_t;
+  static constexpr ArrayCall call = ArrayCall::quantize_float16;
   static std::uint32_t bits(std::uint16_t h) { return float16_to_float_bits(h); }
   static bool subnormal(std::uint16_t h) { return (h & 0x7C00u) == 0 && (h & 0x3FFu) != 0; }
 };
 struct BFloat16Source {
   using T = std::uint16_t;
+  static constexpr ArrayCall call = ArrayCall::quantize_bfloat16;
   static std::uint32_t bits(std::uint16_t b) { return std::uint32_t(b) << 16; }
   static bool subnormal(std::uint16_t b) { return (b & 0x7F80u) == 0 && (b & 0x7Fu) != 0; }
 };
@@ -232,11 +255,12 @@ std::uint32_t prepare(const typename Src::T* in, std::size_t n, std::uint32_t* o
 // Quantize.
 
 // Encodes x[b, e) to y[b, e) with the scale o.scale applied (scaled) or not: the SIMD
-// kernel where `simd`, the scalar reference for what it leaves. Returns max |x| bits.
+// kernel where `simd`, the scalar reference for what it leaves. Returns max |x| bits and
+// the number of elements the kernel encoded.
 template <class Src, class Out>
-std::uint32_t encode_range(const Format& f, const typename Src::T* x, Out* y, std::size_t b,
-                           std::size_t e, const EncodePlan& plan, const ArrayOptions& o, bool simd,
-                           bool scaled, bool flush_in_prepass) {
+Pass encode_range(const Format& f, const typename Src::T* x, Out* y, std::size_t b, std::size_t e,
+                  const EncodePlan& plan, const ArrayOptions& o, bool simd, bool scaled,
+                  bool flush_in_prepass) {
   constexpr bool is_float = std::is_same_v<Src, FloatSource>;
   std::uint32_t amax = 0;
   std::size_t i = b;
@@ -262,28 +286,28 @@ std::uint32_t encode_range(const Format& f, const typename Src::T* x, Out* y, st
       }
     });
   }
+  const std::uint64_t simd_done = i - b;
   for (; i < e; ++i) {
     amax = std::max(amax, Src::bits(x[i]) & 0x7FFFFFFFu);
     y[i] = Out(reference<Src>(f, x[i], o, plan.key, o.first_index + i));
   }
-  return amax;
+  return {amax, simd_done};
 }
 
 template <class Src, class Out>
 ArrayStats quantize_impl(const Format& f, std::span<const typename Src::T> in,
                          std::span<Out> out, const ArrayOptions& o) {
   check_call(f, in.size(), out.size(), int(8 * sizeof(Out)), o);
-  const bool simd = simd_covers(f, o);
+  const bool simd = array_path(Src::call, f, o) == ArrayPath::simd;
   const bool scaled = o.scale != 1.0f;
   constexpr bool is_float = std::is_same_v<Src, FloatSource>;
   // Float16 and scaled inputs flush in the prepass; float32 / bfloat16 in the kernel.
   const bool flush_in_prepass = o.convert.flush_inputs && (scaled || !is_float);
   const EncodePlan plan = make_plan(f, o, !scaled);
-  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
-    return std::uint64_t{
-        encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, simd, scaled, flush_in_prepass)};
-  });
-  return {double(std::bit_cast<float>(std::uint32_t(m)))};
+  return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+    return encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, simd, scaled,
+                             flush_in_prepass);
+  }));
 }
 
 // Every block through the scaled path (its scale may be 1): the reference is one function
@@ -306,28 +330,29 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
   for (float s : g.scales)
     if (!(std::isfinite(s) && s > 0.0f))
       throw std::invalid_argument("quantize_blocks: every scale must be finite and > 0");
-  ArrayOptions scaled = o;
-  scaled.scale = 2.0f;  // any scale != 1: the conditions of the scaled kernels
-  const bool simd = simd_covers(f, scaled);
+  const bool simd = array_path(ArrayCall::quantize_blocks, f, o) == ArrayPath::simd;
   const bool flush_in_prepass = o.convert.flush_inputs;
   const EncodePlan plan = make_plan(f, o, false);
   Execution rows_exec = o.exec;
   const std::size_t cols = std::size_t(std::max<std::int64_t>(g.cols, 1));
   rows_exec.chunk = std::max<std::size_t>(1, o.exec.chunk / cols);
   rows_exec.parallel_threshold = o.exec.parallel_threshold / cols;
-  const std::uint64_t m = for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
-    std::uint32_t amax = 0;
-    ArrayOptions ob = o;
-    for (std::size_t r = r0; r < r1; ++r)
-      for (std::int64_t j = 0; j < gc; ++j) {
-        const std::size_t b = r * cols + std::size_t(j * bc), e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
-        ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
-        amax = std::max(amax, encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob, simd, true,
-                                                        flush_in_prepass));
-      }
-    return std::uint64_t{amax};
-  });
-  return {double(std::bit_cast<float>(std::uint32_t(m)))};
+  return float_stats(
+      for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
+        Pass p;
+        ArrayOptions ob = o;
+        for (std::size_t r = r0; r < r1; ++r)
+          for (std::int64_t j = 0; j < gc; ++j) {
+            const std::size_t b = r * cols + std::size_t(j * bc),
+                              e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
+            ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
+            const Pass q = encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob, simd,
+                                                     true, flush_in_prepass);
+            p.max = std::max(p.max, q.max);
+            p.simd += q.simd;
+          }
+        return p;
+      }));
 }
 
 template <class Out>
@@ -336,7 +361,7 @@ ArrayStats quantize_double(const Format& f, std::span<const double> in, std::spa
   check_call(f, in.size(), out.size(), int(8 * sizeof(Out)), o);
   const RandomKey key = random_key(o.seed, o.stream);
   const bool sr = is_stochastic(o.convert.rounding);
-  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+  const Pass m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
     std::uint64_t amax = 0;
     for (std::size_t i = b; i < e; ++i) {
       const std::uint64_t bits = std::bit_cast<std::uint64_t>(in[i]);
@@ -345,9 +370,9 @@ ArrayStats quantize_double(const Format& f, std::span<const double> in, std::spa
       const std::uint32_t r = sr ? random_bits(key, o.first_index + i) : 0;
       out[i] = Out(detail::encode_scaled_status(f, in[i], sub, o.scale, o.convert, r).code);
     }
-    return amax;
+    return Pass{amax, 0};
   });
-  return {std::bit_cast<double>(m)};
+  return {std::bit_cast<double>(m.max), 0};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -410,27 +435,31 @@ void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out
         else
           out[i] = decode(f, codes[i]) / double(o.scale);
       }
-      return std::uint64_t{0};
+      return Pass{};
     });
     return;
   }
   const V* table = decode_table<V>(f);
   const std::uint32_t mask = std::uint32_t{0xFFFF};
-  const std::uint64_t seen = for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
-    std::uint32_t all = 0;
-    std::size_t i = b;
-    if constexpr (float_out) {
-      if (o.exec.simd)
-        i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
-                                    o.scale, &all);
-    }
-    for (; i < e; ++i) {
-      const std::uint32_t c = std::uint32_t(codes[i]);
-      all |= c;
-      out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
-    }
-    return std::uint64_t{all};
-  });
+  const bool simd =
+      array_path(float_out ? ArrayCall::dequantize_float32 : ArrayCall::dequantize_float64, f, o) ==
+      ArrayPath::simd;
+  const std::uint64_t seen =
+      for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
+        std::uint32_t all = 0;
+        std::size_t i = b;
+        if constexpr (float_out) {
+          if (simd)
+            i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
+                                        o.scale, &all);
+        }
+        for (; i < e; ++i) {
+          const std::uint32_t c = std::uint32_t(codes[i]);
+          all |= c;
+          out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
+        }
+        return Pass{all, 0};
+      }).max;
   if (total_bits(f) < int(8 * sizeof(C)) && (seen >> total_bits(f)) != 0)
     check_codes(f, codes.data(), n);  // names the first bad code
 }
@@ -443,14 +472,14 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
   check_call(f, in.size(), out.size(), 32, o);
   if (!fits_float(f))
     throw std::domain_error("the values of " + format_name(f) + " do not fit in float");
-  const bool simd = simd_covers(f, o) && total_bits(f) <= 16;
+  const bool simd = array_path(ArrayCall::fake_quantize, f, o) == ArrayPath::simd;
   const bool scaled = o.scale != 1.0f;
   const bool flush_in_prepass = o.convert.flush_inputs && scaled;
   const EncodePlan plan = make_plan(f, o, !scaled);
   const float* table = total_bits(f) <= 16 ? decode_table<float>(f) : nullptr;
   const float* x = in.data();
   float* y = out.data();
-  const std::uint64_t m = for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
+  return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
     std::uint32_t amax = 0;
     std::size_t i = b;
     if (simd) {
@@ -474,15 +503,15 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
         }
       });
     }
+    const std::uint64_t simd_done = i - b;
     for (; i < e; ++i) {
       const float xi = x[i];
       amax = std::max(amax, std::bit_cast<std::uint32_t>(xi) & 0x7FFFFFFFu);
       const std::uint32_t c = reference<FloatSource>(f, xi, o, plan.key, o.first_index + i);
       y[i] = (table ? table[c] : decode_float(f, c)) / o.scale;
     }
-    return std::uint64_t{amax};
-  });
-  return {double(std::bit_cast<float>(std::uint32_t(m)))};
+    return Pass{amax, simd_done};
+  }));
 }
 
 }  // namespace
@@ -501,6 +530,9 @@ const std::vector<float>& value_table(const Format& f) {
   return *cache.back().second;
 }
 
+namespace {
+
+// True when the encode kernels cover `f` under `o` (float32, float16 and bfloat16 inputs).
 bool simd_covers(const Format& f, const ArrayOptions& o) {
   if (!o.exec.simd || check(f)) return false;
   const int M = f.mantissa_bits;
@@ -513,6 +545,39 @@ bool simd_covers(const Format& f, const ArrayOptions& o) {
     if (M + k > 23 || quantum_min(f) - k < -149 || emax(f) > 126) return false;
   }
   return true;
+}
+
+}  // namespace
+
+ArrayPath array_path(ArrayCall call, const Format& f, const ArrayOptions& o) {
+  bool simd = false;
+  switch (call) {
+    case ArrayCall::quantize_float32:
+    case ArrayCall::quantize_float16:
+    case ArrayCall::quantize_bfloat16:
+      simd = simd_covers(f, o);
+      break;
+    case ArrayCall::quantize_float64:    // The exact reference loop only.
+    case ArrayCall::dequantize_float64:  // A table lookup per element, no kernel.
+      break;
+    case ArrayCall::quantize_blocks: {  // Every block through the scaled kernels.
+      ArrayOptions scaled = o;
+      scaled.scale = 2.0f;  // any scale != 1: the conditions of the scaled kernels
+      simd = simd_covers(f, scaled);
+      break;
+    }
+    case ArrayCall::fake_quantize:  // The kernel looks the codes up in a 2^16 table.
+      simd = simd_covers(f, o) && total_bits(f) <= 16;
+      break;
+    case ArrayCall::dequantize_float32:
+      simd = o.exec.simd && !check(f) && total_bits(f) <= 16;
+      break;
+  }
+  return simd ? ArrayPath::simd : ArrayPath::reference;
+}
+
+std::string_view array_path_name(ArrayPath p) {
+  return p == ArrayPath::simd ? "simd" : "reference";
 }
 
 const char* simd_arch_name() { return Arch::name(); }

@@ -213,16 +213,35 @@ std::string to_text(const Explanation& e) {
     if (e.input != 0) s << ", relative " << shortest(e.error / std::fabs(e.input));
     s << "\n";
   }
-  s << "status      ";
+  s << "status      " << status_text(e) << "\n";
+  return s.str();
+}
+
+std::string status_text(const Explanation& e) {
+  const Format& f = e.format;
+  const CodeFields& r = e.result;
+  const std::string result = shortest(r.value) + " (" + hex_code(r.code, total_bits(f)) + ")";
+  // 1. Inputs the format has no counterpart for: the code stands for something else.
+  if (std::isnan(e.input)) {
+    if (r.value_class == ValueClass::nan) return "NaN input -> NaN";
+    return "not representable: " + format_name(f) + " has no NaN; NaN input -> " + result;
+  }
+  const bool negative = std::signbit(e.input) && e.input != 0;
+  if (negative && !f.is_signed && f.policy != Policy::e8m0)
+    return "not representable: negative input to an unsigned format -> NaN";
+  // 2. The rounding, of |x| where e8m0 drops the sign.
+  std::ostringstream s;
+  if (negative && f.policy == Policy::e8m0) s << "sign dropped (e8m0fnu encodes |x|); |x| ";
   const EncodeStatus& st = e.status;
   if (!st.inexact && !st.overflow && !st.underflow && !st.flushed) s << "exact";
   if (st.inexact && !st.overflow) s << "inexact";
-  if (st.overflow) s << "overflow: " << (std::isfinite(e.input) ? "rounded magnitude exceeds max " : "infinite input, ")
-                     << shortest(max_finite(f)) << " -> " << class_name(r.value_class)
-                     << (r.value_class == ValueClass::normal ? " (saturated)" : "");
+  if (st.overflow)
+    s << "overflow: "
+      << (std::isfinite(e.input) ? "rounded magnitude exceeds max " : "infinite input, ")
+      << shortest(max_finite(f)) << " -> " << class_name(r.value_class)
+      << (r.value_class == ValueClass::normal ? " (saturated)" : "");
   if (st.underflow) s << ", underflow" << (r.value_class == ValueClass::zero ? " to zero" : "");
   if (st.flushed) s << ", flushed (DAZ/FTZ)";
-  s << "\n";
   return s.str();
 }
 

@@ -79,12 +79,13 @@ template <Rounding R, class A>
   const B d = (top - Eeff) + B(p.dconst);
   B code;
   if constexpr (R == Rounding::nearest_even) {
-    // 5-7 for nearest-even: add half an ulp minus one, plus the last kept bit ("odd"),
-    // then truncate; carries move into the exponent because the code is continuous.
+    // 5-7 for nearest-even: add half an ulp minus one, plus the last bit of the truncated
+    // code ("odd"), then truncate; carries move into the exponent because the code is
+    // continuous. d = 0 (a float32 target in its normal range) discards nothing: no bias.
     // sig < 2^24 and the bias < 2^31, so the sum fits; d >= 32 gives 0 (sig < 2^31).
     const B kept = srlv<A>(sig, d);
-    const B odd = p.M == 0 ? xsimd::select(kept != zero, one, zero) : kept & one;
-    const B bias = sllv<A>(one, d - one) - one + odd;
+    const B odd = ((expo << p.M) + kept) & one;
+    const B bias = xsimd::select(d == zero, zero, sllv<A>(one, d - one) - one + odd);
     code = (expo << p.M) + srlv<A>(sig + bias, d);
   } else {
     // 5. kept = sig >> d; the discarded bits top-aligned in 32 bits, plus sticky below.
@@ -99,7 +100,7 @@ template <Rounding R, class A>
     // 7. Round once.
     const auto inexact = (frac != zero) | sticky;
     const B half(0x80000000u);
-    auto odd = [&] { return p.M == 0 ? kept != zero : (code & one) != zero; };
+    auto odd = [&] { return (code & one) != zero; };  // the truncated code's last bit
     xsimd::batch_bool<std::uint32_t, A> up;
     if constexpr (R == Rounding::nearest_away) {
       up = frac >= half;

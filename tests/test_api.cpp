@@ -197,16 +197,60 @@ TEST_CASE("explain reports fields, neighbours and error", "[api][explain]") {
   CHECK(to_text(e).find("neighbours  3.25 (0x45) <= x <= 3.5 (0x46)") != std::string::npos);
 }
 
-TEST_CASE("precision-1 ties go to the larger magnitude (IEEE 754-2019 4.3.1)", "[api]") {
-  // Both neighbours have the odd significand digit 1; 2019's rule picks the larger.
-  for (const char* f : {"binary8p1se", "binary8p1uf", "e8m0fnu"}) {
+TEST_CASE("explain's status says what became of the input", "[api][explain]") {
+  auto status = [](const char* f, double x, ConvertOptions o = {}) {
+    return status_text(explain(parse_format(f), x, o));
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Inputs without a counterpart in the format: never "exact".
+  CHECK(status("e2m1fn", nan) == "not representable: e2m1fn has no NaN; NaN input -> 6 (0x7)");
+  CHECK(status("e8m0fnu", -4.0) == "sign dropped (e8m0fnu encodes |x|); |x| exact");
+  CHECK(status("e8m0fnu", -3.0) == "sign dropped (e8m0fnu encodes |x|); |x| inexact");
+  CHECK(status("binary8p3ue", -1.0) ==
+        "not representable: negative input to an unsigned format -> NaN");
+  CHECK(status("binary8p3ue", -INFINITY) ==
+        "not representable: negative input to an unsigned format -> NaN");
+  CHECK(status("e4m3fn", nan) == "NaN input -> NaN");
+  // Ordinary results.
+  CHECK(status("e4m3fn", 1.0) == "exact");
+  CHECK(status("binary8p3ue", -0.0) == "exact");
+  CHECK(status("e4m3fn", 3.3) == "inexact");
+  CHECK(status("e5m2", -1e-7) == "inexact, underflow to zero");
+  CHECK(status("e4m3fn", 1e6) ==
+        "overflow: rounded magnitude exceeds max 448 -> normal (saturated)");
+  const std::string text = to_text(explain(parse_format("e2m1fn"), nan, {}));
+  CHECK(text.find("status      not representable: e2m1fn has no NaN") != std::string::npos);
+}
+
+TEST_CASE("precision-1 ties go to the even code, round-to-odd to the odd code (P3109)", "[api]") {
+  // With no trailing significand the code of 2^e is e + bias: "even" is the exponent
+  // field's last bit. binary8p1se and binary8p1uf: bias 64 and 128 (even), so 1 has an
+  // even code; e8m0fnu: bias 127, so 2 has.
+  const ConvertOptions kRo{.rounding = Rounding::to_odd};
+  for (const char* f : {"binary8p1se", "binary8p1sf", "binary8p1ue", "binary8p1uf"}) {
     INFO(f);
-    CHECK(decode(parse_format(f), enc(f, 1.5)) == 2.0);
-    CHECK(decode(parse_format(f), enc(f, 3.0)) == 4.0);
-    CHECK(decode(parse_format(f), enc(f, 0.375)) == 0.5);
-    CHECK(decode(parse_format(f), enc(f, 1.5, ConvertOptions{.rounding = Rounding::to_odd})) == 1.0);
+    const Format p1 = parse_format(f);
+    CHECK(decode(p1, enc(f, 1.5)) == 1.0);     // 1 (even) or 2 (odd)
+    CHECK(decode(p1, enc(f, 3.0)) == 4.0);     // 2 (odd) or 4 (even)
+    CHECK(decode(p1, enc(f, 0.375)) == 0.25);  // 0.25 (even) or 0.5 (odd)
+    CHECK(decode(p1, enc(f, 1.5, kRo)) == 2.0);
+    CHECK(decode(p1, enc(f, 3.0, kRo)) == 2.0);
+    CHECK(decode(p1, enc(f, 1.0, kRo)) == 1.0);  // exact stays
+    // A tie between 0 (code 0, even) and the smallest value goes to 0; to odd, up.
+    CHECK(enc(f, min_positive(p1) / 2) == 0x00);
+    CHECK(enc(f, min_positive(p1) / 2, kRo) == 0x01);
   }
-  // A tie between 0 (even) and the smallest value of a P=1 format goes to 0.
-  const Format p1 = parse_format("binary8p1se");
-  CHECK(enc("binary8p1se", min_positive(p1) / 2) == 0x00);
+  const Format e8 = parse_format("e8m0fnu");
+  CHECK(decode(e8, enc("e8m0fnu", 1.5)) == 2.0);
+  CHECK(decode(e8, enc("e8m0fnu", 3.0)) == 2.0);
+  CHECK(decode(e8, enc("e8m0fnu", 6.0)) == 8.0);
+  CHECK(decode(e8, enc("e8m0fnu", 1.5, kRo)) == 1.0);
+  CHECK(decode(e8, enc("e8m0fnu", 3.0, kRo)) == 4.0);
+  // 1.5 x max is a tie between max and the next power of two: it stays at max where the
+  // largest finite code is even and overflows where it is odd (saturation none).
+  CHECK(enc("binary8p1se", 1.5 * max_finite(parse_format("binary8p1se")), kNone) == 0x7E);
+  CHECK(enc("binary8p1sf", 1.5 * max_finite(parse_format("binary8p1sf")), kNone) == 0x80);  // NaN
+  CHECK(enc("binary8p1ue", 1.5 * max_finite(parse_format("binary8p1ue")), kNone) == 0xFE);  // +inf
+  CHECK(enc("binary8p1uf", 1.5 * max_finite(parse_format("binary8p1uf")), kNone) == 0xFE);
+  CHECK(enc("e8m0fnu", 1.5 * max_finite(e8), kNone) == 0xFE);
 }

@@ -152,12 +152,15 @@ const std::vector<std::string> kPairFormats = {"e4m3fn", "e5m2",   "e4m3fnuz",
 }  // namespace
 
 TEST_CASE("add, sub, mul, div, sqrt: all operand pairs, deterministic modes", "[arith][exhaustive]") {
-  Sweep sweep("arith add/sub/mul/div all pairs + sqrt all codes x 6 formats x 6 roundings x 3 saturations");
-  PairSweepSpec spec{kPairFormats, {Op::add, Op::sub, Op::mul, Op::div, Op::sqrt},
-                     deterministic_modes()};
+  Sweep sweep(
+      "arith add/sub/mul/div all pairs + sqrt all codes x 7 formats x 6 roundings x 3 saturations");
+  // binary8p1se: precision-1 ties go to the even code, round-to-odd to the odd code.
+  std::vector<std::string> fmts = kPairFormats;
+  fmts.push_back("binary8p1se");
+  PairSweepSpec spec{fmts, {Op::add, Op::sub, Op::mul, Op::div, Op::sqrt}, deterministic_modes()};
   const std::uint64_t n = run_pairs(sweep, spec);
-  // 3 x 2^16 + 2 x 2^12 + 2^8 pairs for 4 ops, and 3 x 2^8 + 2 x 2^6 + 2^4 sqrt operands.
-  CHECK(n == ((3ull << 16) + (2ull << 12) + 256) * 4 * 18 + (3 * 256 + 2 * 64 + 16) * 18);
+  // 4 x 2^16 + 2 x 2^12 + 2^8 pairs for 4 ops, and 4 x 2^8 + 2 x 2^6 + 2^4 sqrt operands.
+  CHECK(n == ((4ull << 16) + (2ull << 12) + 256) * 4 * 18 + (4 * 256 + 2 * 64 + 16) * 18);
   sweep.finish(n);
 }
 

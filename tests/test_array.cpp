@@ -1,8 +1,9 @@
 // The array path (SIMD kernels, OpenMP chunks, scaled inputs, counter-based random bits)
 // against the scalar reference of convert.hpp, bit for bit: every float32 input for
-// e4m3fn and e5m2, every float16 / bfloat16 input for every catalog format of at most 8
-// bits, scaled and random inputs, every code for dequantize, and thread / chunk / SIMD
-// independence of the results.
+// e4m3fn and e5m2; every float16 / bfloat16 input and the structured float32 set for
+// every format the SIMD path admits; scaled and random inputs, every code for
+// dequantize, and thread / chunk / SIMD independence of the results. Each test asks
+// array_path() which path it exercises and checks ArrayStats::simd_elements that it ran.
 #include <omp.h>
 
 #include <bit>
@@ -13,6 +14,7 @@
 
 #include "fp8emu/array.hpp"
 #include "rng.hpp"
+#include "structured.hpp"
 #include "sweep.hpp"
 
 using namespace fp8emu;
@@ -46,6 +48,15 @@ std::string mode_name(const ArrayOptions& o) {
   if (o.convert.nan == NanEncoding::nvidia) s += "/nvnan";
   if (o.scale != 1.0f) s += "/scale=" + shortest(o.scale);
   return s;
+}
+
+// True when a call of n elements ran the path `p` says: on the SIMD path the kernels
+// produced every element but at most a partial batch (< 64) per chunk; otherwise none.
+bool ran(ArrayPath p, const ArrayStats& st, std::size_t n, std::size_t chunk = Execution{}.chunk) {
+  if (p == ArrayPath::reference) return st.simd_elements == 0;
+  const std::size_t chunks = (n + chunk - 1) / chunk;
+  return st.simd_elements <= n && st.simd_elements + 64 * chunks >= n &&
+         (n < 64 || st.simd_elements > 0);
 }
 
 // Every option set of the 16-bit sweep: 6 deterministic roundings and 3 stochastic ones
@@ -84,7 +95,9 @@ void sweep_all_float32(const char* name, Fmt f, const ArrayOptions& o) {
   const std::uint64_t n = adjusted((std::uint64_t{1} << 32) / chunk);
   const RandomKey key = random_key(o.seed, o.stream);
   const bool sr = is_stochastic(o.convert.rounding);
-#pragma omp parallel
+  REQUIRE(array_path(ArrayCall::quantize_float32, f, o) == ArrayPath::simd);
+  std::uint64_t short_runs = 0;
+#pragma omp parallel reduction(+ : short_runs)
   {
     std::vector<float> x(chunk);
     std::vector<std::uint8_t> y(chunk);
@@ -94,7 +107,7 @@ void sweep_all_float32(const char* name, Fmt f, const ArrayOptions& o) {
       for (std::uint64_t i = 0; i < chunk; ++i) x[i] = std::bit_cast<float>(std::uint32_t(base + i));
       ArrayOptions oc = o;
       oc.first_index = base;
-      quantize(Format(f), x, y, oc);
+      short_runs += quantize(Format(f), x, y, oc).simd_elements != chunk;
       std::uint64_t bad = 0;
       std::vector<std::string> msgs;
       for (std::uint64_t i = 0; i < chunk; ++i) {
@@ -108,6 +121,7 @@ void sweep_all_float32(const char* name, Fmt f, const ArrayOptions& o) {
     }
   }
   sweep.finish(n * chunk);
+  CHECK(short_runs == 0);  // the kernels produced every element
 }
 
 TEST_CASE("array: every float32 input for e4m3fn and e5m2 against the scalar reference",
@@ -125,13 +139,67 @@ TEST_CASE("array: every float32 input for e4m3fn and e5m2 against the scalar ref
   }
 }
 
-TEST_CASE("array: every float16 and bfloat16 input, every format of at most 8 bits",
+// One format and option set of the sweep below: every float16 and every bfloat16 input
+// and the structured float32 set `x` through quantize, and `x` through fake_quantize
+// where that takes the SIMD path, against the scalar reference. Returns the mismatches;
+// adds to `short_runs` every call in which the kernels did not produce every element.
+template <class C>
+std::uint64_t sweep_one(const Format& f, const ArrayOptions& o, const std::vector<std::uint16_t>& h,
+                        const std::vector<float>& x, std::vector<std::string>& msgs,
+                        std::uint64_t& short_runs) {
+  const int bits = total_bits(f);
+  std::uint64_t bad = 0;
+  auto note = [&](const char* in, std::uint32_t input, int in_bits, std::uint32_t want,
+                  std::uint32_t got, int out_bits) {
+    if (++bad <= 3)
+      msgs.push_back(format_name(f) + " " + mode_name(o) + " " + in + " " +
+                     hex_code(input, in_bits) + ": expected " + hex_code(want, out_bits) +
+                     ", got " + hex_code(got, out_bits));
+  };
+  std::vector<C> y16(h.size()), yb(h.size()), y32(x.size());
+  short_runs += quantize_float16_bits(f, h, y16, o).simd_elements != h.size();
+  short_runs += quantize_bfloat16_bits(f, h, yb, o).simd_elements != h.size();
+  short_runs += quantize(f, x, y32, o).simd_elements != x.size();
+  for (std::uint32_t i = 0; i < h.size(); ++i) {
+    const bool sub16 = (i & 0x7C00) == 0 && (i & 0x3FF) != 0;
+    const bool subb = (i & 0x7F80) == 0 && (i & 0x7F) != 0;
+    const std::uint32_t r16 = reference(f, decode(formats::float16{}, i), sub16, o, i);
+    const std::uint32_t rb = reference(f, double(std::bit_cast<float>(i << 16)), subb, o, i);
+    if (r16 != y16[i]) note("float16", i, 16, r16, y16[i], bits);
+    if (rb != yb[i]) note("bfloat16", i, 16, rb, yb[i], bits);
+  }
+  const bool fake = array_path(ArrayCall::fake_quantize, f, o) == ArrayPath::simd;
+  std::vector<float> yf(fake ? x.size() : 0);
+  if (fake) short_runs += fake_quantize(f, x, yf, o).simd_elements != x.size();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::uint32_t xb = std::bit_cast<std::uint32_t>(x[i]);
+    const std::uint32_t want = reference(f, double(x[i]), float_subnormal(x[i]), o, i);
+    if (want != y32[i]) note("float32", xb, 32, want, y32[i], bits);
+    if (!fake) continue;
+    const float v = decode_float(f, want) / o.scale;
+    if (std::bit_cast<std::uint32_t>(v) != std::bit_cast<std::uint32_t>(yf[i]) &&
+        !(std::isnan(v) && std::isnan(yf[i])))
+      note("fake_quantize float32", xb, 32, std::bit_cast<std::uint32_t>(v),
+           std::bit_cast<std::uint32_t>(yf[i]), 32);
+  }
+  return bad;
+}
+
+TEST_CASE("array: every format the SIMD path admits, in every mode, against the scalar reference",
           "[array][exhaustive]") {
+  // The formats: every catalog format whose float32 quantize takes the SIMD path. Every
+  // one of them must take it for every unscaled option set; scaled option sets run where
+  // the kernels admit them, which every format of at most 8 bits must.
   std::vector<Format> fmts;
   for (const CatalogEntry& e : catalog())
-    if (total_bits(e.format) <= 8) fmts.push_back(e.format);
-  REQUIRE(fmts.size() == 39);  // 11 named formats + 28 binary8p{1..7}{s,u}{e,f}
+    if (array_path(ArrayCall::quantize_float32, e.format, {}) == ArrayPath::simd)
+      fmts.push_back(e.format);
+  // 10 named 8-bit formats (all but e8m0fnu) + 26 binary8p{1..7}{s,u}{e,f} (all but
+  // binary8p1ue and binary8p1uf, whose emin -127 is below float32's) + float16,
+  // bfloat16, tf32, float32.
+  REQUIRE(fmts.size() == 40);
   std::vector<ArrayOptions> modes = sweep_modes();
+  const std::size_t unscaled = modes.size();
   // Scaled calls: a power of two, and scales whose products need the exact path.
   for (float scale : {0.125f, 3.0f, 0.1f, 1e-30f})
     for (Rounding r : {Rounding::nearest_even, Rounding::toward_negative, Rounding::stochastic_b})
@@ -143,36 +211,85 @@ TEST_CASE("array: every float16 and bfloat16 input, every format of at most 8 bi
                        .seed = 5});
   std::vector<std::uint16_t> h(65536);
   for (std::uint32_t i = 0; i < 65536; ++i) h[i] = std::uint16_t(i);
-  Sweep sweep("array float16+bfloat16 all 2^16 x 39 formats <= 8 bits x " +
-              std::to_string(modes.size()) + " option sets");
-  const int jobs = int(fmts.size() * modes.size());
-#pragma omp parallel for schedule(dynamic)
-  for (int job = 0; job < jobs; ++job) {
-    const Format& f = fmts[std::size_t(job) / modes.size()];
-    ArrayOptions o = modes[std::size_t(job) % modes.size()];
-    o.exec.threads = 1;
-    std::vector<std::uint8_t> y16(65536), yb(65536);
-    quantize_float16_bits(f, h, y16, o);
-    quantize_bfloat16_bits(f, h, yb, o);
-    std::uint64_t bad = 0;
-    std::vector<std::string> msgs;
-    for (std::uint32_t i = 0; i < 65536; ++i) {
-      const bool sub16 = (i & 0x7C00) == 0 && (i & 0x3FF) != 0;
-      const bool subb = (i & 0x7F80) == 0 && (i & 0x7F) != 0;
-      const double v16 = decode(formats::float16{}, i);
-      const double vb = double(std::bit_cast<float>(i << 16));
-      const std::uint32_t r16 = reference(f, v16, sub16, o, i);
-      const std::uint32_t rb = reference(f, vb, subb, o, i);
-      if (r16 != y16[i] && ++bad <= 3)
-        msgs.push_back(format_name(f) + " " + mode_name(o) + " float16 " + hex_code(i, 16) +
-                       ": expected " + hex_code(r16, 8) + ", got " + hex_code(y16[i], 8));
-      if (rb != yb[i] && ++bad <= 3)
-        msgs.push_back(format_name(f) + " " + mode_name(o) + " bfloat16 " + hex_code(i, 16) +
-                       ": expected " + hex_code(rb, 8) + ", got " + hex_code(yb[i], 8));
-    }
-    sweep.add(2 * 65536, bad, msgs);
+  // The structured float32 set of each format (test_structured.cpp), padded with zeros to
+  // a multiple of 64 elements so that no chunk leaves a partial SIMD batch.
+  std::vector<std::vector<float>> xs;
+  std::uint64_t structured_total = 0;
+  for (const Format& f : fmts) {
+    std::vector<float> x;
+    for (double v : structured::structured_inputs(oracle::spec(format_name(f)), structured::kFloat))
+      x.push_back(float(v));
+    x.resize((x.size() + 63) / 64 * 64, 0.0f);
+    structured_total += x.size();
+    xs.push_back(std::move(x));
   }
-  sweep.finish(std::uint64_t(jobs) * 2 * 65536);
+  std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (format, mode) on the SIMD path
+  std::uint64_t unscaled_reference = 0, narrow_scaled_reference = 0, expected = 0;
+  for (std::size_t fi = 0; fi < fmts.size(); ++fi)
+    for (std::size_t mi = 0; mi < modes.size(); ++mi) {
+      const bool simd =
+          array_path(ArrayCall::quantize_float32, fmts[fi], modes[mi]) == ArrayPath::simd;
+      if (!simd) {
+        unscaled_reference += mi < unscaled;
+        narrow_scaled_reference += total_bits(fmts[fi]) <= 8;
+        continue;
+      }
+      jobs.emplace_back(fi, mi);
+      const bool fake =
+          array_path(ArrayCall::fake_quantize, fmts[fi], modes[mi]) == ArrayPath::simd;
+      expected += 2 * 65536 + xs[fi].size() * (fake ? 2 : 1);
+    }
+  CHECK(unscaled_reference == 0);
+  CHECK(narrow_scaled_reference == 0);
+  Sweep sweep("array SIMD path: all float16+bfloat16 inputs and the structured float32 set (" +
+              std::to_string(structured_total) + " values) x " + std::to_string(fmts.size()) +
+              " formats x " + std::to_string(modes.size()) + " option sets (" +
+              std::to_string(jobs.size()) + " pairs on the SIMD path), quantize + fake_quantize");
+  std::uint64_t short_runs = 0;
+#pragma omp parallel for schedule(dynamic) reduction(+ : short_runs)
+  for (std::int64_t job = 0; job < std::int64_t(jobs.size()); ++job) {
+    const auto [fi, mi] = jobs[std::size_t(job)];
+    const Format& f = fmts[fi];
+    ArrayOptions o = modes[mi];
+    o.exec.threads = 1;
+    std::vector<std::string> msgs;
+    std::uint64_t runs = 0, bad;
+    if (total_bits(f) <= 8)
+      bad = sweep_one<std::uint8_t>(f, o, h, xs[fi], msgs, runs);
+    else if (total_bits(f) <= 16)
+      bad = sweep_one<std::uint16_t>(f, o, h, xs[fi], msgs, runs);
+    else
+      bad = sweep_one<std::uint32_t>(f, o, h, xs[fi], msgs, runs);
+    short_runs += runs;
+    const bool fake = array_path(ArrayCall::fake_quantize, f, o) == ArrayPath::simd;
+    sweep.add(2 * 65536 + xs[fi].size() * (fake ? 2 : 1), bad, msgs);
+  }
+  sweep.finish(expected);
+  CHECK(short_runs == 0);  // the kernels produced every element of every call
+}
+
+TEST_CASE("array: float32 and tf32 targets keep the values they can hold", "[array]") {
+  // A float32 target discards no bits of a float32 input: nearest-even must add no bias.
+  std::vector<float> x(64);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    x[i] = i % 4 == 0 ? 1.0f : i % 4 == 1 ? 0.0f : i % 4 == 2 ? -0x1.fffffep127f : 0x1p-149f;
+  for (Rounding r : kDeterministic) {
+    const ArrayOptions o{.convert = {.rounding = r, .saturation = Saturation::none}};
+    std::vector<std::uint32_t> y(x.size());
+    REQUIRE(quantize(formats::float32{}, x, y, o).simd_elements == x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      INFO(rounding_name(r) << " element " << i);
+      CHECK(y[i] == std::bit_cast<std::uint32_t>(x[i]));
+    }
+    // tf32 holds 1, 0 and its own largest value; float32's smallest subnormal is below it.
+    const std::vector<float> t = {1.0f, 0.0f, -0x1.ffcp127f, 0x1p-136f};
+    std::vector<float> xt(64);
+    for (std::size_t i = 0; i < xt.size(); ++i) xt[i] = t[i % 4];
+    std::vector<std::uint32_t> yt(xt.size());
+    REQUIRE(quantize(formats::tf32{}, xt, yt, o).simd_elements == xt.size());
+    for (std::size_t i = 0; i < xt.size(); ++i)
+      CHECK(decode(formats::tf32{}, yt[i]) == double(xt[i]));
+  }
 }
 
 TEST_CASE("array: random and structured float32 inputs, scaled, wide formats", "[array]") {
@@ -200,14 +317,16 @@ TEST_CASE("array: random and structured float32 inputs, scaled, wide formats", "
       {.convert = {.rounding = Rounding::stochastic_b, .stochastic_bits = 32}, .seed = 4},
   };
   Sweep sweep("array float32 random+structured x 8 formats x 8 scales x 7 option sets");
-  std::uint64_t expected = 0;
+  std::uint64_t expected = 0, simd_calls = 0, wrong_path = 0;
   for (const char* name : names) {
     const Format f = parse_format(name);
     for (float scale : scales) {
       for (ArrayOptions o : modes) {
         o.scale = scale;
         std::vector<std::uint16_t> y(x.size());
-        quantize(f, x, y, o);
+        const ArrayPath path = array_path(ArrayCall::quantize_float32, f, o);
+        simd_calls += path == ArrayPath::simd;
+        wrong_path += !ran(path, quantize(f, x, y, o), x.size());
         std::uint64_t bad = 0;
         std::vector<std::string> msgs;
         for (std::size_t i = 0; i < x.size(); ++i) {
@@ -223,6 +342,10 @@ TEST_CASE("array: random and structured float32 inputs, scaled, wide formats", "
     }
   }
   sweep.finish(expected);
+  CHECK(wrong_path == 0);
+  // Of the 448 calls the kernels cover all but the 64 with N = 32 stochastic bits and the
+  // 42 scaled calls of bfloat16 (its emax 127 leaves no room for the rounded product).
+  CHECK(simd_calls == 448 - 64 - 42);
 }
 
 TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", "[array]") {
@@ -243,7 +366,7 @@ TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", 
       {.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 8}, .seed = 3, .first_index = 1000},
   };
   Sweep sweep("array quantize_blocks 37x70 x 4 formats x 6 block shapes x 3 option sets");
-  std::uint64_t expected = 0;
+  std::uint64_t expected = 0, simd_runs = 0, wrong_path = 0;
   for (const char* name : {"e4m3fn", "e5m2", "e2m1fn", "bfloat16"}) {
     const Format f = parse_format(name);
     for (const auto& [br, bc] : shapes)
@@ -255,7 +378,18 @@ TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", 
         o.exec.threads = 2;
         o.exec.parallel_threshold = 1;
         o.exec.chunk = 300;
-        quantize_blocks(f, x, BlockScales{R, C, br, bc, sc}, y, o);
+        const ArrayStats st = quantize_blocks(f, x, BlockScales{R, C, br, bc, sc}, y, o);
+        // The kernels produce all of each block's row but a partial batch (< 64 elements).
+        std::uint64_t least = 0;
+        for (std::int64_t c0 = 0; c0 < C; c0 += gbc)
+          least += std::uint64_t(R) *
+                   std::uint64_t(std::max<std::int64_t>(0, std::min(C - c0, gbc) - 63));
+        if (array_path(ArrayCall::quantize_blocks, f, o) == ArrayPath::simd) {
+          ++simd_runs;
+          wrong_path += st.simd_elements < least || st.simd_elements > x.size();
+        } else {
+          wrong_path += st.simd_elements != 0;
+        }
         std::uint64_t bad = 0;
         std::vector<std::string> msgs;
         for (std::int64_t r = 0; r < R; ++r)
@@ -274,6 +408,8 @@ TEST_CASE("array: quantize_blocks gives each block the codes of its own scale", 
       }
   }
   sweep.finish(expected);
+  CHECK(wrong_path == 0);
+  CHECK(simd_runs == 3 * 6 * 3);  // all but bfloat16, whose emax 127 rules out scaled kernels
   std::vector<std::uint8_t> y8(x.size());
   const std::vector<float> one(1, 1.0f), zero(1, 0.0f);
   CHECK_THROWS_WITH(quantize_blocks(parse_format("e4m3fn"), x, BlockScales{R, C, 0, 0, {}}, y8),
@@ -297,7 +433,9 @@ TEST_CASE("array: float64 inputs and the exact scaled product", "[array]") {
       for (Rounding r : {Rounding::nearest_even, Rounding::toward_negative, Rounding::stochastic_c}) {
         const ArrayOptions o{.convert = {.rounding = r, .stochastic_bits = 20}, .scale = scale, .seed = 9};
         std::vector<std::uint16_t> y(x.size());
-        quantize(f, x, y, o);
+        // float64 inputs always take the exact reference loop.
+        CHECK(array_path(ArrayCall::quantize_float64, f, o) == ArrayPath::reference);
+        CHECK(quantize(f, x, y, o).simd_elements == 0);
         std::uint64_t bad = 0;
         std::vector<std::string> msgs;
         for (std::size_t i = 0; i < x.size(); ++i) {
@@ -335,16 +473,19 @@ TEST_CASE("array: results do not depend on threads, chunks, SIMD or splitting", 
                      .seed = 77, .stream = 3};
       o.exec = {.threads = 1, .simd = false};
       std::vector<std::uint8_t> ref(n);
-      const double amax_ref = quantize(formats::e4m3fn{}, x, ref, o).amax;
+      const ArrayStats st_ref = quantize(formats::e4m3fn{}, x, ref, o);
+      const double amax_ref = st_ref.amax;
+      CHECK(st_ref.simd_elements == 0);
       int runs = 0;
       for (int threads : {1, 2, 3, 8}) {
         for (std::size_t chunk : {std::size_t{1} << 14, std::size_t{777}, std::size_t{4096}, n}) {
           for (bool simd : {true, false}) {
             o.exec = {.threads = threads, .parallel_threshold = 1, .chunk = chunk, .simd = simd};
             std::vector<std::uint8_t> y(n);
-            const double amax = quantize(formats::e4m3fn{}, x, y, o).amax;
+            const ArrayStats st = quantize(formats::e4m3fn{}, x, y, o);
             CHECK(y == ref);
-            CHECK(amax == amax_ref);
+            CHECK(st.amax == amax_ref);
+            CHECK(ran(simd ? ArrayPath::simd : ArrayPath::reference, st, n, chunk));
             ++runs;
           }
         }
@@ -370,7 +511,7 @@ TEST_CASE("array: random bits across a 2^32 index boundary", "[array][random]") 
     ArrayOptions o{.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 16},
                    .seed = 1, .first_index = first};
     std::vector<std::uint8_t> y(x.size()), ref(x.size());
-    quantize(formats::e4m3fn{}, x, y, o);
+    REQUIRE(quantize(formats::e4m3fn{}, x, y, o).simd_elements == x.size());
     o.exec.simd = false;
     quantize(formats::e4m3fn{}, x, ref, o);
     CHECK(y == ref);
@@ -411,7 +552,7 @@ TEST_CASE("array: stochastic rounding is unbiased", "[array][random]") {
   const std::size_t n = 1 << 20;
   std::vector<float> x(n, 1.15625f), y(n);
   ArrayOptions o{.convert = {.rounding = Rounding::stochastic_a, .stochastic_bits = 8}, .seed = 8};
-  fake_quantize(formats::e4m3fn{}, x, y, o);
+  REQUIRE(fake_quantize(formats::e4m3fn{}, x, y, o).simd_elements == n);
   double sum = 0;
   for (float v : y) {
     REQUIRE((v == 1.125f || v == 1.25f));
@@ -432,6 +573,7 @@ TEST_CASE("array: dequantize every code against decode", "[array][exhaustive]") 
     for (std::uint32_t c = 0; c < count; ++c) c16[c] = std::uint16_t(c), c32[c] = c;
     for (float scale : {1.0f, 3.0f, 0x1p-5f}) {
       const ArrayOptions o{.scale = scale};
+      CHECK(array_path(ArrayCall::dequantize_float32, f, o) == ArrayPath::simd);
       std::vector<float> yf(count), yf32(count);
       std::vector<double> yd(count);
       dequantize(f, c16, yf, o);
@@ -480,8 +622,21 @@ TEST_CASE("array: fake_quantize is quantize then dequantize", "[array]") {
         std::vector<float> y(x.size());
         std::vector<std::uint32_t> c(x.size());
         std::vector<float> back(x.size());
-        const double a1 = fake_quantize(f, x, y, o).amax;
-        const double a2 = quantize(f, x, c, o).amax;
+        INFO(name << " scale " << scale << " " << rounding_name(r));
+        const ArrayStats st1 = fake_quantize(f, x, y, o), st2 = quantize(f, x, c, o);
+        const double a1 = st1.amax, a2 = st2.amax;
+        // The kernels cover these formats but e8m0fnu, bfloat16 and tf32 with a scale (emax
+        // 127), and tf32 in fake_quantize (which looks codes of at most 16 bits up in a table).
+        const std::string fn = name;
+        const bool narrow = fn != "e8m0fnu" && fn != "tf32";
+        const bool quantize_simd =
+            fn != "e8m0fnu" && !(scale != 1.0f && (fn == "bfloat16" || fn == "tf32"));
+        const ArrayPath fake_path = array_path(ArrayCall::fake_quantize, f, o);
+        const ArrayPath quantize_path = array_path(ArrayCall::quantize_float32, f, o);
+        CHECK(fake_path == (narrow && quantize_simd ? ArrayPath::simd : ArrayPath::reference));
+        CHECK(quantize_path == (quantize_simd ? ArrayPath::simd : ArrayPath::reference));
+        CHECK(ran(fake_path, st1, x.size()));
+        CHECK(ran(quantize_path, st2, x.size()));
         dequantize(f, c, back, o);
         CHECK(std::isnan(a1));
         CHECK(std::isnan(a2));
@@ -489,7 +644,6 @@ TEST_CASE("array: fake_quantize is quantize then dequantize", "[array]") {
         for (std::size_t i = 0; i < x.size(); ++i)
           bad += std::bit_cast<std::uint32_t>(y[i]) != std::bit_cast<std::uint32_t>(back[i]) &&
                  !(std::isnan(y[i]) && std::isnan(back[i]));
-        INFO(name << " scale " << scale);
         CHECK(bad == 0);
       }
     }

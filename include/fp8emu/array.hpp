@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "fp8emu/convert.hpp"
@@ -42,7 +43,35 @@ struct ArrayOptions {
 /// Reports what one pass over the input found.
 struct ArrayStats {
   double amax = 0;  ///< max |x| of the input before scaling; NaN if any input is NaN.
+  std::uint64_t simd_elements = 0;  ///< Elements the SIMD kernels produced (the scalar
+                                    ///< reference produced the others).
 };
+
+/// Names the ways an array call can compute its elements.
+enum class ArrayPath : std::uint8_t {
+  reference,  ///< The scalar reference of convert.hpp, element by element (threaded).
+  simd,       ///< The SIMD kernels; the scalar reference finishes each chunk's last
+              ///< partial batch.
+};
+
+/// Names the array functions, by input and output type, for array_path().
+enum class ArrayCall : std::uint8_t {
+  quantize_float32,    ///< quantize of float32 values.
+  quantize_float16,    ///< quantize_float16_bits.
+  quantize_bfloat16,   ///< quantize_bfloat16_bits.
+  quantize_float64,    ///< quantize of float64 values.
+  quantize_blocks,     ///< quantize_blocks.
+  fake_quantize,       ///< fake_quantize.
+  dequantize_float32,  ///< dequantize to float32.
+  dequantize_float64,  ///< dequantize to float64.
+};
+
+/// Returns the path `call` takes for format `f` under `o`: the array functions decide
+/// with this function, so what it returns is what runs.
+ArrayPath array_path(ArrayCall call, const Format& f, const ArrayOptions& o);
+
+/// Returns the name of `p` ("reference", "simd").
+std::string_view array_path_name(ArrayPath p);
 
 /// Quantizes float32 values to codes of `f` (uint8 for formats of at most 8 bits, uint16
 /// up to 16, uint32 up to 32). Throws std::invalid_argument for sizes that differ, a code
@@ -120,10 +149,6 @@ ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<f
 /// fits_float(f)), indexed by code; built once per format and kept for the process.
 /// Throws std::invalid_argument for a wider format.
 const std::vector<float>& value_table(const Format& f);
-
-/// Returns true when the SIMD kernels cover `f` under `o`; otherwise float32 and float16 /
-/// bfloat16 inputs run the scalar reference loop (same results, slower).
-bool simd_covers(const Format& f, const ArrayOptions& o);
 
 /// Returns the name of the instruction set the kernels were compiled for ("avx512bw", ...).
 const char* simd_arch_name();

@@ -8,6 +8,9 @@
 //    IEEE SA P3109 interim report. StochasticA is the "carry" rule of hardware
 //    stochastic rounding (PTX cvt.rs: add the random bits to the truncated bits,
 //    round away from zero on carry out).
+//  - "Even" and "odd" name the last bit of the code. For formats of precision 1
+//    (P3109 binary{K}p1*, e8m0fnu), which have no trailing significand, that is the
+//    exponent field's last bit, as in the P3109 interim report's RoundToPrecision.
 //  - Overflow is judged after rounding (OCP OFP8 v1.0 section 5.3, P3109
 //    SatFinite / SatPropagate / SatNone; IEEE 754-2019 section 7.4 for which
 //    rounding directions overflow to infinity).
@@ -220,10 +223,11 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
   // 5. Round once. Stochastic modes check N here, where it is used (a bad N throws).
   st.inexact = frac != 0 || sticky;
   if (st.inexact && is_stochastic(o.rounding)) validate(o);
-  // "Odd" is the last significand digit (IEEE 754-2019 4.3.1). With no mantissa bits a
-  // nonzero significand is the single digit 1: both neighbours are odd, and the 2019
-  // rule picks the larger magnitude, which "odd, so round up" gives.
-  const bool odd = M == 0 ? kept != 0 : (code & 1) != 0;
+  // "Odd" is the last bit of the truncated code: the last significand digit (IEEE
+  // 754-2019 4.3.1) where M > 0. With M = 0 (P3109 precision 1, e8m0fnu) it is the
+  // exponent field's last bit, as the P3109 interim report's RoundToPrecision decides
+  // "the code is even" for P = 1; ties go to the even code, round-to-odd to the odd one.
+  const bool odd = (code & 1) != 0;
   if (st.inexact)
     code += round_up(o.rounding, negative, odd, frac, sticky, o.stochastic_bits, random_bits);
   // 6. Below the smallest value: zero (e8m0: its smallest value).

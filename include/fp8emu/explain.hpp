@@ -66,6 +66,11 @@ std::optional<Saturation> parse_saturation(std::string_view s);
 /// Returns the name of class `c` (zero, subnormal, normal, inf, nan).
 std::string_view class_name(ValueClass c);
 
+/// Returns what the conversion did, as the status line of to_text() says it: "exact",
+/// "inexact", overflow and underflow, or what became of an input the format has no
+/// counterpart for (a NaN without a NaN code, a dropped sign, a negative value -> NaN).
+std::string status_text(const Explanation& e);
+
 /// Returns a multi-line, human-readable account of `e`.
 std::string to_text(const Explanation& e);
 

@@ -211,7 +211,8 @@ inline std::uint32_t expected(const Table& t, const Target& x, const Located& l,
     case Located::between: break;
   }
   const bool neg = p.neg;
-  const bool lo_odd = s.m == 0 ? p.lo_v != 0 : (p.lo & 1) != 0;
+  // Ties to the even code, round-to-odd to the odd code (as oracle::expected).
+  const bool lo_odd = (p.lo & 1) != 0;
   const int c_mid = l.c_mid;
   bool up = false;
   switch (m.r) {

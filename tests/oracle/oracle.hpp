@@ -313,9 +313,12 @@ inline std::uint32_t expected(const Table& t, const Prepared& p, const Mode& m) 
   using fp8emu::Rounding;
   if (auto c = fixed(t, p, m)) return *c;
   const bool neg = p.neg;
-  // IEEE 754-2019 4.3.1: ties go to the even last significand digit; when both are odd
-  // (precision 1: every nonzero significand is the digit 1), to the larger magnitude.
-  const bool lo_odd = t.s.m == 0 ? p.lo_v != 0 : (p.lo & 1) != 0;
+  // Ties go to the neighbour with the even code, round-to-odd to the one with the odd
+  // code. Codes increase with magnitude, so of two neighbours exactly one is odd; where
+  // m > 0 the code's last bit is the last significand digit (IEEE 754-2019 4.3.1), and
+  // for precision 1 (no trailing significand) it is the exponent's last bit, the P3109
+  // interim report's "code is even" for P = 1.
+  const bool lo_odd = (p.lo & 1) != 0;
   const Real mid = (p.lo_v + p.hi_v) / 2;
   bool up = false;
   switch (m.r) {
