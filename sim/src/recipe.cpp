@@ -315,11 +315,31 @@ std::string storage_spec(const Storage& s) {
   return out;
 }
 
+bool valid_recipe_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxRecipeNameLength || name.front() == '.') return false;
+  for (const char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+namespace {
+
+void check_name(std::string_view name) {
+  if (!valid_recipe_name(name))
+    bad("recipe name '" + std::string(name) + "': use 1 to " + std::to_string(kMaxRecipeNameLength) +
+        " of the characters A-Z a-z 0-9 . _ - , not starting with '.' (the name becomes part of file names)");
+}
+
+}  // namespace
+
 void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
   key = trim(key);
   value = trim(value);
   if (value.empty()) bad("recipe key '" + std::string(key) + "' has no value");
   if (key == "name") {
+    check_name(value);
     r.name = value;
     return;
   }
@@ -373,7 +393,8 @@ Recipe load_recipe_file(const std::string& path) {
   r.description = "from " + path;
   std::string line;
   int n = 0;
-  bool any = false;
+  bool any = false, named = false;
+  std::vector<std::pair<std::string, int>> seen;  // key, line
   while (std::getline(in, line)) {
     ++n;
     std::string_view l = line;
@@ -384,6 +405,12 @@ Recipe load_recipe_file(const std::string& path) {
     if (eq == l.npos) bad(path + ":" + std::to_string(n) + ": expected key = value");
     const std::string_view k = trim(l.substr(0, eq)), v = trim(l.substr(eq + 1));
     try {
+      for (const auto& [key, at] : seen)
+        if (key == k)
+          bad(k == "base" ? "base is already set on line " + std::to_string(at) + " (one base per file)"
+                          : "key '" + key + "' is already set on line " + std::to_string(at));
+      seen.emplace_back(k, n);
+      named |= k == "name";
       if (k == "base") {
         if (any) bad("base must come before every other key");
         const std::string name = r.name, description = r.description;
@@ -399,11 +426,19 @@ Recipe load_recipe_file(const std::string& path) {
     any = true;
   }
   if (in.bad()) bad(path + ": read error");
+  if (!named) {
+    try {
+      check_name(r.name);
+    } catch (const RecipeError& e) {
+      bad(path + ": " + e.what() + "; the file name gives it: add a line name = ...");
+    }
+  }
   return r;
 }
 
 void check_recipe(const Recipe& r) {
   static constexpr std::array<const char*, kRoles> names = {"fprop", "dgrad", "wgrad"};
+  check_name(r.name);
   const auto k_block = [](const Scaling& s) -> std::int64_t {
     return s.kind == ScalingKind::mx || s.kind == ScalingKind::current ? s.block_k : 0;
   };

@@ -123,6 +123,63 @@ TEST_CASE("recipe keys, specs and files: good values apply, bad ones say what is
   for (const auto& p : {good, late, noeq}) std::remove(p.c_str());
 }
 
+TEST_CASE("recipe names are safe file names; a key or base given twice in a file is an error") {
+  // Names become file names (checkpoints, plot data): [A-Za-z0-9._-], not starting with
+  // '.', 1 to 64 characters.
+  int good_names = 0;
+  for (const char* n : {"a", "fp8-e4m3_v2.1", "A0", "x.y-z_", "0"}) {
+    Recipe r = named_recipe("fp32");
+    set_recipe_key(r, "name", n);
+    CHECK(r.name == n);
+    CHECK(valid_recipe_name(n));
+    ++good_names;
+  }
+  REQUIRE(good_names == 5);
+  int bad_names = 0;
+  for (const std::string& n : std::vector<std::string>{"../../escape", "a/b", ".hidden", "..", "a b", "a\\b", "caf\xc3\xa9", "a:b",
+                              std::string(65, 'x')}) {
+    Recipe r = named_recipe("fp32");
+    CHECK_FALSE(valid_recipe_name(n));
+    CHECK(error_of([&] { set_recipe_key(r, "name", n); }).find("recipe name '" + n + "'") != std::string::npos);
+    CHECK(r.name == "fp32");
+    r.name = n;
+    CHECK(error_of([&] { check_recipe(r); }).find("recipe name") != std::string::npos);
+    ++bad_names;
+  }
+  REQUIRE(bad_names == 9);
+  CHECK(valid_recipe_name(std::string(64, 'x')));
+  CHECK_FALSE(valid_recipe_name(""));
+  for (auto n : recipe_names()) CHECK(valid_recipe_name(n));
+
+  // In a file: the line of the bad name, before any training.
+  const std::string esc = temp_file("esc.recipe", "base = fp32\nname = ../../escape\n");
+  CHECK(error_of([&] { load_recipe_file(esc); }).find("esc.recipe:2: recipe name '../../escape'") != std::string::npos);
+  // A file whose stem is not a valid name, with no name line, is refused with its path.
+  const std::string stem = temp_file("my recipe.recipe", "base = fp32\n");
+  CHECK(error_of([&] { load_recipe_file(stem); }).find("my recipe.recipe: recipe name 'fp8sim_test_my recipe'") !=
+        std::string::npos);
+  const std::string stem_named = temp_file("my other.recipe", "name = fine\n");
+  CHECK(load_recipe_file(stem_named).name == "fine");
+
+  // A key given twice, and a second base line, name both lines.
+  const std::string dup = temp_file("dup.recipe", "base = fp32\nmaster = bf16\n# comment\nmaster = fp32\n");
+  CHECK(error_of([&] { load_recipe_file(dup); }).find("dup.recipe:4: key 'master' is already set on line 2") !=
+        std::string::npos);
+  const std::string dup_spaced = temp_file("dups.recipe", "grad.format = e5m2\n  grad.format=e4m3fn\n");
+  CHECK(error_of([&] { load_recipe_file(dup_spaced); }).find("dups.recipe:2: key 'grad.format' is already set on line 1") !=
+        std::string::npos);
+  const std::string base2 = temp_file("base2.recipe", "base = fp32\nbase = bf16\n");
+  const std::string base2_error = error_of([&] { load_recipe_file(base2); });
+  CHECK(base2_error.find("base2.recipe:2: base is already set on line 1") != std::string::npos);
+  CHECK(base2_error.find("must come before") == std::string::npos);
+  // Different keys that overlap layer as in the named recipes: all, then grad.
+  const std::string layered = temp_file("layered.recipe", "all.format = e4m3fn\ngrad.format = e5m2\n");
+  const Recipe l = load_recipe_file(layered);
+  CHECK(l.role(Role::fprop).a.format == fp8emu::Format(fp8emu::formats::e4m3fn{}));
+  CHECK(l.role(Role::dgrad).a.format == fp8emu::Format(fp8emu::formats::e5m2{}));
+  for (const auto& p : {esc, stem, stem_named, dup, dup_spaced, base2, layered}) std::remove(p.c_str());
+}
+
 TEST_CASE("scale rules: per-tensor max / amax with margin and pow2, MX exponents both ways") {
   const double e4 = 448;
   Scaling s;
