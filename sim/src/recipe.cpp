@@ -18,12 +18,6 @@ using fp8emu::Saturation;
 
 [[noreturn]] void bad(const std::string& msg) { throw RecipeError(msg); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 long parse_long(std::string_view what, std::string_view v, long lo, long hi) {
   long x = 0;
   const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
@@ -315,6 +309,12 @@ std::string storage_spec(const Storage& s) {
   return out;
 }
 
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
 bool valid_recipe_name(std::string_view name) {
   if (name.empty() || name.size() > kMaxRecipeNameLength || name.front() == '.') return false;
   for (const char c : name)
@@ -335,8 +335,8 @@ void check_name(std::string_view name) {
 }  // namespace
 
 void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
-  key = trim(key);
-  value = trim(value);
+  key = trim_blanks(key);
+  value = trim_blanks(value);
   if (value.empty()) bad("recipe key '" + std::string(key) + "' has no value");
   if (key == "name") {
     check_name(value);
@@ -399,11 +399,11 @@ Recipe load_recipe_file(const std::string& path) {
     ++n;
     std::string_view l = line;
     if (const auto h = l.find('#'); h != l.npos) l = l.substr(0, h);
-    l = trim(l);
+    l = trim_blanks(l);
     if (l.empty()) continue;
     const std::size_t eq = l.find('=');
     if (eq == l.npos) bad(path + ":" + std::to_string(n) + ": expected key = value");
-    const std::string_view k = trim(l.substr(0, eq)), v = trim(l.substr(eq + 1));
+    const std::string_view k = trim_blanks(l.substr(0, eq)), v = trim_blanks(l.substr(eq + 1));
     try {
       for (const auto& [key, at] : seen)
         if (key == k)

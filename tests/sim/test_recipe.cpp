@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "fp8emu/convert.hpp"
@@ -400,4 +401,69 @@ TEST_CASE("storage rounding of master weights and moments") {
   store(parse_storage("fp32"), f, 1, 4);
   CHECK(f == v);
   REQUIRE(n == 3 * 4096);
+}
+
+TEST_CASE("a run whose loss becomes non-finite or explodes says it diverged") {
+  // The rule on recorded losses: non-finite batch or test loss, or an epoch's mean
+  // training loss above 10 times the first epoch's.
+  Dataset none;
+  RunConfig c;
+  c.recipe = named_recipe("fp32");
+  Run r(c, none, none);
+  CHECK(r.divergence().empty());
+  r.step_loss = {2.3, 2.1};
+  r.epoch_rows = {{1, 2.0, 1.9, 0.5, 0}, {2, 19.9, 1.8, 0.5, 0}};
+  CHECK(r.divergence().empty());
+  r.epoch_rows.push_back({3, 20.5, 1.8, 0.5, 0});
+  CHECK(r.divergence() == "epoch 3 training loss 20.5 above 10 times epoch 1's 2");
+  r.epoch_rows.pop_back();
+  r.epoch_rows.back().test_loss = std::numeric_limits<double>::infinity();
+  CHECK(r.divergence() == "non-finite test loss after epoch 2");
+  r.step_loss.push_back(std::nan(""));
+  CHECK(r.divergence() == "non-finite loss at step 3");
+
+  // Real training: SGD with learning rate 1000 diverges, AdamW 1e-3 does not.
+  Dataset d;
+  d.count = 256;
+  d.rows = d.cols = 28;
+  d.x.resize(std::size_t(d.count * d.features()));
+  d.y.resize(std::size_t(d.count));
+  const fp8emu::RandomKey k = fp8emu::random_key(7, 0);
+  for (std::size_t i = 0; i < d.x.size(); ++i) d.x[i] = float(fp8emu::random_bits(k, i) >> 8) * 0x1p-24f;
+  for (std::size_t i = 0; i < d.y.size(); ++i) d.y[i] = std::uint8_t(fp8emu::random_bits(k, d.x.size() + i) % 10);
+  c.epochs = 2;
+  c.batch = 64;
+  c.exec.threads = 1;
+  Run good(c, d, d);
+  while (!good.done()) good.train_epoch();
+  CHECK(good.divergence().empty());
+  c.optimizer.kind = OptimizerKind::sgd;
+  c.optimizer.lr = 1000.0f;
+  Run bad(c, d, d);
+  while (!bad.done()) bad.train_epoch();
+  CHECK_FALSE(bad.divergence().empty());
+}
+
+TEST_CASE("recipe_gemm_fast_path says which roles take the scalar reference GEMM") {
+  const auto fast = [](const std::string& name, const std::string& accumulate) {
+    Recipe r = named_recipe(name);
+    if (!accumulate.empty()) set_recipe_key(r, "accumulate", accumulate);
+    int n = 0;
+    for (int i = 0; i < kRoles; ++i) n += recipe_gemm_fast_path(r.roles[i]);
+    return n;
+  };
+  int recipes = 0;
+  for (auto name : recipe_names()) {
+    CHECK(fast(std::string(name), "") == 3);  // float32 accumulation: the fast path
+    ++recipes;
+  }
+  REQUIRE(recipes == 7);
+  // The matrix-unit model has a fast path for FP8 operands only.
+  CHECK(fast("fp8-hybrid-delayed", "nvidia-h100-fp8,promote=128") == 3);
+  CHECK(fast("fp8-e4m3-blockwise", "nvidia-h100-fp8,promote=128") == 3);
+  CHECK(fast("fp32", "nvidia-h100-fp8,promote=128") == 0);
+  CHECK(fast("bf16", "nvidia-h100-fp8,promote=128") == 0);
+  // Pairwise summation and a bfloat16 accumulator run the reference.
+  CHECK(fast("fp8-hybrid-current", "fp32,order=pairwise") == 0);
+  CHECK(fast("fp8-hybrid-current", "bf16") == 0);
 }

@@ -104,6 +104,10 @@ std::span<const std::string_view> recipe_names();
 /// Returns the named recipe `name`; throws RecipeError for an unknown name.
 Recipe named_recipe(std::string_view name);
 
+/// Returns `s` without leading and trailing blanks (spaces, tabs, a carriage return), as
+/// recipe keys and values are read.
+std::string_view trim_blanks(std::string_view s);
+
 /// The longest recipe name.
 inline constexpr std::size_t kMaxRecipeNameLength = 64;
 
