@@ -276,6 +276,10 @@ int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {
 
 namespace {
 
+// GEMMs of fewer products run on one thread (the MLP's 256 -> 10 layer, ~0.3 M at batch
+// 128; its 784 -> 256 layer has 26 M).
+constexpr std::int64_t kSerialProducts = std::int64_t(1) << 22;
+
 fp8emu::GemmOptions gemm_options(const RoleSpec& role, const Quantized& qa, const Quantized& qb, bool accumulate,
                                  const GemmContext& ctx) {
   fp8emu::GemmOptions o;
@@ -294,9 +298,13 @@ fp8emu::GemmOptions gemm_options(const RoleSpec& role, const Quantized& qa, cons
 void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float* c, std::int64_t ldc,
                  bool accumulate, OperandState& sa, OperandState& sb, const GemmContext& ctx,
                  GemmWorkspace& ws) {
-  const Quantized qa = quantize_any(role.a, a, true, sa, ctx, ws);
-  const Quantized qb = quantize_any(role.b, b, false, sb, ctx, ws);
-  fp8emu::gemm(qa.m, qb.m, c, ldc, gemm_options(role, qa, qb, accumulate, ctx));
+  // A small GEMM and its quantization run on one thread: starting a team costs more than
+  // it saves, and far more on a busy machine. The numbers do not depend on it.
+  GemmContext g = ctx;
+  if (a.rows * a.cols * b.cols < kSerialProducts) g.exec.threads = 1;
+  const Quantized qa = quantize_any(role.a, a, true, sa, g, ws);
+  const Quantized qb = quantize_any(role.b, b, false, sb, g, ws);
+  fp8emu::gemm(qa.m, qb.m, c, ldc, gemm_options(role, qa, qb, accumulate, g));
 }
 
 bool recipe_gemm_fast_path(const RoleSpec& role) {
