@@ -279,9 +279,8 @@ class DirectoryLock {
 // an evaluation pass costs about a third of a training step per example.
 double estimate_run_seconds(const fp8sim::RunConfig& c, const fp8sim::Dataset& train, const fp8sim::Dataset& test,
                             int threads) {
-  fp8sim::RunConfig probe_config = c;
   const std::int64_t probe = std::min<std::int64_t>(c.batch, 16);
-  fp8sim::Run probe_run(probe_config, train, test);
+  fp8sim::Run probe_run(c, train, test);
   fp8emu::Execution exec;
   exec.threads = threads;
   probe_run.set_execution(exec);

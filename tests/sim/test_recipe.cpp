@@ -124,7 +124,7 @@ TEST_CASE("recipe keys, specs and files: good values apply, bad ones say what is
   for (const auto& p : {good, late, noeq}) std::remove(p.c_str());
 }
 
-TEST_CASE("recipe names are safe file names; a key or base given twice in a file is an error") {
+TEST_CASE("recipe names are safe file names, and a key or base given twice in a file is an error") {
   // Names become file names (checkpoints, plot data): [A-Za-z0-9._-], not starting with
   // '.', 1 to 64 characters.
   int good_names = 0;
