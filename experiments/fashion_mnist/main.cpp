@@ -275,10 +275,10 @@ class DirectoryLock {
 };
 
 // Times one training step of `c` on a batch of at most 16 examples and returns the
-// estimated seconds of one whole run: the reference GEMM's time grows with the batch, and
-// an evaluation pass costs about a third of a training step per example.
-double estimate_run_seconds(const fp8sim::RunConfig& c, const fp8sim::Dataset& train, const fp8sim::Dataset& test,
-                            int threads) {
+// estimated seconds of `epochs` epochs of the run: the reference GEMM's time grows with
+// the batch, and an evaluation pass costs about a third of a training step per example.
+double estimate_run_seconds(const fp8sim::RunConfig& c, int epochs, const fp8sim::Dataset& train,
+                            const fp8sim::Dataset& test, int threads) {
   const std::int64_t probe = std::min<std::int64_t>(c.batch, 16);
   fp8sim::Run probe_run(c, train, test);
   fp8emu::Execution exec;
@@ -293,7 +293,7 @@ double estimate_run_seconds(const fp8sim::RunConfig& c, const fp8sim::Dataset& t
                       double(c.batch) / double(probe);
   const std::int64_t test_n = c.test_limit ? std::min(c.test_limit, test.count) : test.count;
   const double eval_steps = double(test_n) / double(c.batch) / 3.0;
-  return step * (double(probe_run.steps_per_epoch()) + eval_steps) * double(c.epochs);
+  return step * (double(probe_run.steps_per_epoch()) + eval_steps) * double(epochs);
 }
 
 int run_study(int argc, char** argv) {
@@ -389,15 +389,19 @@ int run_study(int argc, char** argv) {
     for (int i = 0; i < fp8sim::kRoles; ++i)
       if (!fp8sim::recipe_gemm_fast_path(rr.recipe.roles[i]))
         roles += std::string(roles.empty() ? "" : ", ") + std::array{"fprop", "dgrad", "wgrad"}[std::size_t(i)];
-    int pending = 0;
-    for (const auto& [run, recipe] : work) pending += recipe == &rr.recipe;
+    int pending = 0, epochs = 0;
+    for (const auto& [run, recipe] : work)
+      if (recipe == &rr.recipe) {
+        ++pending;
+        epochs = std::max(epochs, run->config().epochs - run->epochs_done());
+      }
     if (roles.empty() || pending == 0) continue;
-    const double s = estimate_run_seconds(rr.runs.front()->config(), train, test, per_run);
+    const double s = estimate_run_seconds(rr.runs.front()->config(), epochs, train, test, per_run);
     char b[64];
     std::snprintf(b, sizeof b, "%.3g", s);
     std::cerr << "fp8study: note: " << rr.recipe.name << " runs " << roles
               << " on the scalar reference GEMM path (no fast path for its formats and accumulation): about " << b
-              << " s per run on " << count_text(per_run, "thread") << ", " << count_text(pending, "run") << "\n";
+              << " s per run on " << count_text(per_run, "thread") << ", " << count_text(pending, "run") << " to go\n";
   }
   std::int64_t total_steps = 0;
   for (auto& [run, recipe] : work) {
