@@ -1,12 +1,19 @@
 // fp8study: trains a network on Fashion-MNIST under FP8 precision recipes and several
 // seeds, and reports how each recipe compares with float32 (docs/study.md).
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <iostream>
@@ -20,6 +27,20 @@ namespace {
 namespace fs = std::filesystem;
 using study::Options;
 
+// libgomp reads OMP_WAIT_POLICY once, while it is loaded, before main runs. Its default
+// spins a waiting thread for a while, which on a machine busy with other work burns the
+// time slices the other threads of a team need: one run on two threads of a loaded 2-core
+// machine took 20 times as long as on one thread. fp8study therefore waits passively
+// unless the environment says otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT): it sets
+// OMP_WAIT_POLICY=PASSIVE and executes itself again, once. (A variable set before main,
+// even from .preinit_array, is lost: the C library resets the environment when it starts.)
+void wait_passively(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // No /proc: run on with libgomp's default policy.
+}
+
 constexpr const char* kUsage =
     "usage: fp8study [options]\n"
     "Trains a network on Fashion-MNIST under FP8 precision recipes and several seeds, then\n"
@@ -28,12 +49,14 @@ constexpr const char* kUsage =
     "  --model mlp|mlp-ln|cnn   network (default mlp: 784-256-256-10 with ReLU)\n"
     "  --recipes LIST           comma-separated recipe names or .recipe files\n"
     "                           (default: every named recipe; see --list-recipes)\n"
-    "  --set KEY=VALUE          change a recipe key in every recipe (repeatable)\n"
+    "  --set KEY=VALUE          change a recipe key in every recipe but the fp32 baseline\n"
+    "                           (repeatable)\n"
     "  --list-recipes           print the named recipes in full and exit\n"
     "  --epochs N               epochs per run (default 10)\n"
     "  --seeds N                seeds per recipe (default 3), seeds S..S+N-1\n"
     "  --first-seed S           first seed (default 1)\n"
-    "  --threads N              threads (default: every core); runs are spread over them\n"
+    "  --threads N              threads in all (default: the CPUs this process may use);\n"
+    "                           runs are spread over them, a run alone gets them all\n"
     "  --out DIR                results directory (default results/fashion-mnist)\n"
     "  --data DIR               Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)\n"
     "  --batch N                examples per step (default 128)\n"
@@ -46,7 +69,8 @@ constexpr const char* kUsage =
     "  --resume                 continue from the checkpoints in DIR/checkpoints\n"
     "  --stop-after-epoch E     stop every run after epoch E (its checkpoint written)\n"
     "  --no-plots               do not run gnuplot\n"
-    "  --progress auto|bar|lines|none   (auto: a bar on a terminal, lines otherwise)\n";
+    "  --progress auto|bar|lines|none   (auto: a bar on a terminal, lines otherwise)\n"
+    "  --version                print the version and exit\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -90,18 +114,29 @@ Options parse(int argc, char** argv, bool& list_only) {
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    } else if (a == "--version") {
+      std::cout << "fp8study " << FP8EMU_VERSION << "\n";
+      std::exit(0);
     } else if (a == "--list-recipes") list_only = true;
     else if (a == "--model") o.model = value();
     else if (a == "--recipes") o.recipes = split_list(value());
     else if (a == "--set") {
       const std::string v = value();
-      if (v.find('=') == std::string::npos) throw UsageError("--set: expected KEY=VALUE, got '" + v + "'");
+      const std::size_t eq = v.find('=');
+      if (eq == std::string::npos) throw UsageError("--set: expected KEY=VALUE, got '" + v + "'");
+      const std::string_view key = fp8sim::trim_blanks(std::string_view(v).substr(0, eq));
+      for (const std::string& other : o.sets)
+        if (fp8sim::trim_blanks(std::string_view(other).substr(0, other.find('='))) == key)
+          throw UsageError("--set: key '" + std::string(key) + "' given twice");
       o.sets.push_back(v);
     } else if (a == "--epochs") o.epochs = number(a, value(), 1, 1000);
     else if (a == "--seeds") o.seeds = number(a, value(), 1, 1000);
     else if (a == "--first-seed") o.first_seed = number<std::uint64_t>(a, value(), 0, ~0ull >> 1);
     else if (a == "--threads") o.threads = number(a, value(), 1, 4096);
-    else if (a == "--out") o.out = value();
+    else if (a == "--out") {
+      o.out = value();
+      if (o.out.empty()) throw UsageError("--out: an empty directory name (use . for this directory)");
+    }
     else if (a == "--data") o.data = value();
     else if (a == "--batch") o.batch = number(a, value(), 1, 60000);
     else if (a == "--optimizer") {
@@ -210,38 +245,103 @@ std::string checkpoint_path(const Options& o, const fp8sim::Recipe& r, std::uint
   return (fs::path(o.out) / "checkpoints" / (r.name + "-seed" + std::to_string(seed) + ".ckpt")).string();
 }
 
+std::string count_text(long n, const std::string& what) {
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// Holds an exclusive lock on DIR/.fp8study.lock for the life of the object: a second study
+// writing into the same directory would replace this one's results.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::string& dir) {
+    const std::string path = (fs::path(dir) / ".fp8study.lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd_ < 0) throw fp8sim::DataError(path + ": cannot open the lock file: " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      ::close(fd_);
+      if (e == EWOULDBLOCK)
+        throw UsageError(dir + ": another fp8study is writing here (it holds " + path +
+                         "); wait for it to end or choose another --out");
+      throw fp8sim::DataError(path + ": cannot lock: " + std::strerror(e));
+    }
+  }
+  ~DirectoryLock() { ::close(fd_); }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Times one training step of `c` on a batch of at most 16 examples and returns the
+// estimated seconds of `epochs` epochs of the run: the reference GEMM's time grows with
+// the batch, and an evaluation pass costs about a third of a training step per example.
+double estimate_run_seconds(const fp8sim::RunConfig& c, int epochs, const fp8sim::Dataset& train,
+                            const fp8sim::Dataset& test, int threads) {
+  const std::int64_t probe = std::min<std::int64_t>(c.batch, 16);
+  fp8sim::Run probe_run(c, train, test);
+  fp8emu::Execution exec;
+  exec.threads = threads;
+  probe_run.set_execution(exec);
+  fp8sim::Tensor x;
+  x.reshape({probe, train.features()});
+  std::copy(train.x.begin(), train.x.begin() + probe * train.features(), x.data.begin());
+  const auto t0 = std::chrono::steady_clock::now();
+  probe_run.train_step(x, train.y.data());
+  const double step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() *
+                      double(c.batch) / double(probe);
+  const std::int64_t test_n = c.test_limit ? std::min(c.test_limit, test.count) : test.count;
+  const double eval_steps = double(test_n) / double(c.batch) / 3.0;
+  return step * (double(probe_run.steps_per_epoch()) + eval_steps) * double(epochs);
+}
+
 int run_study(int argc, char** argv) {
   bool list_only = false;
   const Options o = parse(argc, argv, list_only);
 
-  // 1. Recipes, each with the --set changes, checked before any work.
+  // 1. Recipes, each but the baseline with the --set changes, checked before any work.
+  // --set on the baseline is still parsed, so that a bad key is reported either way.
   std::vector<study::RecipeRuns> all;
   for (const std::string& spec : o.recipes) {
     study::RecipeRuns rr;
     rr.recipe = fp8sim::resolve_recipe(spec);
+    const bool is_baseline = rr.recipe.name == study::kBaseline;
+    fp8sim::Recipe changed = rr.recipe;
     for (const std::string& kv : o.sets) {
       const std::size_t eq = kv.find('=');
-      fp8sim::set_recipe_key(rr.recipe, kv.substr(0, eq), kv.substr(eq + 1));
+      fp8sim::set_recipe_key(changed, kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    if (!is_baseline) {
+      rr.changed_by_set = fp8sim::recipe_text(changed) != fp8sim::recipe_text(rr.recipe);
+      rr.recipe = std::move(changed);
     }
     fp8sim::check_recipe(rr.recipe);
     for (const auto& other : all)
       if (other.recipe.name == rr.recipe.name) throw UsageError("recipe '" + rr.recipe.name + "' given twice");
     all.push_back(std::move(rr));
   }
+  if (!o.sets.empty()) {
+    bool any = false;
+    for (const auto& rr : all) any |= rr.recipe.name != study::kBaseline;
+    if (!any)
+      throw UsageError("--set changes no recipe: it leaves the fp32 baseline as it is (change a copy of it in a "
+                       ".recipe file instead)");
+  }
   if (list_only) {
     for (const auto& rr : all) std::cout << "# " << rr.recipe.name << "\n" << fp8sim::recipe_text(rr.recipe) << "\n";
     return 0;
   }
 
-  // 2. Data.
+  // 2. The results directory, locked for this study, and the data.
+  std::error_code ec;
+  fs::create_directories(fs::path(o.out) / "checkpoints", ec);
+  if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
+  const DirectoryLock lock(o.out);
   const fp8sim::Dataset train = fp8sim::load_fashion_mnist(o.data, true);
   const fp8sim::Dataset test = fp8sim::load_fashion_mnist(o.data, false);
 
   // 3. Runs, restored from their checkpoints with --resume.
-  std::error_code ec;
-  fs::create_directories(fs::path(o.out) / "checkpoints", ec);
-  if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
-  const int threads = o.threads ? o.threads : omp_get_max_threads();
   std::vector<std::pair<fp8sim::Run*, const fp8sim::Recipe*>> work;
   int total_runs = 0;
   for (auto& rr : all)
@@ -260,16 +360,49 @@ int run_study(int argc, char** argv) {
       rr.runs.push_back(std::make_unique<fp8sim::Run>(c, train, test));
       fp8sim::Run& run = *rr.runs.back();
       const std::string ck = checkpoint_path(o, rr.recipe, c.seed);
-      if (o.resume && fs::exists(ck)) run.load(ck);
-      else if (fs::exists(ck)) fs::remove(ck);
+      if (o.resume && fs::exists(ck)) {
+        run.load(ck);
+        if (run.epochs_done() > c.epochs)
+          throw UsageError(ck + ": " + std::to_string(run.epochs_done()) + " epochs done, more than --epochs " +
+                           std::to_string(c.epochs) + " asks for; resume with --epochs " +
+                           std::to_string(run.epochs_done()) + " or more, or start again without --resume");
+      } else if (fs::exists(ck)) {
+        fs::remove(ck);
+      }
       ++total_runs;
       if (!run.done()) work.emplace_back(&run, &rr.recipe);
     }
 
-  // 4. Train: runs spread over the threads; a run's numbers do not depend on which
-  // thread or how many threads it gets.
-  const int parallel = std::max(1, std::min<int>(threads, int(work.size())));
-  const int per_run = std::max(1, threads / parallel);
+  // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
+  // run's numbers do not depend on which thread or how many threads it gets.
+  study::ThreadPlan plan;
+  plan.cpus = omp_get_num_procs();
+  plan.threads = o.threads ? o.threads : plan.cpus;
+  plan.parallel = std::max(1, std::min<int>(plan.threads, int(work.size())));
+  plan.per_run = std::max(1, plan.threads / plan.parallel);
+  const int parallel = plan.parallel, per_run = plan.per_run;
+  std::cerr << "fp8study: threads: " << count_text(parallel, "run") << " at a time, " << count_text(per_run, "thread")
+            << " each (" << count_text(plan.cpus, "CPU") << ")\n";
+  // A configuration on the scalar reference GEMM path is slow: say so, with an estimate.
+  for (const auto& rr : all) {
+    std::string roles;
+    for (int i = 0; i < fp8sim::kRoles; ++i)
+      if (!fp8sim::recipe_gemm_fast_path(rr.recipe.roles[i]))
+        roles += std::string(roles.empty() ? "" : ", ") + std::array{"fprop", "dgrad", "wgrad"}[std::size_t(i)];
+    int pending = 0, epochs = 0;
+    for (const auto& [run, recipe] : work)
+      if (recipe == &rr.recipe) {
+        ++pending;
+        epochs = std::max(epochs, run->config().epochs - run->epochs_done());
+      }
+    if (roles.empty() || pending == 0) continue;
+    const double s = estimate_run_seconds(rr.runs.front()->config(), epochs, train, test, per_run);
+    char b[64];
+    std::snprintf(b, sizeof b, "%.3g", s);
+    std::cerr << "fp8study: note: " << rr.recipe.name << " runs " << roles
+              << " on the scalar reference GEMM path (no fast path for its formats and accumulation): about " << b
+              << " s per run on " << count_text(per_run, "thread") << ", " << count_text(pending, "run") << " to go\n";
+  }
   std::int64_t total_steps = 0;
   for (auto& [run, recipe] : work) {
     const int last = o.stop_after_epoch ? std::min(o.stop_after_epoch, run->config().epochs) : run->config().epochs;
@@ -314,8 +447,20 @@ int run_study(int argc, char** argv) {
   // 5. Outputs.
   std::string plot_note;
   const std::string model_description = fp8sim::Model(o.model, 0).description();
-  std::cout << study::write_outputs(o, all, wall, model_description, plot_note);
+  std::cout << study::write_outputs(o, all, wall, model_description, plan, plot_note);
   if (!plot_note.empty()) std::cerr << "fp8study: " << plot_note << "\n";
+  std::string diverged;
+  int n_diverged = 0;
+  for (const auto& rr : all)
+    for (const auto& run : rr.runs)
+      if (const std::string why = run->divergence(); !why.empty()) {
+        diverged += (diverged.empty() ? "" : "; ") + rr.recipe.name + " seed " + std::to_string(run->config().seed) +
+                    " (" + why + ")";
+        ++n_diverged;
+      }
+  if (n_diverged)
+    std::cerr << "fp8study: warning: " << count_text(n_diverged, "run") << " diverged: " << diverged
+              << "; their numbers are marked diverged in the table, report.md and summary.json\n";
   std::cout << "results in " << o.out << "/ (report.md, summary.json, epochs.csv, steps.csv, quant_stats.csv"
             << (plot_note.empty() ? ", loss.png, accuracy.png" : "") << ")\n";
   return 0;
@@ -324,6 +469,7 @@ int run_study(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  wait_passively(argv);
   try {
     return run_study(argc, argv);
   } catch (const UsageError& e) {

@@ -55,7 +55,10 @@ struct Summary {
   std::vector<double> accuracy, train_loss, seconds;
   fp8sim::QuantStats quant;
   double mean_acc = 0, std_acc = 0, mean_loss = 0, mean_seconds = 0;
-  bool diverged = false;
+  std::vector<std::uint64_t> diverged_seeds;  ///< Runs whose loss became non-finite or exploded.
+  std::vector<std::string> diverged_why;
+  bool changed_by_set = false;
+  bool diverged() const { return !diverged_seeds.empty(); }
 };
 
 double mean(const std::vector<double>& v) {
@@ -79,6 +82,7 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
     Summary s;
     s.name = rr.recipe.name;
     s.description = rr.recipe.description;
+    s.changed_by_set = rr.changed_by_set;
     for (const auto& run : rr.runs) {
       const fp8sim::EpochRow& e = run->epoch_rows.back();
       s.accuracy.push_back(100.0 * e.test_accuracy);
@@ -87,7 +91,10 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
       for (const auto& row : run->epoch_rows) t += row.seconds;
       s.seconds.push_back(t);
       s.quant.merge(run->total);
-      s.diverged |= !std::isfinite(e.train_loss);
+      if (const std::string why = run->divergence(); !why.empty()) {
+        s.diverged_seeds.push_back(run->config().seed);
+        s.diverged_why.push_back(why);
+      }
     }
     s.mean_acc = mean(s.accuracy);
     s.std_acc = stdev(s.accuracy);
@@ -100,7 +107,7 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
 
 const Summary* baseline(const std::vector<Summary>& s) {
   for (const auto& x : s)
-    if (x.name == "fp32") return &x;
+    if (x.name == kBaseline) return &x;
   return nullptr;
 }
 
@@ -110,6 +117,16 @@ std::string fixed(double v, int digits) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(digits) << v;
   return s.str();
+}
+
+// A loss in the table: fixed point, or with an exponent when it has exploded.
+std::string loss_text(double v) {
+  if (std::isfinite(v) && std::fabs(v) >= 1e5) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3e", v);
+    return b;
+  }
+  return fixed(v, 4);
 }
 
 std::string signed_fixed(double v, int digits) { return (v >= 0 ? "+" : "") + fixed(v, digits); }
@@ -149,7 +166,20 @@ constexpr const char* kRoleNames[3] = {"fprop", "dgrad", "wgrad"};
 // The tensor each operand slot quantizes: [role][operand].
 constexpr const char* kTensorNames[3][2] = {{"input", "weight"}, {"grad", "weight"}, {"grad", "input"}};
 
-std::string table(const std::vector<Summary>& sums, double wall) {
+// "--set a=1 --set b=2 changed: x, y (not the fp32 baseline)", or "" without --set.
+std::string set_note(const Options& o, const std::vector<Summary>& sums) {
+  if (o.sets.empty()) return "";
+  std::string s;
+  for (const std::string& kv : o.sets) s += "--set " + kv + " ";
+  std::string changed;
+  for (const auto& x : sums)
+    if (x.changed_by_set) changed += (changed.empty() ? "" : ", ") + x.name;
+  s += "changed: " + (changed.empty() ? std::string("no recipe") : changed);
+  if (baseline(sums)) s += std::string(" (not the ") + kBaseline + " baseline)";
+  return s;
+}
+
+std::string table(const Options& o, const std::vector<Summary>& sums, double wall) {
   const Summary* base = baseline(sums);
   std::ostringstream t;
   char line[256];
@@ -159,11 +189,15 @@ std::string table(const std::vector<Summary>& sums, double wall) {
   for (const auto& s : sums) {
     const std::string acc = fixed(s.mean_acc, 2) + " +- " + fixed(s.std_acc, 2);
     const std::string vs = base && &s != base ? signed_fixed(s.mean_acc - base->mean_acc, 2) : "-";
-    std::snprintf(line, sizeof line, "%-20s %18s %9s %12s %11s %11s %9s\n", s.name.c_str(), acc.c_str(), vs.c_str(),
-                  fixed(s.mean_loss, 4).c_str(), pct(s.quant.flushed, s.quant.nonzero).c_str(),
+    std::snprintf(line, sizeof line, "%-20s %18s %9s %12s %11s %11s %9s", s.name.c_str(), acc.c_str(), vs.c_str(),
+                  loss_text(s.mean_loss).c_str(), pct(s.quant.flushed, s.quant.nonzero).c_str(),
                   pct(s.quant.saturated, s.quant.count).c_str(), fixed(s.mean_seconds, 1).c_str());
     t << line;
+    if (s.diverged())
+      t << "  diverged (" << s.diverged_seeds.size() << " of " << s.accuracy.size() << " seeds)";
+    t << "\n";
   }
+  if (const std::string note = set_note(o, sums); !note.empty()) t << note << "\n";
   t << "wall time " << fixed(wall, 1) << " s\n";
   return t.str();
 }
@@ -229,7 +263,8 @@ std::string plots(const Options& o, const std::vector<RecipeRuns>& all) {
 }
 
 std::string verdict(const Summary& s, const Summary* base) {
-  if (s.diverged) return "diverged (non-finite training loss)";
+  if (s.diverged()) return "diverged, no comparison";
+  if (base && base->diverged()) return "the baseline diverged, no comparison";
   if (!base || &s == base) return "-";
   const double d = s.mean_acc - base->mean_acc;
   const double noise = 2.0 * std::sqrt(s.std_acc * s.std_acc + base->std_acc * base->std_acc);
@@ -255,7 +290,7 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall,
-                          const std::string& model_description, std::string& plot_note) {
+                          const std::string& model_description, const ThreadPlan& plan, std::string& plot_note) {
   const std::vector<Summary> sums = summarize(all);
   const Summary* base = baseline(sums);
   const fs::path out(o.out);
@@ -293,7 +328,11 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
   j << "],\n  \"batch\": " << o.batch << ",\n  \"optimizer\": "
     << json_string(o.optimizer.kind == fp8sim::OptimizerKind::adamw ? "adamw" : "sgd") << ",\n  \"lr\": "
     << json_number(o.optimizer.lr) << ",\n  \"train_limit\": " << o.train_limit << ",\n  \"test_limit\": "
-    << o.test_limit << ",\n  \"wall_seconds\": " << json_number(wall) << ",\n  \"recipes\": [\n";
+    << o.test_limit << ",\n  \"wall_seconds\": " << json_number(wall) << ",\n  \"threads\": " << plan.threads
+    << ", \"runs_at_once\": " << plan.parallel << ", \"threads_per_run\": " << plan.per_run << ", \"cpus\": " << plan.cpus
+    << ",\n  \"set\": [";
+  for (std::size_t k = 0; k < o.sets.size(); ++k) j << (k ? ", " : "") << json_string(o.sets[k]);
+  j << "],\n  \"recipes\": [\n";
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const Summary& s = sums[i];
     j << "    {\"name\": " << json_string(s.name) << ", \"description\": " << json_string(s.description)
@@ -305,7 +344,10 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       << ", \"underflow_pct\": " << (s.quant.nonzero ? json_number(100 * s.quant.flushed_fraction()) : "null")
       << ", \"saturated_pct\": " << (s.quant.count ? json_number(100 * s.quant.saturated_fraction()) : "null")
       << ", \"sqnr_db\": " << json_number(s.quant.sqnr_db()) << ", \"seconds_per_run\": " << json_number(s.mean_seconds)
-      << ",\n     \"recipe\": " << json_string(fp8sim::recipe_text(all[i].recipe)) << "}"
+      << ",\n     \"diverged\": " << (s.diverged() ? "true" : "false") << ", \"diverged_seeds\": [";
+    for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
+      j << (k ? ", " : "") << "{\"seed\": " << s.diverged_seeds[k] << ", \"why\": " << json_string(s.diverged_why[k]) << "}";
+    j << "], \"changed_by_set\": " << (s.changed_by_set ? "true" : "false") << ",\n     \"recipe\": " << json_string(fp8sim::recipe_text(all[i].recipe)) << "}"
       << (i + 1 < sums.size() ? "," : "") << "\n";
   }
   j << "  ]\n}\n";
@@ -315,7 +357,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
   plot_note = plots(o, all);
 
   // 4. Report.
-  const std::string tab = table(sums, wall);
+  const std::string tab = table(o, sums, wall);
   std::ostringstream r;
   r << "# Fashion-MNIST precision study\n\n"
     << "Network: " << model_description << " (`--model " << o.model << "`). " << o.epochs << " epochs, "
@@ -324,14 +366,21 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << " lr " << o.optimizer.lr << ". Training set " << (o.train_limit ? std::to_string(o.train_limit) : "60000")
     << " images, test set " << (o.test_limit ? std::to_string(o.test_limit) : "10000")
     << " images. Every GEMM (forward, input gradient, weight gradient) runs through fp8emu with its operands "
-       "quantized as the recipe says.\n\n"
+       "quantized as the recipe says. Threads: "
+    << plan.threads << " (" << plan.parallel << " runs at once, " << plan.per_run << " per run; " << plan.cpus
+    << " CPUs); the numbers do not depend on them.\n\n"
     << "## Results\n\n```\n" << tab << "```\n\n"
     << "- test acc: accuracy on the test set after the last epoch, mean +- sample standard deviation over seeds.\n"
     << "- vs fp32: difference of the means, in percentage points.\n"
     << "- train loss: mean cross-entropy of the last epoch's batches.\n"
     << "- underflow%: nonzero values that quantized to zero, over every quantized GEMM operand of every step.\n"
     << "- saturated%: values whose scaled magnitude exceeded the format's largest finite value.\n"
-    << "- s/run: wall time of one run (training and evaluation).\n\n"
+    << "- s/run: wall time of one run (training and evaluation).\n"
+    << "- diverged: a run whose batch or test loss became non-finite, or whose mean training loss in an epoch "
+       "exceeded "
+    << fixed(fp8sim::kDivergenceFactor, 0) << " times the first epoch's; its numbers are not a measurement of the recipe.\n"
+    << (o.sets.empty() ? "" : "- --set: changes every recipe but the fp32 baseline; the line under the table says which.\n")
+    << "\n"
     << "## Prediction and measurement, per recipe\n\n";
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const Summary& s = sums[i];
@@ -341,6 +390,9 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       << "- Measured: " << fixed(s.mean_acc, 2) << "% +- " << fixed(s.std_acc, 2) << " (seeds:";
     for (double a : s.accuracy) r << " " << fixed(a, 2);
     r << ")" << (&s == base ? " (the baseline)" : "; " + verdict(s, base)) << ". ";
+    for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
+      r << "Seed " << s.diverged_seeds[k] << " diverged: " << s.diverged_why[k] << ". ";
+    if (s.changed_by_set) r << "Changed by --set. ";
     if (s.quant.count)
       r << "Underflow " << pct(s.quant.flushed, s.quant.nonzero) << "%, saturated "
         << pct(s.quant.saturated, s.quant.count) << "%, SQNR " << fixed(s.quant.sqnr_db(), 1)

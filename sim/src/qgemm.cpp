@@ -274,11 +274,14 @@ int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {
   return std::clamp(e, -127, 127);
 }
 
-void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float* c, std::int64_t ldc,
-                 bool accumulate, OperandState& sa, OperandState& sb, const GemmContext& ctx,
-                 GemmWorkspace& ws) {
-  const Quantized qa = quantize_any(role.a, a, true, sa, ctx, ws);
-  const Quantized qb = quantize_any(role.b, b, false, sb, ctx, ws);
+namespace {
+
+// GEMMs of fewer products run on one thread (the MLP's 256 -> 10 layer, ~0.3 M at batch
+// 128; its 784 -> 256 layer has 26 M).
+constexpr std::int64_t kSerialProducts = std::int64_t(1) << 22;
+
+fp8emu::GemmOptions gemm_options(const RoleSpec& role, const Quantized& qa, const Quantized& qb, bool accumulate,
+                                 const GemmContext& ctx) {
   fp8emu::GemmOptions o;
   o.beta = accumulate ? 1.0f : 0.0f;
   o.accumulation = role.accumulation;
@@ -287,7 +290,35 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
   o.a_scales = qa.scales;
   o.b_scales = qb.scales;
   o.exec = ctx.exec;
-  fp8emu::gemm(qa.m, qb.m, c, ldc, o);
+  return o;
+}
+
+}  // namespace
+
+void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float* c, std::int64_t ldc,
+                 bool accumulate, OperandState& sa, OperandState& sb, const GemmContext& ctx,
+                 GemmWorkspace& ws) {
+  // A small GEMM and its quantization run on one thread: starting a team costs more than
+  // it saves, and far more on a busy machine. The numbers do not depend on it.
+  GemmContext g = ctx;
+  if (a.rows * a.cols * b.cols < kSerialProducts) g.exec.threads = 1;
+  const Quantized qa = quantize_any(role.a, a, true, sa, g, ws);
+  const Quantized qb = quantize_any(role.b, b, false, sb, g, ws);
+  fp8emu::gemm(qa.m, qb.m, c, ldc, gemm_options(role, qa, qb, accumulate, g));
+}
+
+bool recipe_gemm_fast_path(const RoleSpec& role) {
+  // K = 256 holds whole blocks of every usual block length (32, 128).
+  constexpr std::int64_t M = 4, N = 4, K = 256;
+  const std::vector<float> a(std::size_t(M * K), 1.0f), b(std::size_t(K * N), 1.0f);
+  OperandState sa, sb;
+  GemmWorkspace ws;
+  GemmContext ctx;
+  ctx.update = ctx.stats = false;
+  ctx.exec.threads = 1;
+  const Quantized qa = quantize_any(role.a, {a.data(), M, K}, true, sa, ctx, ws);
+  const Quantized qb = quantize_any(role.b, {b.data(), K, N}, false, sb, ctx, ws);
+  return fp8emu::gemm_fast_path(qa.m, qb.m, gemm_options(role, qa, qb, false, ctx));
 }
 
 }  // namespace fp8sim

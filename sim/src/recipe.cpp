@@ -18,12 +18,6 @@ using fp8emu::Saturation;
 
 [[noreturn]] void bad(const std::string& msg) { throw RecipeError(msg); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 long parse_long(std::string_view what, std::string_view v, long lo, long hi) {
   long x = 0;
   const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
@@ -315,11 +309,37 @@ std::string storage_spec(const Storage& s) {
   return out;
 }
 
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool valid_recipe_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxRecipeNameLength || name.front() == '.') return false;
+  for (const char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+namespace {
+
+void check_name(std::string_view name) {
+  if (!valid_recipe_name(name))
+    bad("recipe name '" + std::string(name) + "': use 1 to " + std::to_string(kMaxRecipeNameLength) +
+        " of the characters A-Z a-z 0-9 . _ - , not starting with '.' (the name becomes part of file names)");
+}
+
+}  // namespace
+
 void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
-  key = trim(key);
-  value = trim(value);
+  key = trim_blanks(key);
+  value = trim_blanks(value);
   if (value.empty()) bad("recipe key '" + std::string(key) + "' has no value");
   if (key == "name") {
+    check_name(value);
     r.name = value;
     return;
   }
@@ -373,17 +393,24 @@ Recipe load_recipe_file(const std::string& path) {
   r.description = "from " + path;
   std::string line;
   int n = 0;
-  bool any = false;
+  bool any = false, named = false;
+  std::vector<std::pair<std::string, int>> seen;  // key, line
   while (std::getline(in, line)) {
     ++n;
     std::string_view l = line;
     if (const auto h = l.find('#'); h != l.npos) l = l.substr(0, h);
-    l = trim(l);
+    l = trim_blanks(l);
     if (l.empty()) continue;
     const std::size_t eq = l.find('=');
     if (eq == l.npos) bad(path + ":" + std::to_string(n) + ": expected key = value");
-    const std::string_view k = trim(l.substr(0, eq)), v = trim(l.substr(eq + 1));
+    const std::string_view k = trim_blanks(l.substr(0, eq)), v = trim_blanks(l.substr(eq + 1));
     try {
+      for (const auto& [key, at] : seen)
+        if (key == k)
+          bad(k == "base" ? "base is already set on line " + std::to_string(at) + " (one base per file)"
+                          : "key '" + key + "' is already set on line " + std::to_string(at));
+      seen.emplace_back(k, n);
+      named |= k == "name";
       if (k == "base") {
         if (any) bad("base must come before every other key");
         const std::string name = r.name, description = r.description;
@@ -399,11 +426,19 @@ Recipe load_recipe_file(const std::string& path) {
     any = true;
   }
   if (in.bad()) bad(path + ": read error");
+  if (!named) {
+    try {
+      check_name(r.name);
+    } catch (const RecipeError& e) {
+      bad(path + ": " + e.what() + "; the file name gives it: add a line name = ...");
+    }
+  }
   return r;
 }
 
 void check_recipe(const Recipe& r) {
   static constexpr std::array<const char*, kRoles> names = {"fprop", "dgrad", "wgrad"};
+  check_name(r.name);
   const auto k_block = [](const Scaling& s) -> std::int64_t {
     return s.kind == ScalingKind::mx || s.kind == ScalingKind::current ? s.block_k : 0;
   };

@@ -253,6 +253,23 @@ std::pair<double, double> Run::evaluate() {
   return {n ? loss / double(n) : 0.0, n ? double(correct) / double(n) : 0.0};
 }
 
+std::string Run::divergence() const {
+  for (std::size_t s = 0; s < step_loss.size(); ++s)
+    if (!std::isfinite(step_loss[s])) return "non-finite loss at step " + std::to_string(s + 1);
+  const auto text = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.4g", v);
+    return std::string(b);
+  };
+  for (const EpochRow& e : epoch_rows) {
+    if (!std::isfinite(e.test_loss)) return "non-finite test loss after epoch " + std::to_string(e.epoch);
+    if (e.train_loss > kDivergenceFactor * epoch_rows.front().train_loss)
+      return "epoch " + std::to_string(e.epoch) + " training loss " + text(e.train_loss) + " above " +
+             text(kDivergenceFactor) + " times epoch 1's " + text(epoch_rows.front().train_loss);
+  }
+  return "";
+}
+
 void Run::optimizer_step() {
   const OptimizerConfig& o = config_.optimizer;
   const Recipe& r = config_.recipe;

@@ -6,6 +6,7 @@
 set -uo pipefail
 study=$1
 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 fails=0
 checks=0
@@ -107,6 +108,98 @@ rm -rf f; mkdir f; mkfifo f/summary.json
 rc=$?
 [ $rc -eq 2 ] && grep -q "'f/summary.json' is a FIFO, not a regular file" f.log && [ -p f/summary.json ] \
   && ok "a FIFO in the results directory" || bad "a FIFO in the results directory: exit $rc $(cat f.log)"
+
+# 5. Recipe names become file names: a name that would leave --out is refused when the
+# recipe is read, before any training, and nothing is written outside --out.
+quick=(--seeds 1 --epochs 1 --train-limit 256 --test-limit 100)
+mkdir -p inner && printf 'base = fp32\nname = ../../escape\n' > inner/esc.recipe
+(cd inner && "$study" "${quick[@]}" --recipes esc.recipe --out e --progress none --no-plots > ../esc.log 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && grep -q "esc.recipe:2: recipe name '../../escape'" esc.log && [ -z "$(find . -name 'escape*')" ]; then
+  ok "a recipe name with ../ is refused on reading"
+else bad "recipe name ../../escape: exit $rc, $(cat esc.log), files: $(find . -name 'escape*')"; fi
+printf 'name = a/b\n' > slash.recipe
+expect_error "slash.recipe:1: recipe name 'a/b'" "${quick[@]}" --recipes slash.recipe
+expect_error "recipe name '.x'" "${quick[@]}" --set name=.x
+# A key or base given twice in a file, and a key given twice to --set.
+printf 'base = fp32\nmaster = bf16\nmaster = fp32\n' > dup.recipe
+expect_error "dup.recipe:3: key 'master' is already set on line 2" "${quick[@]}" --recipes dup.recipe
+printf 'base = fp32\nbase = bf16\n' > base2.recipe
+expect_error "base2.recipe:2: base is already set on line 1" "${quick[@]}" --recipes base2.recipe
+expect_error "--set: key 'master' given twice" "${quick[@]}" --recipes bf16 --set master=bf16 --set master=fp32
+
+# 6. One study at a time per results directory: a second one exits 2 naming the directory
+# and leaves the first one's files alone.
+mkdir -p locked
+exec 9> locked/.fp8study.lock
+flock -n 9 || bad "cannot take the test's own lock"
+"$study" "${quick[@]}" --recipes fp32 --out locked --progress none --no-plots > lock.log 2>&1 9>&-
+rc=$?
+if [ $rc -eq 2 ] && grep -q "locked: another fp8study is writing here" lock.log && [ ! -e locked/epochs.csv ]; then
+  ok "a locked results directory is refused"
+else bad "locked results directory: exit $rc, $(cat lock.log)"; fi
+exec 9>&-
+"$study" "${quick[@]}" --recipes fp32 --out locked --progress none --no-plots > lock.log 2>&1 \
+  && [ -s locked/epochs.csv ] && ok "the directory is usable once the lock is released" || bad "after the lock: $(cat lock.log)"
+
+# 7. Resume with fewer epochs than the checkpoints hold: refused, naming the checkpoint.
+expect_error "r/checkpoints/fp32-seed1.ckpt: 2 epochs done, more than --epochs 1" "${short[@]}" --out r --resume --epochs 1
+expect_error "--out: an empty directory name" "${quick[@]}" --out ""
+
+# 8. --version gives the project's version (CMakeLists.txt).
+version=$(sed -n 's/^project(fp8emu VERSION \([0-9.]*\).*/\1/p' "$here/../../CMakeLists.txt")
+[ -n "$version" ] && [ "$("$study" --version)" = "fp8study $version" ] && ok "--version" \
+  || bad "--version: '$("$study" --version 2>&1)', expected fp8study $version"
+
+# 9. A run whose loss becomes non-finite or explodes is marked diverged in the table, the
+# report and summary.json, and the study still ends with exit 0 and a warning.
+"$study" "${quick[@]}" --epochs 2 --recipes fp32,bf16 --optimizer sgd --lr 1000 --out dv --progress none --no-plots \
+  > dv.log 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^fp32 .*diverged" dv.log && grep -q "warning: .*diverged: fp32 seed 1" dv.log \
+  && grep -q "diverged" dv/report.md \
+  && python3 -c "import json; d=json.load(open('dv/summary.json')); assert all(r['diverged'] for r in d['recipes']), d"; then
+  ok "diverged runs are marked"
+else bad "diverged runs: exit $rc, $(cat dv.log)"; fi
+python3 -c "import json; d=json.load(open('t1/summary.json')); assert not any(r['diverged'] for r in d['recipes']), d" \
+  && ok "converging runs are not marked diverged" || bad "t1 marked diverged"
+
+# 10. --set leaves the fp32 baseline alone and says which recipes it changed.
+"$study" --recipes fp32,bf16 --set master=bf16 --list-recipes > set.log 2>&1
+if [ "$(grep -c '^master = bfloat16' set.log)" -eq 1 ] && [ "$(grep -c '^master = float32' set.log)" -eq 1 ]; then
+  ok "--set does not change the fp32 baseline"
+else bad "--set and the baseline: $(grep '^master\|^#' set.log)"; fi
+"$study" "${quick[@]}" --recipes fp32,fp8-hybrid-current --set master=bf16 --out st --progress none --no-plots > st.log 2>&1
+if grep -q -- "--set master=bf16 changed: fp8-hybrid-current (not the fp32 baseline)" st.log \
+  && grep -q -- "--set master=bf16 changed: fp8-hybrid-current" st/report.md \
+  && python3 -c "import json; d=json.load(open('st/summary.json')); assert d['set']==['master=bf16'] and [r['changed_by_set'] for r in d['recipes']]==[False,True], d"; then
+  ok "what --set changed is in the table, report and summary"
+else bad "--set note: $(cat st.log)"; fi
+expect_error "changes no recipe" "${quick[@]}" --recipes fp32 --set master=bf16
+# A configuration on the scalar reference GEMM path gets a notice with an estimate; a
+# fast one does not.
+"$study" "${quick[@]}" --batch 16 --train-limit 16 --test-limit 16 --recipes fp32,bf16,fp8-hybrid-delayed \
+  --set accumulate=nvidia-h100-fp8,promote=128 --out ref --progress none --no-plots > ref.log 2>&1 || bad "reference-path run failed: $(cat ref.log)"
+if grep -q "^fp8study: note: bf16 runs .*scalar reference GEMM path.*about [0-9.]* s" ref.log \
+  && ! grep -q "note: fp8-hybrid-delayed" ref.log && ! grep -q "note: fp32" ref.log; then
+  ok "reference-path notice"
+else bad "reference-path notice: $(cat ref.log)"; fi
+
+# 11. Threads: no spin-waiting by default (libgomp reads the environment when it starts),
+# unless the user asks for it; the plan fits the CPUs.
+# OMP_DISPLAY_ENV makes libgomp print the settings it started with (fp8study may start
+# twice: the last block is the one that runs).
+spin=$(OMP_DISPLAY_ENV=verbose "$study" --version 2>&1 | grep GOMP_SPINCOUNT | tail -1)
+[[ $spin == *"GOMP_SPINCOUNT = '0'"* ]] && ok "OpenMP threads wait passively" || bad "OpenMP spin count: $spin"
+spin=$(OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose "$study" --version 2>&1 | grep GOMP_SPINCOUNT | tail -1)
+[[ $spin == *"GOMP_SPINCOUNT = '0'"* ]] && bad "OMP_WAIT_POLICY=active is overridden: $spin" || ok "OMP_WAIT_POLICY=active is kept"
+cpus=$(nproc)
+plural() { [ "$1" -eq 1 ] && echo "1 $2" || echo "$1 $2s"; }
+OMP_NUM_THREADS=$((cpus * 4)) "$study" "${quick[@]}" --recipes fp32 --out th --progress none --no-plots > th.log 2>&1
+grep -q "threads: 1 run at a time, $(plural "$cpus" thread) each ($(plural "$cpus" CPU))" th.log && ok "default threads: the CPUs" \
+  || bad "thread plan: $(cat th.log)"
+"$study" "${quick[@]}" --seeds 3 --recipes fp32 --threads 2 --out th --progress none --no-plots > th.log 2>&1
+grep -q "threads: 2 runs at a time, 1 thread each" th.log && ok "--threads 2 over 3 runs" || bad "thread plan: $(cat th.log)"
 
 echo "$checks checks, $fails failed"
 [ $fails -eq 0 ]

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "fp8emu/convert.hpp"
@@ -121,6 +122,63 @@ TEST_CASE("recipe keys, specs and files: good values apply, bad ones say what is
   CHECK(error_of([&] { load_recipe_file(noeq); }).find("noeq.recipe:3: expected key = value") != std::string::npos);
   CHECK(error_of([] { load_recipe_file("/nonexistent/x.recipe"); }).find("cannot open") != std::string::npos);
   for (const auto& p : {good, late, noeq}) std::remove(p.c_str());
+}
+
+TEST_CASE("recipe names are safe file names, and a key or base given twice in a file is an error") {
+  // Names become file names (checkpoints, plot data): [A-Za-z0-9._-], not starting with
+  // '.', 1 to 64 characters.
+  int good_names = 0;
+  for (const char* n : {"a", "fp8-e4m3_v2.1", "A0", "x.y-z_", "0"}) {
+    Recipe r = named_recipe("fp32");
+    set_recipe_key(r, "name", n);
+    CHECK(r.name == n);
+    CHECK(valid_recipe_name(n));
+    ++good_names;
+  }
+  REQUIRE(good_names == 5);
+  int bad_names = 0;
+  for (const std::string& n : std::vector<std::string>{"../../escape", "a/b", ".hidden", "..", "a b", "a\\b", "caf\xc3\xa9", "a:b",
+                              std::string(65, 'x')}) {
+    Recipe r = named_recipe("fp32");
+    CHECK_FALSE(valid_recipe_name(n));
+    CHECK(error_of([&] { set_recipe_key(r, "name", n); }).find("recipe name '" + n + "'") != std::string::npos);
+    CHECK(r.name == "fp32");
+    r.name = n;
+    CHECK(error_of([&] { check_recipe(r); }).find("recipe name") != std::string::npos);
+    ++bad_names;
+  }
+  REQUIRE(bad_names == 9);
+  CHECK(valid_recipe_name(std::string(64, 'x')));
+  CHECK_FALSE(valid_recipe_name(""));
+  for (auto n : recipe_names()) CHECK(valid_recipe_name(n));
+
+  // In a file: the line of the bad name, before any training.
+  const std::string esc = temp_file("esc.recipe", "base = fp32\nname = ../../escape\n");
+  CHECK(error_of([&] { load_recipe_file(esc); }).find("esc.recipe:2: recipe name '../../escape'") != std::string::npos);
+  // A file whose stem is not a valid name, with no name line, is refused with its path.
+  const std::string stem = temp_file("my recipe.recipe", "base = fp32\n");
+  CHECK(error_of([&] { load_recipe_file(stem); }).find("my recipe.recipe: recipe name 'fp8sim_test_my recipe'") !=
+        std::string::npos);
+  const std::string stem_named = temp_file("my other.recipe", "name = fine\n");
+  CHECK(load_recipe_file(stem_named).name == "fine");
+
+  // A key given twice, and a second base line, name both lines.
+  const std::string dup = temp_file("dup.recipe", "base = fp32\nmaster = bf16\n# comment\nmaster = fp32\n");
+  CHECK(error_of([&] { load_recipe_file(dup); }).find("dup.recipe:4: key 'master' is already set on line 2") !=
+        std::string::npos);
+  const std::string dup_spaced = temp_file("dups.recipe", "grad.format = e5m2\n  grad.format=e4m3fn\n");
+  CHECK(error_of([&] { load_recipe_file(dup_spaced); }).find("dups.recipe:2: key 'grad.format' is already set on line 1") !=
+        std::string::npos);
+  const std::string base2 = temp_file("base2.recipe", "base = fp32\nbase = bf16\n");
+  const std::string base2_error = error_of([&] { load_recipe_file(base2); });
+  CHECK(base2_error.find("base2.recipe:2: base is already set on line 1") != std::string::npos);
+  CHECK(base2_error.find("must come before") == std::string::npos);
+  // Different keys that overlap layer as in the named recipes: all, then grad.
+  const std::string layered = temp_file("layered.recipe", "all.format = e4m3fn\ngrad.format = e5m2\n");
+  const Recipe l = load_recipe_file(layered);
+  CHECK(l.role(Role::fprop).a.format == fp8emu::Format(fp8emu::formats::e4m3fn{}));
+  CHECK(l.role(Role::dgrad).a.format == fp8emu::Format(fp8emu::formats::e5m2{}));
+  for (const auto& p : {esc, stem, stem_named, dup, dup_spaced, base2, layered}) std::remove(p.c_str());
 }
 
 TEST_CASE("scale rules: per-tensor max / amax with margin and pow2, MX exponents both ways") {
@@ -343,4 +401,69 @@ TEST_CASE("storage rounding of master weights and moments") {
   store(parse_storage("fp32"), f, 1, 4);
   CHECK(f == v);
   REQUIRE(n == 3 * 4096);
+}
+
+TEST_CASE("a run whose loss becomes non-finite or explodes says it diverged") {
+  // The rule on recorded losses: non-finite batch or test loss, or an epoch's mean
+  // training loss above 10 times the first epoch's.
+  Dataset none;
+  RunConfig c;
+  c.recipe = named_recipe("fp32");
+  Run r(c, none, none);
+  CHECK(r.divergence().empty());
+  r.step_loss = {2.3, 2.1};
+  r.epoch_rows = {{1, 2.0, 1.9, 0.5, 0}, {2, 19.9, 1.8, 0.5, 0}};
+  CHECK(r.divergence().empty());
+  r.epoch_rows.push_back({3, 20.5, 1.8, 0.5, 0});
+  CHECK(r.divergence() == "epoch 3 training loss 20.5 above 10 times epoch 1's 2");
+  r.epoch_rows.pop_back();
+  r.epoch_rows.back().test_loss = std::numeric_limits<double>::infinity();
+  CHECK(r.divergence() == "non-finite test loss after epoch 2");
+  r.step_loss.push_back(std::nan(""));
+  CHECK(r.divergence() == "non-finite loss at step 3");
+
+  // Real training: SGD with learning rate 1000 diverges, AdamW 1e-3 does not.
+  Dataset d;
+  d.count = 256;
+  d.rows = d.cols = 28;
+  d.x.resize(std::size_t(d.count * d.features()));
+  d.y.resize(std::size_t(d.count));
+  const fp8emu::RandomKey k = fp8emu::random_key(7, 0);
+  for (std::size_t i = 0; i < d.x.size(); ++i) d.x[i] = float(fp8emu::random_bits(k, i) >> 8) * 0x1p-24f;
+  for (std::size_t i = 0; i < d.y.size(); ++i) d.y[i] = std::uint8_t(fp8emu::random_bits(k, d.x.size() + i) % 10);
+  c.epochs = 2;
+  c.batch = 64;
+  c.exec.threads = 1;
+  Run good(c, d, d);
+  while (!good.done()) good.train_epoch();
+  CHECK(good.divergence().empty());
+  c.optimizer.kind = OptimizerKind::sgd;
+  c.optimizer.lr = 1000.0f;
+  Run bad(c, d, d);
+  while (!bad.done()) bad.train_epoch();
+  CHECK_FALSE(bad.divergence().empty());
+}
+
+TEST_CASE("recipe_gemm_fast_path says which roles take the scalar reference GEMM") {
+  const auto fast = [](const std::string& name, const std::string& accumulate) {
+    Recipe r = named_recipe(name);
+    if (!accumulate.empty()) set_recipe_key(r, "accumulate", accumulate);
+    int n = 0;
+    for (int i = 0; i < kRoles; ++i) n += recipe_gemm_fast_path(r.roles[i]);
+    return n;
+  };
+  int recipes = 0;
+  for (auto name : recipe_names()) {
+    CHECK(fast(std::string(name), "") == 3);  // float32 accumulation: the fast path
+    ++recipes;
+  }
+  REQUIRE(recipes == 7);
+  // The matrix-unit model has a fast path for FP8 operands only.
+  CHECK(fast("fp8-hybrid-delayed", "nvidia-h100-fp8,promote=128") == 3);
+  CHECK(fast("fp8-e4m3-blockwise", "nvidia-h100-fp8,promote=128") == 3);
+  CHECK(fast("fp32", "nvidia-h100-fp8,promote=128") == 0);
+  CHECK(fast("bf16", "nvidia-h100-fp8,promote=128") == 0);
+  // Pairwise summation and a bfloat16 accumulator run the reference.
+  CHECK(fast("fp8-hybrid-current", "fp32,order=pairwise") == 0);
+  CHECK(fast("fp8-hybrid-current", "bf16") == 0);
 }

@@ -69,6 +69,11 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
                  std::int64_t ldc, bool accumulate, OperandState& sa, OperandState& sb,
                  const GemmContext& ctx, GemmWorkspace& ws);
 
+/// Returns true when fp8emu::gemm takes one of its fast paths, not the scalar reference,
+/// for the GEMMs of `role` on finite operands (probed on a small GEMM quantized as the
+/// role says; fp8emu::gemm_fast_path).
+bool recipe_gemm_fast_path(const RoleSpec& role);
+
 /// Returns the per-tensor scale (max / amax) / 2^margin of `s` for `amax`, 1 when amax is
 /// 0, not finite, or the scale would not be a finite float; a power of two with pow2.
 float amax_scale(const Scaling& s, double fmax, double amax);

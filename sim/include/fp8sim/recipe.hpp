@@ -104,16 +104,28 @@ std::span<const std::string_view> recipe_names();
 /// Returns the named recipe `name`; throws RecipeError for an unknown name.
 Recipe named_recipe(std::string_view name);
 
+/// Returns `s` without leading and trailing blanks (spaces, tabs, a carriage return), as
+/// recipe keys and values are read.
+std::string_view trim_blanks(std::string_view s);
+
+/// The longest recipe name.
+inline constexpr std::size_t kMaxRecipeNameLength = 64;
+
+/// Returns true for a name that is safe as part of a file name: 1 to 64 characters of
+/// [A-Za-z0-9._-], not starting with '.' (names become checkpoint and plot-data files).
+bool valid_recipe_name(std::string_view name);
+
 /// Applies one `key = value` setting to `r` (docs/simulator.md lists the keys); throws
 /// RecipeError naming the key for a bad key or value.
 void set_recipe_key(Recipe& r, std::string_view key, std::string_view value);
 
 /// Reads a recipe file: `key = value` lines, `#` comments; `base = NAME` (first) starts
-/// from a named recipe, `name = ...` names it (default: the file's stem). Throws
-/// RecipeError with the file name and line number.
+/// from a named recipe, `name = ...` names it (default: the file's stem). A key given
+/// twice and a second `base` are errors. Throws RecipeError with the file name and line
+/// number.
 Recipe load_recipe_file(const std::string& path);
 
-/// Throws RecipeError when the recipe cannot run: both operands of a role split K into
+/// Throws RecipeError when the recipe cannot run: its name is not valid_recipe_name, both operands of a role split K into
 /// blocks of different lengths, or a matrix-unit accumulation is inconsistent.
 void check_recipe(const Recipe& r);
 

@@ -94,6 +94,10 @@ struct EpochRow {
   double seconds = 0;     ///< Wall time (not part of any comparison).
 };
 
+/// An epoch whose mean training loss exceeds this many times the first epoch's marks its
+/// run as diverged (Run::divergence).
+inline constexpr double kDivergenceFactor = 10.0;
+
 /// One training run, resumable at epoch boundaries.
 class Run {
  public:
@@ -112,6 +116,10 @@ class Run {
   double train_step(const Tensor& x, const std::uint8_t* y);
   /// Returns (loss, accuracy) of the current model on the test set (fprop quantized).
   std::pair<double, double> evaluate();
+  /// Says why the run diverged, or returns an empty string while it has not: a batch or
+  /// test loss that is not finite, or an epoch's mean training loss above
+  /// kDivergenceFactor times the first epoch's.
+  std::string divergence() const;
 
   std::vector<double> step_loss;  ///< Every training step's batch loss.
   std::vector<StatsRow> stats_rows;
