@@ -32,6 +32,7 @@
 #include "fp8emu/array.hpp"
 #include "fp8emu/compare.hpp"
 #include "fp8emu/explain.hpp"
+#include "fp8emu/program.hpp"
 #include "fp8emu/file.hpp"
 #include "fp8emu/gemm.hpp"
 #include "fp8emu/npy.hpp"
@@ -1261,6 +1262,7 @@ int cmd_compare(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fp8emu::wait_passively(argv);
   try {
     if (argc < 2) {
       std::cerr << kMainHelp;

@@ -20,26 +20,13 @@
 #include <mutex>
 #include <sstream>
 
+#include "fp8emu/program.hpp"
 #include "study.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using study::Options;
-
-// libgomp reads OMP_WAIT_POLICY once, while it is loaded, before main runs. Its default
-// spins a waiting thread for a while, which on a machine busy with other work burns the
-// time slices the other threads of a team need: one run on two threads of a loaded 2-core
-// machine took 20 times as long as on one thread. fp8study therefore waits passively
-// unless the environment says otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT): it sets
-// OMP_WAIT_POLICY=PASSIVE and executes itself again, once. (A variable set before main,
-// even from .preinit_array, is lost: the C library resets the environment when it starts.)
-void wait_passively(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
-  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
-  ::execv("/proc/self/exe", argv);
-  // No /proc: run on with libgomp's default policy.
-}
 
 constexpr const char* kUsage =
     "usage: fp8study [options]\n"
@@ -469,7 +456,7 @@ int run_study(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  wait_passively(argv);
+  fp8emu::wait_passively(argv);
   try {
     return run_study(argc, argv);
   } catch (const UsageError& e) {

@@ -19,6 +19,7 @@
 
 #include "fp8emu/explain.hpp"
 #include "fp8emu/file.hpp"
+#include "fp8emu/program.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -138,6 +139,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fp8emu::wait_passively(argv);
   try {
     return run(argc, argv);
   } catch (const std::invalid_argument& e) {
