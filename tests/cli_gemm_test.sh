@@ -7,12 +7,7 @@
 # the blocks (edge blocks), and some blocks are all zeros (amax 0). Then bad input: exit
 # status 2, a message, no output file. Exit 77 (skipped) without NumPy.
 set -u
-tool=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-py=/usr/bin/python3
-$py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
-cd "$work"
+source "$(dirname "$0")/numpy_test_preamble.sh"
 
 $py - "$tool" <<'PY'
 import os, subprocess, sys

@@ -3,14 +3,9 @@
 # back by NumPy: interop both ways, values, shapes, dtypes, --scale auto, and bad input
 # (exit status 2, a message, and no output file). Exit 77 (skipped) without NumPy.
 set -u
-tool=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-py=/usr/bin/python3
-$py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
+source "$(dirname "$0")/numpy_test_preamble.sh"
 fail=0
 check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
-cd "$work"
 
 $py - <<'PY'
 import numpy as np

@@ -5,12 +5,7 @@
 # quantize and gemm print the scales, seed and random bits they used. Exit 77 (skipped)
 # without NumPy.
 set -u
-tool=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-py=/usr/bin/python3
-$py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
-cd "$work"
+source "$(dirname "$0")/numpy_test_preamble.sh"
 
 $py - "$tool" <<'PY'
 import subprocess, sys
