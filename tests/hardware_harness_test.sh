@@ -11,6 +11,8 @@ checks=0
 check() { checks=$((checks + 1)); if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
 "$tool" --help > "$work/help.txt"; rc=$?
 check "--help exits 0 and names the checks" "[ $rc -eq 0 ] && grep -q 'conversions, mma, wgmma, cublaslt' '$work/help.txt'"
+version=$("$tool" --version); rc=$?
+check "--version exits 0 and prints fp8hw VERSION" "[ $rc -eq 0 ] && [[ '$version' =~ ^fp8hw\ [0-9]+\.[0-9]+\.[0-9]+$ ]]"
 "$tool" --cases > "$work/cases.txt"; rc=$?
 check "--cases: every discriminating case tells nvidia-h100-fp8 from another model (no GPU)" \
   "[ $rc -eq 0 ] && grep -q '^0 of 6 cases give every listed model the same bits' '$work/cases.txt'"

@@ -40,6 +40,7 @@ constexpr const char* kHelp =
     "  --out DIR          where results.md goes (default results/hardware)\n"
     "  --cases            print each discriminating case under every emulator model (no\n"
     "                     GPU needed) and exit\n"
+    "  --version          print the version and exit\n"
     "\n"
     "Exit status: 0 every gating check bit-exact, 1 some differ, 2 bad usage or a failed\n"
     "CUDA call, 3 no suitable GPU.\n";
@@ -76,6 +77,7 @@ int run(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
+    if (a == "--version") return std::cout << "fp8hw " FP8EMU_VERSION "\n", 0;
     if (a == "--cases") return print_case_table();
     if (a == "--quick") {
       o.quick = true;
