@@ -48,7 +48,7 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
   o.exec.threads = 1;
   if (s.scaled) {
     // amax_scale gives 1 for a NaN or infinite amax.
-    o.scale = amax_scale(Scaling{}, fp8emu::max_finite(s.format), abs_max(v.data(), std::int64_t(v.size())));
+    o.scale = amax_scale(Scaling{}, fp8emu::max_finite(s.format), fp8emu::amax(v, o.exec));
   }
   fp8emu::fake_quantize(s.format, v, v, o);
 }
