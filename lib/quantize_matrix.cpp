@@ -19,7 +19,8 @@ namespace {
 // other value's, so NaN wins.
 std::uint32_t abs_bits_max(const float* x, std::int64_t n) {
   std::uint32_t m = 0;
-  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
+  for (std::int64_t i = 0; i < n; ++i)
+    m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
   return m;
 }
 
@@ -32,7 +33,9 @@ void merge_amax(double& m, double a) {
   if (!std::isnan(m) && (std::isnan(a) || a > m)) m = a;
 }
 
-[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument("quantize_matrix: " + what); }
+[[noreturn]] void bad(const std::string& what) {
+  throw std::invalid_argument("quantize_matrix: " + what);
+}
 
 // NVFP4's tensor encode scale for a tensor of largest magnitude amax (finite): 448 fmax /
 // amax in float32 (448 = e4m3fn's largest value), at most the largest float; 1 for amax 0.
@@ -79,9 +82,12 @@ ArrayStats run_quantize(const Format& f, std::span<const float> x, const BlockSc
 ArrayStats run_quantize(const Format& f, std::span<const float> x, const BlockScales* b,
                         std::vector<std::uint32_t>& storage, const ArrayOptions& ao) {
   switch (code_bytes(f)) {
-    case 1: return run_quantize<std::uint8_t>(f, x, b, storage, ao);
-    case 2: return run_quantize<std::uint16_t>(f, x, b, storage, ao);
-    default: return run_quantize<std::uint32_t>(f, x, b, storage, ao);
+    case 1:
+      return run_quantize<std::uint8_t>(f, x, b, storage, ao);
+    case 2:
+      return run_quantize<std::uint16_t>(f, x, b, storage, ao);
+    default:
+      return run_quantize<std::uint32_t>(f, x, b, storage, ao);
   }
 }
 
@@ -90,7 +96,8 @@ ArrayStats run_quantize(const Format& f, std::span<const float> x, const BlockSc
 float amax(std::span<const float> x, const Execution& exec) {
   const std::int64_t n = std::int64_t(x.size());
   const float* p = x.data();
-  if (x.size() < exec.parallel_threshold || exec.threads == 1) return bits_to_amax(abs_bits_max(p, n));
+  if (x.size() < exec.parallel_threshold || exec.threads == 1)
+    return bits_to_amax(abs_bits_max(p, n));
   const std::int64_t chunk = std::int64_t(std::max<std::size_t>(exec.chunk, 1));
   const std::int64_t parts = (n + chunk - 1) / chunk;
   std::uint32_t m = 0;
@@ -123,7 +130,8 @@ int mx_exponent(const Format& elem, double amax, MxRule r) {
   if (r == MxRule::floor) {
     e = std::ilogb(amax) - std::ilogb(fmax);
   } else {
-    e = std::ilogb(amax) - std::ilogb(fmax) - 1;  // fmax 2^e < amax here; the loop ends in <= 3 steps
+    e = std::ilogb(amax) - std::ilogb(fmax) -
+        1;  // fmax 2^e < amax here; the loop ends in <= 3 steps
     while (std::ldexp(fmax, e) < amax) ++e;
   }
   return std::clamp(e, -127, 127);
@@ -131,13 +139,20 @@ int mx_exponent(const Format& elem, double amax, MxRule r) {
 
 std::string_view matrix_scaling_name(MatrixScaling s) {
   switch (s) {
-    case MatrixScaling::none: return "none";
-    case MatrixScaling::tensor: return "tensor";
-    case MatrixScaling::row: return "row";
-    case MatrixScaling::column: return "column";
-    case MatrixScaling::block: return "block";
-    case MatrixScaling::mx: return "mx";
-    case MatrixScaling::nvfp4: return "nvfp4";
+    case MatrixScaling::none:
+      return "none";
+    case MatrixScaling::tensor:
+      return "tensor";
+    case MatrixScaling::row:
+      return "row";
+    case MatrixScaling::column:
+      return "column";
+    case MatrixScaling::block:
+      return "block";
+    case MatrixScaling::mx:
+      return "mx";
+    case MatrixScaling::nvfp4:
+      return "nvfp4";
   }
   return "?";
 }
@@ -151,7 +166,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   const bool row_major_in = x.layout == Layout::row_major;
   const std::int64_t inner = row_major_in ? x.cols : x.rows;
   const std::int64_t ld = x.ld ? x.ld : inner;
-  if (ld < inner) bad("leading dimension " + std::to_string(ld) + " below " + std::to_string(inner));
+  if (ld < inner)
+    bad("leading dimension " + std::to_string(ld) + " below " + std::to_string(inner));
   const double fmax = max_finite(f);
 
   // 1. The floats, packed in out_layout order (no copy when the view already is).
@@ -164,7 +180,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
     for (std::int64_t i = 0; i < pr; ++i)
       for (std::int64_t j = 0; j < pc; ++j) {
         const std::int64_t r = out_rm ? i : j, c = out_rm ? j : i;
-        out.packed[std::size_t(i * pc + j)] = row_major_in ? x.data[r * ld + c] : x.data[c * ld + r];
+        out.packed[std::size_t(i * pc + j)] =
+            row_major_in ? x.data[r * ld + c] : x.data[c * ld + r];
       }
     p = out.packed.data();
   }
@@ -199,7 +216,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
     out.block_rows = out.block_cols = 0;
     if (kind == MatrixScaling::tensor) {
       const float inv = o.inverse != 0.0f ? o.inverse : 1.0f / s;
-      if (!(inv > 0.0f && std::isfinite(inv))) bad("the dequantization scale must be finite and > 0");
+      if (!(inv > 0.0f && std::isfinite(inv)))
+        bad("the dequantization scale must be finite and > 0");
       if (s != 1.0f || o.inverse != 0.0f) out.tensor = inv;
     }
     out.amax = st.amax;
@@ -210,8 +228,12 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   std::int64_t br = o.block_rows, bc = o.block_cols;
   const bool k_cols = o.operand == Operand::a;  // K runs along the columns of A
   switch (kind) {
-    case MatrixScaling::row: br = 1, bc = 0; break;
-    case MatrixScaling::column: br = 0, bc = 1; break;
+    case MatrixScaling::row:
+      br = 1, bc = 0;
+      break;
+    case MatrixScaling::column:
+      br = 0, bc = 1;
+      break;
     case MatrixScaling::mx:
     case MatrixScaling::nvfp4:
       if (br == 0 && bc == 0) {
@@ -220,7 +242,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
         bc = k_cols ? k : 1;
       }
       break;
-    default: break;
+    default:
+      break;
   }
   if (br < 0 || bc < 0) bad("negative block shape");
   const std::int64_t ebr = br ? br : std::max<std::int64_t>(x.rows, 1);
@@ -237,7 +260,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   for (std::int64_t i = 0; i < pr; ++i)
     for (std::int64_t bj = 0; bj < pgc; ++bj) {
       const std::int64_t j0 = bj * pbc, j1 = std::min(pc, j0 + pbc);
-      merge_amax(bamax[std::size_t(i / pbr * pgc + bj)], bits_to_amax(abs_bits_max(p + i * pc + j0, j1 - j0)));
+      merge_amax(bamax[std::size_t(i / pbr * pgc + bj)],
+                 bits_to_amax(abs_bits_max(p + i * pc + j0, j1 - j0)));
     }
   for (const double a : bamax) merge_amax(tensor_amax, a);
   float encode = 1.0f;
@@ -292,7 +316,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   return out.amax;
 }
 
-QuantizedMatrix quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuantizeOptions& o) {
+QuantizedMatrix quantize_matrix(const FloatMatrix& x, const Format& f,
+                                const MatrixQuantizeOptions& o) {
   QuantizedMatrix q;
   quantize_matrix(x, f, o, q);
   return q;

@@ -4,9 +4,9 @@
 // reference encode_scaled with the random bits of its index in the codes' order. Also
 // fp8emu::amax against a plain loop at every thread count, and the scales in the form
 // fp8emu::gemm takes.
+#include <algorithm>
 #include <bit>
 #include <cmath>
-#include <algorithm>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -73,9 +73,12 @@ struct Case {
 
 std::uint32_t code_at(const QuantizedMatrix& q, std::int64_t i) {
   switch (code_bytes(q.format)) {
-    case 1: return reinterpret_cast<const std::uint8_t*>(q.storage.data())[i];
-    case 2: return reinterpret_cast<const std::uint16_t*>(q.storage.data())[i];
-    default: return q.storage[std::size_t(i)];
+    case 1:
+      return reinterpret_cast<const std::uint8_t*>(q.storage.data())[i];
+    case 2:
+      return reinterpret_cast<const std::uint16_t*>(q.storage.data())[i];
+    default:
+      return q.storage[std::size_t(i)];
   }
 }
 
@@ -123,7 +126,8 @@ TEST_CASE("auto_scale: Transformer Engine's float32 scale", "[quantize_matrix]")
     const float want = te_scale(fmax, amax_f, margin);
     const float got = auto_scale(fmax, amax_f, margin);
     // amax s may exceed fmax, by at most half an ulp of s.
-    const bool over = double(amax_f) * double(got) > fmax * (1 + std::ldexp(1.0, -24)) / std::ldexp(1.0, margin);
+    const bool over =
+        double(amax_f) * double(got) > fmax * (1 + std::ldexp(1.0, -24)) / std::ldexp(1.0, margin);
     above += double(amax_f) * double(got) > fmax / std::ldexp(1.0, margin);
     sweep.add(1, got != want || over,
               {"amax " + std::to_string(amax_f) + " fmax " + std::to_string(fmax) + ": expected " +
@@ -150,13 +154,15 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
   const Case cases[] = {
       {"none e4m3fn", formats::e4m3fn{}, MatrixScaling::none},
       {"tensor given e5m2", formats::e5m2{}, MatrixScaling::tensor, Operand::a, 0, 0, 0.375f},
-      {"tensor auto e4m3fn margin 1", formats::e4m3fn{}, MatrixScaling::tensor, Operand::a, 0, 0, 0.0f, 1},
+      {"tensor auto e4m3fn margin 1", formats::e4m3fn{}, MatrixScaling::tensor, Operand::a, 0, 0,
+       0.0f, 1},
       {"row e4m3fn", formats::e4m3fn{}, MatrixScaling::row},
       {"column e5m2", formats::e5m2{}, MatrixScaling::column},
       {"block 3x5 e4m3fn", formats::e4m3fn{}, MatrixScaling::block, Operand::a, 3, 5},
       {"block 1x0 float16", formats::float16{}, MatrixScaling::block, Operand::a, 1, 0},
       {"mx A floor e4m3fn", formats::e4m3fn{}, MatrixScaling::mx, Operand::a},
-      {"mx B ceil e5m2", formats::e5m2{}, MatrixScaling::mx, Operand::b, 0, 0, 0.0f, 0, MxRule::ceil},
+      {"mx B ceil e5m2", formats::e5m2{}, MatrixScaling::mx, Operand::b, 0, 0, 0.0f, 0,
+       MxRule::ceil},
       {"nvfp4 A", formats::e2m1fn{}, MatrixScaling::nvfp4, Operand::a},
       {"nvfp4 B", formats::e2m1fn{}, MatrixScaling::nvfp4, Operand::b},
   };
@@ -197,11 +203,13 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
             const double fmax = max_finite(k.format);
             std::int64_t br = k.br, bc = k.bc;
             const bool along_cols = k.operand == Operand::a;
-            if (k.scaling == MatrixScaling::none || k.scaling == MatrixScaling::tensor) br = R, bc = C;
+            if (k.scaling == MatrixScaling::none || k.scaling == MatrixScaling::tensor)
+              br = R, bc = C;
             if (k.scaling == MatrixScaling::row) br = 1, bc = C;
             if (k.scaling == MatrixScaling::column) br = R, bc = 1;
             if (k.scaling == MatrixScaling::mx) br = along_cols ? 1 : 32, bc = along_cols ? 32 : 1;
-            if (k.scaling == MatrixScaling::nvfp4) br = along_cols ? 1 : 16, bc = along_cols ? 16 : 1;
+            if (k.scaling == MatrixScaling::nvfp4)
+              br = along_cols ? 1 : 16, bc = along_cols ? 16 : 1;
             if (br == 0) br = R;
             if (bc == 0) bc = C;
             const std::int64_t gr = (R + br - 1) / br, gc = (C + bc - 1) / bc;
@@ -225,22 +233,32 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
               float s = 1.0f, value = 1.0f;
               std::uint32_t code = 0;
               switch (k.scaling) {
-                case MatrixScaling::none: break;
-                case MatrixScaling::tensor: s = k.scale != 0 ? k.scale : te_scale(fmax, a, k.margin); break;
+                case MatrixScaling::none:
+                  break;
+                case MatrixScaling::tensor:
+                  s = k.scale != 0 ? k.scale : te_scale(fmax, a, k.margin);
+                  break;
                 case MatrixScaling::mx: {
-                  const int e = k.mx == MxRule::floor ? ocp_exponent(a, fmax) : ceil_exponent(a, fmax);
+                  const int e =
+                      k.mx == MxRule::floor ? ocp_exponent(a, fmax) : ceil_exponent(a, fmax);
                   s = std::ldexp(1.0f, -e);
                   code = std::uint32_t(e + 127);
                   break;
                 }
                 case MatrixScaling::nvfp4: {
-                  const float v = std::min(float(a) * (enc * (1.0f / float(fmax))), std::numeric_limits<float>::max());
+                  const float v = std::min(float(a) * (enc * (1.0f / float(fmax))),
+                                           std::numeric_limits<float>::max());
                   code = encode(formats::e4m3fn{}, v);
                   const float d = float(decode(formats::e4m3fn{}, code));
-                  s = d == 0 ? 1.0f : std::min(1.0f / (d * (1.0f / enc)), std::numeric_limits<float>::max());
+                  s = d == 0
+                          ? 1.0f
+                          : std::min(1.0f / (d * (1.0f / enc)), std::numeric_limits<float>::max());
                   break;
                 }
-                default: s = te_scale(fmax, a, 0); value = 1.0f / s; break;
+                default:
+                  s = te_scale(fmax, a, 0);
+                  value = 1.0f / s;
+                  break;
               }
               quant[b] = s;
               // The scales gemm gets, row-major over the logical grid.
@@ -251,7 +269,8 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
                 ok = q.float_scales.size() == bamax.size() && q.float_scales[b] == value;
               if (!ok) {
                 ++bad_scales;
-                if (msgs.size() < 4) msgs.push_back(std::string(k.name) + ": scale of block " + std::to_string(b));
+                if (msgs.size() < 4)
+                  msgs.push_back(std::string(k.name) + ": scale of block " + std::to_string(b));
               }
             }
             const Scales sc = q.scales();
@@ -262,9 +281,10 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
             bad_scales += q.amax != tamax;
             if (k.scaling != MatrixScaling::none && k.scaling != MatrixScaling::tensor) {
               bad_scales += sc.data == nullptr;
-              bad_scales += sc.encoding != (k.scaling == MatrixScaling::mx      ? ScaleEncoding::e8m0
-                                            : k.scaling == MatrixScaling::nvfp4 ? ScaleEncoding::e4m3
-                                                                                : ScaleEncoding::float32);
+              bad_scales +=
+                  sc.encoding != (k.scaling == MatrixScaling::mx      ? ScaleEncoding::e8m0
+                                  : k.scaling == MatrixScaling::nvfp4 ? ScaleEncoding::e4m3
+                                                                      : ScaleEncoding::float32);
             }
             sweep.add(0, bad_scales, msgs);
 
@@ -279,14 +299,16 @@ TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[qu
                 const float x = logical[std::size_t(r * C + c)];
                 const std::uint32_t bits =
                     is_stochastic(rnd) ? random_bits(random_key(5, 9), std::uint64_t(i)) : 0;
-                const std::uint32_t want = encode_scaled(k.format, double(x), quant[std::size_t(r / br * gc + c / bc)],
-                                                         o.array.convert, bits);
+                const std::uint32_t want =
+                    encode_scaled(k.format, double(x), quant[std::size_t(r / br * gc + c / bc)],
+                                  o.array.convert, bits);
                 const std::uint32_t got = code_at(q, i);
                 if (want != got) {
                   ++bad;
                   if (msgs.size() < 4)
-                    msgs.push_back(std::string(k.name) + " (" + std::to_string(r) + ", " + std::to_string(c) +
-                                   "): expected " + hex_code(want, total_bits(k.format)) + ", got " +
+                    msgs.push_back(std::string(k.name) + " (" + std::to_string(r) + ", " +
+                                   std::to_string(c) + "): expected " +
+                                   hex_code(want, total_bits(k.format)) + ", got " +
                                    hex_code(got, total_bits(k.format)));
                 }
               }

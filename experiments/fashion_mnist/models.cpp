@@ -19,10 +19,12 @@ fp8sim::Model make_model(const std::string& kind, const fp8sim::Dataset& data, s
     const bool ln = kind == "mlp-ln";
     layers.push_back(std::make_unique<fp8sim::Linear>(0, features, 256));
     if (ln) layers.push_back(std::make_unique<fp8sim::LayerNorm>(256));
-    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<fp8sim::GELU>()) : std::make_unique<fp8sim::ReLU>());
+    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<fp8sim::GELU>())
+                        : std::make_unique<fp8sim::ReLU>());
     layers.push_back(std::make_unique<fp8sim::Linear>(1, 256, 256));
     if (ln) layers.push_back(std::make_unique<fp8sim::LayerNorm>(256));
-    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<fp8sim::GELU>()) : std::make_unique<fp8sim::ReLU>());
+    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<fp8sim::GELU>())
+                        : std::make_unique<fp8sim::ReLU>());
     layers.push_back(std::make_unique<fp8sim::Linear>(2, 256, classes));
     return fp8sim::Model(std::move(layers), {features}, seed);
   }

@@ -7,7 +7,9 @@
 // R x C block (DeepSeek-V3, arXiv 2412.19437), MX blocks of 32 along K with e8m0 scales
 // (OCP Microscaling Formats v1.0, section 6.3; or NVIDIA's rounding up, arXiv 2506.08027),
 // and NVFP4 (blocks of 16 along K, e4m3fn block scales, a float32 tensor scale; Transformer
-// Engine's reference quantizer). docs/arrays.md states each rule at its edges.
+// Engine's reference quantizer,
+// transformer_engine/pytorch/custom_recipes/quantization_ref_nvfp4.py). docs/arrays.md
+// states each rule at its edges.
 #pragma once
 
 #include <cstdint>
@@ -79,9 +81,10 @@ struct MatrixQuantizeOptions {
   Operand operand = Operand::a;  ///< Which dimension is K (mx, nvfp4).
   float scale = 0.0f;            ///< tensor: the quantization scale (x scale is rounded); 0: auto.
   float inverse = 0.0f;          ///< tensor: the dequantization scale gemm gets; 0: 1 / scale.
-  std::int64_t block_rows = 0, block_cols = 0;  ///< block: the block shape (0: the whole dimension).
-  int margin = 0;                ///< tensor (auto), row, column, block: auto_scale's margin.
-  bool pow2 = false;             ///< tensor (auto), row, column, block: power-of-two scales.
+  std::int64_t block_rows = 0,
+               block_cols = 0;  ///< block: the block shape (0: the whole dimension).
+  int margin = 0;               ///< tensor (auto), row, column, block: auto_scale's margin.
+  bool pow2 = false;            ///< tensor (auto), row, column, block: power-of-two scales.
   MxRule mx_rule = MxRule::floor;
   Layout out_layout = Layout::row_major;  ///< The layout of the codes (packed).
   /// Conversion, random stream and threads. Element i of the codes in out_layout order
@@ -99,15 +102,15 @@ struct QuantizedMatrix {
   // the logical rows x cols matrix, and a tensor scale.
   ScaleEncoding encoding = ScaleEncoding::float32;
   std::int64_t scale_block_rows = 0, scale_block_cols = 0;  ///< 0: the whole dimension.
-  float tensor = 1.0f;                     ///< The tensor dequantization scale.
-  std::vector<float> float_scales;         ///< Dequantization scales 1 / s (float32 encoding).
-  std::vector<std::uint8_t> code_scales;   ///< e8m0 or e4m3 scale codes.
+  float tensor = 1.0f;                                      ///< The tensor dequantization scale.
+  std::vector<float> float_scales;        ///< Dequantization scales 1 / s (float32 encoding).
+  std::vector<std::uint8_t> code_scales;  ///< e8m0 or e4m3 scale codes.
   /// Quantization scales s (x s was rounded), one per block of block_rows x block_cols of
   /// the codes as stored (the packed array in `layout` order), row-major over that grid;
   /// one entry for none and tensor (block_rows = block_cols = 0).
   std::vector<float> quant_scales;
   std::int64_t block_rows = 0, block_cols = 0;
-  double amax = 0;  ///< max |x| of the matrix (NaN when an element is NaN).
+  double amax = 0;                 ///< max |x| of the matrix (NaN when an element is NaN).
   std::vector<double> block_amax;  ///< Work space: the amax of each block.
   std::vector<float> packed;       ///< Work space: the input packed when it was not.
   /// Returns the codes as a CodeMatrix over `storage`.
@@ -125,6 +128,7 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
                        QuantizedMatrix& out);
 
 /// Returns the quantized matrix (quantize_matrix into a new QuantizedMatrix).
-QuantizedMatrix quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuantizeOptions& o);
+QuantizedMatrix quantize_matrix(const FloatMatrix& x, const Format& f,
+                                const MatrixQuantizeOptions& o);
 
 }  // namespace fp8emu

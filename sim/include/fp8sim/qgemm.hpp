@@ -1,5 +1,5 @@
-// The GEMM of a training step under a recipe: both operands quantized by fp8emu's array
-// kernels with the role's scaling, then multiplied by fp8emu's GEMM with the role's
+// The GEMM of a training step under a recipe: both operands quantized by
+// fp8emu::quantize_matrix with the role's scaling, then multiplied by fp8emu's GEMM with the role's
 // accumulation and the dequantization factors as its scales (as Transformer Engine
 // passes scale_inv to cuBLASLt). Statistics of every quantization are gathered here.
 #pragma once
