@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "fp8emu/program.hpp"
+#include "fashion_mnist/models.hpp"
 #include "study.hpp"
 
 namespace {
@@ -154,7 +155,7 @@ Options parse(int argc, char** argv, bool& list_only) {
     throw UsageError("--train-limit " + std::to_string(o.train_limit) + " is smaller than one batch (" +
                      std::to_string(o.batch) + ")");
   bool known = false;
-  for (const auto& k : fp8sim::Model::kinds()) known |= k == o.model;
+  for (const auto& k : fashion_mnist::model_kinds()) known |= k == o.model;
   if (!known) throw UsageError("--model: mlp, mlp-ln or cnn, got '" + o.model + "'");
   if (o.recipes.empty())
     for (auto n : fp8sim::recipe_names()) o.recipes.emplace_back(n);
@@ -267,7 +268,7 @@ class DirectoryLock {
 double estimate_run_seconds(const fp8sim::RunConfig& c, int epochs, const fp8sim::Dataset& train,
                             const fp8sim::Dataset& test, int threads) {
   const std::int64_t probe = std::min<std::int64_t>(c.batch, 16);
-  fp8sim::Run probe_run(c, train, test);
+  fp8sim::Run probe_run(c, fashion_mnist::make_model(c.model, train, c.seed), train, test);
   fp8emu::Execution exec;
   exec.threads = threads;
   probe_run.set_execution(exec);
@@ -325,26 +326,18 @@ int run_study(int argc, char** argv) {
   fs::create_directories(fs::path(o.out) / "checkpoints", ec);
   if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
   const DirectoryLock lock(o.out);
-  const fp8sim::Dataset train = fp8sim::load_fashion_mnist(o.data, true);
-  const fp8sim::Dataset test = fp8sim::load_fashion_mnist(o.data, false);
+  const fp8sim::Dataset train = fashion_mnist::load(o.data, true);
+  const fp8sim::Dataset test = fashion_mnist::load(o.data, false);
 
   // 3. Runs, restored from their checkpoints with --resume.
   std::vector<std::pair<fp8sim::Run*, const fp8sim::Recipe*>> work;
   int total_runs = 0;
   for (auto& rr : all)
     for (int s = 0; s < o.seeds; ++s) {
-      fp8sim::RunConfig c;
+      fp8sim::RunConfig c = o;  // the study's RunConfig, with this run's recipe and seed
       c.recipe = rr.recipe;
-      c.model = o.model;
       c.seed = o.first_seed + std::uint64_t(s);
-      c.epochs = o.epochs;
-      c.batch = o.batch;
-      c.optimizer = o.optimizer;
-      c.log_every = o.log_every;
-      c.stats_every = o.stats_every;
-      c.train_limit = o.train_limit;
-      c.test_limit = o.test_limit;
-      rr.runs.push_back(std::make_unique<fp8sim::Run>(c, train, test));
+      rr.runs.push_back(std::make_unique<fp8sim::Run>(c, fashion_mnist::make_model(c.model, train, c.seed), train, test));
       fp8sim::Run& run = *rr.runs.back();
       const std::string ck = checkpoint_path(o, rr.recipe, c.seed);
       if (o.resume && fs::exists(ck)) {
@@ -433,7 +426,7 @@ int run_study(int argc, char** argv) {
 
   // 5. Outputs.
   std::string plot_note;
-  const std::string model_description = fp8sim::Model(o.model, 0).description();
+  const std::string model_description = fashion_mnist::make_model(o.model, train, 0).description();
   std::cout << study::write_outputs(o, all, wall, model_description, plan, plot_note);
   if (!plot_note.empty()) std::cerr << "fp8study: " << plot_note << "\n";
   std::string diverged;

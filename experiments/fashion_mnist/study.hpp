@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "fashion_mnist/data.hpp"
 #include "fp8sim/train.hpp"
 
 namespace study {
@@ -13,22 +14,18 @@ namespace study {
 /// The recipe every other is compared with; --set leaves it as it is.
 inline constexpr const char* kBaseline = "fp32";
 
-/// Everything the command line decides.
-struct Options {
-  std::string model = "mlp";
+/// Everything the command line decides: the RunConfig every run starts from (model,
+/// epochs, batch, optimizer, statistics, limits; each run sets its recipe and seed), and
+/// the study's own settings.
+struct Options : fp8sim::RunConfig {
+  Options() { epochs = 10; }
   std::vector<std::string> recipes;   ///< Names or .recipe files; empty: every named recipe.
   std::vector<std::string> sets;      ///< key=value applied to every recipe but the baseline.
-  int epochs = 10;
   int seeds = 3;
   std::uint64_t first_seed = 1;
   int threads = 0;                    ///< 0: the CPUs this process may use.
   std::string out = "results/fashion-mnist";
-  std::string data = fp8sim::kFashionMnistDir;
-  int batch = 128;
-  fp8sim::OptimizerConfig optimizer;
-  int log_every = 10;
-  int stats_every = 1;
-  std::int64_t train_limit = 0, test_limit = 0;
+  std::string data = fashion_mnist::kDir;
   bool resume = false;
   int stop_after_epoch = 0;           ///< > 0: stop every run after this epoch (tests resume).
   bool plots = true;

@@ -21,12 +21,6 @@ void merge_amax(double& m, double a) {
 }
 
 
-template <class Code>
-std::span<Code> code_span(std::vector<std::uint32_t>& buf, std::int64_t n) {
-  buf.resize(std::size_t(n * std::int64_t(sizeof(Code)) + 3) / 4 + 1);
-  return {reinterpret_cast<Code*>(buf.data()), std::size_t(n)};
-}
-
 // One quantized operand: R rows of K, stored K-contiguous (`k_major`) or as given.
 struct Quantized {
   fp8emu::CodeMatrix m;
@@ -36,7 +30,7 @@ struct Quantized {
 // The scales of an R x K operand: one per block of br x bk, row-major over the grid.
 struct Grid {
   std::int64_t R, K, br, bk, gk;
-  std::vector<float>* scale;  // quantization scales s (value * s is rounded)
+  const std::vector<float>* scale;  // quantization scales s (value * s is rounded)
 };
 
 // Adds the statistics of the quantized operand: x the input (R x K), codes its codes.
@@ -99,10 +93,11 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
   st.count += g.R * g.K;
 }
 
-// Quantizes the logical R x K operand `v` (for B: the transpose of the K x N view) into
-// codes of spec.format, with its scales, per the spec's scaling. `is_a` orients the
-// scales for fp8emu::gemm. The element index of stochastic rounding is r K + k in the
-// K-contiguous order, or the storage index for per-tensor scaling.
+// Quantizes the logical operand `v` (A: M x K, B: K x N) into codes of spec.format, with
+// its scales, per the spec's scaling, by fp8emu::quantize_matrix. Block scalings store
+// the codes K-contiguous (A row-major, B column-major), as does an operand that is not
+// packed; per-tensor scaling keeps a packed operand's layout. The element index of
+// stochastic rounding is the index in the codes' order.
 template <class Code>
 Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a, OperandState& st,
                            const GemmContext& ctx, GemmWorkspace& ws) {
@@ -110,100 +105,63 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   const Format& f = spec.format;
   const double fmax = fp8emu::max_finite(f);
   const Scaling& sc = spec.scaling;
-  // R x K with K contiguous: A row-major, B (K x N) column-major.
-  const std::int64_t R = is_a ? v.rows : v.cols, K = is_a ? v.cols : v.rows;
   const fp8emu::Layout k_major = is_a ? fp8emu::Layout::row_major : fp8emu::Layout::col_major;
   const bool blocked = sc.kind == ScalingKind::mx ||
                        (sc.kind == ScalingKind::current && (sc.block_rows != 0 || sc.block_k != 0));
-  const std::int64_t n = R * K;
+  const std::int64_t inner = v.layout == fp8emu::Layout::row_major ? v.cols : v.rows;
+  const bool packed = (v.ld ? v.ld : inner) == inner;
 
-  // 1. The floats to quantize, packed: as stored when per tensor, else K-contiguous.
-  const std::int64_t ld = v.ld ? v.ld : (v.layout == fp8emu::Layout::row_major ? v.cols : v.rows);
-  const bool packed = ld == (v.layout == fp8emu::Layout::row_major ? v.cols : v.rows);
-  fp8emu::Layout layout = v.layout;
-  const float* x = v.data;
-  if ((blocked && v.layout != k_major) || !packed) {
-    layout = k_major;
-    std::vector<float>& t = ws.transposed[slot];
-    t.resize(std::size_t(n));
-    for (std::int64_t r = 0; r < R; ++r)
-      for (std::int64_t k = 0; k < K; ++k) {
-        const std::int64_t row = is_a ? r : k, col = is_a ? k : r;
-        t[std::size_t(r * K + k)] =
-            v.layout == fp8emu::Layout::row_major ? v.data[row * ld + col] : v.data[col * ld + row];
-      }
-    x = t.data();
+  // 1. The library's options: the scaling, on the logical operand (blocks of the recipe
+  //    are R x K, R = M for A and N for B).
+  fp8emu::MatrixQuantizeOptions o;
+  o.operand = is_a ? fp8emu::Operand::a : fp8emu::Operand::b;
+  o.out_layout = (blocked || !packed) ? k_major : v.layout;
+  o.margin = sc.margin;
+  o.pow2 = sc.pow2;
+  o.mx_rule = sc.mx_floor ? fp8emu::MxRule::floor : fp8emu::MxRule::ceil;
+  o.array.convert = spec.convert;
+  o.array.seed = ctx.seed;
+  o.array.stream = 2 * ctx.stream + std::uint64_t(slot);
+  o.array.exec = ctx.exec;
+  if (blocked) {
+    o.scaling = sc.kind == ScalingKind::mx ? fp8emu::MatrixScaling::mx : fp8emu::MatrixScaling::block;
+    o.block_rows = is_a ? sc.block_rows : sc.block_k;
+    o.block_cols = is_a ? sc.block_k : sc.block_rows;
+  } else if (sc.kind == ScalingKind::current) {
+    o.scaling = fp8emu::MatrixScaling::tensor;  // auto
+  } else if (sc.kind == ScalingKind::delayed) {
+    o.scaling = fp8emu::MatrixScaling::tensor;
+    o.scale = st.scale;
   }
 
+  // 2. Codes and scales.
+  fp8emu::QuantizedMatrix& qm = ws.quantized[slot];
+  const double amax = fp8emu::quantize_matrix({v.data, v.rows, v.cols, v.layout, v.ld}, f, o, qm);
+  if (ctx.stats) merge_amax(st.stats.amax, amax);
+  if (sc.kind == ScalingKind::delayed && ctx.update && std::isfinite(amax)) {
+    // Transformer Engine: push this step's amax, then the scale of the next step. A
+    // non-finite amax is not recorded: the scale stays.
+    if (st.history.size() != std::size_t(sc.history)) st.history.assign(std::size_t(sc.history), 0.0f);
+    st.history[std::size_t(st.recorded % sc.history)] = float(amax);
+    ++st.recorded;
+    float h = float(amax);
+    if (sc.algo == AmaxAlgo::max) h = *std::max_element(st.history.begin(), st.history.end());
+    if (h > 0) st.scale = amax_scale(sc, fmax, h);
+  }
   Quantized q;
-  q.m = {f, nullptr, v.rows, v.cols, layout, 0};
-  const std::span<Code> codes = code_span<Code>(ws.codes[slot], n);
-  q.m.data = codes.data();
-  fp8emu::ArrayOptions ao;
-  ao.convert = spec.convert;
-  ao.seed = ctx.seed;
-  ao.stream = 2 * ctx.stream + std::uint64_t(slot);
-  ao.exec = ctx.exec;
-  std::vector<float>& qs = ws.scales[slot];  // quantization scales, R x K grid order
-
-  // 2. Scales and codes.
-  Grid g{1, n, 1, std::max<std::int64_t>(n, 1), 1, &qs};
-  if (!blocked) {
-    float s = 1.0f;
-    if (sc.kind == ScalingKind::current) s = amax_scale(sc, fmax, abs_max(x, n));
-    if (sc.kind == ScalingKind::delayed) s = st.scale;
-    ao.scale = s;
-    const fp8emu::ArrayStats as = fp8emu::quantize(f, std::span<const float>(x, std::size_t(n)), codes, ao);
-    qs.assign(1, s);
-    if (ctx.stats) merge_amax(st.stats.amax, as.amax);
-    if (sc.kind == ScalingKind::delayed && ctx.update && std::isfinite(as.amax)) {
-      // Transformer Engine: push this step's amax, then the scale of the next step. A
-      // non-finite amax is not recorded: the scale stays.
-      if (st.history.size() != std::size_t(sc.history)) st.history.assign(std::size_t(sc.history), 0.0f);
-      st.history[std::size_t(st.recorded % sc.history)] = float(as.amax);
-      ++st.recorded;
-      float h = float(as.amax);
-      if (sc.algo == AmaxAlgo::max) h = *std::max_element(st.history.begin(), st.history.end());
-      if (h > 0) st.scale = amax_scale(sc, fmax, h);
-    }
-    if (s != 1.0f) q.scales.tensor = 1.0f / s;
-  } else {
-    const std::int64_t br = sc.block_rows > 0 ? sc.block_rows : std::max<std::int64_t>(R, 1);
-    const std::int64_t bk = sc.block_k > 0 ? sc.block_k : std::max<std::int64_t>(K, 1);
-    const std::int64_t gr = (R + br - 1) / br, gk = (K + bk - 1) / bk;
-    g = Grid{R, K, br, bk, gk, &qs};
-    std::vector<float>& inv = ws.inverse[slot];
-    std::vector<std::uint8_t>& e8 = ws.e8m0[slot];
-    qs.resize(std::size_t(gr * gk));
-    inv.resize(std::size_t(gr * gk));
-    e8.resize(std::size_t(gr * gk));
-    for (std::int64_t bi = 0; bi < gr; ++bi)
-      for (std::int64_t bj = 0; bj < gk; ++bj) {
-        const std::int64_t r0 = bi * br, r1 = std::min(R, r0 + br), k0 = bj * bk, k1 = std::min(K, k0 + bk);
-        double amax = 0;
-        for (std::int64_t r = r0; r < r1; ++r) merge_amax(amax, abs_max(x + r * K + k0, k1 - k0));
-        float& s = qs[std::size_t(bi * gk + bj)];
-        // The grid is stored for fp8emu::gemm: A's as R x K blocks, B's transposed.
-        const std::size_t gi = std::size_t(is_a ? bi * gk + bj : bj * gr + bi);
-        if (sc.kind == ScalingKind::mx) {
-          const int e = mx_exponent(sc, f, amax);
-          s = std::ldexp(1.0f, -e);
-          e8[gi] = std::uint8_t(e + 127);
-        } else {
-          s = amax_scale(sc, fmax, amax);
-          inv[gi] = 1.0f / s;
-        }
-        if (ctx.stats) merge_amax(st.stats.amax, amax);
-      }
-    fp8emu::quantize_blocks(f, std::span<const float>(x, std::size_t(n)), fp8emu::BlockScales{R, K, br, bk, qs},
-                            codes, ao);
-    q.scales.data = sc.kind == ScalingKind::mx ? static_cast<const void*>(e8.data()) : inv.data();
-    q.scales.encoding = sc.kind == ScalingKind::mx ? fp8emu::ScaleEncoding::e8m0 : fp8emu::ScaleEncoding::float32;
-    q.scales.block_rows = is_a ? sc.block_rows : sc.block_k;
-    q.scales.block_cols = is_a ? sc.block_k : sc.block_rows;
-  }
+  q.m = qm.matrix();
+  q.scales = qm.scales();
   if (ctx.stats) {
-    gather_stats(st.stats, f, x, codes.data(), g);
+    // The floats in the codes' order, R x K with K contiguous for block scalings.
+    const std::int64_t n = v.rows * v.cols;
+    const bool copied = v.layout != o.out_layout || !packed;
+    const float* x = copied ? qm.packed.data() : v.data;
+    const bool rm = o.out_layout == fp8emu::Layout::row_major;
+    const std::int64_t pr = rm ? v.rows : v.cols, pc = rm ? v.cols : v.rows;
+    Grid g{1, n, 1, std::max<std::int64_t>(n, 1), 1, &qm.quant_scales};
+    if (qm.block_rows != 0) g = Grid{pr, pc, qm.block_rows, qm.block_cols, (pc + qm.block_cols - 1) / qm.block_cols,
+                                     &qm.quant_scales};
+    gather_stats(st.stats, f, x, reinterpret_cast<const Code*>(qm.storage.data()), g);
     ++st.stats.uses;
   }
   return q;
@@ -243,35 +201,11 @@ double QuantStats::sqnr_db() const {
 }
 
 float amax_scale(const Scaling& s, double fmax, double amax) {
-  if (!(amax > 0) || !std::isfinite(amax)) return 1.0f;
-  const double sc = fmax / amax / std::ldexp(1.0, s.margin);
-  float f = float(sc);
-  if (!std::isfinite(f) || f <= 0) return 1.0f;
-  // The float scale may round up past fmax / amax; amax * f can then exceed fmax by half
-  // an ulp, which the saturating cast absorbs (Transformer Engine computes it the same way).
-  if (s.pow2) f = std::ldexp(1.0f, std::ilogb(f));
-  return f;
-}
-
-float abs_max(const float* x, std::int64_t n) {
-  // An integer max over the bits of |x|, which vectorizes; a NaN's bits exceed every other.
-  std::uint32_t m = 0;
-  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
-  return m > 0x7F800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
+  return fp8emu::auto_scale(fmax, amax, s.margin, s.pow2);
 }
 
 int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {
-  if (!(amax > 0)) return -127;
-  if (!std::isfinite(amax)) return 127;
-  const double fmax = fp8emu::max_finite(elem);
-  int e;
-  if (s.mx_floor) {
-    e = std::ilogb(amax) - std::ilogb(fmax);
-  } else {
-    e = std::ilogb(amax) - std::ilogb(fmax) - 1;  // fmax 2^e < amax here; the loop ends in <= 3 steps
-    while (std::ldexp(fmax, e) < amax) ++e;
-  }
-  return std::clamp(e, -127, 127);
+  return fp8emu::mx_exponent(elem, amax, s.mx_floor ? fp8emu::MxRule::floor : fp8emu::MxRule::ceil);
 }
 
 namespace {

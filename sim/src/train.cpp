@@ -48,7 +48,7 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
   o.exec.threads = 1;
   if (s.scaled) {
     // amax_scale gives 1 for a NaN or infinite amax.
-    o.scale = amax_scale(Scaling{}, fp8emu::max_finite(s.format), abs_max(v.data(), std::int64_t(v.size())));
+    o.scale = amax_scale(Scaling{}, fp8emu::max_finite(s.format), fp8emu::amax(v, o.exec));
   }
   fp8emu::fake_quantize(s.format, v, v, o);
 }
@@ -57,31 +57,8 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
 // Model.
 // ---------------------------------------------------------------------------
 
-std::vector<std::string> Model::kinds() { return {"mlp", "mlp-ln", "cnn"}; }
-
-Model::Model(const std::string& kind, std::uint64_t seed) {
-  if (kind == "mlp" || kind == "mlp-ln") {
-    const bool ln = kind == "mlp-ln";
-    layers.push_back(std::make_unique<Linear>(0, 784, 256));
-    if (ln) layers.push_back(std::make_unique<LayerNorm>(256));
-    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<GELU>()) : std::make_unique<ReLU>());
-    layers.push_back(std::make_unique<Linear>(1, 256, 256));
-    if (ln) layers.push_back(std::make_unique<LayerNorm>(256));
-    layers.push_back(ln ? std::unique_ptr<Layer>(std::make_unique<GELU>()) : std::make_unique<ReLU>());
-    layers.push_back(std::make_unique<Linear>(2, 256, 10));
-  } else if (kind == "cnn") {
-    image_input_ = true;
-    layers.push_back(std::make_unique<Conv2d>(0, 1, 16, 3, 1, 1));
-    layers.push_back(std::make_unique<ReLU>());
-    layers.push_back(std::make_unique<MaxPool2d>(2));
-    layers.push_back(std::make_unique<Conv2d>(1, 16, 32, 3, 1, 1));
-    layers.push_back(std::make_unique<ReLU>());
-    layers.push_back(std::make_unique<MaxPool2d>(2));
-    layers.push_back(std::make_unique<Flatten>());
-    layers.push_back(std::make_unique<Linear>(2, 32 * 7 * 7, 10));
-  } else {
-    throw std::invalid_argument("unknown model '" + kind + "' (mlp, mlp-ln, cnn)");
-  }
+Model::Model(std::vector<std::unique_ptr<Layer>> list, std::vector<std::int64_t> input, std::uint64_t seed)
+    : layers(std::move(list)), input_(std::move(input)) {
   acts_.resize(layers.size() + 1);
   std::uint64_t stream = 0;
   for (auto& l : layers) {
@@ -96,7 +73,10 @@ Model::Model(const std::string& kind, std::uint64_t seed) {
 
 const Tensor& Model::forward(const Tensor& x, StepContext& ctx) {
   acts_[0] = x;
-  if (image_input_) acts_[0].shape = {x.dim(0), 1, 28, 28};
+  if (input_.size() > 1) {
+    acts_[0].shape = {x.dim(0)};
+    acts_[0].shape.insert(acts_[0].shape.end(), input_.begin(), input_.end());
+  }
   for (std::size_t i = 0; i < layers.size(); ++i) layers[i]->forward(acts_[i], acts_[i + 1], ctx);
   return acts_.back();
 }
@@ -124,13 +104,6 @@ std::vector<GemmCore*> Model::gemm_cores() {
   return out;
 }
 
-std::vector<std::string> Model::gemm_layer_names() const {
-  std::vector<std::string> out;
-  for (auto& l : layers)
-    if (l->gemm_core()) out.push_back(l->name());
-  return out;
-}
-
 std::string Model::description() const {
   std::string s;
   for (auto& l : layers) s += (s.empty() ? "" : ", ") + l->name();
@@ -152,8 +125,8 @@ std::string RunConfig::fingerprint() const {
   return s.str();
 }
 
-Run::Run(RunConfig config, const Dataset& train, const Dataset& test)
-    : config_(std::move(config)), train_(&train), test_(&test), model_(config_.model, config_.seed) {
+Run::Run(RunConfig config, Model model, const Dataset& train, const Dataset& test)
+    : config_(std::move(config)), train_(&train), test_(&test), model_(std::move(model)) {
   if (config_.batch < 1) throw std::invalid_argument("batch must be >= 1");
   if (config_.log_every < 1) throw std::invalid_argument("log-every must be >= 1");
   if (config_.stats_every < 0) throw std::invalid_argument("stats-every must be >= 0");

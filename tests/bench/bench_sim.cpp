@@ -12,6 +12,7 @@
 #include <string>
 
 #include "fp8emu/random.hpp"
+#include "fashion_mnist/models.hpp"
 #include "fp8sim/train.hpp"
 
 namespace {
@@ -21,6 +22,7 @@ fp8sim::Dataset synthetic(std::int64_t n) {
   fp8sim::Dataset d;
   d.count = n;
   d.rows = d.cols = 28;
+  d.classes = 10;
   d.x.resize(std::size_t(n * 784));
   d.y.resize(std::size_t(n));
   const fp8emu::RandomKey k = fp8emu::random_key(7, 0);
@@ -38,7 +40,7 @@ void BM_step(benchmark::State& st, std::string recipe, std::string model, bool s
   c.model = model;
   c.exec.threads = 1;
   c.stats_every = stats ? 1 : 0;
-  fp8sim::Run run(c, data, data);
+  fp8sim::Run run(c, fashion_mnist::make_model(model, data, c.seed), data, data);
   const std::int64_t B = 128;
   fp8sim::Tensor x;
   x.reshape({B, 784});

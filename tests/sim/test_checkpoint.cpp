@@ -19,6 +19,7 @@
 
 #include "fp8sim/checkpoint.hpp"
 #include "fp8sim/train.hpp"
+#include "sim/models.hpp"
 
 using namespace fp8sim;
 namespace fs = std::filesystem;
@@ -28,7 +29,7 @@ namespace {
 // A tiny labelled set of 28 x 28 images with pixel values from a fixed pattern.
 Dataset tiny_set(std::int64_t count, int salt) {
   Dataset d;
-  d.count = count, d.rows = 28, d.cols = 28;
+  d.count = count, d.rows = 28, d.cols = 28, d.classes = 10;
   d.x.resize(std::size_t(count * 784));
   for (std::size_t i = 0; i < d.x.size(); ++i)
     d.x[i] = float((i * 7919 + std::size_t(salt) * 131) % 256) / 255.0f;
@@ -58,6 +59,12 @@ RunConfig small_config(const std::string& recipe = "fp8-hybrid-delayed") {
   return c;
 }
 
+// A run of `c` on the CNN.
+Run make_run(RunConfig c) {
+  fp8sim::Model m = test_models::cnn(train_set(), c.seed);
+  return Run(std::move(c), std::move(m), train_set(), test_set());
+}
+
 std::string temp_path(const std::string& name) {
   const fs::path d =
       fs::temp_directory_path() / ("fp8sim-checkpoint-" + std::to_string(::getpid()));
@@ -76,7 +83,7 @@ void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
 }
 
 std::string load_error(const std::string& path, RunConfig c = small_config()) {
-  Run r(std::move(c), train_set(), test_set());
+  Run r = make_run(std::move(c));
   try {
     r.load(path);
   } catch (const DataError& e) {
@@ -88,7 +95,7 @@ std::string load_error(const std::string& path, RunConfig c = small_config()) {
 // A checkpoint after one epoch of the small run, and the run that wrote it.
 const std::vector<std::uint8_t>& one_epoch_checkpoint() {
   static const std::vector<std::uint8_t> bytes = [] {
-    Run r(small_config(), train_set(), test_set());
+    Run r = make_run(small_config());
     r.train_epoch();
     const std::string p = temp_path("one-epoch.ckpt");
     r.save(p);
@@ -106,7 +113,7 @@ void fix_crc(std::vector<std::uint8_t>& b) {
 // Decodes the one-epoch checkpoint, changes it, encodes it again (a valid CRC), and
 // returns the error of loading it.
 std::string error_after(const std::function<void(CheckpointState&)>& change) {
-  Run r(small_config(), train_set(), test_set());
+  Run r = make_run(small_config());
   CheckpointState s = decode_checkpoint(one_epoch_checkpoint(), r.checkpoint_layout(), "test");
   change(s);
   const std::string p = temp_path("changed.ckpt");
@@ -130,12 +137,12 @@ bool same_rows(const Run& a, const Run& b) {
 
 TEST_CASE("checkpoint: a resumed run ends with the numbers of an uninterrupted one",
           "[sim][checkpoint]") {
-  Run whole(small_config(), train_set(), test_set());
+  Run whole = make_run(small_config());
   whole.train_epoch();
   whole.train_epoch();
   const std::string p = temp_path("resume.ckpt");
   write_bytes(p, one_epoch_checkpoint());
-  Run resumed(small_config(), train_set(), test_set());
+  Run resumed = make_run(small_config());
   resumed.load(p);
   CHECK(resumed.epochs_done() == 1);
   resumed.train_epoch();
@@ -144,11 +151,11 @@ TEST_CASE("checkpoint: a resumed run ends with the numbers of an uninterrupted o
   CHECK(whole.step_loss.size() == 8);
   // Saved again and read back: the same state, field by field.
   resumed.save(p);
-  Run again(small_config(), train_set(), test_set());
+  Run again = make_run(small_config());
   again.load(p);
   CHECK(again.epochs_done() == 2);
   CHECK(same_rows(whole, again));
-  Run layout_run(small_config(), train_set(), test_set());
+  Run layout_run = make_run(small_config());
   const CheckpointState a = decode_checkpoint(read_bytes(p), layout_run.checkpoint_layout(), p);
   const CheckpointState b = decode_checkpoint(encode_checkpoint(small_config().fingerprint(), a),
                                               layout_run.checkpoint_layout(), p);
@@ -295,7 +302,7 @@ TEST_CASE("checkpoint: another run's checkpoint is refused; a refused load chang
   {
     CheckpointState s =
         decode_checkpoint(one_epoch_checkpoint(),
-                          Run(small_config(), train_set(), test_set()).checkpoint_layout(), p);
+                          make_run(small_config()).checkpoint_layout(), p);
     write_bytes(p, encode_checkpoint(small_config("fp8-hybrid-current").fingerprint(), s));
     CHECK(load_error(p, small_config("fp8-hybrid-current")) ==
           p + ": corrupt checkpoint: operand slot 0 has a delayed-scaling state, its recipe has no "
@@ -305,8 +312,7 @@ TEST_CASE("checkpoint: another run's checkpoint is refused; a refused load chang
   std::vector<std::uint8_t> b = one_epoch_checkpoint();
   b[b.size() - 10] ^= 1;
   write_bytes(p, b);
-  Run fresh(small_config(), train_set(), test_set()),
-      refused(small_config(), train_set(), test_set());
+  Run fresh = make_run(small_config()), refused = make_run(small_config());
   CHECK_THROWS_AS(refused.load(p), DataError);
   CHECK(refused.epochs_done() == 0);
   fresh.train_epoch();

@@ -15,6 +15,7 @@
 #include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
 #include "fp8sim/train.hpp"
+#include "sim/models.hpp"
 
 using namespace fp8sim;
 
@@ -407,9 +408,11 @@ TEST_CASE("a run whose loss becomes non-finite or explodes says it diverged") {
   // The rule on recorded losses: non-finite batch or test loss, or an epoch's mean
   // training loss above 10 times the first epoch's.
   Dataset none;
+  none.rows = none.cols = 28;
+  none.classes = 10;
   RunConfig c;
   c.recipe = named_recipe("fp32");
-  Run r(c, none, none);
+  Run r(c, test_models::mlp(none, c.seed), none, none);
   CHECK(r.divergence().empty());
   r.step_loss = {2.3, 2.1};
   r.epoch_rows = {{1, 2.0, 1.9, 0.5, 0}, {2, 19.9, 1.8, 0.5, 0}};
@@ -426,6 +429,7 @@ TEST_CASE("a run whose loss becomes non-finite or explodes says it diverged") {
   Dataset d;
   d.count = 256;
   d.rows = d.cols = 28;
+  d.classes = 10;
   d.x.resize(std::size_t(d.count * d.features()));
   d.y.resize(std::size_t(d.count));
   const fp8emu::RandomKey k = fp8emu::random_key(7, 0);
@@ -434,12 +438,12 @@ TEST_CASE("a run whose loss becomes non-finite or explodes says it diverged") {
   c.epochs = 2;
   c.batch = 64;
   c.exec.threads = 1;
-  Run good(c, d, d);
+  Run good(c, test_models::mlp(d, c.seed), d, d);
   while (!good.done()) good.train_epoch();
   CHECK(good.divergence().empty());
   c.optimizer.kind = OptimizerKind::sgd;
   c.optimizer.lr = 1000.0f;
-  Run bad(c, d, d);
+  Run bad(c, test_models::mlp(d, c.seed), d, d);
   while (!bad.done()) bad.train_epoch();
   CHECK_FALSE(bad.divergence().empty());
 }

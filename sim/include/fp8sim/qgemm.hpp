@@ -1,5 +1,5 @@
-// The GEMM of a training step under a recipe: both operands quantized by fp8emu's array
-// kernels with the role's scaling, then multiplied by fp8emu's GEMM with the role's
+// The GEMM of a training step under a recipe: both operands quantized by
+// fp8emu::quantize_matrix with the role's scaling, then multiplied by fp8emu's GEMM with the role's
 // accumulation and the dequantization factors as its scales (as Transformer Engine
 // passes scale_inv to cuBLASLt). Statistics of every quantization are gathered here.
 #pragma once
@@ -9,6 +9,7 @@
 
 #include "fp8emu/array.hpp"
 #include "fp8emu/gemm.hpp"
+#include "fp8emu/quantize_matrix.hpp"
 #include "fp8sim/recipe.hpp"
 
 namespace fp8sim {
@@ -56,11 +57,9 @@ struct GemmContext {
   fp8emu::Execution exec{};
 };
 
-/// Reusable buffers of one thread of work (codes, transposes, scale grids).
+/// Reusable buffers of one thread of work (the codes and scales of A and B).
 struct GemmWorkspace {
-  std::vector<std::uint32_t> codes[2];
-  std::vector<float> transposed[2], scales[2], inverse[2];
-  std::vector<std::uint8_t> e8m0[2];
+  fp8emu::QuantizedMatrix quantized[2];
 };
 
 /// Computes C (M x N, row-major, leading dimension ldc) = A B (+ C when accumulate) with A
@@ -74,14 +73,11 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
 /// role says; fp8emu::gemm_fast_path).
 bool recipe_gemm_fast_path(const RoleSpec& role);
 
-/// Returns the per-tensor scale (max / amax) / 2^margin of `s` for `amax`, 1 when amax is
-/// 0, not finite, or the scale would not be a finite float; a power of two with pow2.
+/// Returns fp8emu::auto_scale(fmax, amax, s.margin, s.pow2): the per-tensor scale
+/// (max / amax) / 2^margin of Transformer Engine.
 float amax_scale(const Scaling& s, double fmax, double amax);
 
-/// Returns max |x| over n floats, NaN when one of them is NaN.
-float abs_max(const float* x, std::int64_t n);
-
-/// Returns the MX shared exponent of a block with this amax: the smallest e with
+/// Returns fp8emu::mx_exponent of a block with this amax: the smallest e with
 /// amax <= fmax 2^e (NVIDIA, arXiv 2506.08027), or floor(log2 amax) - emax_elem (OCP MX
 /// v1.0, mx_floor); -127 for amax 0; clamped to [-127, 127].
 int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax);

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "fp8sim/data.hpp"
+#include "fp8sim/dataset.hpp"
 #include "fp8sim/layers.hpp"
 #include "fp8sim/recipe.hpp"
 
@@ -35,15 +35,16 @@ struct OptimizerConfig {
 /// rounding draws its bits from (seed, stream, index).
 void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64_t stream);
 
-/// A sequential network ending in logits, trained with softmax cross-entropy.
+/// A sequential network ending in logits, trained with softmax cross-entropy, built from
+/// a list of layers.
 class Model {
  public:
-  /// "mlp": 784-256-256-10 with ReLU; "mlp-ln": the same with LayerNorm and GELU;
-  /// "cnn": conv 1->16 k3 p1, ReLU, max-pool 2, conv 16->32 k3 p1, ReLU, max-pool 2,
-  /// flatten, linear 1568->10. Weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  Model(const std::string& kind, std::uint64_t seed);
-  static std::vector<std::string> kinds();
-  /// Returns the logits of a batch x of shape (n, 784) (reshaped for the CNN).
+  /// Takes the layers in order, for examples of shape `input` ({features}, or
+  /// {channels, height, width} for images). The weight (out x fan_in) and bias of every
+  /// layer with a GEMM are drawn ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from (seed, stream),
+  /// streams 0, 1, ... in layer order.
+  Model(std::vector<std::unique_ptr<Layer>> layers, std::vector<std::int64_t> input, std::uint64_t seed);
+  /// Returns the logits of a batch x of shape (n, features), reshaped to (n, input...).
   const Tensor& forward(const Tensor& x, StepContext& ctx);
   /// Back-propagates dlogits: every parameter gradient (the input gradient of the first
   /// layer is not computed).
@@ -51,12 +52,11 @@ class Model {
   std::vector<Param*> params();
   /// The GEMMs of the network, in layer order.
   std::vector<GemmCore*> gemm_cores();
-  std::vector<std::string> gemm_layer_names() const;
   std::string description() const;
   std::vector<std::unique_ptr<Layer>> layers;
 
  private:
-  bool image_input_ = false;
+  std::vector<std::int64_t> input_;
   std::vector<Tensor> acts_;
   Tensor grad_a_, grad_b_;
 };
@@ -64,7 +64,7 @@ class Model {
 /// What a training run is.
 struct RunConfig {
   Recipe recipe;
-  std::string model = "mlp";
+  std::string model = "mlp";  ///< The model's name (part of the fingerprint).
   std::uint64_t seed = 1;
   int epochs = 3;
   int batch = 128;            ///< Examples per step; the last partial batch of an epoch is dropped.
@@ -101,7 +101,8 @@ inline constexpr double kDivergenceFactor = 10.0;
 /// One training run, resumable at epoch boundaries.
 class Run {
  public:
-  Run(RunConfig config, const Dataset& train, const Dataset& test);
+  /// Trains `model` (its name is config.model) on `train`, evaluates on `test`.
+  Run(RunConfig config, Model model, const Dataset& train, const Dataset& test);
   const RunConfig& config() const { return config_; }
   /// Changes how the run executes (threads); its numbers do not change.
   void set_execution(const fp8emu::Execution& e) { config_.exec = ctx_.exec = e; }
@@ -111,7 +112,7 @@ class Run {
   /// Trains one epoch and evaluates; `progress(steps done in this epoch)` is called
   /// after each step.
   void train_epoch(const std::function<void(std::int64_t)>& progress = {});
-  /// Trains one step on a batch x (n, 784) with labels y; returns the batch loss. Does not
+  /// Trains one step on a batch x (n, features) with labels y; returns the batch loss. Does not
   /// log anything (train_epoch does).
   double train_step(const Tensor& x, const std::uint8_t* y);
   /// Returns (loss, accuracy) of the current model on the test set (fprop quantized).

@@ -1,12 +1,14 @@
-#include "fp8sim/data.hpp"
+// The Fashion-MNIST reader (see data.hpp).
+#include "fashion_mnist/data.hpp"
 
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 
-namespace fp8sim {
+namespace fashion_mnist {
 namespace {
 
 struct GzCloser {
@@ -64,7 +66,7 @@ IdxArray read_idx(const std::string& path, int ndims) {
   return a;
 }
 
-Dataset load_fashion_mnist(const std::string& dir, bool train) {
+Dataset load(const std::string& dir, bool train) {
   const std::string stem = dir + "/" + (train ? "train" : "t10k");
   const std::string images = stem + "-images-idx3-ubyte.gz", labels = stem + "-labels-idx1-ubyte.gz";
   for (const std::string& p : {images, labels}) {
@@ -82,12 +84,13 @@ Dataset load_fashion_mnist(const std::string& dir, bool train) {
   d.count = im.dims[0];
   d.rows = im.dims[1];
   d.cols = im.dims[2];
+  d.classes = kClasses;
   d.x.resize(im.data.size());
   for (std::size_t i = 0; i < im.data.size(); ++i) d.x[i] = float(im.data[i]) / 255.0f;
   d.y = lb.data;
   for (std::size_t i = 0; i < d.y.size(); ++i)
-    if (d.y[i] > 9) throw DataError(labels + ": label " + std::to_string(d.y[i]) + " at index " + std::to_string(i) + " is not 0..9");
+    if (d.y[i] >= kClasses) throw DataError(labels + ": label " + std::to_string(d.y[i]) + " at index " + std::to_string(i) + " is not 0..9");
   return d;
 }
 
-}  // namespace fp8sim
+}  // namespace fashion_mnist

@@ -6,19 +6,21 @@
 #pragma once
 
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace fp8sim {
+#include "fp8sim/dataset.hpp"
 
-/// Thrown for a missing, corrupt or truncated data file; the message names the file.
-struct DataError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace fashion_mnist {
+
+using fp8sim::DataError;
+using fp8sim::Dataset;
 
 /// Where the Debian package dataset-fashion-mnist installs the files.
-inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+inline constexpr const char* kDir = "/usr/share/datasets/fashion-mnist";
+
+/// The classes of Fashion-MNIST (labels 0..9).
+inline constexpr int kClasses = 10;
 
 /// An IDX array of unsigned bytes: its dimensions and elements.
 struct IdxArray {
@@ -29,17 +31,9 @@ struct IdxArray {
 /// Reads an IDX file of unsigned bytes with `ndims` dimensions; throws DataError.
 IdxArray read_idx(const std::string& path, int ndims);
 
-/// A labelled image set: `features` floats per example in [0, 1] (pixel / 255), labels
-/// 0..9.
-struct Dataset {
-  std::int64_t count = 0, rows = 0, cols = 0;
-  std::vector<float> x;
-  std::vector<std::uint8_t> y;
-  std::int64_t features() const { return rows * cols; }
-};
+/// Loads the training (60000) or test (10000) set from `dir`: 28 x 28 images of floats in
+/// [0, 1] (pixel / 255), kClasses classes; throws DataError with the install command when
+/// the files are missing, and for inconsistent files.
+Dataset load(const std::string& dir, bool train);
 
-/// Loads the training (60000) or test (10000) set from `dir`; throws DataError with the
-/// install command when the files are missing, and for inconsistent files.
-Dataset load_fashion_mnist(const std::string& dir, bool train);
-
-}  // namespace fp8sim
+}  // namespace fashion_mnist
