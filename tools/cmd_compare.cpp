@@ -13,6 +13,7 @@
 #include "fp8emu/compare.hpp"
 #include "fp8emu/explain.hpp"
 #include "fp8emu/file.hpp"
+#include "fp8emu/json.hpp"
 
 #include "args.hpp"
 
@@ -70,84 +71,59 @@ std::string shown(const CompareInput& in, const npy::Array& x, std::size_t i, do
 }
 
 
-// JSON has no NaN or infinity: such numbers are written as strings ("nan", "-inf").
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "\"" + shortest(x) + "\"";
-  return shortest(x);
-}
-
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
-    else o += c;
-  }
-  return o + "\"";
-}
-
+// Returns the report as JSON (fp8emu/json.hpp: non-finite numbers as strings).
 std::string report_json(const CompareInput& in, const CompareReport& r, double tolerance,
                         const std::string& epath, const std::string& apath) {
-  std::string j = "{\n";
-  auto field = [&](const std::string& k, const std::string& v, bool last = false) {
-    j += "  " + json_string(k) + ": " + v + (last ? "\n" : ",\n");
-  };
-  field("format", json_string(format_name(in.f)));
-  field("as", json_string(in.codes ? "codes" : "values"));
-  field("expected", json_string(epath));
-  field("actual", json_string(apath));
-  field("dtype", json_string(npy::dtype_name(in.e.dtype)));
-  std::string shape = "[";
-  for (std::size_t d = 0; d < in.e.shape.size(); ++d) shape += (d ? ", " : "") + std::to_string(in.e.shape[d]);
-  field("shape", shape + "]");
-  field("tolerance_ulps", json_number(tolerance));
-  field("total", std::to_string(r.total));
-  field("exact", std::to_string(r.exact));
-  field("tolerated", std::to_string(r.tolerated));
-  field("failed", std::to_string(r.failed));
-  field("passed", r.passed() ? "true" : "false");
-  std::string hist = "[";
-  bool first = true;
+  json::Value j = json::Value::object();
+  j.set("format", format_name(in.f));
+  j.set("as", in.codes ? "codes" : "values");
+  j.set("expected", epath);
+  j.set("actual", apath);
+  j.set("dtype", npy::dtype_name(in.e.dtype));
+  json::Value shape = json::Value::array();
+  for (std::size_t d : in.e.shape) shape.push(d);
+  j.set("shape", std::move(shape));
+  j.set("tolerance_ulps", tolerance);
+  j.set("total", r.total);
+  j.set("exact", r.exact);
+  j.set("tolerated", r.tolerated);
+  j.set("failed", r.failed);
+  j.set("passed", r.passed());
+  json::Value hist = json::Value::array();
   for (std::size_t b = 0; b < kUlpBuckets; ++b)
-    if (r.histogram[b]) {
-      hist += std::string(first ? "" : ", ") + "{\"ulps\": " + json_string(ulp_bucket_label(b)) +
-              ", \"count\": " + std::to_string(r.histogram[b]) + "}";
-      first = false;
-    }
-  field("ulp_histogram", hist + "]");
-  std::string kinds = "{";
+    if (r.histogram[b])
+      hist.push(json::Value::object().set("ulps", ulp_bucket_label(b)).set("count", r.histogram[b]));
+  j.set("ulp_histogram", std::move(hist));
+  json::Value kinds = json::Value::object();
   for (std::size_t k = 0; k < kDifferenceCount; ++k)
-    kinds += std::string(k ? ", " : "") + json_string(std::string(difference_name(Difference(k)))) +
-             ": " + std::to_string(r.by_kind[k]);
-  field("by_class", kinds + "}");
+    kinds.set(difference_name(Difference(k)), r.by_kind[k]);
+  j.set("by_class", std::move(kinds));
   auto extreme = [&](double v, std::uint64_t i) {
-    if (!(v > 0)) return std::string("null");
-    return "{\"value\": " + json_number(v) + ", \"index\": " + std::to_string(i) +
-           ", \"at\": " + json_string(multi_index(in.e.shape, i)) + "}";
+    if (!(v > 0)) return json::Value();
+    return json::Value::object().set("value", v).set("index", i).set("at", multi_index(in.e.shape, i));
   };
-  field("max_ulps", extreme(r.max_ulps, r.max_ulps_index));
-  field("max_abs_error", extreme(r.max_abs_error, r.max_abs_index));
-  field("max_rel_error", extreme(r.max_rel_error, r.max_rel_index));
+  j.set("max_ulps", extreme(r.max_ulps, r.max_ulps_index));
+  j.set("max_abs_error", extreme(r.max_abs_error, r.max_abs_index));
+  j.set("max_rel_error", extreme(r.max_rel_error, r.max_rel_index));
   if (!in.codes) {
-    field("off_grid_expected", std::to_string(r.off_grid_expected));
-    field("off_grid_actual", std::to_string(r.off_grid_actual));
+    j.set("off_grid_expected", r.off_grid_expected);
+    j.set("off_grid_actual", r.off_grid_actual);
   }
-  std::string list = "[";
-  for (std::size_t k = 0; k < r.first.size(); ++k) {
-    const MismatchRecord& m = r.first[k];
-    const int bits = in.codes ? total_bits(in.f) : int(8 * npy::item_size(in.e.dtype));
-    list += std::string(k ? ",\n    " : "\n    ") + "{\"index\": " + std::to_string(m.index) +
-            ", \"at\": " + json_string(multi_index(in.e.shape, m.index)) +
-            ", \"expected\": " + json_number(m.expected) +
-            ", \"expected_hex\": " + json_string(hex_code(raw_bits(in.e, m.index), bits)) +
-            ", \"actual\": " + json_number(m.actual) +
-            ", \"actual_hex\": " + json_string(hex_code(raw_bits(in.a, m.index), bits)) +
-            ", \"ulps\": " + json_number(m.ulps) +
-            ", \"class\": " + json_string(std::string(difference_name(m.kind))) +
-            ", \"tolerated\": " + (m.tolerated ? "true" : "false") + "}";
-  }
-  field("first_mismatches", list + (r.first.empty() ? "]" : "\n  ]"), true);
-  return j + "}\n";
+  json::Value list = json::Value::array();
+  const int bits = in.codes ? total_bits(in.f) : int(8 * npy::item_size(in.e.dtype));
+  for (const MismatchRecord& m : r.first)
+    list.push(json::Value::object()
+                  .set("index", m.index)
+                  .set("at", multi_index(in.e.shape, m.index))
+                  .set("expected", m.expected)
+                  .set("expected_hex", hex_code(raw_bits(in.e, m.index), bits))
+                  .set("actual", m.actual)
+                  .set("actual_hex", hex_code(raw_bits(in.a, m.index), bits))
+                  .set("ulps", m.ulps)
+                  .set("class", difference_name(m.kind))
+                  .set("tolerated", m.tolerated));
+  j.set("first_mismatches", std::move(list));
+  return j.dump();
 }
 
 void print_report(const CompareInput& in, const CompareReport& r, double tolerance) {
