@@ -86,6 +86,23 @@ TEST_CASE("every option table names each value once and parses it back", "[optio
   CHECK(option_names<Saturation>() == "finite, propagate, none");
 }
 
+TEST_CASE("with_option passes each run-time value as a compile-time constant", "[options]") {
+  std::size_t n = 0;
+  for (const auto& e : enum_names<Rounding>()) {
+    const Rounding got = with_option(e.value, [](auto r) {
+      static_assert(std::is_same_v<typename decltype(r)::value_type, Rounding>);
+      return decltype(r)::value;
+    });
+    CHECK(got == e.value);
+    ++n;
+  }
+  for (const auto& e : enum_names<SumOrder>()) {
+    CHECK(with_option(e.value, [](auto o) { return int(decltype(o)::value); }) == int(e.value));
+    ++n;
+  }
+  CHECK(n == 9 + 3);
+}
+
 TEST_CASE("the traits of a rounding mode agree with what the mode does", "[options]") {
   // x between two e4m3fn codes, 1 + 1/16 and 1 + 7/64 (ulp 1/8 at 1), of either sign;
   // with N = 4 random bits, R = 0..15. A stochastic mode reaches both neighbours as R

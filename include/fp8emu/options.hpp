@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 namespace fp8emu {
 
@@ -96,6 +98,20 @@ E parse(std::string_view s) {
   if (auto v = try_parse<E>(s)) return *v;
   throw std::invalid_argument("unknown " + std::string(option_table<E>::what) + " '" +
                               std::string(s) + "' (one of " + option_names<E>() + ")");
+}
+
+/// Calls fn(std::integral_constant<E, v>{}) for the run-time value `v` and returns its
+/// result: one dispatch per call (outside the loops of a kernel), generated from E's
+/// table, so a new entry needs no new case. `fn` returns the same type for every value.
+template <Option E, class Fn, std::size_t I = 0>
+decltype(auto) with_option(E v, Fn&& fn) {
+  constexpr E value = option_table<E>::entries[I].value;
+  if constexpr (I + 1 == option_table<E>::entries.size()) {
+    return std::forward<Fn>(fn)(std::integral_constant<E, value>{});
+  } else {
+    if (v == value) return std::forward<Fn>(fn)(std::integral_constant<E, value>{});
+    return with_option<E, Fn, I + 1>(v, std::forward<Fn>(fn));
+  }
 }
 
 }  // namespace fp8emu
