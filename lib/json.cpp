@@ -67,13 +67,13 @@ Value& Value::set(std::string_view key, Value v) {
   return *this;
 }
 
-void Value::write(std::string& out, int indent) const {
+void Value::write(std::string& out, int indent, bool item) const {
   if (kind_ == Kind::scalar) {
     out += text_;
     return;
   }
   const bool obj = kind_ == Kind::object;
-  bool flat = !obj;  // arrays of scalars stay on one line
+  bool flat = !obj || item;  // arrays of scalars, and such objects in arrays, on one line
   for (const auto& m : members_) flat = flat && m.second.kind_ == Kind::scalar;
   out += obj ? '{' : '[';
   if (members_.empty()) {
@@ -85,7 +85,7 @@ void Value::write(std::string& out, int indent) const {
     out += i ? (flat ? ", " : ",\n") : (flat ? "" : "\n");
     if (!flat) out += pad;
     if (obj) out += quote(members_[i].first) + ": ";
-    members_[i].second.write(out, indent + 2);
+    members_[i].second.write(out, indent + 2, !obj);
   }
   if (!flat) out += "\n" + std::string(std::size_t(indent), ' ');
   out += obj ? '}' : ']';
@@ -93,7 +93,7 @@ void Value::write(std::string& out, int indent) const {
 
 std::string Value::dump() const {
   std::string s;
-  write(s, 0);
+  write(s, 0, false);
   return s + "\n";
 }
 

@@ -48,13 +48,13 @@ class Value {
   /// Adds member `key` to an object; throws std::logic_error if it is already there.
   Value& set(std::string_view key, Value v);
 
-  /// Returns the JSON text: objects with one member per line (indented by 2), arrays of
-  /// scalars on one line, and a final newline.
+  /// Returns the JSON text and a final newline: objects with one member per line
+  /// (indented by 2); arrays of scalars, and objects of scalars inside arrays, on one line.
   std::string dump() const;
 
  private:
   enum class Kind : std::uint8_t { scalar, array, object };
-  void write(std::string& out, int indent) const;
+  void write(std::string& out, int indent, bool item) const;
   Kind kind_ = Kind::scalar;
   std::string text_ = "null";
   std::vector<std::pair<std::string, Value>> members_;  ///< Array items have empty keys.
