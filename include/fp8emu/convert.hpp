@@ -63,23 +63,31 @@ struct RoundingEntry {
   std::string_view description;  ///< One line, for help texts.
   bool stochastic;               ///< Reads N random bits (ConvertOptions::stochastic_bits).
   RoundingDirection overflow;    ///< Which way it takes a value beyond max finite.
+  std::float_round_style style;  ///< std::numeric_limits<Float<F, mode>>::round_style.
 };
 
 template <>
 struct option_table<Rounding> {
   static constexpr std::string_view what = "rounding";
   static constexpr std::array<RoundingEntry, 9> entries = {{
-      {Rounding::nearest_even, "rne", "nearest, ties to even", false, RoundingDirection::either},
+      {Rounding::nearest_even, "rne", "nearest, ties to even", false, RoundingDirection::either,
+       std::round_to_nearest},
       {Rounding::nearest_away, "rna", "nearest, ties away from zero", false,
-       RoundingDirection::either},
-      {Rounding::toward_zero, "rz", "toward zero", false, RoundingDirection::toward_zero},
-      {Rounding::toward_positive, "ru", "toward +inf", false, RoundingDirection::toward_positive},
-      {Rounding::toward_negative, "rd", "toward -inf", false, RoundingDirection::toward_negative},
-      {Rounding::to_odd, "ro", "to odd", false, RoundingDirection::toward_zero},
+       RoundingDirection::either, std::round_indeterminate},
+      {Rounding::toward_zero, "rz", "toward zero", false, RoundingDirection::toward_zero,
+       std::round_toward_zero},
+      {Rounding::toward_positive, "ru", "toward +inf", false, RoundingDirection::toward_positive,
+       std::round_toward_infinity},
+      {Rounding::toward_negative, "rd", "toward -inf", false, RoundingDirection::toward_negative,
+       std::round_toward_neg_infinity},
+      {Rounding::to_odd, "ro", "to odd", false, RoundingDirection::toward_zero,
+       std::round_indeterminate},
       {Rounding::stochastic_a, "sr-a", "stochastic A (hardware carry rule)", true,
-       RoundingDirection::either},
-      {Rounding::stochastic_b, "sr-b", "stochastic B", true, RoundingDirection::either},
-      {Rounding::stochastic_c, "sr-c", "stochastic C", true, RoundingDirection::either},
+       RoundingDirection::either, std::round_indeterminate},
+      {Rounding::stochastic_b, "sr-b", "stochastic B", true, RoundingDirection::either,
+       std::round_indeterminate},
+      {Rounding::stochastic_c, "sr-c", "stochastic C", true, RoundingDirection::either,
+       std::round_indeterminate},
   }};
 };
 
