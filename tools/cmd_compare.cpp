@@ -9,13 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "args.hpp"
 #include "fp8emu/array.hpp"
 #include "fp8emu/compare.hpp"
 #include "fp8emu/explain.hpp"
 #include "fp8emu/file.hpp"
 #include "fp8emu/json.hpp"
-
-#include "args.hpp"
 
 namespace fp8emu::cli {
 namespace {

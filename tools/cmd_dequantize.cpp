@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "fp8emu/array.hpp"
-
 #include "args.hpp"
+#include "fp8emu/array.hpp"
 
 namespace fp8emu::cli {
 namespace {

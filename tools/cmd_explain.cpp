@@ -4,9 +4,8 @@
 #include <iostream>
 #include <string>
 
-#include "fp8emu/explain.hpp"
-
 #include "args.hpp"
+#include "fp8emu/explain.hpp"
 
 namespace fp8emu::cli {
 namespace {

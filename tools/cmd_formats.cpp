@@ -6,10 +6,9 @@
 #include <optional>
 #include <string>
 
+#include "args.hpp"
 #include "fp8emu/explain.hpp"
 #include "fp8emu/format.hpp"
-
-#include "args.hpp"
 
 namespace fp8emu::cli {
 namespace {

@@ -7,11 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "args.hpp"
 #include "fp8emu/array.hpp"
 #include "fp8emu/gemm.hpp"
 #include "gemm_operand.hpp"
-
-#include "args.hpp"
 
 namespace fp8emu::cli {
 namespace {

@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "args.hpp"
 #include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
-
-#include "args.hpp"
 
 namespace fp8emu::cli {
 namespace {
