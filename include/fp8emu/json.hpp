@@ -49,7 +49,8 @@ class Value {
   Value& set(std::string_view key, Value v);
 
   /// Returns the JSON text and a final newline: objects with one member per line
-  /// (indented by 2); arrays of scalars, and objects of scalars inside arrays, on one line.
+  /// (indented by 2); arrays of scalars on one line; an array of objects with one item per
+  /// line, an item of scalars on its line.
   std::string dump() const;
 
  private:
