@@ -28,7 +28,8 @@ TEST_CASE("json: strings, integers, booleans, objects in order", "[json]") {
   Value o = Value::object();
   o.set("z", 1).set("a", Value::array().push(Value::object().set("k", "v").set("n", 2)));
   o.set("e", Value::object());
-  CHECK(o.dump() == "{\n  \"z\": 1,\n  \"a\": [\n    {\"k\": \"v\", \"n\": 2}\n  ],\n  \"e\": {}\n}\n");
+  CHECK(o.dump() ==
+        "{\n  \"z\": 1,\n  \"a\": [\n    {\"k\": \"v\", \"n\": 2}\n  ],\n  \"e\": {}\n}\n");
   CHECK_THROWS_AS(o.set("z", 2), std::logic_error);
   CHECK_THROWS_AS(o.push(1), std::logic_error);
   CHECK_THROWS_AS(Value::array().set("k", 1), std::logic_error);
