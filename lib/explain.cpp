@@ -9,24 +9,6 @@
 namespace fp8emu {
 namespace {
 
-constexpr std::array<std::pair<Rounding, std::string_view>, 9> kRoundings = {{
-    {Rounding::nearest_even, "rne"},
-    {Rounding::nearest_away, "rna"},
-    {Rounding::toward_zero, "rz"},
-    {Rounding::toward_positive, "ru"},
-    {Rounding::toward_negative, "rd"},
-    {Rounding::to_odd, "ro"},
-    {Rounding::stochastic_a, "sr-a"},
-    {Rounding::stochastic_b, "sr-b"},
-    {Rounding::stochastic_c, "sr-c"},
-}};
-
-constexpr std::array<std::pair<Saturation, std::string_view>, 3> kSaturations = {{
-    {Saturation::finite, "finite"},
-    {Saturation::propagate, "propagate"},
-    {Saturation::none, "none"},
-}};
-
 std::string binary(std::uint32_t v, int bits) {
   std::string s;
   for (int i = bits - 1; i >= 0; --i) s += ((v >> i) & 1) ? '1' : '0';
@@ -51,30 +33,6 @@ std::string hex_code(std::uint64_t code, int bits) {
   std::string s = "0x";
   for (int i = (bits + 3) / 4 - 1; i >= 0; --i) s += "0123456789ABCDEF"[(code >> (4 * i)) & 0xF];
   return s;
-}
-
-std::string_view rounding_name(Rounding r) {
-  for (auto [k, v] : kRoundings)
-    if (k == r) return v;
-  return "?";
-}
-
-std::optional<Rounding> parse_rounding(std::string_view s) {
-  for (auto [k, v] : kRoundings)
-    if (v == s) return k;
-  return std::nullopt;
-}
-
-std::string_view saturation_name(Saturation s) {
-  for (auto [k, v] : kSaturations)
-    if (k == s) return v;
-  return "?";
-}
-
-std::optional<Saturation> parse_saturation(std::string_view s) {
-  for (auto [k, v] : kSaturations)
-    if (v == s) return k;
-  return std::nullopt;
 }
 
 std::string_view class_name(ValueClass c) {
@@ -176,8 +134,8 @@ std::string to_text(const Explanation& e) {
     << f.mantissa_bits << " mantissa; bias " << f.bias << "; policy " << policy_name(f.policy)
     << ")\n";
   s << "input       " << shortest(e.input) << "\n";
-  s << "rounding    " << rounding_name(e.options.rounding) << ", saturation "
-    << saturation_name(e.options.saturation) << "\n";
+  s << "rounding    " << to_string(e.options.rounding) << ", saturation "
+    << to_string(e.options.saturation) << "\n";
   const CodeFields& r = e.result;
   s << "code        " << hex_code(r.code, bits) << " = " << field_bits(f, r.code) << "  ("
     << class_name(r.value_class) << ")\n";

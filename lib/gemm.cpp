@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "fp8emu/arith.hpp"
-#include "fp8emu/explain.hpp"
+#include "fp8emu/options.hpp"
 #include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
 
@@ -116,8 +116,10 @@ long parse_int(std::string_view key, std::string_view v, long lo, long hi) {
 }
 
 Rounding parse_mode(std::string_view key, std::string_view v) {
-  auto r = parse_rounding(v);
-  if (!r) bad("accumulation: unknown rounding '" + std::string(v) + "' for " + std::string(key));
+  auto r = try_parse<Rounding>(v);
+  if (!r)
+    bad("accumulation: unknown rounding '" + std::string(v) + "' for " + std::string(key) +
+        " (one of " + option_names<Rounding>() + ")");
   return *r;
 }
 
@@ -174,8 +176,10 @@ Accumulation parse_accumulation(std::string_view spec) {
     } else if (k == "rounding") {
       a.convert.rounding = parse_mode(k, v);
     } else if (k == "saturation") {
-      auto s = parse_saturation(v);
-      if (!s) bad("accumulation: unknown saturation '" + std::string(v) + "'");
+      auto s = try_parse<Saturation>(v);
+      if (!s)
+        bad("accumulation: unknown saturation '" + std::string(v) + "' (one of " +
+            option_names<Saturation>() + ")");
       a.convert.saturation = *s;
     } else if (k == "sr-bits") {
       a.convert.stochastic_bits = int(parse_int(k, v, 1, 32));
@@ -184,10 +188,11 @@ Accumulation parse_accumulation(std::string_view spec) {
     } else if (k == "ftz") {
       a.convert.flush_outputs = parse_bool(k, v);
     } else if (k == "order") {
-      if (v == "sequential") a.order = SumOrder::sequential;
-      else if (v == "pairwise") a.order = SumOrder::pairwise;
-      else if (v == "blocked") a.order = SumOrder::blocked;
-      else bad("accumulation: order must be sequential, pairwise or blocked, got '" + std::string(v) + "'");
+      auto o = try_parse<SumOrder>(v);
+      if (!o)
+        bad("accumulation: order must be one of " + option_names<SumOrder>() + ", got '" +
+            std::string(v) + "'");
+      a.order = *o;
     } else if (k == "chunk") {
       a.chunk = int(parse_int(k, v, 1, INT_MAX));
     } else if (k == "kahan") {
@@ -218,14 +223,14 @@ Accumulation parse_accumulation(std::string_view spec) {
           "promote, block, fbits, out-bits, term-rounding, out-rounding, input, seed, stream)");
     }
   }
-  if (is_stochastic(a.convert.rounding) && a.convert.stochastic_bits == 0)
-    a.convert.stochastic_bits = 16;  // documented default for stochastic accumulation
+  if (a.convert.stochastic_bits == 0)
+    a.convert.stochastic_bits = default_stochastic_bits_for(a.convert.rounding);
   return a;
 }
 
 std::string accumulation_spec(const Accumulation& a) {
   std::string s;
-  const auto mode = [](Rounding r) { return std::string(rounding_name(r)); };
+  const auto mode = [](Rounding r) { return std::string(to_string(r)); };
   const auto same_unit = [](const MatrixUnit& x, const MatrixUnit& y) {
     return x.model == y.model && x.block == y.block && x.fraction_bits == y.fraction_bits &&
            x.term_rounding == y.term_rounding && x.output_fraction_bits == y.output_fraction_bits &&
@@ -246,16 +251,13 @@ std::string accumulation_spec(const Accumulation& a) {
          ",input=" + (a.unit.input == UnitInput::term ? "term" : "separate");
   } else {
     s = "fp32,format=" + format_name(a.format) + ",rounding=" + mode(a.convert.rounding) +
-        ",saturation=" + std::string(saturation_name(a.convert.saturation));
+        ",saturation=" + std::string(to_string(a.convert.saturation));
     if (is_stochastic(a.convert.rounding))
       s += ",sr-bits=" + std::to_string(a.convert.stochastic_bits) + ",seed=" +
            std::to_string(a.seed) + ",stream=" + std::to_string(a.stream);
     if (a.convert.flush_inputs) s += ",daz=1";
     if (a.convert.flush_outputs) s += ",ftz=1";
-    s += std::string(",order=") +
-         (a.order == SumOrder::sequential ? "sequential"
-          : a.order == SumOrder::pairwise ? "pairwise"
-                                          : "blocked");
+    s += ",order=" + std::string(to_string(a.order));
     if (a.order == SumOrder::blocked) s += ",chunk=" + std::to_string(a.chunk);
     if (a.kahan) s += ",kahan=1";
   }

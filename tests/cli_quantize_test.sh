@@ -93,7 +93,7 @@ assert "amax 3; scale 149.33333 (auto); no random bits" in out, out
 out = run("quantize", "--format", "e4m3fn", "--rounding", "sr-b", "--seed", "9", "--sr-bits", "12", "amax.npy", "o.npy")
 assert "; scale 1 (default); seed 9, 12 random bits" in out, out
 out = run("quantize", "--format", "e4m3fn", "--rounding", "sr-a", "--scale", "0.5", "amax.npy", "o.npy")
-assert "; scale 0.5; seed 0, 8 random bits" in out, out
+assert "; scale 0.5; seed 0, 32 random bits" in out, out
 r = np.random.default_rng(2)
 np.save("ga.npy", r.standard_normal((3, 40)).astype(np.float32) * 2)
 np.save("gb.npy", r.standard_normal((40, 2)).astype(np.float32))

@@ -44,8 +44,8 @@ struct Sweep {
 inline std::string mismatch(const std::string& fmt, fp8emu::Rounding r, fp8emu::Saturation s,
                             const std::string& input, std::uint32_t expected, std::uint32_t got,
                             int bits) {
-  return "format " + fmt + " " + std::string(fp8emu::rounding_name(r)) + "/" +
-         std::string(fp8emu::saturation_name(s)) + " input " + input + ": expected " +
+  return "format " + fmt + " " + std::string(fp8emu::to_string(r)) + "/" +
+         std::string(fp8emu::to_string(s)) + " input " + input + ": expected " +
          fp8emu::hex_code(expected, bits) + ", got " + fp8emu::hex_code(got, bits);
 }
 

@@ -74,8 +74,8 @@ ConvertOptions options_of(const oracle::Mode& m, bool daz) {
 std::string describe(const std::string& fmt, const char* op, const oracle::Mode& m, bool daz,
                      std::uint32_t a, std::uint32_t b, std::uint32_t c, int bits,
                      std::uint32_t want, std::uint32_t got) {
-  std::string s = "format " + fmt + " " + op + " " + std::string(rounding_name(m.r)) + "/" +
-                  std::string(saturation_name(m.s)) + (m.ftz ? "/ftz" : "") +
+  std::string s = "format " + fmt + " " + op + " " + std::string(to_string(m.r)) + "/" +
+                  std::string(to_string(m.s)) + (m.ftz ? "/ftz" : "") +
                   (daz ? "/daz" : "") + " operands " + hex_code(a, bits) + " " +
                   hex_code(b, bits);
   if (c != ~0u) s += " " + hex_code(c, bits);

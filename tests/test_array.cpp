@@ -40,8 +40,8 @@ bool float_subnormal(float x) {
 }
 
 std::string mode_name(const ArrayOptions& o) {
-  std::string s = std::string(rounding_name(o.convert.rounding)) + "/" +
-                  std::string(saturation_name(o.convert.saturation));
+  std::string s = std::string(to_string(o.convert.rounding)) + "/" +
+                  std::string(to_string(o.convert.saturation));
   if (is_stochastic(o.convert.rounding)) s += "/N=" + std::to_string(o.convert.stochastic_bits);
   if (o.convert.flush_inputs) s += "/daz";
   if (o.convert.flush_outputs) s += "/ftz";
@@ -278,7 +278,7 @@ TEST_CASE("array: float32 and tf32 targets keep the values they can hold", "[arr
     std::vector<std::uint32_t> y(x.size());
     REQUIRE(quantize(formats::float32{}, x, y, o).simd_elements == x.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
-      INFO(rounding_name(r) << " element " << i);
+      INFO(to_string(r) << " element " << i);
       CHECK(y[i] == std::bit_cast<std::uint32_t>(x[i]));
     }
     // tf32 holds 1, 0 and its own largest value; float32's smallest subnormal is below it.
@@ -622,7 +622,7 @@ TEST_CASE("array: fake_quantize is quantize then dequantize", "[array]") {
         std::vector<float> y(x.size());
         std::vector<std::uint32_t> c(x.size());
         std::vector<float> back(x.size());
-        INFO(name << " scale " << scale << " " << rounding_name(r));
+        INFO(name << " scale " << scale << " " << to_string(r));
         const ArrayStats st1 = fake_quantize(f, x, y, o), st2 = quantize(f, x, c, o);
         const double a1 = st1.amax, a2 = st2.amax;
         // The kernels cover these formats but e8m0fnu, bfloat16 and tf32 with a scale (emax

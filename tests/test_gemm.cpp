@@ -699,7 +699,7 @@ TEST_CASE("accumulation specs: presets, overrides and errors", "[gemm]") {
   CHECK(p.unit.block == 16);
   const Accumulation f = parse_accumulation("fp32,format=bfloat16,rounding=sr-b,order=pairwise");
   CHECK(f.format == Format(formats::bfloat16{}));
-  CHECK(f.convert.stochastic_bits == 16);
+  CHECK(f.convert.stochastic_bits == default_stochastic_bits);
   CHECK(f.order == SumOrder::pairwise);
   CHECK_THROWS_WITH(parse_accumulation("h100"), Catch::Contains("unknown preset 'h100'"));
   CHECK_THROWS_WITH(parse_accumulation("fp32,order=random"), Catch::Contains("order must be"));

@@ -71,7 +71,7 @@ TEST_CASE("MPFR agrees on every float16 and bfloat16 input", "[exhaustive][mpfr]
           ++n;
           if (got != want) {
             ++bad;
-            msgs.push_back(s.name + " " + std::string(rounding_name(r)) + " input " + shortest(x) + ": MPFR " +
+            msgs.push_back(s.name + " " + std::string(to_string(r)) + " input " + shortest(x) + ": MPFR " +
                            shortest(want) + ", fp8emu " + shortest(got));
           }
         }

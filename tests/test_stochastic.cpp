@@ -118,7 +118,7 @@ TEST_CASE("stochastic rounding is unbiased", "[stochastic][statistics]") {
     for (int i = 0; i < n; ++i)
       sum += decode(f, encode(f, x, ConvertOptions{.rounding = r, .stochastic_bits = 8}, std::uint32_t(rng.next())));
     const double mean = sum / n;
-    INFO("rule " << rounding_name(r) << " mean " << mean << " x " << x);
+    INFO("rule " << to_string(r) << " mean " << mean << " x " << x);
     CHECK(std::fabs(mean - x) <= 6 * sd / std::sqrt(double(n)));
   }
   // The same test rejects round-to-nearest, which always gives 1.

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fp8emu/file.hpp"
+#include "fp8emu/json.hpp"
 #include "study.hpp"
 
 namespace study {
@@ -133,27 +134,6 @@ std::string signed_fixed(double v, int digits) { return (v >= 0 ? "+" : "") + fi
 
 std::string pct(std::int64_t part, std::int64_t whole) {
   return whole ? fixed(100.0 * double(part) / double(whole), 3) : "-";
-}
-
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (c == '\n') o += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else o += c;
-  }
-  return o + "\"";
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream s;
-  s << std::setprecision(10) << v;
-  return s.str();
 }
 
 std::string csv_number(double v) {
@@ -320,38 +300,55 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
   write_file((out / "quant_stats.csv").string(), stats.str());
 
   // 2. JSON summary.
-  std::ostringstream j;
-  j << "{\n  \"study\": \"fashion-mnist\",\n  \"model\": " << json_string(o.model)
-    << ",\n  \"network\": " << json_string(model_description) << ",\n  \"epochs\": " << o.epochs
-    << ",\n  \"seeds\": [";
-  for (int s = 0; s < o.seeds; ++s) j << (s ? ", " : "") << o.first_seed + std::uint64_t(s);
-  j << "],\n  \"batch\": " << o.batch << ",\n  \"optimizer\": "
-    << json_string(o.optimizer.kind == fp8sim::OptimizerKind::adamw ? "adamw" : "sgd") << ",\n  \"lr\": "
-    << json_number(o.optimizer.lr) << ",\n  \"train_limit\": " << o.train_limit << ",\n  \"test_limit\": "
-    << o.test_limit << ",\n  \"wall_seconds\": " << json_number(wall) << ",\n  \"threads\": " << plan.threads
-    << ", \"runs_at_once\": " << plan.parallel << ", \"threads_per_run\": " << plan.per_run << ", \"cpus\": " << plan.cpus
-    << ",\n  \"set\": [";
-  for (std::size_t k = 0; k < o.sets.size(); ++k) j << (k ? ", " : "") << json_string(o.sets[k]);
-  j << "],\n  \"recipes\": [\n";
+  // Numbers with 10 significant digits; a non-finite one is a string (fp8emu/json.hpp),
+  // null marks a value that does not exist (no baseline, no elements counted).
+  const auto num = [](double v) { return fp8emu::json::Value::number(v, 10); };
+  using fp8emu::json::Value;
+  Value j = Value::object();
+  j.set("study", "fashion-mnist").set("model", o.model).set("network", model_description).set("epochs", o.epochs);
+  Value seeds = Value::array();
+  for (int s = 0; s < o.seeds; ++s) seeds.push(o.first_seed + std::uint64_t(s));
+  j.set("seeds", std::move(seeds));
+  j.set("batch", o.batch)
+      .set("optimizer", o.optimizer.kind == fp8sim::OptimizerKind::adamw ? "adamw" : "sgd")
+      .set("lr", num(o.optimizer.lr))
+      .set("train_limit", o.train_limit)
+      .set("test_limit", o.test_limit)
+      .set("wall_seconds", num(wall))
+      .set("threads", plan.threads)
+      .set("runs_at_once", plan.parallel)
+      .set("threads_per_run", plan.per_run)
+      .set("cpus", plan.cpus);
+  Value set = Value::array();
+  for (const std::string& k : o.sets) set.push(k);
+  j.set("set", std::move(set));
+  Value recipes = Value::array();
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const Summary& s = sums[i];
-    j << "    {\"name\": " << json_string(s.name) << ", \"description\": " << json_string(s.description)
-      << ",\n     \"test_accuracy_pct\": [";
-    for (std::size_t k = 0; k < s.accuracy.size(); ++k) j << (k ? ", " : "") << json_number(s.accuracy[k]);
-    j << "], \"mean\": " << json_number(s.mean_acc) << ", \"std\": " << json_number(s.std_acc)
-      << ", \"vs_fp32\": " << (base ? json_number(s.mean_acc - base->mean_acc) : "null")
-      << ",\n     \"final_train_loss\": " << json_number(s.mean_loss)
-      << ", \"underflow_pct\": " << (s.quant.nonzero ? json_number(100 * s.quant.flushed_fraction()) : "null")
-      << ", \"saturated_pct\": " << (s.quant.count ? json_number(100 * s.quant.saturated_fraction()) : "null")
-      << ", \"sqnr_db\": " << json_number(s.quant.sqnr_db()) << ", \"seconds_per_run\": " << json_number(s.mean_seconds)
-      << ",\n     \"diverged\": " << (s.diverged() ? "true" : "false") << ", \"diverged_seeds\": [";
+    Value r = Value::object();
+    r.set("name", s.name).set("description", s.description);
+    Value acc = Value::array();
+    for (double a : s.accuracy) acc.push(num(a));
+    r.set("test_accuracy_pct", std::move(acc))
+        .set("mean", num(s.mean_acc))
+        .set("std", num(s.std_acc))
+        .set("vs_fp32", base ? num(s.mean_acc - base->mean_acc) : Value())
+        .set("final_train_loss", num(s.mean_loss))
+        .set("underflow_pct", s.quant.nonzero ? num(100 * s.quant.flushed_fraction()) : Value())
+        .set("saturated_pct", s.quant.count ? num(100 * s.quant.saturated_fraction()) : Value())
+        .set("sqnr_db", num(s.quant.sqnr_db()))
+        .set("seconds_per_run", num(s.mean_seconds))
+        .set("diverged", s.diverged());
+    Value div = Value::array();
     for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
-      j << (k ? ", " : "") << "{\"seed\": " << s.diverged_seeds[k] << ", \"why\": " << json_string(s.diverged_why[k]) << "}";
-    j << "], \"changed_by_set\": " << (s.changed_by_set ? "true" : "false") << ",\n     \"recipe\": " << json_string(fp8sim::recipe_text(all[i].recipe)) << "}"
-      << (i + 1 < sums.size() ? "," : "") << "\n";
+      div.push(Value::object().set("seed", s.diverged_seeds[k]).set("why", s.diverged_why[k]));
+    r.set("diverged_seeds", std::move(div))
+        .set("changed_by_set", s.changed_by_set)
+        .set("recipe", fp8sim::recipe_text(all[i].recipe));
+    recipes.push(std::move(r));
   }
-  j << "  ]\n}\n";
-  write_file((out / "summary.json").string(), j.str());
+  j.set("recipes", std::move(recipes));
+  write_file((out / "summary.json").string(), j.dump());
 
   // 3. Plots.
   plot_note = plots(o, all);

@@ -19,18 +19,21 @@
 // docs/conversion.md states every edge case in prose.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "fp8emu/format.hpp"
+#include "fp8emu/options.hpp"
 
 namespace fp8emu {
 
-/// Selects how an inexact value is rounded.
+/// Selects how an inexact value is rounded (names and traits: option_table<Rounding>).
 enum class Rounding : std::uint8_t {
   nearest_even,     ///< Nearest, ties to the even code (IEEE roundTiesToEven).
   nearest_away,     ///< Nearest, ties away from zero (IEEE roundTiesToAway).
@@ -43,8 +46,62 @@ enum class Rounding : std::uint8_t {
   stochastic_c,     ///< P3109 StochasticC: away iff RNE(v 2^N) + R >= 2^N.
 };
 
-/// Returns true for the three stochastic rounding modes.
-constexpr bool is_stochastic(Rounding r) { return r >= Rounding::stochastic_a; }
+/// Says which way a rounding mode takes a value beyond the largest finite one under
+/// Saturation::none: toward infinity where it rounds away from zero, else to max finite
+/// (IEEE 754-2019 7.4; round-to-odd, a truncation with a sticky last bit, stops at max).
+enum class RoundingDirection : std::uint8_t {
+  either,           ///< Nearest or stochastic: away from zero on either sign.
+  toward_zero,      ///< Never away from zero (truncation, round-to-odd).
+  toward_positive,  ///< Away from zero for positive values only.
+  toward_negative,  ///< Away from zero for negative values only.
+};
+
+/// Describes one rounding mode: its names and the traits every layer reads.
+struct RoundingEntry {
+  Rounding value;
+  std::string_view name;         ///< As the command line, specs and recipes spell it.
+  std::string_view description;  ///< One line, for help texts.
+  bool stochastic;               ///< Reads N random bits (ConvertOptions::stochastic_bits).
+  RoundingDirection overflow;    ///< Which way it takes a value beyond max finite.
+  std::float_round_style style;  ///< std::numeric_limits<Float<F, mode>>::round_style.
+};
+
+template <>
+struct option_table<Rounding> {
+  static constexpr std::string_view what = "rounding";
+  static constexpr std::array<RoundingEntry, 9> entries = {{
+      {Rounding::nearest_even, "rne", "nearest, ties to even", false, RoundingDirection::either,
+       std::round_to_nearest},
+      {Rounding::nearest_away, "rna", "nearest, ties away from zero", false,
+       RoundingDirection::either, std::round_indeterminate},
+      {Rounding::toward_zero, "rz", "toward zero", false, RoundingDirection::toward_zero,
+       std::round_toward_zero},
+      {Rounding::toward_positive, "ru", "toward +inf", false, RoundingDirection::toward_positive,
+       std::round_toward_infinity},
+      {Rounding::toward_negative, "rd", "toward -inf", false, RoundingDirection::toward_negative,
+       std::round_toward_neg_infinity},
+      {Rounding::to_odd, "ro", "to odd", false, RoundingDirection::toward_zero,
+       std::round_indeterminate},
+      {Rounding::stochastic_a, "sr-a", "stochastic A (hardware carry rule)", true,
+       RoundingDirection::either, std::round_indeterminate},
+      {Rounding::stochastic_b, "sr-b", "stochastic B", true, RoundingDirection::either,
+       std::round_indeterminate},
+      {Rounding::stochastic_c, "sr-c", "stochastic C", true, RoundingDirection::either,
+       std::round_indeterminate},
+  }};
+};
+
+/// Returns true for the stochastic rounding modes.
+constexpr bool is_stochastic(Rounding r) { return option_entry(r).stochastic; }
+
+/// The number of random bits N of a stochastic mode when the caller does not choose one:
+/// all 32 bits of the element's random word (random_bits() in random.hpp).
+inline constexpr int default_stochastic_bits = 32;
+
+/// Returns default_stochastic_bits for a stochastic mode and 0 otherwise.
+constexpr int default_stochastic_bits_for(Rounding r) {
+  return is_stochastic(r) ? default_stochastic_bits : 0;
+}
 
 /// Selects what happens to values whose rounded magnitude exceeds the largest finite value.
 enum class Saturation : std::uint8_t {
@@ -54,10 +111,29 @@ enum class Saturation : std::uint8_t {
               ///< toward-zero directions (IEEE 754 7.4; P3109 SatNone).
 };
 
+template <>
+struct option_table<Saturation> {
+  static constexpr std::string_view what = "saturation";
+  static constexpr std::array<OptionName<Saturation>, 3> entries = {{
+      {Saturation::finite, "finite", "overflow and inf clamp to +-max"},
+      {Saturation::propagate, "propagate", "finite overflow clamps, inf stays inf"},
+      {Saturation::none, "none", "overflow gives inf, or NaN without inf"},
+  }};
+};
+
 /// Selects the code produced from a NaN input.
 enum class NanEncoding : std::uint8_t {
   canonical,  ///< The format's canonical NaN, keeping the input's sign where NaNs are signed.
   nvidia,     ///< NVIDIA's float path: the positive all-ones NaN (0x7F for e4m3fn and e5m2).
+};
+
+template <>
+struct option_table<NanEncoding> {
+  static constexpr std::string_view what = "NaN mode";
+  static constexpr std::array<OptionName<NanEncoding>, 2> entries = {{
+      {NanEncoding::canonical, "canonical", "the format's NaN, with the input's sign"},
+      {NanEncoding::nvidia, "nvidia", "every NaN -> 0x7F"},
+  }};
 };
 
 /// Describes one conversion: rounding, overflow, NaN and subnormal handling.
@@ -171,10 +247,10 @@ constexpr std::uint32_t overflow_code(const Fmt& f, bool negative, bool infinite
   if (!infinite) {
     if (o.saturation == Saturation::propagate) return max_code(f, negative);
     // Saturation::none: directions that never round away from zero stop at max.
-    const Rounding r = o.rounding;
-    if (r == Rounding::toward_zero || r == Rounding::to_odd ||
-        (r == Rounding::toward_positive && negative) ||
-        (r == Rounding::toward_negative && !negative))
+    const RoundingDirection d = option_entry(o.rounding).overflow;
+    if (d == RoundingDirection::toward_zero ||
+        (d == RoundingDirection::toward_positive && negative) ||
+        (d == RoundingDirection::toward_negative && !negative))
       return max_code(f, negative);
   }
   if (has_inf(f)) return negative ? *negative_inf_code(f) : *positive_inf_code(f);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/format.hpp"
@@ -50,18 +51,6 @@ std::string hex_code(std::uint64_t code, int bits);
 std::string shortest(double x);
 /// Returns the shortest decimal text that reads back as the float `x`.
 std::string shortest(float x);
-
-/// Returns the name of `r` as the command line spells it (rne, rna, rz, ru, rd, ro, sr-a...).
-std::string_view rounding_name(Rounding r);
-
-/// Returns the rounding named `s`, or nothing.
-std::optional<Rounding> parse_rounding(std::string_view s);
-
-/// Returns the name of `s` as the command line spells it (finite, propagate, none).
-std::string_view saturation_name(Saturation s);
-
-/// Returns the saturation named `s`, or nothing.
-std::optional<Saturation> parse_saturation(std::string_view s);
 
 /// Returns the name of class `c` (zero, subnormal, normal, inf, nan).
 std::string_view class_name(ValueClass c);

@@ -12,6 +12,7 @@
 //  - pairwise summation: the recursive split of MMA-Sim's pairwise_dot (m = n / 2).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,6 +21,7 @@
 #include "fp8emu/array.hpp"
 #include "fp8emu/convert.hpp"
 #include "fp8emu/format.hpp"
+#include "fp8emu/options.hpp"
 
 namespace fp8emu {
 
@@ -47,6 +49,16 @@ enum class ScaleEncoding : std::uint8_t {
   e4m3,     ///< e4m3fn codes (NVFP4's ue4m3 scales); the sign bit is ignored.
 };
 
+template <>
+struct option_table<ScaleEncoding> {
+  static constexpr std::string_view what = "scale encoding";
+  static constexpr std::array<OptionName<ScaleEncoding>, 3> entries = {{
+      {ScaleEncoding::float32, "float32", "float values"},
+      {ScaleEncoding::e8m0, "e8m0", "e8m0fnu codes (OCP MX), 2^(code - 127)"},
+      {ScaleEncoding::e4m3, "e4m3", "e4m3fn codes (NVFP4), the sign bit ignored"},
+  }};
+};
+
 /// The scale factors of one operand: one per block of block_rows x block_cols elements,
 /// stored row-major over the grid of blocks (ceil(rows / block_rows) x ceil(cols /
 /// block_cols)). A block size of 0 means the whole dimension; data == nullptr means all
@@ -63,6 +75,16 @@ enum class SumOrder : std::uint8_t {
   sequential,  ///< s = round(s + p_k) for k = k0, k0 + 1, ... from s = +0.
   pairwise,    ///< Recursive halves: S(lo, n) = round(S(lo, n/2) + S(lo + n/2, n - n/2)).
   blocked,     ///< Sequential sums over chunks of `chunk` products, then their sequential sum.
+};
+
+template <>
+struct option_table<SumOrder> {
+  static constexpr std::string_view what = "order";
+  static constexpr std::array<OptionName<SumOrder>, 3> entries = {{
+      {SumOrder::sequential, "sequential", "one product after another"},
+      {SumOrder::pairwise, "pairwise", "recursive halves"},
+      {SumOrder::blocked, "blocked", "sequential over chunks, then over the chunk sums"},
+  }};
 };
 
 /// Which published matrix-unit model replaces the float accumulator.

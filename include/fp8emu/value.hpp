@@ -130,12 +130,7 @@ class std::numeric_limits<fp8emu::Float<Fmt, R, S>> {
   static constexpr std::float_denorm_style has_denorm =
       fp8emu::has_subnormals(f) ? std::denorm_present : std::denorm_absent;
   static constexpr bool has_denorm_loss = false;
-  static constexpr std::float_round_style round_style =
-      R == fp8emu::Rounding::nearest_even      ? std::round_to_nearest
-      : R == fp8emu::Rounding::toward_zero     ? std::round_toward_zero
-      : R == fp8emu::Rounding::toward_positive ? std::round_toward_infinity
-      : R == fp8emu::Rounding::toward_negative ? std::round_toward_neg_infinity
-                                               : std::round_indeterminate;
+  static constexpr std::float_round_style round_style = fp8emu::option_entry(R).style;
   static constexpr bool is_iec559 = false;
   static constexpr bool is_bounded = true;
   static constexpr bool is_modulo = false;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "fp8emu/explain.hpp"
+#include "fp8emu/options.hpp"
 
 namespace fp8sim {
 namespace {
@@ -106,13 +106,17 @@ void set_operand(OperandSpec& o, std::string_view field, std::string_view v, std
   } else if (field == "scaling") {
     o.scaling = parse_scaling(v);
   } else if (field == "rounding") {
-    auto r = v == "sr" ? std::optional<Rounding>(Rounding::stochastic_a) : fp8emu::parse_rounding(v);
-    if (!r) bad(std::string(key) + ": unknown rounding '" + std::string(v) + "' (rne, rz, sr, sr-a, ...)");
+    auto r = v == "sr" ? std::optional<Rounding>(Rounding::stochastic_a) : fp8emu::try_parse<Rounding>(v);
+    if (!r)
+      bad(std::string(key) + ": unknown rounding '" + std::string(v) + "' (one of sr, " +
+          fp8emu::option_names<Rounding>() + ")");
     o.convert.rounding = *r;
-    if (fp8emu::is_stochastic(*r) && o.convert.stochastic_bits == 0) o.convert.stochastic_bits = 32;
+    if (o.convert.stochastic_bits == 0) o.convert.stochastic_bits = fp8emu::default_stochastic_bits_for(*r);
   } else if (field == "saturation") {
-    auto s = fp8emu::parse_saturation(v);
-    if (!s) bad(std::string(key) + ": unknown saturation '" + std::string(v) + "' (finite, propagate, none)");
+    auto s = fp8emu::try_parse<fp8emu::Saturation>(v);
+    if (!s)
+      bad(std::string(key) + ": unknown saturation '" + std::string(v) + "' (one of " +
+          fp8emu::option_names<fp8emu::Saturation>() + ")");
     o.convert.saturation = *s;
   } else if (field == "sr-bits") {
     o.convert.stochastic_bits = int(parse_long(key, v, 1, 32));
@@ -192,8 +196,8 @@ const std::vector<Recipe>& named() {
 std::string operand_text(const std::string& prefix, const OperandSpec& o) {
   std::string s = prefix + ".format = " + std::string(fp8emu::format_name(o.format)) + "\n";
   s += prefix + ".scaling = " + scaling_spec(o.scaling) + "\n";
-  s += prefix + ".rounding = " + std::string(fp8emu::rounding_name(o.convert.rounding)) + "\n";
-  s += prefix + ".saturation = " + std::string(fp8emu::saturation_name(o.convert.saturation)) + "\n";
+  s += prefix + ".rounding = " + std::string(fp8emu::to_string(o.convert.rounding)) + "\n";
+  s += prefix + ".saturation = " + std::string(fp8emu::to_string(o.convert.saturation)) + "\n";
   if (fp8emu::is_stochastic(o.convert.rounding))
     s += prefix + ".sr-bits = " + std::to_string(o.convert.stochastic_bits) + "\n";
   return s;

@@ -42,7 +42,7 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
   if (s.exact() || v.empty()) return;
   fp8emu::ArrayOptions o;
   o.convert = {s.rounding, fp8emu::Saturation::finite};
-  if (fp8emu::is_stochastic(s.rounding)) o.convert.stochastic_bits = 32;
+  o.convert.stochastic_bits = fp8emu::default_stochastic_bits_for(s.rounding);
   o.seed = seed;
   o.stream = stream;
   o.exec.threads = 1;
