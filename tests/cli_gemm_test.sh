@@ -49,15 +49,12 @@ def value(codes, fmt):
 
 
 def auto_scale(amax, fmax):
-    """The largest float32 s with amax * s <= fmax; 1 for amax = 0."""
+    """Transformer Engine's scale: fmax / amax rounded to float32; 1 for amax = 0 and
+    when the quotient is not a finite float32."""
     if amax == 0:
         return F32(1)
     s = F32(fmax / amax)
-    if not np.isfinite(s):
-        s = F32(np.finfo(F32).max)
-    while float(s) * amax > fmax:
-        s = np.nextafter(s, F32(0))
-    return s
+    return s if np.isfinite(s) else F32(1)
 
 
 def ilogb(x):

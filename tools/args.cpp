@@ -1,6 +1,8 @@
 // fp8emu CLI: the shared argument and report helpers (see args.hpp).
 #include "args.hpp"
 
+#include "fp8emu/quantize_matrix.hpp"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include <limits>
 
 #include "fp8emu/explain.hpp"
+#include "fp8emu/quantize_matrix.hpp"
 
 namespace fp8emu::cli {
 
@@ -154,16 +157,10 @@ int threads_arg(Args& a) {
   return int(t);
 }
 
-// Returns the largest float s with amax * s <= limit (exactly), for --scale auto.
-float auto_scale(double amax, double limit) {
+float auto_scale_arg(double amax, double limit) {
   if (std::isnan(amax)) throw UsageError("--scale auto: the input contains NaN");
   if (std::isinf(amax)) throw UsageError("--scale auto: the input contains an infinity");
-  if (amax == 0) return 1.0f;
-  float s = float(limit / amax);
-  if (!std::isfinite(s)) s = std::numeric_limits<float>::max();
-  while (double(s) * amax > limit) s = std::nextafter(s, 0.0f);
-  if (!(s > 0.0f)) throw UsageError("--scale auto: the input's largest magnitude is too large");
-  return s;
+  return auto_scale(limit, amax);
 }
 
 // Says which random bits a conversion used: "seed 9, 8 random bits" or "no random bits".

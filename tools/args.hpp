@@ -91,8 +91,9 @@ float scale_arg(const std::string& s, const std::string& opt, const std::string&
 /// Returns --threads (1..1024), or 0 when it is not given.
 int threads_arg(Args& a);
 
-/// Returns the largest float s with amax * s <= limit (exactly), for --scale auto.
-float auto_scale(double amax, double limit);
+/// Returns fp8emu::auto_scale(limit, amax) (quantize_matrix.hpp: Transformer Engine's
+/// rule) for --scale auto; throws UsageError when amax is NaN or infinite.
+float auto_scale_arg(double amax, double limit);
 
 /// Says which random bits a conversion used: "seed 9, 8 random bits" or "no random bits".
 std::string random_text(const ConvertOptions& c, std::uint64_t seed);

@@ -92,7 +92,7 @@ int cmd_quantize(int argc, char** argv) {
     ArrayOptions probe = o;
     probe.convert = {};  // only amax is wanted from this pass
     const double amax = run(probe).amax;
-    o.scale = auto_scale(amax, max_finite(f));
+    o.scale = auto_scale_arg(amax, max_finite(f));
   }
   st = run(o);
   npy::Array out;

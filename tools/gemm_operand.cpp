@@ -11,30 +11,25 @@
 
 #include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
+#include "fp8emu/quantize_matrix.hpp"
 
 namespace fp8emu::cli {
 namespace {
 
 // The block scalings of float operands (--a-scale / --b-scale): one scale per block of the
-// operand, computed from the block's largest magnitude (docs/gemm.md, "Command line").
-enum class BlockKind : std::uint8_t {
-  block,  ///< DeepSeek-V3: blocks of R x C, float32 scales.
-  mx,     ///< OCP MX v1.0: blocks of 32 along K, e8m0 scales.
-  nvfp4,  ///< NVFP4: blocks of 16 along K, e4m3fn scales and a float32 tensor scale.
-};
-
+// operand, computed from the block's largest magnitude by quantize_matrix (docs/gemm.md,
+// "Command line").
 struct BlockRule {
-  BlockKind kind;
+  MatrixScaling scaling;
   std::string_view name;    ///< Its --X-scale spelling.
   std::int64_t k_block;     ///< Elements per block along K; 0: given as block:RxC.
-  ScaleEncoding encoding;   ///< How gemm receives the scales.
   std::string_view format;  ///< The operand's default format.
 };
 
 constexpr BlockRule kBlockRules[] = {
-    {BlockKind::block, "block:RxC", 0, ScaleEncoding::float32, "e4m3fn"},
-    {BlockKind::mx, "mx", 32, ScaleEncoding::e8m0, "e4m3fn"},
-    {BlockKind::nvfp4, "nvfp4", 16, ScaleEncoding::e4m3, "e2m1fn"},
+    {MatrixScaling::block, "block:RxC", 0, "e4m3fn"},
+    {MatrixScaling::mx, "mx", 32, "e4m3fn"},
+    {MatrixScaling::nvfp4, "nvfp4", 16, "e2m1fn"},
 };
 
 // Returns the rule of a --X-scale spelling, or nullptr when it names no block scaling.
@@ -43,54 +38,6 @@ const BlockRule* block_rule(const std::string& s) {
     if (r.k_block ? s == r.name : s.starts_with(r.name.substr(0, r.name.find(':') + 1))) return &r;
   }
   return nullptr;
-}
-
-// The scales of one block: inputs are quantized as x * quant; gemm multiplies the decoded
-// codes by `value` (given to it as `code` for e8m0 and e4m3 scales).
-struct BlockScale {
-  float quant = 1.0f, value = 1.0f;
-  std::uint8_t code = 0;
-};
-
-// Returns the scales of a block whose largest magnitude is `amax` (finite), for elements
-// of format f; `encode` is NVFP4's tensor encode scale.
-BlockScale block_scale(BlockKind kind, double amax, const Format& f, float encode) {
-  const double fmax = max_finite(f);
-  switch (kind) {
-    case BlockKind::block: {
-      const float q = auto_scale(amax, fmax);  // amax * q <= fmax; 1 when amax = 0
-      return {q, 1.0f / q, 0};
-    }
-    case BlockKind::mx: {
-      // X = 2^(floor(log2 amax) - emax), emax the exponent of f's largest value, within
-      // e8m0's 2^-127..2^127; 2^-127 for amax = 0 (OCP MX v1.0, section 6.3).
-      const int e = amax > 0 ? std::clamp(std::ilogb(amax) - std::ilogb(fmax), -127, 127) : -127;
-      return {std::ldexp(1.0f, -e), std::ldexp(1.0f, e), std::uint8_t(e + 127)};
-    }
-    case BlockKind::nvfp4: {
-      // In float32, as Transformer Engine's reference quantizer: the block's scale is the
-      // e4m3fn code nearest amax (encode (1 / fmax)) (saturating at 448); the inputs are
-      // quantized times 1 / (scale tensor), tensor = 1 / encode. A block whose scale is 0
-      // decodes to zeros, whatever its codes.
-      constexpr float big = std::numeric_limits<float>::max();
-      const float tensor = 1.0f / encode;
-      const float v = std::min(float(amax) * (encode * (1.0f / float(fmax))), big);
-      const auto c = std::uint8_t(fp8emu::encode(formats::e4m3fn{}, v));
-      const float d = float(decode(formats::e4m3fn{}, c));
-      if (d == 0) return {1.0f, 0.0f, c};
-      return {std::min(1.0f / (d * tensor), big), d, c};
-    }
-  }
-  return {};
-}
-
-// Returns NVFP4's tensor encode scale for an operand of largest magnitude amax (a float):
-// 448 fmax / amax in float32 (448 = e4m3fn's largest value), at most the largest float;
-// 1 for amax = 0. Its reciprocal (float32) is the tensor scale gemm multiplies by.
-float nvfp4_encode_scale(double amax, const Format& f) {
-  if (!(amax > 0)) return 1.0f;
-  const float e = float(max_finite(formats::e4m3fn{}) * max_finite(f)) / float(amax);
-  return std::min(e, std::numeric_limits<float>::max());
 }
 
 // Returns "N blocks, min X, max Y" over the scale values of the non-empty grid.
@@ -109,7 +56,7 @@ std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std:
 }
 
 // Quantizes a float operand with one scale per block of br x bc by the rule `r`
-// (quantize_blocks), and sets op's codes, scales and summary.
+// (quantize_matrix), and sets op's codes, scales and summary.
 void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, const BlockRule& r,
                       std::int64_t br, std::int64_t bc, const std::string& what) {
   const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
@@ -122,57 +69,48 @@ void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, co
     throw UsageError(what + " quantizes float32 or float16 values; the input holds " +
                      npy::dtype_name(in.dtype));
   }
-  const std::int64_t gr = (rows + br - 1) / br, gc = (cols + bc - 1) / bc;
-  std::vector<double> amax(std::size_t(gr * gc), 0.0);
-  for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) {
-      const float v = x[std::size_t(i * cols + j)];
-      if (!std::isfinite(v))
-        throw UsageError(what + ": element (" + std::to_string(i) + ", " + std::to_string(j) +
-                         ") is " + shortest(v) + "; block scales need finite inputs");
-      double& m = amax[std::size_t(i / br * gc + j / bc)];
-      m = std::max(m, double(std::fabs(v)));
-    }
-  const double tensor_amax = amax.empty() ? 0.0 : *std::max_element(amax.begin(), amax.end());
-  const float encode = r.kind == BlockKind::nvfp4 ? nvfp4_encode_scale(tensor_amax, f) : 1.0f;
-  const float tensor = 1.0f / encode;
-  std::vector<float> quant(amax.size()), values(amax.size());
-  std::size_t zero = 0;
-  for (std::size_t b = 0; b < amax.size(); ++b) {
-    const BlockScale s = block_scale(r.kind, amax[b], f, encode);
-    quant[b] = s.quant;
-    values[b] = s.value;
-    zero += amax[b] == 0;
-    if (r.encoding == ScaleEncoding::float32)
-      op.fscales.push_back(s.value);
-    else
-      op.cscales.push_back(s.code);
-  }
-  std::vector<std::uint32_t> codes(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      throw UsageError(what + ": element (" + std::to_string(std::int64_t(i) / cols) + ", " +
+                       std::to_string(std::int64_t(i) % cols) + ") is " + shortest(x[i]) +
+                       "; block scales need finite inputs");
+  MatrixQuantizeOptions o;
+  o.scaling = r.scaling;
+  o.block_rows = br;
+  o.block_cols = bc;
+  QuantizedMatrix q;
   try {
-    quantize_blocks(f, x, BlockScales{rows, cols, br, bc, quant}, std::span<std::uint32_t>(codes));
+    quantize_matrix(FloatMatrix{x.data(), rows, cols}, f, o, q);
   } catch (const std::invalid_argument& e) {
     throw UsageError(what + ": " + e.what());
   }
-  op.codes = code_array(codes, total_bits(f), in.shape);
-  op.scales.data = r.encoding == ScaleEncoding::float32
-                       ? static_cast<const void*>(op.fscales.data())
-                       : static_cast<const void*>(op.cscales.data());
-  op.scales.encoding = r.encoding;
+  // The codes as stored: code_bytes(f) bytes each (at most 16 bits here), row-major.
+  op.codes.shape = in.shape;
+  op.codes.dtype = total_bits(f) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
+  op.codes.data.resize(x.size() * npy::item_size(op.codes.dtype));
+  if (!x.empty()) std::memcpy(op.codes.data.data(), q.storage.data(), op.codes.data.size());
+  op.fscales = std::move(q.float_scales);
+  op.cscales = std::move(q.code_scales);
+  op.scales.data = q.encoding == ScaleEncoding::float32 ? static_cast<const void*>(op.fscales.data())
+                                                        : static_cast<const void*>(op.cscales.data());
+  op.scales.encoding = q.encoding;
   op.scales.block_rows = br;
   op.scales.block_cols = bc;
-  op.scales.tensor = tensor;
-  const char* enc = r.encoding == ScaleEncoding::float32 ? "float32"
-                    : r.encoding == ScaleEncoding::e8m0  ? "e8m0"
-                                                         : "e4m3fn";
-  op.summary = std::string(r.kind == BlockKind::block ? "block" : r.name) + " scales of " +
-               std::to_string(br) + "x" + std::to_string(bc) + " blocks (" + enc +
-               "): " + scale_range(values) + "; " + std::to_string(zero) + " with amax 0" +
-               (r.kind == BlockKind::nvfp4
-                    ? "; tensor scale " + shortest(tensor) + " (amax " + shortest(tensor_amax) + ")"
+  op.scales.tensor = q.tensor;
+  // The dequantization scale of every block, and how many blocks are all zeros.
+  std::vector<float> values(op.fscales);
+  for (const std::uint8_t c : op.cscales)
+    values.push_back(q.encoding == ScaleEncoding::e8m0 ? float(decode(formats::e8m0fnu{}, c))
+                                                       : float(decode(formats::e4m3fn{}, c)));
+  const auto zero = std::count(q.block_amax.begin(), q.block_amax.end(), 0.0);
+  op.summary = std::string(r.scaling == MatrixScaling::block ? "block" : r.name) + " scales of " +
+               std::to_string(br) + "x" + std::to_string(bc) + " blocks (" +
+               (q.encoding == ScaleEncoding::e4m3 ? std::string("e4m3fn") : std::string(to_string(q.encoding))) + "): " + scale_range(values) + "; " +
+               std::to_string(zero) + " with amax 0" +
+               (r.scaling == MatrixScaling::nvfp4
+                    ? "; tensor scale " + shortest(q.tensor) + " (amax " + shortest(q.amax) + ")"
                     : "");
 }
-
 
 }  // namespace
 
@@ -273,7 +211,7 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
     };
     if (sarg == "auto") {
       const double amax = run(qo).amax;
-      quant_scale = auto_scale(amax, max_finite(f));
+      quant_scale = auto_scale_arg(amax, max_finite(f));
       op.scales.tensor = 1.0f / quant_scale;
       op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", tensor scale " +
                    shortest(op.scales.tensor) + " (auto: amax " + shortest(amax) + ")";
