@@ -124,13 +124,6 @@ std::vector<GemmCore*> Model::gemm_cores() {
   return out;
 }
 
-std::vector<std::string> Model::gemm_layer_names() const {
-  std::vector<std::string> out;
-  for (auto& l : layers)
-    if (l->gemm_core()) out.push_back(l->name());
-  return out;
-}
-
 std::string Model::description() const {
   std::string s;
   for (auto& l : layers) s += (s.empty() ? "" : ", ") + l->name();

@@ -51,7 +51,6 @@ class Model {
   std::vector<Param*> params();
   /// The GEMMs of the network, in layer order.
   std::vector<GemmCore*> gemm_cores();
-  std::vector<std::string> gemm_layer_names() const;
   std::string description() const;
   std::vector<std::unique_ptr<Layer>> layers;
 
