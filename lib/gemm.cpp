@@ -6,12 +6,10 @@
 
 #include <omp.h>
 
-#include <array>
 #include <bit>
 #include <charconv>
 #include <climits>
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <vector>
 
