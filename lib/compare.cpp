@@ -205,15 +205,14 @@ double ulp_coordinate(const Format& f, double x) {
     // format without subnormals the single step from 0 to the smallest normal.
     c = has_subnormals(f) ? std::ldexp(m, -quantum_min(f)) : std::ldexp(m, -emin(f));
   } else {
-    // A normal binade [2^e, 2^(e+1)) holds 2^M codes from (e - emin + 1) 2^M; e8m0 has no
-    // zero or subnormal codes, so its codes start at the smallest normal.
+    // A normal binade [2^e, 2^(e+1)) holds 2^M codes from (e - emin + 1) 2^M; without a
+    // zero, exponent field 0 is the smallest normal binade, so the codes start there.
     const int e = std::ilogb(m);
     const double steps = std::ldexp(1.0, f.mantissa_bits);
-    const double first = f.policy == Policy::e8m0 ? double(e - emin(f))
-                                                  : double(e - emin(f) + 1) * steps;
+    const double first = double(e - emin(f) + (has_zero(f) ? 1 : 0)) * steps;
     c = first + (std::ldexp(m, -e) - 1) * steps;
   }
-  if (f.policy == Policy::e8m0 && m < std::ldexp(1.0, emin(f))) c -= 1;  // below code 0
+  if (!has_zero(f) && m < std::ldexp(1.0, emin(f))) c -= 1;  // below code 0
   return std::signbit(x) ? -c : c;
 }
 

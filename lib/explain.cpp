@@ -185,11 +185,11 @@ std::string status_text(const Explanation& e) {
     return "not representable: " + format_name(f) + " has no NaN; NaN input -> " + result;
   }
   const bool negative = std::signbit(e.input) && e.input != 0;
-  if (negative && !f.is_signed && f.policy != Policy::e8m0)
+  if (negative && !f.is_signed && !drops_sign(f))
     return "not representable: negative input to an unsigned format -> NaN";
-  // 2. The rounding, of |x| where e8m0 drops the sign.
+  // 2. The rounding, of |x| where the format drops the sign.
   std::ostringstream s;
-  if (negative && f.policy == Policy::e8m0) s << "sign dropped (e8m0fnu encodes |x|); |x| ";
+  if (negative && drops_sign(f)) s << "sign dropped (" << format_name(f) << " encodes |x|); |x| ";
   const EncodeStatus& st = e.status;
   if (!st.inexact && !st.overflow && !st.underflow && !st.flushed) s << "exact";
   if (st.inexact && !st.overflow) s << "inexact";

@@ -1,15 +1,15 @@
-// GEMM: argument checks, the accumulation spec parser, and the scalar reference
-// (the definition every fast path is tested against). docs/gemm.md states each rule.
+// GEMM: argument checks, the accumulation spec parser, the scalar reference (the
+// definition every fast path is tested against) and gemm, which picks the path. The
+// matrix-unit models are in units/ (units.hpp); the fast kernels in gemm_fast.cpp.
+// docs/gemm.md states each rule.
 #include "fp8emu/gemm.hpp"
 
 #include <omp.h>
 
-#include <array>
 #include <bit>
 #include <charconv>
 #include <climits>
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -17,6 +17,7 @@
 #include "fp8emu/options.hpp"
 #include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
+#include "units/units.hpp"
 
 namespace fp8emu {
 
@@ -42,55 +43,33 @@ Accumulation float_acc(Format f) {
   return a;
 }
 
-Accumulation unit(UnitModel m, int block, int fbits, int out_bits, Rounding out_rounding) {
+Accumulation unit_acc(UnitModel m, const detail::UnitPreset& p) {
   Accumulation a;
   a.unit.model = m;
-  a.unit.block = block;
-  a.unit.fraction_bits = fbits;
-  a.unit.output_fraction_bits = out_bits;
-  a.unit.output_rounding = out_rounding;
+  a.unit.block = p.block;
+  a.unit.fraction_bits = p.fraction_bits;
+  a.unit.output_fraction_bits = p.output_fraction_bits;
+  a.unit.output_rounding = p.output_rounding;
   return a;
 }
 
-// docs/gemm.md, "Presets" (MMA-Sim nv.py and amd.py; Khattak and Mikaitis).
-const std::array<Preset, 11>& presets() {
-  static const std::array<Preset, 11> p = {{
-      {"fp32", float_acc(formats::float32{})},
-      {"fp16", float_acc(formats::float16{})},
-      {"bf16", float_acc(formats::bfloat16{})},
-      {"nvidia-h100-fp8", unit(UnitModel::nvidia, 32, 13, 13, Rounding::toward_zero)},
-      {"nvidia-ada-fp8", unit(UnitModel::nvidia, 16, 13, 13, Rounding::toward_zero)},
-      {"nvidia-b200-fp8", unit(UnitModel::nvidia, 32, 25, 23, Rounding::toward_zero)},
-      {"nvidia-v100-fp16", unit(UnitModel::nvidia, 4, 23, 23, Rounding::toward_zero)},
-      {"nvidia-a100-fp16", unit(UnitModel::nvidia, 8, 24, 23, Rounding::toward_zero)},
-      {"nvidia-h100-fp16", unit(UnitModel::nvidia, 16, 25, 23, Rounding::toward_zero)},
-      {"amd-mi300-fp8", unit(UnitModel::amd_cdna3, 16, 24, 23, Rounding::nearest_even)},
-      {"amd-mi300-fp16", unit(UnitModel::amd_cdna3_fp16, 8, 24, 23, Rounding::nearest_even)},
-  }};
+// docs/gemm.md, "Presets": the float accumulators, then each matrix-unit model's presets
+// in the order of the table (units/units.hpp).
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> p = [] {
+    std::vector<Preset> v = {
+        {"fp32", float_acc(formats::float32{})},
+        {"fp16", float_acc(formats::float16{})},
+        {"bf16", float_acc(formats::bfloat16{})},
+    };
+    for (const detail::UnitModelInfo* m : detail::unit_models())
+      for (const detail::UnitPreset& q : m->presets) v.push_back({q.name, unit_acc(m->model, q)});
+    return v;
+  }();
   return p;
 }
 
 [[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
-
-// The matrix-unit models: each with its name and the preset a spec of its parameters
-// starts from (accumulation_spec).
-struct UnitModelEntry {
-  UnitModel model;
-  std::string_view name, base_preset;
-};
-
-constexpr std::array<UnitModelEntry, 4> kUnitModels = {{
-    {UnitModel::none, "none", "fp32"},
-    {UnitModel::nvidia, "nvidia", "nvidia-h100-fp8"},
-    {UnitModel::amd_cdna3, "amd_cdna3", "amd-mi300-fp8"},
-    {UnitModel::amd_cdna3_fp16, "amd_cdna3_fp16", "amd-mi300-fp16"},
-}};
-
-const UnitModelEntry& unit_model_entry(UnitModel m) {
-  for (const UnitModelEntry& e : kUnitModels)
-    if (e.model == m) return e;
-  bad("accumulation: unknown matrix-unit model " + std::to_string(int(m)));
-}
 
 // A float accumulator sums products of either sign from +0: its format needs a sign and
 // a zero (which rules out e8m0fnu and the unsigned P3109 formats).
@@ -131,12 +110,14 @@ bool parse_bool(std::string_view key, std::string_view v) {
 
 }  // namespace
 
-std::string_view unit_model_name(UnitModel m) { return unit_model_entry(m).name; }
+std::string_view unit_model_name(UnitModel m) {
+  return m == UnitModel::none ? "none" : detail::unit_model_info(m).name;
+}
 
 std::span<const std::string_view> accumulation_presets() {
   static const auto names = [] {
-    std::array<std::string_view, 11> n{};
-    for (std::size_t i = 0; i < n.size(); ++i) n[i] = presets()[i].name;
+    std::vector<std::string_view> n;
+    for (const Preset& p : presets()) n.push_back(p.name);
     return n;
   }();
   return names;
@@ -243,7 +224,7 @@ std::string accumulation_spec(const Accumulation& a) {
         if (a.promote_interval) s += ",promote=" + std::to_string(a.promote_interval);
         return s;
       }
-    s = std::string(unit_model_entry(a.unit.model).base_preset);
+    s = std::string(detail::unit_model_info(a.unit.model).presets.front().name);
     s += ",block=" + std::to_string(a.unit.block) + ",fbits=" + std::to_string(a.unit.fraction_bits) +
          ",out-bits=" + std::to_string(a.unit.output_fraction_bits) +
          ",term-rounding=" + mode(a.unit.term_rounding) +
@@ -318,14 +299,7 @@ void check_gemm(const CodeMatrix& a, const CodeMatrix& b, const float* c, std::i
     if (acc.kahan && acc.order != SumOrder::sequential)
       bad("accumulation: kahan=1 needs order=sequential");
   } else {
-    const MatrixUnit& u = acc.unit;
-    unit_model_entry(u.model);  // a known model
-    if (u.block < 1 || u.block > 4096) bad("accumulation: block must be 1..4096");
-    if (u.fraction_bits < 1 || u.fraction_bits > 48) bad("accumulation: fbits must be 1..48");
-    if (u.output_fraction_bits < 1 || u.output_fraction_bits > 23)
-      bad("accumulation: out-bits must be 1..23");
-    if (is_stochastic(u.term_rounding) || is_stochastic(u.output_rounding))
-      bad("accumulation: matrix-unit roundings must be deterministic");
+    detail::check_unit(acc.unit);  // a known model, its ranges
   }
 }
 
@@ -339,7 +313,6 @@ ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool
   g.grid_cols = (std::max<std::int64_t>(cols, 1) + g.bc - 1) / g.bc;
   // The K dimension is A's columns and B's rows; a block shorter than K splits it.
   const std::int64_t kb = is_a ? g.bc : g.br, K = is_a ? cols : rows;
-  g.is_a = is_a;
   g.k_block = s.data != nullptr && kb < K ? kb : 0;
   return g;
 }
@@ -433,8 +406,6 @@ namespace {
 
 using detail::Unpacked;
 
-constexpr float kCanonicalNan = std::numeric_limits<float>::quiet_NaN();
-
 struct Ref {
   const CodeMatrix& A;
   const CodeMatrix& B;
@@ -518,155 +489,15 @@ struct Ref {
     return float(decode(acc.format, s));
   }
 
-  // The NaN / infinity rule of the models: the float64 sum of the plain products and C.
-  bool special_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c,
-                     float& out) const {
-    bool any = !std::isfinite(c);
-    for (std::int64_t k = b0; k < b1 && !any; ++k) {
-      const ValueClass ca = classify(A.format, detail::code_at(A, i, k));
-      const ValueClass cb = classify(B.format, detail::code_at(B, k, j));
-      any = ca == ValueClass::nan || ca == ValueClass::infinite || cb == ValueClass::nan ||
-            cb == ValueClass::infinite;
-    }
-    if (!any) return false;
-    double s = c;
-    for (std::int64_t k = b0; k < b1; ++k)
-      s += decode(A.format, detail::code_at(A, i, k)) * decode(B.format, detail::code_at(B, k, j));
-    out = std::isnan(s) ? kCanonicalNan : float(s);
-    return true;
-  }
-
-  // One product term: its significand product p (Ma + Mb fraction bits, signed), the
-  // exponent e_a + e_b of its unnormalised significand s_a s_b in [0, 4), and the parity
-  // of its index in the block. An operand's exponent is that of s in [1, 2) when normal,
-  // the format's smallest normal exponent when subnormal, and -126 when zero whatever the
-  // format (MMA-Sim arithmetic.py, extract_significand_exponent): a zero product still
-  // takes part in the largest exponent E, with p = 0.
-  struct Term {
-    std::int64_t p;
-    int e, half;
-  };
-
-  static int unit_exponent(const Format& f, const Unpacked& u) {
-    return u.cls == ValueClass::zero ? -126 : u.exp + f.mantissa_bits;
-  }
-
-  std::vector<Term> terms(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1) const {
-    std::vector<Term> t;
-    for (std::int64_t k = b0; k < b1; ++k) {
-      const Unpacked a = detail::unpack(A.format, detail::code_at(A, i, k), false);
-      const Unpacked b = detail::unpack(B.format, detail::code_at(B, k, j), false);
-      const std::int64_t p = std::int64_t(a.sig * b.sig);  // 0 for a zero operand
-      t.push_back({a.neg != b.neg ? -p : p, unit_exponent(A.format, a) + unit_exponent(B.format, b),
-                   int((k - b0) & 1)});
-    }
-    return t;
-  }
-
-  // The fused sum of the terms of one half (-1: all): E becomes the largest exponent
-  // (starting from its value), each term is rounded to F bits at weight 2^E, and the
-  // rounded terms are added exactly (units 2^(E - F)).
-  std::int64_t aligned_sum(const std::vector<Term>& t, int half, int& E) const {
-    const MatrixUnit& u = acc.unit;
-    const int Mab = A.format.mantissa_bits + B.format.mantissa_bits;
-    for (const Term& x : t)
-      if (half < 0 || x.half == half) E = std::max(E, x.e);
-    std::int64_t S = 0;
-    for (const Term& x : t)
-      if (half < 0 || x.half == half)
-        S += detail::round_shift(x.p, u.fraction_bits - Mab + x.e - E, u.term_rounding);
-    return S;
-  }
-
-  // NVIDIA: E = max exponent (C included); each term rounded to F bits at 2^E; exact sum;
-  // one rounding to a float32 with out_bits fraction bits.
-  float nvidia_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
-    float out;
-    if (special_block(i, j, b0, b1, c, out)) return out;
-    const MatrixUnit& u = acc.unit;
-    const int F = u.fraction_bits, ec = detail::float_exponent(c);
-    int E = ec;
-    std::int64_t S = aligned_sum(terms(i, j, b0, b1), -1, E);
-    if (c != 0.0f) S += detail::round_shift(detail::float_significand(c), F - 23 + ec - E, u.term_rounding);
-    return detail::unit_output(S, E - F, u.output_fraction_bits, u.output_rounding);
-  }
-
-  // The AMD models' rule for products beyond float32 (MMA-Sim amd_fused_dot_rd_add): a
-  // product of magnitude 2^128 or more makes the result an infinity of its sign, NaN when
-  // there are such products of both signs.
-  static bool amd_overflow(const std::vector<Term>& t, int Mab, float& out) {
-    bool pos = false, neg = false;
-    for (const Term& x : t) {
-      if (x.p == 0) continue;
-      const std::uint64_t mag = x.p < 0 ? 0 - std::uint64_t(x.p) : std::uint64_t(x.p);
-      if (63 - std::countl_zero(mag) + x.e - Mab >= 128) (x.p < 0 ? neg : pos) = true;
-    }
-    if (!pos && !neg) return false;
-    out = pos && neg ? kCanonicalNan : pos ? INFINITY : -INFINITY;
-    return true;
-  }
-
-  // AMD CDNA3 fp8 (MMA-Sim amd_fused_dot_rd_add, is_fp8): even and odd products summed
-  // apart with F-bit truncation, the halves aligned by floor, then C added (sum floored
-  // to 31 fraction bits, C to 24, C dropped when 26 or more binades below), rounded once.
-  float amd_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
-    float out;
-    if (special_block(i, j, b0, b1, c, out)) return out;
-    const MatrixUnit& u = acc.unit;
-    const int F = u.fraction_bits;
-    constexpr int kNone = INT_MIN / 4;  // the exponent of an empty half (a block of one)
-    const std::vector<Term> t = terms(i, j, b0, b1);
-    if (amd_overflow(t, A.format.mantissa_bits + B.format.mantissa_bits, out)) return out;
-    int Eh[2] = {kNone, kNone};
-    const std::int64_t Sh[2] = {aligned_sum(t, 0, Eh[0]), aligned_sum(t, 1, Eh[1])};
-    const int emax = std::max(Eh[0], Eh[1]);
-    std::int64_t s = 0;  // units 2^(emax - F)
-    for (int h = 0; h < 2; ++h)
-      if (Eh[h] != kNone) s += detail::round_shift(Sh[h], Eh[h] - emax, Rounding::toward_negative);
-    const int ec = detail::float_exponent(c);
-    const int emax2 = std::max(emax, ec);
-    std::int64_t total = 0;  // units 2^(emax2 - 31)
-    if (s != 0) total = detail::round_shift(s, (emax - F) - (emax2 - 31), Rounding::toward_negative);
-    if (c != 0.0f && ec >= emax2 - 25)
-      total += detail::round_shift(detail::float_significand(c), (ec - 23) - (emax2 - 24),
-                                   Rounding::toward_negative) * 128;
-    return detail::unit_output(total, emax2 - 31, u.output_fraction_bits, u.output_rounding);
-  }
-
-  // AMD CDNA3 fp16 / bf16 (MMA-Sim amd_fused_dot_rd_add without is_fp8): one fused sum of
-  // all the block's products (F-bit truncation at their largest exponent E, C not among
-  // them); at E2 = max(E, e_c) the sum is floored to 31 fraction bits and C to 24 (C is
-  // never dropped), the two are added and the total rounded once.
-  float amd_fp16_block(std::int64_t i, std::int64_t j, std::int64_t b0, std::int64_t b1, float c) const {
-    float out;
-    if (special_block(i, j, b0, b1, c, out)) return out;
-    const MatrixUnit& u = acc.unit;
-    const int F = u.fraction_bits;
-    const std::vector<Term> t = terms(i, j, b0, b1);  // b1 > b0: at least one term
-    if (amd_overflow(t, A.format.mantissa_bits + B.format.mantissa_bits, out)) return out;
-    int E = INT_MIN / 4;
-    const std::int64_t S = aligned_sum(t, -1, E);  // units 2^(E - F)
-    const int ec = detail::float_exponent(c);
-    const int E2 = std::max(E, ec);
-    std::int64_t total = detail::round_shift(S, (E - F) - (E2 - 31), Rounding::toward_negative);
-    total += detail::round_shift(detail::float_significand(c), (ec - 23) - (E2 - 24),
-                                 Rounding::toward_negative) * 128;  // units 2^(E2 - 31)
-    return detail::unit_output(total, E2 - 31, u.output_fraction_bits, u.output_rounding);
-  }
-
-  float unit_segment(std::int64_t i, std::int64_t j, std::int64_t k0, std::int64_t k1) const {
+  // The blocks of one segment, each by the model's rule (units/), C chained through them.
+  float unit_segment(const detail::UnitModelInfo& m, std::int64_t i, std::int64_t j,
+                     std::int64_t k0, std::int64_t k1) const {
     const MatrixUnit& u = acc.unit;
     float c = 0.0f;
     for (std::int64_t b0 = k0; b0 < k1; b0 += u.block) {
       const std::int64_t b1 = std::min<std::int64_t>(b0 + u.block, k1);
       const float in = u.input == UnitInput::term ? c : 0.0f;
-      float r = 0.0f;
-      switch (u.model) {
-        case UnitModel::nvidia: r = nvidia_block(i, j, b0, b1, in); break;
-        case UnitModel::amd_cdna3: r = amd_block(i, j, b0, b1, in); break;
-        case UnitModel::amd_cdna3_fp16: r = amd_fp16_block(i, j, b0, b1, in); break;
-        case UnitModel::none: break;  // not a unit model (check_gemm)
-      }
+      const float r = m.block_rule(detail::UnitBlock{A, B, u, i, j, b0, b1}, in);
       c = u.input == UnitInput::term ? r : c + r;
     }
     return c;
@@ -711,6 +542,8 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
   const std::int64_t M = a.rows, N = b.cols, K = a.cols;
   const Accumulation& acc = o.accumulation;
   const Ref ref{a, b, o, acc, M, N, K, random_key(acc.seed, acc.stream)};
+  const bool is_unit = acc.unit.model != UnitModel::none;
+  const detail::UnitModelInfo* model = is_unit ? &detail::unit_model_info(acc.unit.model) : nullptr;
   const detail::ScalePlan sp = detail::scale_plan(a, b, o);
   const int threads = o.exec.threads > 0 ? o.exec.threads : omp_get_max_threads();
   const std::vector<float> b_out = detail::epilogue_columns(o, sp, N);
@@ -721,8 +554,8 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
       float total = 0.0f;
       for (std::int64_t k0 = 0; k0 < K;) {
         const std::int64_t k1 = detail::next_boundary(k0, K, sp.kb, acc.promote_interval);
-        const float p = acc.unit.model == UnitModel::none ? ref.float_segment(i, j, k0, k1)
-                                                          : ref.unit_segment(i, j, k0, k1);
+        const float p = is_unit ? ref.unit_segment(*model, i, j, k0, k1)
+                                : ref.float_segment(i, j, k0, k1);
         total = std::fma(p, sp.segment(i, k0, j), total);
         k0 = k1;
       }
@@ -730,6 +563,40 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
     }
     detail::epilogue_row(o, sp, i, N, b_out.data(), row.data(), c + i * ldc);
   }
+}
+
+// ---------------------------------------------------------------------------
+// The path choice.
+// ---------------------------------------------------------------------------
+
+std::string_view gemm_path_name(GemmPath p) {
+  switch (p) {
+    case GemmPath::reference: return "reference";
+    case GemmPath::float32: return "float32";
+    case GemmPath::unit: return "unit";
+  }
+  return "?";
+}
+
+// The one dispatch decision: gemm switches on it, gemm_path reports it. A matrix-unit
+// model takes its own fast kernel (units/units.hpp) or the reference.
+GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  const UnitModel m = o.accumulation.unit.model;
+  if (m == UnitModel::none)
+    return detail::float32_fast_applies(a, b, o) ? GemmPath::float32 : GemmPath::reference;
+  const detail::UnitFastKernel* fast = detail::unit_model_info(m).fast;
+  return fast && fast->applies(a, b, o) ? GemmPath::unit : GemmPath::reference;
+}
+
+void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+          const GemmOptions& o) {
+  check_gemm(a, b, c, ldc, o);
+  switch (gemm_path(a, b, o)) {
+    case GemmPath::float32: return detail::float32_fast(a, b, c, ldc, o);
+    case GemmPath::unit: return detail::unit_model_info(o.accumulation.unit.model).fast->run(a, b, c, ldc, o);
+    case GemmPath::reference: break;
+  }
+  gemm_reference(a, b, c, ldc, o);
 }
 
 }  // namespace fp8emu

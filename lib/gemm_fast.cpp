@@ -437,41 +437,35 @@ void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t 
 
 }  // namespace
 
+// The entry points (gemm_internal.hpp); gemm (gemm.cpp) chooses among them.
+namespace detail {
+
 namespace {
 
-// The one dispatch decision: gemm switches on it, gemm_path reports it.
-GemmPath choose(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o, const Plan& pl) {
-  if (pl.L < 0 || pl.M == 0 || pl.N == 0) return GemmPath::reference;
-  if (float32_path(a, b, o)) return GemmPath::float32;
-  if (unit_path(a, b, o) && !has_nonfinite(a) && !has_nonfinite(b)) return GemmPath::unit;
-  return GemmPath::reference;
-}
+// Segments of one length, and a nonempty result.
+bool regular(const Plan& pl) { return pl.L >= 0 && pl.M != 0 && pl.N != 0; }
 
 }  // namespace
 
-std::string_view gemm_path_name(GemmPath p) {
-  switch (p) {
-    case GemmPath::reference: return "reference";
-    case GemmPath::float32: return "float32";
-    case GemmPath::unit: return "unit";
-  }
-  return "?";
+bool float32_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  return regular(make_plan(a, b, o)) && float32_path(a, b, o);
 }
 
-GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
-  return choose(a, b, o, make_plan(a, b, o));
+void float32_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                  const GemmOptions& o) {
+  gemm_float32(a, b, c, ldc, o, make_plan(a, b, o));
 }
 
-void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-          const GemmOptions& o) {
-  check_gemm(a, b, c, ldc, o);
-  const Plan pl = make_plan(a, b, o);
-  switch (choose(a, b, o, pl)) {
-    case GemmPath::float32: return gemm_float32(a, b, c, ldc, o, pl);
-    case GemmPath::unit: return gemm_unit(a, b, c, ldc, o, pl);
-    case GemmPath::reference: break;
-  }
-  gemm_reference(a, b, c, ldc, o);
+bool nvidia_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+  return regular(make_plan(a, b, o)) && unit_path(a, b, o) && !has_nonfinite(a) &&
+         !has_nonfinite(b);
 }
+
+void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                 const GemmOptions& o) {
+  gemm_unit(a, b, c, ldc, o, make_plan(a, b, o));
+}
+
+}  // namespace detail
 
 }  // namespace fp8emu

@@ -13,7 +13,6 @@ struct ScaleGrid {
   const Scales* s = nullptr;
   std::int64_t br = 1, bc = 1, grid_cols = 1;
   std::int64_t k_block = 0;  ///< Block length along K when it splits K, else 0.
-  bool is_a = true;
   /// Returns the scale of element (r, c), without the tensor factor (1 without data).
   float at(std::int64_t r, std::int64_t c) const;
 };
@@ -82,5 +81,18 @@ std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, s
 /// accumulators.
 void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,
                   const float* b_out, const float* total, float* out);
+
+// The fast kernels (gemm_fast.cpp): `*_applies` says whether the kernel computes the call
+// bit for bit as gemm_reference does; the kernel takes checked arguments.
+
+/// float32 nearest-even sequential accumulation (GemmPath::float32).
+bool float32_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+void float32_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                  const GemmOptions& o);
+
+/// The NVIDIA matrix-unit model when every step is exact in float32 (GemmPath::unit).
+bool nvidia_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                 const GemmOptions& o);
 
 }  // namespace fp8emu::detail

@@ -254,3 +254,41 @@ TEST_CASE("precision-1 ties go to the even code, round-to-odd to the odd code (P
   CHECK(enc("binary8p1uf", 1.5 * max_finite(parse_format("binary8p1uf")), kNone) == 0xFE);
   CHECK(enc("e8m0fnu", 1.5 * max_finite(e8), kNone) == 0xFE);
 }
+
+// The derived traits of a format, for the compile-time descriptors and against what the
+// codes of every catalog format of at most 16 bits actually hold.
+static_assert(!has_zero(formats::e8m0fnu{}) && drops_sign(formats::e8m0fnu{}) &&
+              !has_subnormals(formats::e8m0fnu{}) && !has_trailing_significand(formats::e8m0fnu{}) &&
+              emin(formats::e8m0fnu{}) == -127);
+static_assert(has_zero(formats::e4m3fn{}) && !drops_sign(formats::e4m3fn{}) &&
+              has_subnormals(formats::e4m3fn{}) && has_trailing_significand(formats::e4m3fn{}) &&
+              emin(formats::e4m3fn{}) == -6);
+
+TEST_CASE("format traits agree with the codes", "[api][formats]") {
+  int checked = 0;
+  for (const auto& e : catalog()) {
+    const Format f = e.format;
+    if (total_bits(f) > 16) continue;
+    INFO(e.name);
+    bool zero = false, subnormal = false;
+    double smallest = INFINITY;
+    for (std::uint32_t c = 0; c < (std::uint32_t{1} << total_bits(f)); ++c) {
+      const ValueClass v = classify(f, c);
+      zero = zero || v == ValueClass::zero;
+      subnormal = subnormal || v == ValueClass::subnormal;
+      if (v == ValueClass::normal || v == ValueClass::subnormal)
+        smallest = std::min(smallest, std::fabs(decode(f, c)));
+    }
+    CHECK(has_zero(f) == zero);
+    CHECK(has_subnormals(f) == subnormal);
+    CHECK(smallest == (subnormal ? std::ldexp(1.0, quantum_min(f)) : std::ldexp(1.0, emin(f))));
+    // A negative input: its magnitude's code where the sign is dropped, NaN (or the
+    // signed code) otherwise.
+    const ConvertOptions o{.saturation = Saturation::finite};
+    const std::uint32_t neg = encode(f, -2.0, o), pos = encode(f, 2.0, o);
+    CHECK(drops_sign(f) == (!f.is_signed && neg == pos));
+    if (!f.is_signed && !drops_sign(f)) CHECK(classify(f, neg) == ValueClass::nan);
+    ++checked;
+  }
+  CHECK(checked == 11 + 28 + 2);  // the OCP and LLVM formats, P3109 8-bit, float16, bfloat16
+}

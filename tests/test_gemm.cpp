@@ -779,3 +779,83 @@ TEST_CASE("nvidia-h100-fp8 error for K = 4096 (DeepSeek-V3 3.3.2)", "[gemm][unit
   CHECK(promoted < h100 / 4);  // the truncation inside each chunk of 128 remains
   CHECK(fp32 < 1e-5);
 }
+
+TEST_CASE("matrix-unit models: an unregistered model is rejected, not routed", "[gemm][unit]") {
+  // Every value of the enum's type: the three models have names, every other value is
+  // refused by each entry point that takes a model.
+  int named = 0, refused = 0;
+  const std::uint8_t ka[1] = {0x38}, kb[1] = {0x38};  // e4m3fn 1.0
+  for (int v = 0; v < 256; ++v) {
+    const UnitModel m = static_cast<UnitModel>(v);
+    if (m == UnitModel::none) {
+      CHECK(unit_model_name(m) == "none");
+      continue;
+    }
+    bool known = true;
+    try {
+      (void)unit_model_name(m);
+    } catch (const std::invalid_argument& e) {
+      known = false;
+      CHECK_THAT(e.what(), Catch::Contains("unknown matrix-unit model " + std::to_string(v)));
+    }
+    if (known) {
+      ++named;
+      continue;
+    }
+    CodeMatrix a, b;
+    a.data = ka;
+    b.data = kb;
+    a.rows = a.cols = b.rows = b.cols = 1;
+    GemmOptions o;
+    o.accumulation = parse_accumulation("nvidia-h100-fp8");
+    o.accumulation.unit.model = m;  // set directly, past the parser
+    float c = 0.0f;
+    CHECK_THROWS_WITH(check_gemm(a, b, &c, 1, o), Catch::Contains("unknown matrix-unit model"));
+    CHECK_THROWS_AS(gemm(a, b, &c, 1, o), std::invalid_argument);
+    CHECK_THROWS_AS(gemm_reference(a, b, &c, 1, o), std::invalid_argument);
+    CHECK_THROWS_AS(gemm_path(a, b, o), std::invalid_argument);
+    CHECK_THROWS_AS(accumulation_spec(o.accumulation), std::invalid_argument);
+    CHECK(c == 0.0f);
+    ++refused;
+  }
+  CHECK(named == 3);
+  CHECK(refused == 255 - 3);
+}
+
+TEST_CASE("matrix-unit models: every preset round-trips through its spec", "[gemm][unit]") {
+  const auto same = [](const Accumulation& x, const Accumulation& y) {
+    return x.format == y.format && x.convert.rounding == y.convert.rounding &&
+           x.convert.saturation == y.convert.saturation &&
+           x.convert.stochastic_bits == y.convert.stochastic_bits && x.order == y.order &&
+           x.chunk == y.chunk && x.kahan == y.kahan && x.promote_interval == y.promote_interval &&
+           x.unit.model == y.unit.model && x.unit.block == y.unit.block &&
+           x.unit.fraction_bits == y.unit.fraction_bits &&
+           x.unit.term_rounding == y.unit.term_rounding &&
+           x.unit.output_fraction_bits == y.unit.output_fraction_bits &&
+           x.unit.output_rounding == y.unit.output_rounding && x.unit.input == y.unit.input;
+  };
+  int presets = 0, units = 0;
+  std::vector<std::string_view> seen;
+  for (std::string_view p : accumulation_presets()) {
+    INFO(p);
+    for (std::string_view q : seen) CHECK(q != p);  // each name once
+    seen.push_back(p);
+    const Accumulation a = parse_accumulation(p);
+    const std::string spec = accumulation_spec(a);
+    CHECK(same(parse_accumulation(spec), a));
+    if (a.unit.model != UnitModel::none) {
+      CHECK(spec == p);  // a model's preset is spelt by its name
+      // With a parameter changed, the spec keeps the model (not its first preset's alone).
+      Accumulation b = a;
+      b.unit.block = a.unit.block + 1;
+      const Accumulation back = parse_accumulation(accumulation_spec(b));
+      CHECK(same(back, b));
+      CHECK(unit_model_name(back.unit.model) == unit_model_name(a.unit.model));
+      ++units;
+    }
+    ++presets;
+  }
+  CHECK(presets == int(accumulation_presets().size()));
+  CHECK(presets == 11);
+  CHECK(units == 8);
+}

@@ -37,14 +37,9 @@ constexpr Unpacked unpack(const Fmt& f, std::uint32_t code, bool daz) {
   if (u.cls != ValueClass::normal && u.cls != ValueClass::subnormal) return u;
   const std::uint32_t mag = code & magnitude_mask(f);
   const int M = f.mantissa_bits;
-  if (f.policy == Policy::e8m0) {
-    u.sig = 1;
-    u.exp = int(mag) - f.bias;
-    return u;
-  }
   const std::uint32_t e_field = mag >> M;
   const std::uint32_t t = mag & ((std::uint32_t{1} << M) - 1u);
-  if (e_field == 0) {
+  if (e_field == 0 && has_zero(f)) {  // without a zero, field 0 is a normal binade
     u.sig = t;
     u.exp = quantum_min(f);
   } else {
@@ -209,19 +204,20 @@ constexpr EncodeStatus round_exact(const Fmt& f, Exact e, const ConvertOptions& 
     case ValueClass::nan:
       return {nan_input_code(f, false, o.nan)};
     case ValueClass::infinite:
-      if (e.neg && !f.is_signed && f.policy != Policy::e8m0) return {signed_nan_code(f, false)};
-      return {overflow_code(f, e.neg && f.policy != Policy::e8m0, true, o), false, true};
+      if (e.neg && !f.is_signed && !drops_sign(f)) return {signed_nan_code(f, false)};
+      return {overflow_code(f, e.neg && !drops_sign(f), true, o), false, true};
     case ValueClass::zero: {
       EncodeStatus st{zero_code(f, e.neg)};
-      st.inexact = f.policy == Policy::e8m0;  // e8m0 has no zero: its smallest value
+      st.inexact = !has_zero(f);  // without a zero: its smallest value
       return st;
     }
     default:
       break;
   }
-  // The sign rules of conversion: e8m0 encodes |x|; unsigned P3109 formats give NaN.
+  // The sign rules of conversion: a scale encodes |x| (drops_sign); other unsigned formats
+  // give NaN.
   bool neg = e.neg;
-  if (f.policy == Policy::e8m0) neg = false;
+  if (drops_sign(f)) neg = false;
   if (neg && !f.is_signed) return {signed_nan_code(f, false)};
   return encode_wide(f, neg, e.sig, e.exp, o, random_bits, e.sticky);
 }

@@ -219,7 +219,7 @@ constexpr std::uint32_t max_code(const Fmt& f, bool negative) {
 /// Returns the code of zero with the given sign, where the format keeps it.
 template <class Fmt>
 constexpr std::uint32_t zero_code(const Fmt& f, bool negative) {
-  if (f.policy == Policy::e8m0) return 0;  // No zero: the smallest value, 2^-bias.
+  if (!has_zero(f)) return 0;  // No zero: the smallest value, 2^-bias.
   return negative && has_negative_zero(f) ? sign_mask(f) : 0u;
 }
 
@@ -293,8 +293,9 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
   }
   sticky = sticky || sticky_in;
   // 4. The truncated magnitude code. The formula is continuous across binades and the
-  //    subnormal boundary, so "next value up" is always code + 1. e8m0 has no zero code.
-  const int zero_offset = f.policy == Policy::e8m0 ? 1 : 0;
+  //    subnormal boundary, so "next value up" is always code + 1. Without a zero, code 0
+  //    is the smallest value, one step above where the formula puts zero.
+  const int zero_offset = has_zero(f) ? 0 : 1;
   std::int64_t code = (std::int64_t(q - quantum_min(f)) << M) + std::int64_t(kept) - zero_offset;
   // 5. Round once. Stochastic modes check N here, where it is used (a bad N throws).
   st.inexact = frac != 0 || sticky;
@@ -306,10 +307,10 @@ constexpr EncodeStatus encode_finite(const Fmt& f, bool negative, std::uint64_t 
   const bool odd = (code & 1) != 0;
   if (st.inexact)
     code += round_up(o.rounding, negative, odd, frac, sticky, o.stochastic_bits, random_bits);
-  // 6. Below the smallest value: zero (e8m0: its smallest value).
+  // 6. Below the smallest value: zero (without a zero: the smallest value, code 0).
   if (code <= 0) {
     st.underflow = true;
-    st.code = f.policy == Policy::e8m0 ? 0u : zero_code(f, negative);
+    st.code = zero_code(f, negative);
     return st;
   }
   // 7. Overflow, judged on the rounded magnitude.
@@ -357,9 +358,9 @@ constexpr EncodeStatus encode_status(const Fmt& f, double x, bool input_subnorma
   std::uint64_t sig = bits & ((std::uint64_t{1} << 52) - 1);
   // 1. NaN.
   if (biased == 0x7FF && sig != 0) return {nan_input_code(f, negative, o.nan)};
-  // 2. Sign rules of unsigned formats: e8m0 (a scale) encodes |x|, as NVIDIA's
-  //    __nv_cvt_float_to_e8m0 does; P3109 unsigned formats give NaN for x < 0.
-  if (f.policy == Policy::e8m0) negative = false;
+  // 2. Sign rules of unsigned formats: a scale (drops_sign: e8m0fnu) encodes |x|, as
+  //    NVIDIA's __nv_cvt_float_to_e8m0 does; P3109 unsigned formats give NaN for x < 0.
+  if (drops_sign(f)) negative = false;
   const bool flushed = o.flush_inputs && input_subnormal;
   const bool is_zero = (biased == 0 && sig == 0) || flushed;
   if (negative && !f.is_signed && !is_zero) return {signed_nan_code(f, false)};
@@ -369,7 +370,7 @@ constexpr EncodeStatus encode_status(const Fmt& f, double x, bool input_subnorma
   if (is_zero) {
     EncodeStatus st{zero_code(f, negative)};
     st.flushed = flushed;
-    st.inexact = flushed || f.policy == Policy::e8m0;
+    st.inexact = flushed || !has_zero(f);
     return st;
   }
   // 5. Finite nonzero: |x| = sig * 2^exp2.
@@ -398,7 +399,7 @@ constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_s
     return encode_status(f, x, input_subnormal, o, random_bits);
   // 2. The sign rules of encode_status for a finite nonzero input.
   bool negative = (bits >> 63) != 0;
-  if (f.policy == Policy::e8m0) negative = false;
+  if (drops_sign(f)) negative = false;
   if (negative && !f.is_signed) return {signed_nan_code(f, false)};
   // 3. The exact product of the significands: at most 53 + 24 bits, in 128 bits.
   const std::uint64_t sx = biased == 0 ? mant : mant | (std::uint64_t{1} << 52);

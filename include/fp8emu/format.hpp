@@ -124,22 +124,37 @@ constexpr bool has_signed_nan(const Fmt& f) {
   return f.policy == Policy::ieee || f.policy == Policy::fn;
 }
 
-/// Returns true when `f` has a zero code.
+/// Returns true when `f` has a zero code. Exponent field 0 then holds the zero and the
+/// subnormals; in a format without a zero (e8m0fnu) it is the smallest normal binade.
 template <class Fmt>
 constexpr bool has_zero(const Fmt& f) {
   return f.policy != Policy::e8m0;
 }
 
+/// Returns true when `f` has a trailing significand field (mantissa bits).
+template <class Fmt>
+constexpr bool has_trailing_significand(const Fmt& f) {
+  return f.mantissa_bits > 0;
+}
+
 /// Returns true when `f` has subnormal numbers.
 template <class Fmt>
 constexpr bool has_subnormals(const Fmt& f) {
-  return f.policy != Policy::e8m0 && f.mantissa_bits > 0;
+  return has_zero(f) && has_trailing_significand(f);
+}
+
+/// Returns true when converting x < 0 to `f` encodes |x|: an unsigned format without a
+/// zero is a scale (OCP MX v1.0 E8M0, as NVIDIA's __nv_cvt_float_to_e8m0 converts). Other
+/// unsigned formats give NaN for x < 0.
+template <class Fmt>
+constexpr bool drops_sign(const Fmt& f) {
+  return !f.is_signed && !has_zero(f);
 }
 
 /// Returns the exponent of the smallest normal number of `f`.
 template <class Fmt>
 constexpr int emin(const Fmt& f) {
-  return f.policy == Policy::e8m0 ? -f.bias : 1 - f.bias;
+  return has_zero(f) ? 1 - f.bias : -f.bias;
 }
 
 /// Returns the exponent of the quantum of the smallest binade (emin - mantissa bits).
@@ -174,10 +189,9 @@ constexpr std::uint32_t max_magnitude_code(const Fmt& f) {
 template <class Fmt>
 inline double magnitude_value(const Fmt& f, std::uint32_t m) {
   const int M = f.mantissa_bits;
-  if (f.policy == Policy::e8m0) return std::ldexp(1.0, int(m) - f.bias);
   const std::uint32_t e_field = m >> M;
   const std::uint32_t t = m & ((std::uint32_t{1} << M) - 1u);
-  if (e_field == 0) return std::ldexp(double(t), quantum_min(f));
+  if (e_field == 0 && has_zero(f)) return std::ldexp(double(t), quantum_min(f));
   return std::ldexp(double((std::uint32_t{1} << M) + t), int(e_field) - f.bias - M);
 }
 

@@ -89,7 +89,6 @@ namespace detail {
 /// Returns the code of 2^e in `f` (a value of the format).
 template <class Fmt>
 constexpr std::uint32_t pow2_code(const Fmt& f, int e) {
-  if (f.policy == Policy::e8m0) return std::uint32_t(e + f.bias);
   if (e >= emin(f)) return std::uint32_t(e + f.bias) << f.mantissa_bits;
   return std::uint32_t{1} << (e - quantum_min(f));
 }
@@ -98,7 +97,6 @@ constexpr std::uint32_t pow2_code(const Fmt& f, int e) {
 template <class Fmt>
 constexpr int emax_constexpr(const Fmt& f) {
   const std::uint32_t m = max_magnitude_code(f);
-  if (f.policy == Policy::e8m0) return int(m) - f.bias;
   return int(m >> f.mantissa_bits) - f.bias;
 }
 
@@ -117,7 +115,6 @@ class std::numeric_limits<fp8emu::Float<Fmt, R, S>> {
   using T = fp8emu::Float<Fmt, R, S>;
   static constexpr Fmt f{};
   static constexpr int M = Fmt::mantissa_bits;
-  static constexpr bool e8m0 = Fmt::policy == fp8emu::Policy::e8m0;
 
  public:
   static constexpr bool is_specialized = true;
