@@ -149,6 +149,10 @@ std::uint64_t simd_calls(std::string_view name) {
                               compiled_list() + "; or none)");
 }
 
+std::string simd_summary() {
+  return "simd: " + std::string(simd_target()) + " (compiled: " + compiled_list() + ")";
+}
+
 const char* simd_arch_name() {
   const detail::KernelTable* t = table_of(current());
   return t ? t->arch_name : "none";

@@ -105,6 +105,12 @@ TEST_CASE("simd: the targets, the automatic choice and the override", "[array][s
   CHECK(simd_target_runs("sse2"));
 #endif
   CHECK(simd_target_runs("none"));
+  if (!std::getenv("FP8EMU_SIMD_TARGET")) {
+    std::string compiled;
+    for (std::string_view t : all) compiled += (compiled.empty() ? "" : " ") + std::string(t);
+    CHECK(simd_summary() == "simd: " + std::string(simd_target()) + " (compiled: " +
+                                (compiled.empty() ? "none" : compiled) + ")");
+  }
   CHECK_FALSE(simd_target_runs("avx9"));
   // The automatic choice is the best target this CPU runs (FP8EMU_SIMD_TARGET unset).
   if (!std::getenv("FP8EMU_SIMD_TARGET")) CHECK(simd_target() == (here.empty() ? "none" : here.front()));

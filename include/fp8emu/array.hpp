@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -173,6 +174,10 @@ void set_simd_target(std::string_view name);
 /// Returns how many array and GEMM calls ran kernels of target `name` in this process.
 /// Throws std::invalid_argument for a target that is not compiled in.
 std::uint64_t simd_calls(std::string_view name);
+
+/// Returns the line the programs print for --version: "simd: avx2 (compiled: avx512bw
+/// avx2 sse2)", the target in use and those compiled in. Throws as simd_target().
+std::string simd_summary();
 
 /// Returns xsimd's name of the architecture of simd_target() ("avx512bw", "fma3+avx2",
 /// "sse2"; "none").
