@@ -79,8 +79,8 @@ bool operand_decodable(const Format& f) { return total_bits(f) <= 16 || is_float
 
 bool float32_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   const Accumulation& acc = o.accumulation;
-  return o.exec.simd && detail::active_kernels() && acc.unit.model == UnitModel::none && is_float32(acc.format) &&
-         acc.convert.rounding == Rounding::nearest_even &&
+  return o.exec.simd && detail::active_kernels() && acc.unit.model == UnitModel::none &&
+         is_float32(acc.format) && acc.convert.rounding == Rounding::nearest_even &&
          acc.convert.saturation == Saturation::none && !acc.convert.flush_inputs &&
          !acc.convert.flush_outputs && acc.order == SumOrder::sequential && !acc.kahan &&
          operand_decodable(a.format) && operand_decodable(b.format);
@@ -98,8 +98,9 @@ bool unit_path_formats(const Format& fa, const Format& fb, const MatrixUnit& u) 
 
 bool unit_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   const MatrixUnit& u = o.accumulation.unit;
-  return o.exec.simd && detail::active_kernels() && u.model == UnitModel::nvidia && u.term_rounding == Rounding::toward_zero &&
-         u.output_rounding == Rounding::toward_zero && unit_path_formats(a.format, b.format, u);
+  return o.exec.simd && detail::active_kernels() && u.model == UnitModel::nvidia &&
+         u.term_rounding == Rounding::toward_zero && u.output_rounding == Rounding::toward_zero &&
+         unit_path_formats(a.format, b.format, u);
 }
 
 // ---------------------------------------------------------------------------

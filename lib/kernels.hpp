@@ -141,14 +141,18 @@ struct ArrayKernels {
 
   /// Encodes whole batches of float32 bits into codes of type T; returns the count done.
   /// With `amax`, also folds the largest |x| bits of the input into `*amax`.
+  // The kernels copy the plan: byte stores to `out` may alias anything reached through a
+  // reference, which would reload every constant after each store.
   template <Rounding R, class T>
-  static std::size_t encode(const std::uint32_t* in, T* out, std::size_t n, const EncodePlan& p,
-                            std::uint64_t first_index, std::uint32_t* amax) {
+  static std::size_t encode(const std::uint32_t* in, T* out, std::size_t n,
+                            const EncodePlan& plan, std::uint64_t first_index,
+                            std::uint32_t* amax) {
+    const EncodePlan p = plan;
     const std::size_t whole = n - n % W;
     B m(0u);
     for (std::size_t i = 0; i < whole; i += W) {
       const B u = B::load_unaligned(in + i);
-      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      m = xsimd::max(m, u & B(0x7FFFFFFFu));
       store_narrow<A>(encode_batch<R, A>(u, p, first_index + i), out + i);
     }
     if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
@@ -177,14 +181,15 @@ struct ArrayKernels {
   /// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
   template <Rounding R>
   static std::size_t fake_quantize(const std::uint32_t* in, float* out, std::size_t n,
-                                   const EncodePlan& p, const float* table, float scale,
+                                   const EncodePlan& plan, const float* table, float scale,
                                    std::uint64_t first_index, std::uint32_t* amax) {
+    const EncodePlan p = plan;
     const std::size_t whole = n - n % W;
     B m(0u);
     const F s(scale);
     for (std::size_t i = 0; i < whole; i += W) {
       const B u = B::load_unaligned(in + i);
-      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      m = xsimd::max(m, u & B(0x7FFFFFFFu));
       const B c = encode_batch<R, A>(u, p, first_index + i);
       F v = gather<A>(table, c);
       if (scale != 1.0f) v = v / s;
