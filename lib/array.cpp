@@ -10,13 +10,11 @@
 // simd_covers() admits a scaled call only when k such bits exist at every magnitude.
 //
 // array_path() is the one place that decides which path a call takes; every function
-// below asks it, and counts the elements its SIMD kernels produce (ArrayStats).
+// below asks it, and counts the elements its SIMD kernels produce (ArrayStats). The
+// kernels are those of the SIMD target in use (simd.hpp), fetched once per call.
 #include "fp8emu/array.hpp"
 
 #include <omp.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <bit>
@@ -31,14 +29,13 @@
 #include <utility>
 #include <vector>
 
-#include "fp8emu/explain.hpp"
-#include "kernels.hpp"
+#include "simd.hpp"
 
 namespace fp8emu {
 namespace {
 
-using Arch = xsimd::default_arch;
 using detail::EncodePlan;
+using detail::KernelTable;
 
 // ---------------------------------------------------------------------------------------
 // Checks and plans.
@@ -89,23 +86,12 @@ EncodePlan make_plan(const Format& f, const ArrayOptions& o, bool daz_in_kernel)
   return p;
 }
 
-// Calls fn(std::integral_constant<Rounding, r>) for the runtime rounding r: the switch
-// happens once per call, outside every loop.
-template <class Fn>
-decltype(auto) with_rounding(Rounding r, Fn&& fn) {
-  using R = Rounding;
-  switch (r) {
-    case R::nearest_even: return fn(std::integral_constant<R, R::nearest_even>{});
-    case R::nearest_away: return fn(std::integral_constant<R, R::nearest_away>{});
-    case R::toward_zero: return fn(std::integral_constant<R, R::toward_zero>{});
-    case R::toward_positive: return fn(std::integral_constant<R, R::toward_positive>{});
-    case R::toward_negative: return fn(std::integral_constant<R, R::toward_negative>{});
-    case R::to_odd: return fn(std::integral_constant<R, R::to_odd>{});
-    case R::stochastic_a: return fn(std::integral_constant<R, R::stochastic_a>{});
-    case R::stochastic_b: return fn(std::integral_constant<R, R::stochastic_b>{});
-    case R::stochastic_c: break;
-  }
-  return fn(std::integral_constant<R, R::stochastic_c>{});
+// The kernels a call on `path` runs (null for the reference), counted as used.
+const KernelTable* simd_kernels(ArrayPath path) {
+  if (path != ArrayPath::simd) return nullptr;
+  const KernelTable* t = detail::active_kernels();
+  if (t) detail::note_kernels_used(*t);
+  return t;
 }
 
 // What one chunk (or a whole call) found: the largest bit pattern seen (amax bits, or
@@ -202,44 +188,15 @@ std::uint32_t round_to_odd_float(double p) {
 
 // Widens n inputs to the float32 bits the kernel reads: DAZ applied in the input's own
 // type where `flush`, then x * scale rounded to odd where `scaled`. Returns max |x| bits.
+// The kernels of `kernels`, where given, widen what they can.
 template <class Src>
-std::uint32_t prepare(const typename Src::T* in, std::size_t n, std::uint32_t* out, bool flush,
-                      bool scaled, float scale) {
+std::uint32_t prepare(const KernelTable* kernels, const typename Src::T* in, std::size_t n,
+                      std::uint32_t* out, bool flush, bool scaled, float scale) {
   std::uint32_t m = 0;
   std::size_t j = 0;
-#if defined(__AVX512F__)
   if constexpr (std::is_same_v<Src, FloatSource>) {
-    if (scaled && !flush) {
-      // 16 at a time, the same bits as the loop below: p = x * scale is exact in double
-      // (24 + 24 bits); rounded toward zero to float, with the last bit set when inexact,
-      // it is p rounded to odd. NaN inputs pass through unchanged.
-      const __m512d s = _mm512_set1_pd(double(scale));
-      const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-      const __m512i one = _mm512_set1_epi32(1);
-      __m512i mv = _mm512_setzero_si512();
-      for (; j + 16 <= n; j += 16) {
-        const __m512i b = _mm512_loadu_si512(in + j);
-        const __m512i ab = _mm512_and_si512(b, abs_mask);
-        mv = _mm512_max_epu32(mv, ab);
-        const __m512 x = _mm512_castsi512_ps(b);
-        const __m512d p0 = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), s);
-        const __m512d p1 = _mm512_mul_pd(
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), s);
-        const __m256 t0 = _mm512_cvt_roundpd_ps(p0, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        const __m256 t1 = _mm512_cvt_roundpd_ps(p1, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        const __mmask8 i0 = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t0), p0, _CMP_NEQ_UQ);
-        const __mmask8 i1 = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t1), p1, _CMP_NEQ_UQ);
-        const __m512i t = _mm512_castpd_si512(
-            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(t0)), _mm256_castps_pd(t1), 1));
-        const __mmask16 inexact = __mmask16(i0 | (unsigned(i1) << 8));
-        const __m512i odd = _mm512_mask_or_epi32(t, inexact, t, one);
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(ab, inf);
-        _mm512_storeu_si512(out + j, _mm512_mask_blend_epi32(nan, odd, b));
-      }
-      m = _mm512_reduce_max_epu32(mv);
-    }
+    if (kernels && scaled && !flush) j = kernels->scale_to_odd(in, n, out, scale, &m);
   }
-#endif
   for (; j < n; ++j) {
     std::uint32_t b = Src::bits(in[j]);
     m = std::max(m, b & 0x7FFFFFFFu);
@@ -255,36 +212,35 @@ std::uint32_t prepare(const typename Src::T* in, std::size_t n, std::uint32_t* o
 // Quantize.
 
 // Encodes x[b, e) to y[b, e) with the scale o.scale applied (scaled) or not: the SIMD
-// kernel where `simd`, the scalar reference for what it leaves. Returns max |x| bits and
-// the number of elements the kernel encoded.
+// kernels of `kernels` where given, the scalar reference for what they leave. Returns
+// max |x| bits and the number of elements the kernels encoded.
 template <class Src, class Out>
 Pass encode_range(const Format& f, const typename Src::T* x, Out* y, std::size_t b, std::size_t e,
-                  const EncodePlan& plan, const ArrayOptions& o, bool simd, bool scaled,
-                  bool flush_in_prepass) {
+                  const EncodePlan& plan, const ArrayOptions& o, const KernelTable* kernels,
+                  bool scaled, bool flush_in_prepass) {
   constexpr bool is_float = std::is_same_v<Src, FloatSource>;
   std::uint32_t amax = 0;
   std::size_t i = b;
-  if (simd) {
-    with_rounding(o.convert.rounding, [&](auto r) {
-      detail::EncodeKernel<decltype(r)::value> kernel;
-      if constexpr (is_float) {
-        if (!scaled) {
-          i += kernel(Arch{}, reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b,
-                      plan, o.first_index + b, &amax);
-          return;
-        }
+  if (kernels) {
+    const detail::EncodeFn<Out> kernel = detail::encode_fn<Out>(*kernels, o.convert.rounding);
+    bool whole = false;
+    if constexpr (is_float) {
+      if (!scaled) {
+        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan,
+                    o.first_index + b, &amax);
+        whole = true;
       }
-      constexpr std::size_t kBlock = 1024;
-      alignas(64) std::uint32_t tmp[kBlock];
-      while (e - i >= xsimd::batch<std::uint32_t, Arch>::size) {
-        const std::size_t len = std::min(kBlock, e - i);
-        amax = std::max(amax, prepare<Src>(x + i, len, tmp, flush_in_prepass, scaled, o.scale));
-        const std::size_t done = kernel(Arch{}, tmp, y + i, len, plan, o.first_index + i,
-                                        static_cast<std::uint32_t*>(nullptr));
-        i += done;
-        if (done < len) break;
-      }
-    });
+    }
+    constexpr std::size_t kBlock = 1024;
+    alignas(64) std::uint32_t tmp[kBlock];
+    while (!whole && e - i >= kernels->lanes) {
+      const std::size_t len = std::min(kBlock, e - i);
+      amax = std::max(amax,
+                      prepare<Src>(kernels, x + i, len, tmp, flush_in_prepass, scaled, o.scale));
+      const std::size_t done = kernel(tmp, y + i, len, plan, o.first_index + i, nullptr);
+      i += done;
+      if (done < len) break;
+    }
   }
   const std::uint64_t simd_done = i - b;
   for (; i < e; ++i) {
@@ -298,14 +254,14 @@ template <class Src, class Out>
 ArrayStats quantize_impl(const Format& f, std::span<const typename Src::T> in,
                          std::span<Out> out, const ArrayOptions& o) {
   check_call(f, in.size(), out.size(), int(8 * sizeof(Out)), o);
-  const bool simd = array_path(Src::call, f, o) == ArrayPath::simd;
+  const KernelTable* kernels = simd_kernels(array_path(Src::call, f, o));
   const bool scaled = o.scale != 1.0f;
   constexpr bool is_float = std::is_same_v<Src, FloatSource>;
   // Float16 and scaled inputs flush in the prepass; float32 / bfloat16 in the kernel.
   const bool flush_in_prepass = o.convert.flush_inputs && (scaled || !is_float);
   const EncodePlan plan = make_plan(f, o, !scaled);
   return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
-    return encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, simd, scaled,
+    return encode_range<Src>(f, in.data(), out.data(), b, e, plan, o, kernels, scaled,
                              flush_in_prepass);
   }));
 }
@@ -330,7 +286,7 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
   for (float s : g.scales)
     if (!(std::isfinite(s) && s > 0.0f))
       throw std::invalid_argument("quantize_blocks: every scale must be finite and > 0");
-  const bool simd = array_path(ArrayCall::quantize_blocks, f, o) == ArrayPath::simd;
+  const KernelTable* kernels = simd_kernels(array_path(ArrayCall::quantize_blocks, f, o));
   const bool flush_in_prepass = o.convert.flush_inputs;
   const EncodePlan plan = make_plan(f, o, false);
   Execution rows_exec = o.exec;
@@ -346,8 +302,8 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
             const std::size_t b = r * cols + std::size_t(j * bc),
                               e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
             ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
-            const Pass q = encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob, simd,
-                                                     true, flush_in_prepass);
+            const Pass q = encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob,
+                                                     kernels, true, flush_in_prepass);
             p.max = std::max(p.max, q.max);
             p.simd += q.simd;
           }
@@ -441,17 +397,16 @@ void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out
   }
   const V* table = decode_table<V>(f);
   const std::uint32_t mask = std::uint32_t{0xFFFF};
-  const bool simd =
-      array_path(float_out ? ArrayCall::dequantize_float32 : ArrayCall::dequantize_float64, f, o) ==
-      ArrayPath::simd;
+  const KernelTable* kernels = simd_kernels(
+      array_path(float_out ? ArrayCall::dequantize_float32 : ArrayCall::dequantize_float64, f, o));
   const std::uint64_t seen =
       for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
         std::uint32_t all = 0;
         std::size_t i = b;
         if constexpr (float_out) {
-          if (simd)
-            i += detail::DecodeKernel{}(Arch{}, codes.data() + b, out.data() + b, e - b, table,
-                                        o.scale, &all);
+          if (kernels)
+            i += detail::decode_fn<C>(*kernels)(codes.data() + b, out.data() + b, e - b, table,
+                                                o.scale, &all);
         }
         for (; i < e; ++i) {
           const std::uint32_t c = std::uint32_t(codes[i]);
@@ -472,7 +427,7 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
   check_call(f, in.size(), out.size(), 32, o);
   if (!fits_float(f))
     throw std::domain_error("the values of " + format_name(f) + " do not fit in float");
-  const bool simd = array_path(ArrayCall::fake_quantize, f, o) == ArrayPath::simd;
+  const KernelTable* kernels = simd_kernels(array_path(ArrayCall::fake_quantize, f, o));
   const bool scaled = o.scale != 1.0f;
   const bool flush_in_prepass = o.convert.flush_inputs && scaled;
   const EncodePlan plan = make_plan(f, o, !scaled);
@@ -482,26 +437,25 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
   return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
     std::uint32_t amax = 0;
     std::size_t i = b;
-    if (simd) {
-      with_rounding(o.convert.rounding, [&](auto r) {
-        detail::FakeQuantizeKernel<decltype(r)::value> kernel;
-        if (!scaled) {
-          i += kernel(Arch{}, reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan,
-                      table, 1.0f, o.first_index + b, &amax);
-          return;
-        }
+    if (kernels) {
+      const detail::FakeQuantizeFn kernel =
+          kernels->fake_quantize[std::size_t(o.convert.rounding)];
+      if (!scaled) {
+        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan, table,
+                    1.0f, o.first_index + b, &amax);
+      } else {
         constexpr std::size_t kBlock = 1024;
         alignas(64) std::uint32_t tmp[kBlock];
-        while (e - i >= xsimd::batch<std::uint32_t, Arch>::size) {
+        while (e - i >= kernels->lanes) {
           const std::size_t len = std::min(kBlock, e - i);
-          amax = std::max(amax,
-                          prepare<FloatSource>(x + i, len, tmp, flush_in_prepass, true, o.scale));
-          const std::size_t done = kernel(Arch{}, tmp, y + i, len, plan, table, o.scale,
-                                          o.first_index + i, static_cast<std::uint32_t*>(nullptr));
+          amax = std::max(amax, prepare<FloatSource>(kernels, x + i, len, tmp, flush_in_prepass,
+                                                     true, o.scale));
+          const std::size_t done =
+              kernel(tmp, y + i, len, plan, table, o.scale, o.first_index + i, nullptr);
           i += done;
           if (done < len) break;
         }
-      });
+      }
     }
     const std::uint64_t simd_done = i - b;
     for (; i < e; ++i) {
@@ -534,9 +488,9 @@ namespace {
 
 // True when the encode kernels cover `f` under `o` (float32, float16 and bfloat16 inputs).
 bool simd_covers(const Format& f, const ArrayOptions& o) {
-  if (!o.exec.simd || check(f)) return false;
+  if (!o.exec.simd || check(f) || !detail::active_kernels()) return false;
   const int M = f.mantissa_bits;
-  if (f.policy == Policy::e8m0 || M > 23 || emin(f) < -126) return false;
+  if (!has_zero(f) || M > 23 || emin(f) < -126) return false;
   const bool sr = is_stochastic(o.convert.rounding);
   if (sr && o.convert.stochastic_bits > 31) return false;
   if (o.scale != 1.0f) {
@@ -570,7 +524,7 @@ ArrayPath array_path(ArrayCall call, const Format& f, const ArrayOptions& o) {
       simd = simd_covers(f, o) && total_bits(f) <= 16;
       break;
     case ArrayCall::dequantize_float32:
-      simd = o.exec.simd && !check(f) && total_bits(f) <= 16;
+      simd = o.exec.simd && !check(f) && total_bits(f) <= 16 && detail::active_kernels();
       break;
   }
   return simd ? ArrayPath::simd : ArrayPath::reference;
@@ -580,7 +534,6 @@ std::string_view array_path_name(ArrayPath p) {
   return p == ArrayPath::simd ? "simd" : "reference";
 }
 
-const char* simd_arch_name() { return Arch::name(); }
 
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint8_t> out,
                     const ArrayOptions& o) {

@@ -1,10 +1,10 @@
 // fp8emu: the SIMD kernels of the array path (xsimd 8.1 batches).
 //
-// Each kernel is a functor `operator()(Arch, ...)` so that the same source serves the
-// compile-time architecture now and an xsimd::dispatch over instruction sets later. A
-// kernel processes whole batches only and returns how many elements it did; the caller
-// finishes the tail with the scalar reference (convert.hpp), which also defines every
-// bit these kernels produce.
+// Every kernel is a template on the xsimd architecture tag A, instantiated once per SIMD
+// target in that target's translation unit (simd.hpp) and reached through its
+// KernelTable. A kernel processes whole batches only and returns how many elements it
+// did; the caller finishes the tail with the scalar reference (convert.hpp), which also
+// defines every bit these kernels produce.
 //
 // The encoder follows detail::encode_finite step for step on float32 bits, with a 32-bit
 // discarded fraction plus a sticky bit instead of 64 bits: a float32 significand has 24
@@ -17,22 +17,10 @@
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/random.hpp"
+#include "simd.hpp"
 #include "simd_ops.hpp"
 
 namespace fp8emu::detail {
-
-/// The per-call constants of the float32 encoder, all derived from the scalar reference.
-struct EncodePlan {
-  std::uint32_t M = 0;       // mantissa bits of the target
-  std::uint32_t ebase = 0;   // 127 + emin: the float32 biased exponent of the target's emin
-  std::uint32_t dconst = 0;  // 23 - M: discarded bits in the target's normal range
-  std::uint32_t maxmag = 0, sign_mask = 0;
-  std::uint32_t zero_pos = 0, zero_neg = 0, nan_pos = 0, nan_neg = 0;
-  std::uint32_t inf_pos = 0, inf_neg = 0, ovf_pos = 0, ovf_neg = 0, unsigned_neg = 0;
-  bool is_signed = true, daz = false, ftz = false;
-  std::uint32_t n = 0;  // stochastic bits, 1..31
-  RandomKey key{};
-};
 
 /// Returns random_bits(key, index + lane) for every lane (random.hpp, version 1).
 template <class A>
@@ -144,36 +132,38 @@ template <Rounding R, class A>
   return xsimd::select(is_nan, xsimd::select(neg, B(p.nan_neg), B(p.nan_pos)), res);
 }
 
-/// Encodes whole batches of float32 bits into codes of type T; returns the count done.
-/// With `amax`, also folds the largest |x| bits of the input into `*amax`.
-template <Rounding R>
-struct EncodeKernel {
-  template <class A, class T>
-  std::size_t operator()(A, const std::uint32_t* in, T* out, std::size_t n, const EncodePlan& p,
-                         std::uint64_t first_index, std::uint32_t* amax) const {
-    using B = u32x<A>;
-    constexpr std::size_t W = B::size;
+/// The array kernels of architecture A.
+template <class A>
+struct ArrayKernels {
+  using B = u32x<A>;
+  using F = xsimd::batch<float, A>;
+  static constexpr std::size_t W = B::size;
+
+  /// Encodes whole batches of float32 bits into codes of type T; returns the count done.
+  /// With `amax`, also folds the largest |x| bits of the input into `*amax`.
+  // The kernels copy the plan: byte stores to `out` may alias anything reached through a
+  // reference, which would reload every constant after each store.
+  template <Rounding R, class T>
+  static std::size_t encode(const std::uint32_t* in, T* out, std::size_t n,
+                            const EncodePlan& plan, std::uint64_t first_index,
+                            std::uint32_t* amax) {
+    const EncodePlan p = plan;
     const std::size_t whole = n - n % W;
     B m(0u);
     for (std::size_t i = 0; i < whole; i += W) {
       const B u = B::load_unaligned(in + i);
-      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      m = xsimd::max(m, u & B(0x7FFFFFFFu));
       store_narrow<A>(encode_batch<R, A>(u, p, first_index + i), out + i);
     }
-    if (amax) *amax = std::max(*amax, reduce_max<A>(m));
+    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
     return whole;
   }
-};
 
-/// Decodes whole batches of codes through `table` (one float per code), dividing by
-/// `scale` unless it is 1; ORs every code into `*seen` (to check their width after).
-struct DecodeKernel {
-  template <class A, class T>
-  std::size_t operator()(A, const T* codes, float* out, std::size_t n, const float* table,
-                         float scale, std::uint32_t* seen) const {
-    using B = u32x<A>;
-    using F = xsimd::batch<float, A>;
-    constexpr std::size_t W = B::size;
+  /// Decodes whole batches of codes through `table` (one float per code), dividing by
+  /// `scale` unless it is 1; ORs every code into `*seen` (to check their width after).
+  template <class T>
+  static std::size_t decode(const T* codes, float* out, std::size_t n, const float* table,
+                            float scale, std::uint32_t* seen) {
     const std::size_t whole = n - n % W;
     B all(0u);
     const F s(scale);
@@ -184,43 +174,72 @@ struct DecodeKernel {
       if (scale != 1.0f) v = v / s;
       v.store_unaligned(out + i);
     }
-    *seen |= reduce_or(all);
+    *seen |= reduce_or<A>(all);
     return whole;
   }
 
-  template <class B>
-  static std::uint32_t reduce_or(B v) {
-    alignas(64) std::uint32_t xs[B::size];
-    v.store_aligned(xs);
-    std::uint32_t r = 0;
-    for (auto x : xs) r |= x;
-    return r;
-  }
-};
-
-/// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
-template <Rounding R>
-struct FakeQuantizeKernel {
-  template <class A>
-  std::size_t operator()(A, const std::uint32_t* in, float* out, std::size_t n,
-                         const EncodePlan& p, const float* table, float scale,
-                         std::uint64_t first_index, std::uint32_t* amax) const {
-    using B = u32x<A>;
-    using F = xsimd::batch<float, A>;
-    constexpr std::size_t W = B::size;
+  /// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
+  template <Rounding R>
+  static std::size_t fake_quantize(const std::uint32_t* in, float* out, std::size_t n,
+                                   const EncodePlan& plan, const float* table, float scale,
+                                   std::uint64_t first_index, std::uint32_t* amax) {
+    const EncodePlan p = plan;
     const std::size_t whole = n - n % W;
     B m(0u);
     const F s(scale);
     for (std::size_t i = 0; i < whole; i += W) {
       const B u = B::load_unaligned(in + i);
-      if (amax) m = xsimd::max(m, u & B(0x7FFFFFFFu));
+      m = xsimd::max(m, u & B(0x7FFFFFFFu));
       const B c = encode_batch<R, A>(u, p, first_index + i);
       F v = gather<A>(table, c);
       if (scale != 1.0f) v = v / s;
       v.store_unaligned(out + i);
     }
-    if (amax) *amax = std::max(*amax, reduce_max<A>(m));
+    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
     return whole;
+  }
+
+  /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
+  /// float precision (NaN inputs unchanged), the same bits as array.cpp's scalar loop;
+  /// folds max |x| bits into `*amax`. Returns the count done: 0 on targets without a
+  /// kernel for it.
+  static std::size_t scale_to_odd(const float* in, std::size_t n, std::uint32_t* out,
+                                  float scale, std::uint32_t* amax) {
+    std::size_t j = 0;
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+    if constexpr (is_avx512<A>) {
+      // p = x * scale is exact in double (24 + 24 bits); rounded toward zero to float,
+      // with the last bit set when inexact, it is p rounded to odd.
+      const __m512d s = _mm512_set1_pd(double(scale));
+      const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+      const __m512i one = _mm512_set1_epi32(1);
+      __m512i mv = _mm512_setzero_si512();
+      for (; j + 16 <= n; j += 16) {
+        const __m512i b = _mm512_loadu_si512(in + j);
+        const __m512i ab = _mm512_and_si512(b, abs_mask);
+        mv = _mm512_max_epu32(mv, ab);
+        const __m512 x = _mm512_castsi512_ps(b);
+        const __m512d p0 = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), s);
+        const __m512d p1 = _mm512_mul_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))), s);
+        const __m256 t0 = _mm512_cvt_roundpd_ps(p0, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 t1 = _mm512_cvt_roundpd_ps(p1, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __mmask8 i0 = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t0), p0, _CMP_NEQ_UQ);
+        const __mmask8 i1 = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t1), p1, _CMP_NEQ_UQ);
+        const __m512i t = _mm512_castpd_si512(
+            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(t0)), _mm256_castps_pd(t1), 1));
+        const __mmask16 inexact = __mmask16(i0 | (unsigned(i1) << 8));
+        const __m512i odd = _mm512_mask_or_epi32(t, inexact, t, one);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(ab, inf);
+        _mm512_storeu_si512(out + j, _mm512_mask_blend_epi32(nan, odd, b));
+      }
+      const std::uint32_t m = _mm512_reduce_max_epu32(mv);
+      *amax = *amax > m ? *amax : m;
+    }
+#else
+    (void)in, (void)n, (void)out, (void)scale, (void)amax;
+#endif
+    return j;
   }
 };
 

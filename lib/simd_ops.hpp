@@ -1,10 +1,13 @@
 // fp8emu: the few SIMD primitives that xsimd 8.1 lacks or implements as scalar loops.
 //
-// xsimd 8.1 turns `batch >> batch` into a scalar loop on AVX-512, has no narrowing store
-// loads uint8 through a slow conversion, and gathers lane by lane on AVX-512. Each primitive here is a template on the
-// architecture tag: an intrinsic where the architecture has one, and a portable loop
-// otherwise, so the kernels in kernels.hpp stay architecture-neutral and a runtime
-// dispatch (xsimd::dispatch) can instantiate them per instruction set later.
+// xsimd 8.1 turns `batch >> batch` into a scalar loop on AVX-512, has no narrowing store,
+// loads uint8 through a slow conversion, and gathers lane by lane on AVX-512. Each
+// primitive here is a template on the architecture tag: an intrinsic where the
+// architecture has one, and a portable loop otherwise, so the kernels stay
+// architecture-neutral. Only the per-target translation units (simd_<target>.cpp)
+// include this header; each is compiled with its target's -m flags, which define the
+// __AVX2__ / __FMA__ / __AVX512F__ macros tested here, and instantiates the primitives
+// for its own tag only (simd_kernels.hpp checks that the two agree).
 // Per-lane shift counts >= 32 give 0, as vpsrlvd / vpsllvd do.
 #pragma once
 
@@ -13,6 +16,9 @@
 #include <cstdint>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace fp8emu::detail {
 
@@ -161,13 +167,24 @@ template <class A>
 
 /// Returns the largest lane.
 template <class A>
-inline std::uint32_t reduce_max(u32x<A> v) {
+[[gnu::always_inline]] inline std::uint32_t reduce_max(u32x<A> v) {
   constexpr std::size_t W = u32x<A>::size;
   alignas(64) std::uint32_t xs[W];
   v.store_aligned(xs);
   std::uint32_t m = 0;
   for (std::size_t i = 0; i < W; ++i) m = xs[i] > m ? xs[i] : m;
   return m;
+}
+
+/// Returns the OR of the lanes.
+template <class A>
+[[gnu::always_inline]] inline std::uint32_t reduce_or(u32x<A> v) {
+  constexpr std::size_t W = u32x<A>::size;
+  alignas(64) std::uint32_t xs[W];
+  v.store_aligned(xs);
+  std::uint32_t r = 0;
+  for (std::size_t i = 0; i < W; ++i) r |= xs[i];
+  return r;
 }
 
 }  // namespace fp8emu::detail

@@ -13,6 +13,7 @@
 #include "oracle/arith_oracle.hpp"
 #include "oracle/unit_oracle.hpp"
 #include "rng.hpp"
+#include "simd_targets.hpp"
 #include "sweep.hpp"
 
 using namespace fp8emu;
@@ -563,113 +564,115 @@ struct FastCase {
 }  // namespace
 
 TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
-  constexpr GemmPath F32 = GemmPath::float32, UNIT = GemmPath::unit;
-  const std::vector<FastCase> cases = {
-      {"fp32 e4m3 x e5m2", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, true},
-      {"fp32 f16 x bf16", formats::float16{}, formats::bfloat16{}, "fp32", F32, true},
-      {"fp32 f16 x bf16 zeros", formats::float16{}, formats::bfloat16{}, "fp32", F32, false, 0, true},
-      {"fp32 float32 x e4m3", formats::float32{}, formats::e4m3fn{}, "fp32", F32, true},
-      {"fp32 float32 x float32", formats::float32{}, formats::float32{}, "fp32,promote=64", F32, true},
-      {"fp32 promote 8", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=8", F32},
-      {"fp32 tensor+row scales", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, false, 1},
-      {"fp32 blocks 1x16 16x16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 2},
-      {"fp32 MX-32", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 3},
-      {"fp32 NVFP4", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4},
-      {"h100-fp8", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
-      {"h100-fp8 e5m2", formats::e5m2{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
-      {"h100-fp8 zeros", formats::e4m3fn{}, formats::e5m2{}, "nvidia-h100-fp8", UNIT, false, 0, true},
-      {"h100-fp8 f16 x f16 zeros", formats::float16{}, formats::float16{}, "nvidia-h100-fp8", UNIT, false, 0, true},
-      {"ada-fp8", formats::e4m3fn{}, formats::e5m2{}, "nvidia-ada-fp8", UNIT},
-      {"ada-fp8 f16 x e5m2 zeros", formats::float16{}, formats::e5m2{}, "nvidia-ada-fp8", UNIT, false, 0, true},
-      {"h100-fp8 promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,promote=64", UNIT},
-      {"h100-fp8 separate", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,input=separate", UNIT},
-      {"h100-fp8 blocks", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT, false, 2},
-      {"h100-fp8 out-bits 7", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,out-bits=7,fbits=9,block=8", UNIT},
-  };
-  Sweep sweep("gemm fast path vs reference: " + std::to_string(cases.size()) +
-              " configurations x 7 shapes x 2 layouts x 3 thread counts");
-  struct Shape {
-    std::int64_t M, N, K;
-  };
-  const std::vector<Shape> shapes = {{1, 1, 1},   {13, 33, 1},  {12, 32, 256}, {25, 47, 300},
-                                     {7, 100, 65}, {50, 17, 513}, {97, 65, 33}};
-  // Every element of every (case, shape, layout) is compared for 3 thread counts.
-  std::uint64_t cells = 0;
-  for (const Shape& sh : shapes) cells += std::uint64_t(sh.M * sh.N);
-  const std::uint64_t expected = cases.size() * 2 * 3 * cells;
-  int seed = 0;
-  for (const FastCase& fc : cases) {
-    for (const Shape& s : shapes)
-      for (Layout la : {Layout::row_major, Layout::col_major}) {
-        ++seed;
-        const Codes a = random_codes(fc.fa, s.M, s.K, 1000 + seed, la, fc.specials, fc.zeros);
-        const Codes b = random_codes(fc.fb, s.K, s.N, 2000 + seed,
-                                     la == Layout::row_major ? Layout::col_major : Layout::row_major,
-                                     fc.specials, fc.zeros);
-        GemmOptions o;
-        o.accumulation = parse_accumulation(fc.acc);
-        std::vector<float> fsa, fsb;
-        std::vector<std::uint8_t> csa, csb;
-        SplitMix64 rng(3000 + seed);
-        const auto pow2 = [&] { return std::ldexp(1.0f, int(rng.next() % 9) - 4); };
-        if (fc.scales == 1) {
-          fsa.resize(std::size_t(s.M));
-          for (auto& v : fsa) v = pow2() * 1.25f;
-          o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 0, 0.75f};
-          o.b_scales = {nullptr, ScaleEncoding::float32, 0, 0, 3.0f};
-          o.alpha = 0.5f;
-        } else if (fc.scales == 2) {
-          const std::int64_t kb = (s.K + 15) / 16;
-          fsa.resize(std::size_t(s.M * kb));
-          fsb.resize(std::size_t(kb * ((s.N + 15) / 16)));
-          for (auto& v : fsa) v = pow2() * 1.5f;
-          for (auto& v : fsb) v = pow2();
-          o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 16, 1.0f};
-          o.b_scales = {fsb.data(), ScaleEncoding::float32, 16, 16, 1.0f};
-        } else if (fc.scales == 3 || fc.scales == 4) {
-          const std::int64_t bk = fc.scales == 3 ? 32 : 16, kb = (s.K + bk - 1) / bk;
-          csa.resize(std::size_t(s.M * kb));
-          csb.resize(std::size_t(kb * s.N));
-          for (auto& v : csa) v = std::uint8_t(fc.scales == 3 ? 120 + rng.next() % 15 : 0x30 + rng.next() % 32);
-          for (auto& v : csb) v = std::uint8_t(fc.scales == 3 ? 120 + rng.next() % 15 : 0x30 + rng.next() % 32);
-          const ScaleEncoding enc = fc.scales == 3 ? ScaleEncoding::e8m0 : ScaleEncoding::e4m3;
-          o.a_scales = {csa.data(), enc, 1, bk, fc.scales == 4 ? 0.375f : 1.0f};
-          o.b_scales = {csb.data(), enc, bk, 1, 1.0f};
+  test::for_each_simd_target([&](std::string_view simd) {
+    constexpr GemmPath F32 = GemmPath::float32, UNIT = GemmPath::unit;
+    const std::vector<FastCase> cases = {
+        {"fp32 e4m3 x e5m2", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, true},
+        {"fp32 f16 x bf16", formats::float16{}, formats::bfloat16{}, "fp32", F32, true},
+        {"fp32 f16 x bf16 zeros", formats::float16{}, formats::bfloat16{}, "fp32", F32, false, 0, true},
+        {"fp32 float32 x e4m3", formats::float32{}, formats::e4m3fn{}, "fp32", F32, true},
+        {"fp32 float32 x float32", formats::float32{}, formats::float32{}, "fp32,promote=64", F32, true},
+        {"fp32 promote 8", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=8", F32},
+        {"fp32 tensor+row scales", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, false, 1},
+        {"fp32 blocks 1x16 16x16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 2},
+        {"fp32 MX-32", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 3},
+        {"fp32 NVFP4", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4},
+        {"h100-fp8", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
+        {"h100-fp8 e5m2", formats::e5m2{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
+        {"h100-fp8 zeros", formats::e4m3fn{}, formats::e5m2{}, "nvidia-h100-fp8", UNIT, false, 0, true},
+        {"h100-fp8 f16 x f16 zeros", formats::float16{}, formats::float16{}, "nvidia-h100-fp8", UNIT, false, 0, true},
+        {"ada-fp8", formats::e4m3fn{}, formats::e5m2{}, "nvidia-ada-fp8", UNIT},
+        {"ada-fp8 f16 x e5m2 zeros", formats::float16{}, formats::e5m2{}, "nvidia-ada-fp8", UNIT, false, 0, true},
+        {"h100-fp8 promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,promote=64", UNIT},
+        {"h100-fp8 separate", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,input=separate", UNIT},
+        {"h100-fp8 blocks", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT, false, 2},
+        {"h100-fp8 out-bits 7", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,out-bits=7,fbits=9,block=8", UNIT},
+    };
+    Sweep sweep(test::simd_label(simd) + "gemm fast path vs reference: " + std::to_string(cases.size()) +
+                " configurations x 7 shapes x 2 layouts x 3 thread counts");
+    struct Shape {
+      std::int64_t M, N, K;
+    };
+    const std::vector<Shape> shapes = {{1, 1, 1},   {13, 33, 1},  {12, 32, 256}, {25, 47, 300},
+                                       {7, 100, 65}, {50, 17, 513}, {97, 65, 33}};
+    // Every element of every (case, shape, layout) is compared for 3 thread counts.
+    std::uint64_t cells = 0;
+    for (const Shape& sh : shapes) cells += std::uint64_t(sh.M * sh.N);
+    const std::uint64_t expected = cases.size() * 2 * 3 * cells;
+    int seed = 0;
+    for (const FastCase& fc : cases) {
+      for (const Shape& s : shapes)
+        for (Layout la : {Layout::row_major, Layout::col_major}) {
+          ++seed;
+          const Codes a = random_codes(fc.fa, s.M, s.K, 1000 + seed, la, fc.specials, fc.zeros);
+          const Codes b = random_codes(fc.fb, s.K, s.N, 2000 + seed,
+                                       la == Layout::row_major ? Layout::col_major : Layout::row_major,
+                                       fc.specials, fc.zeros);
+          GemmOptions o;
+          o.accumulation = parse_accumulation(fc.acc);
+          std::vector<float> fsa, fsb;
+          std::vector<std::uint8_t> csa, csb;
+          SplitMix64 rng(3000 + seed);
+          const auto pow2 = [&] { return std::ldexp(1.0f, int(rng.next() % 9) - 4); };
+          if (fc.scales == 1) {
+            fsa.resize(std::size_t(s.M));
+            for (auto& v : fsa) v = pow2() * 1.25f;
+            o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 0, 0.75f};
+            o.b_scales = {nullptr, ScaleEncoding::float32, 0, 0, 3.0f};
+            o.alpha = 0.5f;
+          } else if (fc.scales == 2) {
+            const std::int64_t kb = (s.K + 15) / 16;
+            fsa.resize(std::size_t(s.M * kb));
+            fsb.resize(std::size_t(kb * ((s.N + 15) / 16)));
+            for (auto& v : fsa) v = pow2() * 1.5f;
+            for (auto& v : fsb) v = pow2();
+            o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 16, 1.0f};
+            o.b_scales = {fsb.data(), ScaleEncoding::float32, 16, 16, 1.0f};
+          } else if (fc.scales == 3 || fc.scales == 4) {
+            const std::int64_t bk = fc.scales == 3 ? 32 : 16, kb = (s.K + bk - 1) / bk;
+            csa.resize(std::size_t(s.M * kb));
+            csb.resize(std::size_t(kb * s.N));
+            for (auto& v : csa) v = std::uint8_t(fc.scales == 3 ? 120 + rng.next() % 15 : 0x30 + rng.next() % 32);
+            for (auto& v : csb) v = std::uint8_t(fc.scales == 3 ? 120 + rng.next() % 15 : 0x30 + rng.next() % 32);
+            const ScaleEncoding enc = fc.scales == 3 ? ScaleEncoding::e8m0 : ScaleEncoding::e4m3;
+            o.a_scales = {csa.data(), enc, 1, bk, fc.scales == 4 ? 0.375f : 1.0f};
+            o.b_scales = {csb.data(), enc, bk, 1, 1.0f};
+          }
+          std::vector<float> c0(std::size_t(s.M * s.N));
+          for (auto& v : c0) v = float(int(rng.next() % 17) - 8) * 0.25f;
+          if (seed % 3 == 0) o.beta = -0.5f;
+          o.exec.threads = 1;
+          // The comparison means something only if gemm takes the path the case is for.
+          INFO(fc.name << " M=" << s.M << " N=" << s.N << " K=" << s.K);
+          REQUIRE(gemm_path_name(gemm_path(a.view(), b.view(), o)) == gemm_path_name(fc.path));
+          const std::vector<float> want = run(false, a, b, o, c0);
+          std::uint64_t bad = 0;
+          std::vector<std::string> msgs;
+          for (int threads : {1, 2, 3}) {
+            o.exec.threads = threads;
+            const std::vector<float> got = run(true, a, b, o, c0);
+            for (std::size_t e = 0; e < got.size(); ++e)
+              if (bits(got[e]) != bits(want[e])) {
+                if (++bad <= 3)
+                  msgs.push_back(fc.name + " M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
+                                 " K=" + std::to_string(s.K) + " threads " + std::to_string(threads) +
+                                 " element " + std::to_string(e) + ": reference " +
+                                 std::to_string(want[e]) + ", fast " + std::to_string(got[e]));
+              }
+            sweep.add(got.size(), 0);
+          }
+          if (!msgs.empty()) sweep.add(0, bad, msgs);
         }
-        std::vector<float> c0(std::size_t(s.M * s.N));
-        for (auto& v : c0) v = float(int(rng.next() % 17) - 8) * 0.25f;
-        if (seed % 3 == 0) o.beta = -0.5f;
-        o.exec.threads = 1;
-        // The comparison means something only if gemm takes the path the case is for.
-        INFO(fc.name << " M=" << s.M << " N=" << s.N << " K=" << s.K);
-        REQUIRE(gemm_path_name(gemm_path(a.view(), b.view(), o)) == gemm_path_name(fc.path));
-        const std::vector<float> want = run(false, a, b, o, c0);
-        std::uint64_t bad = 0;
-        std::vector<std::string> msgs;
-        for (int threads : {1, 2, 3}) {
-          o.exec.threads = threads;
-          const std::vector<float> got = run(true, a, b, o, c0);
-          for (std::size_t e = 0; e < got.size(); ++e)
-            if (bits(got[e]) != bits(want[e])) {
-              if (++bad <= 3)
-                msgs.push_back(fc.name + " M=" + std::to_string(s.M) + " N=" + std::to_string(s.N) +
-                               " K=" + std::to_string(s.K) + " threads " + std::to_string(threads) +
-                               " element " + std::to_string(e) + ": reference " +
-                               std::to_string(want[e]) + ", fast " + std::to_string(got[e]));
-            }
-          sweep.add(got.size(), 0);
-        }
-        if (!msgs.empty()) sweep.add(0, bad, msgs);
-      }
-  }
-  sweep.finish(expected);
-  // bfloat16 operands never take the unit path (their products do not all fit the float
-  // exponent range); the oracle test above covers the model for them.
-  const Codes a = random_codes(formats::bfloat16{}, 4, 32, 1, Layout::row_major);
-  const Codes b = random_codes(formats::bfloat16{}, 32, 4, 2, Layout::row_major);
-  GemmOptions o;
-  o.accumulation = parse_accumulation("nvidia-h100-fp8");
-  CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+    }
+    sweep.finish(expected);
+    // bfloat16 operands never take the unit path (their products do not all fit the float
+    // exponent range); the oracle test above covers the model for them.
+    const Codes a = random_codes(formats::bfloat16{}, 4, 32, 1, Layout::row_major);
+    const Codes b = random_codes(formats::bfloat16{}, 32, 4, 2, Layout::row_major);
+    GemmOptions o;
+    o.accumulation = parse_accumulation("nvidia-h100-fp8");
+    CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+  });
 }
 
 TEST_CASE("accumulation specs: presets, overrides and errors", "[gemm]") {

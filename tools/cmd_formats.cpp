@@ -7,6 +7,7 @@
 #include <string>
 
 #include "args.hpp"
+#include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
 #include "fp8emu/format.hpp"
 
@@ -58,7 +59,7 @@ int cmd_formats(int argc, char** argv) {
                   opt(positive_inf_code(f)).c_str());
     }
   }
-  if (!csv) std::cout << kVariantHelp;
+  if (!csv) std::cout << kVariantHelp << "\n" << simd_summary() << "\n";
   return 0;
 }
 

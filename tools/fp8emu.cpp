@@ -17,6 +17,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "fp8emu/array.hpp"
 #include "fp8emu/program.hpp"
 
 #ifndef FP8EMU_VERSION
@@ -55,7 +56,8 @@ int main(int argc, char** argv) {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") return std::cout << kMainHelp, 0;
     if (cmd == "--version") {
       if (argc > 2) throw UsageError("--version takes no arguments");
-      return std::cout << "fp8emu " FP8EMU_VERSION "\n", 0;
+      const std::string simd = fp8emu::simd_summary();  // throws for a bad FP8EMU_SIMD_TARGET
+      return std::cout << "fp8emu " FP8EMU_VERSION "\n" << simd << "\n", 0;
     }
     if (cmd == "formats") return cmd_formats(argc - 2, argv + 2);
     if (cmd == "explain") return cmd_explain(argc - 2, argv + 2);

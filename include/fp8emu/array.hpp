@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -150,7 +151,36 @@ ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<f
 /// Throws std::invalid_argument for a wider format.
 const std::vector<float>& value_table(const Format& f);
 
-/// Returns the name of the instruction set the kernels were compiled for ("avx512bw", ...).
+/// Returns the SIMD targets compiled into this build, best first ("avx512bw", "avx2",
+/// "sse2" on x86; empty on other processors, where every call takes the scalar reference).
+std::vector<std::string_view> simd_targets();
+
+/// Returns true when this CPU can run target `name` ("none", the scalar reference, always).
+bool simd_target_runs(std::string_view name);
+
+/// Returns the target whose kernels the array and GEMM fast paths use: the best target of
+/// simd_targets() this CPU runs, chosen once on first use, unless the environment variable
+/// FP8EMU_SIMD_TARGET or set_simd_target names another; "none" when no target is compiled
+/// in or runs here. Throws std::invalid_argument when FP8EMU_SIMD_TARGET names a target
+/// that is not compiled in or that this CPU cannot run.
+std::string_view simd_target();
+
+/// Makes later array and GEMM calls use target `name` ("none": no SIMD kernels; "": the
+/// automatic choice again). Throws std::invalid_argument for a target that is not
+/// compiled in or that this CPU cannot run. Not to be called while other threads run
+/// array or GEMM calls.
+void set_simd_target(std::string_view name);
+
+/// Returns how many array and GEMM calls ran kernels of target `name` in this process.
+/// Throws std::invalid_argument for a target that is not compiled in.
+std::uint64_t simd_calls(std::string_view name);
+
+/// Returns the line the programs print for --version: "simd: avx2 (compiled: avx512bw
+/// avx2 sse2)", the target in use and those compiled in. Throws as simd_target().
+std::string simd_summary();
+
+/// Returns xsimd's name of the architecture of simd_target() ("avx512bw", "fma3+avx2",
+/// "sse2"; "none").
 const char* simd_arch_name();
 
 }  // namespace fp8emu

@@ -157,7 +157,10 @@ int main(int argc, char** argv) {
   register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("fp8emu kernels compiled for %s; %d OpenMP threads\n", simd_arch_name(),
+  std::string compiled;
+  for (std::string_view t : simd_targets()) compiled += " " + std::string(t);
+  std::printf("fp8emu kernels: simd target %s (%s; compiled:%s); %d OpenMP threads\n",
+              std::string(simd_target()).c_str(), simd_arch_name(), compiled.c_str(),
               omp_get_max_threads());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -1,0 +1,40 @@
+// fp8emu: the KernelTable of one SIMD target. Included only by simd_<target>.cpp, each
+// compiled with the target's -m flags (lib/CMakeLists.txt).
+#pragma once
+
+#include <utility>
+
+#include "gemm_kernels.hpp"
+#include "kernels.hpp"
+#include "simd.hpp"
+
+namespace fp8emu::detail {
+
+/// Returns the kernels of architecture A.
+template <class A>
+KernelTable make_kernel_table() {
+  static_assert(A::supported(), "compile this unit with the -m flags of its architecture");
+  using K = ArrayKernels<A>;
+  using G = GemmKernels<A>;
+  KernelTable t{};
+  t.arch_name = A::name();
+  t.lanes = K::W;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((t.encode8[I] = &K::template encode<Rounding(I), std::uint8_t>), ...);
+    ((t.encode16[I] = &K::template encode<Rounding(I), std::uint16_t>), ...);
+    ((t.encode32[I] = &K::template encode<Rounding(I), std::uint32_t>), ...);
+    ((t.fake_quantize[I] = &K::template fake_quantize<Rounding(I)>), ...);
+  }(std::make_index_sequence<kRoundingCount>{});
+  t.decode8 = &K::template decode<std::uint8_t>;
+  t.decode16 = &K::template decode<std::uint16_t>;
+  t.decode32 = &K::template decode<std::uint32_t>;
+  t.scale_to_odd = &K::scale_to_odd;
+  t.gemm_mr = G::MR;
+  t.gemm_nr = G::NR;
+  t.unit_cols = G::kUnitCols;
+  t.gemm_float32 = &G::float32;
+  t.gemm_unit = &G::unit;
+  return t;
+}
+
+}  // namespace fp8emu::detail
