@@ -42,7 +42,7 @@ case "$mode" in
     install_missing
     build -DFP8EMU_BUILD_TESTS=OFF
     # The Fashion-MNIST precision study: every named recipe, 3 seeds, 10 epochs (about
-    # 4 minutes on 2 cores); extra arguments go to fp8study (see --help).
+    # 9 minutes on 2 cores, docs/study.md); extra arguments go to fp8study (see --help).
     echo "== fp8study (Fashion-MNIST precision study)"
     "$BUILD_DIR/experiments/fp8study" --out results/fashion-mnist "${@:2}"
     echo
