@@ -25,6 +25,15 @@ struct UseSimdTarget {
 /// Returns the prefix of a sweep's name for target `t` ("[avx2] ").
 inline std::string simd_label(std::string_view t) { return "[" + std::string(t) + "] "; }
 
+/// Says whether a SIMD target is compiled in; where none is (a build for another
+/// architecture, where every call takes the scalar reference), warns that a test of the
+/// kernels has nothing to run.
+inline bool simd_compiled_in() {
+  if (!fp8emu::simd_targets().empty()) return true;
+  WARN("no SIMD target is compiled in: the kernel tests have nothing to run");
+  return false;
+}
+
 /// Calls body(target) for every target this CPU runs, requires that the calls body makes
 /// ran that target's kernels and no other's, and returns how many targets ran (none, with
 /// a warning, where no target is compiled in: these are tests of the kernels).

@@ -211,6 +211,7 @@ void sweep_all_float32(const char* name, Fmt f, const ArrayOptions& o) {
 
 TEST_CASE("array: every float32 input for e4m3fn and e5m2 against the scalar reference",
           "[array][exhaustive][best-target]") {
+  if (!test::simd_compiled_in()) return;
   for (Rounding r : {Rounding::nearest_even, Rounding::toward_zero, Rounding::stochastic_a}) {
     for (Saturation s : kSaturations) {
       const ArrayOptions o{
