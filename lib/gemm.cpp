@@ -569,31 +569,31 @@ void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int
 // The path choice.
 // ---------------------------------------------------------------------------
 
-std::string_view gemm_path_name(GemmPath p) {
-  switch (p) {
-    case GemmPath::reference: return "reference";
-    case GemmPath::float32: return "float32";
-    case GemmPath::unit: return "unit";
-  }
-  return "?";
-}
+std::string_view gemm_path_name(GemmPath p) { return to_string(p); }
 
-// The one dispatch decision: gemm switches on it, gemm_path reports it. A matrix-unit
-// model takes its own fast kernel (units/units.hpp) or the reference.
+// The one dispatch decision: gemm switches on it, gemm_path reports it. A float
+// accumulator takes the float32 kernel or the accumulator kernels (gemm_accum.cpp); a
+// matrix-unit model takes its own fast kernel (units/units.hpp) or the reference.
 GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   const UnitModel m = o.accumulation.unit.model;
   if (m == UnitModel::none)
-    return detail::float32_fast_applies(a, b, o) ? GemmPath::float32 : GemmPath::reference;
+    return detail::float32_fast_applies(a, b, o) ? GemmPath::float32
+                                                 : detail::accumulator_fast_path(a, b, o);
   const detail::UnitFastKernel* fast = detail::unit_model_info(m).fast;
-  return fast && fast->applies(a, b, o) ? GemmPath::unit : GemmPath::reference;
+  return fast ? fast->path(a, b, o) : GemmPath::reference;
 }
 
 void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
           const GemmOptions& o) {
   check_gemm(a, b, c, ldc, o);
-  switch (gemm_path(a, b, o)) {
+  switch (const GemmPath p = gemm_path(a, b, o)) {
     case GemmPath::float32: return detail::float32_fast(a, b, c, ldc, o);
-    case GemmPath::unit: return detail::unit_model_info(o.accumulation.unit.model).fast->run(a, b, c, ldc, o);
+    case GemmPath::accumulator:
+    case GemmPath::accumulator_wide: return detail::accumulator_fast(a, b, c, ldc, o, p);
+    case GemmPath::unit:
+    case GemmPath::unit_wide:
+    case GemmPath::unit_amd:
+      return detail::unit_model_info(o.accumulation.unit.model).fast->run(a, b, c, ldc, o, p);
     case GemmPath::reference: break;
   }
   gemm_reference(a, b, c, ldc, o);

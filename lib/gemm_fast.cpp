@@ -218,13 +218,15 @@ void float32_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
   gemm_float32(a, b, c, ldc, o, make_plan(a, b, o), kt);
 }
 
-bool nvidia_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+GemmPath nvidia_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   return regular(make_plan(a, b, o)) && unit_path(a, b, o) && !has_nonfinite(a) &&
-         !has_nonfinite(b);
+                 !has_nonfinite(b)
+             ? GemmPath::unit
+             : GemmPath::reference;
 }
 
 void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-                 const GemmOptions& o) {
+                 const GemmOptions& o, GemmPath) {
   const KernelTable& kt = *active_kernels();
   note_kernels_used(kt);
   gemm_unit(a, b, c, ldc, o, make_plan(a, b, o), kt);

@@ -90,9 +90,16 @@ bool float32_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOp
 void float32_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                   const GemmOptions& o);
 
-/// The NVIDIA matrix-unit model when every step is exact in float32 (GemmPath::unit).
-bool nvidia_fast_applies(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+/// A float accumulator other than float32 nearest-even sequential (gemm_accum.cpp):
+/// returns GemmPath::accumulator, ::accumulator_wide or ::reference.
+GemmPath accumulator_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+void accumulator_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+                      const GemmOptions& o, GemmPath path);
+
+/// The NVIDIA matrix-unit model: returns GemmPath::unit when every step is exact in
+/// float32, else GemmPath::reference.
+GemmPath nvidia_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
 void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-                 const GemmOptions& o);
+                 const GemmOptions& o, GemmPath path);
 
 }  // namespace fp8emu::detail

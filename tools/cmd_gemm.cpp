@@ -97,7 +97,9 @@ int cmd_gemm(int argc, char** argv) {
       throw UsageError(a.opt["--c"] + ": C must be float32 of shape " + std::to_string(M) + "x" + std::to_string(N));
     if (!c.empty()) std::memcpy(c.data(), ca.data.data(), c.size() * 4);
   }
+  std::string_view path;
   try {
+    path = gemm_fast_path(A.m, B.m, o);
     gemm(A.m, B.m, c.data(), N, o);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
@@ -116,8 +118,7 @@ int cmd_gemm(int argc, char** argv) {
   npy::write(a.pos[0], out);
   std::cout << "gemm " << M << "x" << A.m.cols << " (" << format_name(A.m.format) << ") by "
             << B.m.rows << "x" << N << " (" << format_name(B.m.format) << "), accumulation "
-            << accumulation_spec(o.accumulation)
-            << (gemm_fast_path(A.m, B.m, o) ? "" : " (reference path)") << "; "
+            << accumulation_spec(o.accumulation) << "; path " << path << "; "
             << random_text(o.accumulation.convert, o.accumulation.seed) << "\n"
             << "  A: " << A.summary << "\n"
             << "  B: " << B.summary << "\n";

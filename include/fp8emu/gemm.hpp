@@ -163,21 +163,46 @@ void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
 void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                     const GemmOptions& o = {});
 
-/// The code path that computes a gemm call.
+/// The code path that computes a gemm call (docs/gemm.md, "Fast paths").
 enum class GemmPath : std::uint8_t {
-  reference,  ///< gemm_reference.
-  float32,    ///< Packed panels and a SIMD microkernel of fused multiply-adds.
-  unit,       ///< The vectorized NVIDIA matrix-unit model.
+  reference,         ///< gemm_reference.
+  float32,           ///< float32 accumulation: packed panels and a SIMD microkernel of FMAs.
+  accumulator,       ///< A float accumulator of at most 16 bits on float32 lanes.
+  accumulator_wide,  ///< A float accumulator of at most 16 bits on float64 lanes.
+  unit,              ///< The NVIDIA matrix-unit model on float32 lanes.
+  unit_wide,         ///< The NVIDIA matrix-unit model on float64 lanes.
+  unit_amd,          ///< An AMD CDNA3 matrix-unit model on SIMD lanes.
 };
 
-/// Returns the name of `p` ("reference", "float32", "unit").
+template <>
+struct option_table<GemmPath> {
+  static constexpr std::string_view what = "gemm path";
+  static constexpr std::array<OptionName<GemmPath>, 7> entries = {{
+      {GemmPath::reference, "reference", "the scalar reference"},
+      {GemmPath::float32, "float32", "float32 accumulation, SIMD fused multiply-adds"},
+      {GemmPath::accumulator, "accumulator", "a float accumulator on float32 lanes"},
+      {GemmPath::accumulator_wide, "accumulator-wide", "a float accumulator on float64 lanes"},
+      {GemmPath::unit, "unit", "the NVIDIA matrix-unit model on float32 lanes"},
+      {GemmPath::unit_wide, "unit-wide", "the NVIDIA matrix-unit model on float64 lanes"},
+      {GemmPath::unit_amd, "unit-amd", "an AMD CDNA3 matrix-unit model on SIMD lanes"},
+  }};
+};
+
+/// Returns the name of `p` (its entry in option_table<GemmPath>).
 std::string_view gemm_path_name(GemmPath p);
 
 /// Returns the path gemm takes for these arguments (the one it dispatches on).
 GemmPath gemm_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
 
+/// Returns the name of the path gemm takes for these arguments ("reference" when none of
+/// the fast paths computes them).
+inline std::string_view gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b,
+                                       const GemmOptions& o) {
+  return gemm_path_name(gemm_path(a, b, o));
+}
+
 /// Returns true when gemm takes a fast path (not the reference) for these arguments.
-inline bool gemm_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
+inline bool gemm_has_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
   return gemm_path(a, b, o) != GemmPath::reference;
 }
 

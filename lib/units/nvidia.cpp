@@ -48,7 +48,7 @@ float nvidia_block(const UnitBlock& blk, float c) {
   return unit_output(S, E - F, u.output_fraction_bits, u.output_rounding);
 }
 
-constexpr UnitFastKernel kFast = {&nvidia_fast_applies, &nvidia_fast};
+constexpr UnitFastKernel kFast = {&nvidia_fast_path, &nvidia_fast};
 
 }  // namespace
 

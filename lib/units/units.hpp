@@ -37,12 +37,13 @@ struct UnitRange {
   int lo, hi;
 };
 
-/// A fast kernel of a model: `applies` says whether it computes a call bit for bit as the
-/// scalar block rule does, `run` computes it (arguments already checked).
+/// The fast kernels of a model: `path` returns the path that computes a call bit for bit
+/// as the scalar block rule does (GemmPath::reference when none does), `run` computes it
+/// on that path (arguments already checked).
 struct UnitFastKernel {
-  bool (*applies)(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+  GemmPath (*path)(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
   void (*run)(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-              const GemmOptions& o);
+              const GemmOptions& o, GemmPath path);
 };
 
 /// One matrix-unit model.

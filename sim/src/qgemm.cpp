@@ -252,7 +252,7 @@ bool recipe_gemm_fast_path(const RoleSpec& role) {
   ctx.exec.threads = 1;
   const Quantized qa = quantize_any(role.a, {a.data(), M, K}, true, sa, ctx, ws);
   const Quantized qb = quantize_any(role.b, {b.data(), K, N}, false, sb, ctx, ws);
-  return fp8emu::gemm_fast_path(qa.m, qb.m, gemm_options(role, qa, qb, false, ctx));
+  return fp8emu::gemm_has_fast_path(qa.m, qb.m, gemm_options(role, qa, qb, false, ctx));
 }
 
 }  // namespace fp8sim

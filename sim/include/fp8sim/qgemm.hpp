@@ -70,7 +70,7 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
 
 /// Returns true when fp8emu::gemm takes one of its fast paths, not the scalar reference,
 /// for the GEMMs of `role` on finite operands (probed on a small GEMM quantized as the
-/// role says; fp8emu::gemm_fast_path).
+/// role says; fp8emu::gemm_has_fast_path).
 bool recipe_gemm_fast_path(const RoleSpec& role);
 
 /// Returns fp8emu::auto_scale(fmax, amax, s.margin, s.pow2): the per-tensor scale
