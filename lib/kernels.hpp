@@ -10,6 +10,10 @@
 // discarded fraction plus a sticky bit instead of 64 bits: a float32 significand has 24
 // bits, so the two agree wherever the rounding reads at most 32 fraction bits, which
 // holds for every mode with N <= 31 stochastic bits (simd_covers() checks it).
+//
+// The decoder (decode_batch) computes the float32 bits of a code with integer steps and
+// one exact multiply, no table; a DecodePlan built and checked for every code of the
+// format (array.cpp) says how, or sends the format to a table lookup.
 #pragma once
 
 #include <cstddef>
@@ -132,6 +136,27 @@ template <Rounding R, class A>
   return xsimd::select(is_nan, xsimd::select(neg, B(p.nan_neg), B(p.nan_pos)), res);
 }
 
+/// Decodes one batch of codes to floats without a table, as `d` says (d.arithmetic); with
+/// Sub, the magnitudes below d.sub_limit through the integer-to-float path.
+template <bool Sub, class A>
+[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code, const DecodePlan& d) {
+  using I = xsimd::batch<std::int32_t, A>;  // magnitudes < 2^16: signed compares are exact
+  using F = xsimd::batch<float, A>;
+  const I c = xsimd::bitwise_cast<I>(code);
+  const I mag = c & I(std::int32_t(d.mag_mask));
+  I r = (mag << std::int32_t(d.shift)) + I(std::int32_t(d.offset));
+  if constexpr (Sub) {
+    const F sub = xsimd::to_float(mag) * F(d.sub_scale);
+    r = xsimd::select(mag < I(std::int32_t(d.sub_limit)), xsimd::bitwise_cast<I>(sub), r);
+  }
+  r = xsimd::select(mag > I(std::int32_t(d.nan_above)), I(0x7FC00000), r);
+  r |= (c & I(std::int32_t(d.sign_mask))) << std::int32_t(d.sign_shift);
+  for (std::uint32_t k = 0; k < d.specials; ++k)
+    r = xsimd::select(c == I(std::int32_t(d.special_code[k])),
+                      I(std::int32_t(d.special_bits[k])), r);
+  return xsimd::bitwise_cast<F>(r);
+}
+
 /// The array kernels of architecture A.
 template <class A>
 struct ArrayKernels {
@@ -159,44 +184,83 @@ struct ArrayKernels {
     return whole;
   }
 
-  /// Decodes whole batches of codes through `table` (one float per code), dividing by
-  /// `scale` unless it is 1; ORs every code into `*seen` (to check their width after).
-  template <class T>
-  static std::size_t decode(const T* codes, float* out, std::size_t n, const float* table,
-                            float scale, std::uint32_t* seen) {
-    const std::size_t whole = n - n % W;
-    B all(0u);
+  /// Stores value(i) / scale (no division where scale is 1) for whole batches of lanes
+  /// i, i + 1, ... below n; returns the count stored. With `stream`, the lanes before the
+  /// first batch-aligned address of `out` come from value(0) and the rest go out with
+  /// non-temporal stores (value(i) may run twice for a lane, with the same result).
+  template <class Value>
+  [[gnu::always_inline]] static std::size_t store_values(float* out, std::size_t n, float scale,
+                                                         bool stream, Value&& value) {
     const F s(scale);
-    for (std::size_t i = 0; i < whole; i += W) {
-      const B c = load_widen<A>(codes + i);
-      all |= c;
-      F v = gather<A>(table, c & B(0xFFFFu));
-      if (scale != 1.0f) v = v / s;
-      v.store_unaligned(out + i);
+    const bool scaled = scale != 1.0f;
+    auto at = [&](std::size_t i) {
+      const F v = value(i);
+      return scaled ? F(v / s) : v;
+    };
+    std::size_t i = 0;
+    if (stream && n >= W) {
+      constexpr std::size_t bytes = sizeof(F);
+      const std::size_t head =
+          (bytes - reinterpret_cast<std::uintptr_t>(out) % bytes) % bytes / sizeof(float);
+      if (head != 0) {
+        alignas(64) float first[W];
+        at(0).store_aligned(first);
+        for (std::size_t k = 0; k < head; ++k) out[k] = first[k];
+        i = head;
+      }
+      for (; i + W <= n; i += W) store_stream<A>(at(i), out + i);
+      stream_fence<A>();
+      return i;
     }
-    *seen |= reduce_or<A>(all);
-    return whole;
+    for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
+    return i;
   }
 
-  /// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
+  /// Decodes whole batches of codes as `plan` says (arithmetic, or through its table),
+  /// dividing by `scale` unless it is 1, with non-temporal stores where `stream`; ORs
+  /// every code into `*seen` (to check their width after). Returns the count done.
+  template <class T>
+  static std::size_t decode(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
+                            float scale, bool stream, std::uint32_t* seen) {
+    const DecodePlan d = plan;
+    B all(0u);
+    auto run = [&]<int How>() {
+      return store_values(out, n, scale, stream, [&](std::size_t i) {
+        const B c = load_widen<A>(codes + i);
+        all |= c;
+        if constexpr (How == 2) return gather<A>(d.table, c & B(0xFFFFu));
+        else return decode_batch<How == 1, A>(c, d);
+      });
+    };
+    const std::size_t done = !d.arithmetic ? run.template operator()<2>()
+                             : d.sub_limit ? run.template operator()<1>()
+                                           : run.template operator()<0>();
+    *seen |= reduce_or<A>(all);
+    return done;
+  }
+
+  /// Fake-quantizes whole batches: encode, decode as `plan` says, divide by `scale`.
   template <Rounding R>
   static std::size_t fake_quantize(const std::uint32_t* in, float* out, std::size_t n,
-                                   const EncodePlan& plan, const float* table, float scale,
-                                   std::uint64_t first_index, std::uint32_t* amax) {
+                                   const EncodePlan& plan, const DecodePlan& dplan, float scale,
+                                   bool stream, std::uint64_t first_index, std::uint32_t* amax) {
     const EncodePlan p = plan;
-    const std::size_t whole = n - n % W;
+    const DecodePlan d = dplan;
     B m(0u);
-    const F s(scale);
-    for (std::size_t i = 0; i < whole; i += W) {
-      const B u = B::load_unaligned(in + i);
-      m = xsimd::max(m, u & B(0x7FFFFFFFu));
-      const B c = encode_batch<R, A>(u, p, first_index + i);
-      F v = gather<A>(table, c);
-      if (scale != 1.0f) v = v / s;
-      v.store_unaligned(out + i);
-    }
+    auto run = [&]<int How>() {
+      return store_values(out, n, scale, stream, [&](std::size_t i) {
+        const B u = B::load_unaligned(in + i);
+        m = xsimd::max(m, u & B(0x7FFFFFFFu));
+        const B c = encode_batch<R, A>(u, p, first_index + i);
+        if constexpr (How == 2) return gather<A>(d.table, c);
+        else return decode_batch<How == 1, A>(c, d);
+      });
+    };
+    const std::size_t done = !d.arithmetic ? run.template operator()<2>()
+                             : d.sub_limit ? run.template operator()<1>()
+                                           : run.template operator()<0>();
     if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
-    return whole;
+    return done;
   }
 
   /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
