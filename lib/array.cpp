@@ -388,7 +388,8 @@ detail::DecodePlan make_decode_plan(const Format& f, const float* table) {
   // it with the code's sign (IEEE formats: above the infinity; OCP fn: the last one).
   d.nan_above = d.mag_mask;
   for (std::uint32_t m = d.mag_mask; m > 0; --m) {
-    const bool nan = bits(m) == 0x7FC00000u && (!f.is_signed || bits(m | d.sign_mask) == 0xFFC00000u);
+    const bool nan =
+        bits(m) == 0x7FC00000u && (!f.is_signed || bits(m | d.sign_mask) == 0xFFC00000u);
     if (!nan) break;
     d.nan_above = m - 1;
   }

@@ -139,7 +139,8 @@ template <Rounding R, class A>
 /// Decodes one batch of codes to floats without a table, as `d` says (d.arithmetic); with
 /// Sub, the magnitudes below d.sub_limit through the integer-to-float path.
 template <bool Sub, class A>
-[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code, const DecodePlan& d) {
+[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code,
+                                                                  const DecodePlan& d) {
   using I = xsimd::batch<std::int32_t, A>;  // magnitudes < 2^16: signed compares are exact
   using F = xsimd::batch<float, A>;
   const I c = xsimd::bitwise_cast<I>(code);

@@ -724,7 +724,8 @@ struct DecoderCase {
 std::vector<DecoderCase> decoder_cases() {
   std::vector<DecoderCase> v;
   for (const CatalogEntry& e : catalog())
-    if (total_bits(e.format) <= 16) v.push_back({std::string(e.name), e.format, Decoder::arithmetic});
+    if (total_bits(e.format) <= 16)
+      v.push_back({std::string(e.name), e.format, Decoder::arithmetic});
   for (const char* s : {"e3m4:policy=fn", "e5m2:bias=11", "e6m9", "e5m10:policy=fnuz",
                         "e2m5:policy=finite", "e7m0:policy=fn", "e4m0:policy=e8m0:unsigned",
                         "binary16p11se", "binary12p5se", "binary8p3ue"})
@@ -808,8 +809,9 @@ TEST_CASE("array: the SIMD decoder gives the value table's bits for every code",
 TEST_CASE("array: fake_quantize through the SIMD decoder", "[array][decoder]") {
   const std::vector<DecoderCase> cases = decoder_cases();
   test::for_each_simd_target([&](std::string_view simd) {
-    Sweep sweep(test::simd_label(simd) + "array fake_quantize SIMD decoder every value and midpoint x " +
-                "formats the SIMD path admits x 2 scales x plain/streamed stores");
+    Sweep sweep(test::simd_label(simd) +
+                "array fake_quantize SIMD decoder every value and midpoint x formats the SIMD "
+                "path admits x 2 scales x plain/streamed stores");
     std::uint64_t expected = 0;
     std::vector<std::string> left;
     for (const DecoderCase& dc : cases) {
