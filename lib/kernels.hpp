@@ -136,25 +136,45 @@ template <Rounding R, class A>
   return xsimd::select(is_nan, xsimd::select(neg, B(p.nan_neg), B(p.nan_pos)), res);
 }
 
-/// Decodes one batch of codes to floats without a table, as `d` says (d.arithmetic); with
-/// Sub, the magnitudes below d.sub_limit through the integer-to-float path.
-template <bool Sub, class A>
-[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code,
-                                                                  const DecodePlan& d) {
+/// The constants of DecodePlan `d` as batches, set up once per kernel call.
+template <class A>
+struct DecodeConsts {
   using I = xsimd::batch<std::int32_t, A>;  // magnitudes < 2^16: signed compares are exact
   using F = xsimd::batch<float, A>;
-  const I c = xsimd::bitwise_cast<I>(code);
-  const I mag = c & I(std::int32_t(d.mag_mask));
-  I r = (mag << std::int32_t(d.shift)) + I(std::int32_t(d.offset));
-  if constexpr (Sub) {
-    const F sub = xsimd::to_float(mag) * F(d.sub_scale);
-    r = xsimd::select(mag < I(std::int32_t(d.sub_limit)), xsimd::bitwise_cast<I>(sub), r);
+  I mag_mask, offset, sub_limit, nan_above, sign_mask;
+  F sub_scale;
+  std::int32_t shift, sign_shift;
+  std::uint32_t specials;
+  I code[DecodePlan::kMaxSpecials], bits[DecodePlan::kMaxSpecials];
+  explicit DecodeConsts(const DecodePlan& d)
+      : mag_mask(std::int32_t(d.mag_mask)), offset(std::int32_t(d.offset)),
+        sub_limit(std::int32_t(d.sub_limit)), nan_above(std::int32_t(d.nan_above)),
+        sign_mask(std::int32_t(d.sign_mask)), sub_scale(d.sub_scale),
+        shift(std::int32_t(d.shift)), sign_shift(std::int32_t(d.sign_shift)), specials(d.specials) {
+    for (std::size_t k = 0; k < DecodePlan::kMaxSpecials; ++k) {
+      code[k] = I(std::int32_t(d.special_code[k]));
+      bits[k] = I(std::int32_t(d.special_bits[k]));
+    }
   }
-  r = xsimd::select(mag > I(std::int32_t(d.nan_above)), I(0x7FC00000), r);
-  r |= (c & I(std::int32_t(d.sign_mask))) << std::int32_t(d.sign_shift);
-  for (std::uint32_t k = 0; k < d.specials; ++k)
-    r = xsimd::select(c == I(std::int32_t(d.special_code[k])),
-                      I(std::int32_t(d.special_bits[k])), r);
+};
+
+/// Decodes one batch of codes to floats without a table, as DecodePlan says (arithmetic);
+/// with Sub, the magnitudes below sub_limit through the integer-to-float path.
+template <bool Sub, class A>
+[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code,
+                                                                  const DecodeConsts<A>& k) {
+  using I = typename DecodeConsts<A>::I;
+  using F = typename DecodeConsts<A>::F;
+  const I c = xsimd::bitwise_cast<I>(code);
+  const I mag = c & k.mag_mask;
+  I r = (mag << k.shift) + k.offset;
+  if constexpr (Sub) {
+    const F sub = xsimd::to_float(mag) * k.sub_scale;
+    r = xsimd::select(mag < k.sub_limit, xsimd::bitwise_cast<I>(sub), r);
+  }
+  r = xsimd::select(mag > k.nan_above, I(0x7FC00000), r);
+  r |= (c & k.sign_mask) << k.sign_shift;
+  for (std::uint32_t j = 0; j < k.specials; ++j) r = xsimd::select(c == k.code[j], k.bits[j], r);
   return xsimd::bitwise_cast<F>(r);
 }
 
@@ -194,7 +214,7 @@ struct ArrayKernels {
                                                          bool stream, Value&& value) {
     const F s(scale);
     const bool scaled = scale != 1.0f;
-    auto at = [&](std::size_t i) {
+    auto at = [&](std::size_t i) __attribute__((always_inline)) {
       const F v = value(i);
       return scaled ? F(v / s) : v;
     };
@@ -223,45 +243,24 @@ struct ArrayKernels {
   template <class T>
   static std::size_t decode(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
                             float scale, bool stream, std::uint32_t* seen) {
-    const DecodePlan d = plan;
-    B all(0u);
-    auto run = [&]<int How>() {
-      return store_values(out, n, scale, stream, [&](std::size_t i) {
-        const B c = load_widen<A>(codes + i);
-        all |= c;
-        if constexpr (How == 2) return gather<A>(d.table, c & B(0xFFFFu));
-        else return decode_batch<How == 1, A>(c, d);
-      });
-    };
-    const std::size_t done = !d.arithmetic ? run.template operator()<2>()
-                             : d.sub_limit ? run.template operator()<1>()
-                                           : run.template operator()<0>();
-    *seen |= reduce_or<A>(all);
-    return done;
+    const Decode how = decoder_of(plan);
+    return how == Decode::table  ? decode_with<Decode::table>(codes, out, n, plan, scale, stream, seen)
+           : how == Decode::sub ? decode_with<Decode::sub>(codes, out, n, plan, scale, stream, seen)
+                                : decode_with<Decode::plain>(codes, out, n, plan, scale, stream, seen);
   }
 
-  /// Fake-quantizes whole batches: encode, decode as `plan` says, divide by `scale`.
+  /// Fake-quantizes whole batches: encode, decode as `dplan` says, divide by `scale`.
   template <Rounding R>
   static std::size_t fake_quantize(const std::uint32_t* in, float* out, std::size_t n,
                                    const EncodePlan& plan, const DecodePlan& dplan, float scale,
                                    bool stream, std::uint64_t first_index, std::uint32_t* amax) {
-    const EncodePlan p = plan;
-    const DecodePlan d = dplan;
-    B m(0u);
-    auto run = [&]<int How>() {
-      return store_values(out, n, scale, stream, [&](std::size_t i) {
-        const B u = B::load_unaligned(in + i);
-        m = xsimd::max(m, u & B(0x7FFFFFFFu));
-        const B c = encode_batch<R, A>(u, p, first_index + i);
-        if constexpr (How == 2) return gather<A>(d.table, c);
-        else return decode_batch<How == 1, A>(c, d);
-      });
-    };
-    const std::size_t done = !d.arithmetic ? run.template operator()<2>()
-                             : d.sub_limit ? run.template operator()<1>()
-                                           : run.template operator()<0>();
-    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
-    return done;
+    const Decode how = decoder_of(dplan);
+    return how == Decode::table
+               ? fake_with<R, Decode::table>(in, out, n, plan, dplan, scale, stream, first_index, amax)
+           : how == Decode::sub
+               ? fake_with<R, Decode::sub>(in, out, n, plan, dplan, scale, stream, first_index, amax)
+               : fake_with<R, Decode::plain>(in, out, n, plan, dplan, scale, stream, first_index,
+                                             amax);
   }
 
   /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
@@ -305,6 +304,58 @@ struct ArrayKernels {
     (void)in, (void)n, (void)out, (void)scale, (void)amax;
 #endif
     return j;
+  }
+
+ private:
+  // The decoder a kernel call runs: a table lookup, or decode_batch with or without the
+  // integer-to-float path.
+  enum class Decode { table, sub, plain };
+  static Decode decoder_of(const DecodePlan& d) {
+    return !d.arithmetic ? Decode::table : d.sub_limit ? Decode::sub : Decode::plain;
+  }
+
+  // Returns the floats of the codes `c` as decoder How says.
+  template <Decode How>
+  [[gnu::always_inline]] static F decode_codes(B c, const DecodeConsts<A>& k, const float* table) {
+    if constexpr (How == Decode::table) return gather<A>(table, c & B(0xFFFFu));
+    else return decode_batch<How == Decode::sub, A>(c, k);
+  }
+
+  // decode() for one decoder; every constant in a local, so that the stores to `out`
+  // cannot make the compiler reload them.
+  template <Decode How, class T>
+  static std::size_t decode_with(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
+                                 float scale, bool stream, std::uint32_t* seen) {
+    const DecodeConsts<A> k(plan);
+    const float* const table = plan.table;
+    B all(0u);
+    const std::size_t done =
+        store_values(out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+          const B c = load_widen<A>(codes + i);
+          all |= c;
+          return decode_codes<How>(c, k, table);
+        });
+    *seen |= reduce_or<A>(all);
+    return done;
+  }
+
+  // fake_quantize() for one decoder.
+  template <Rounding R, Decode How>
+  static std::size_t fake_with(const std::uint32_t* in, float* out, std::size_t n,
+                               const EncodePlan& plan, const DecodePlan& dplan, float scale,
+                               bool stream, std::uint64_t first_index, std::uint32_t* amax) {
+    const EncodePlan p = plan;
+    const DecodeConsts<A> k(dplan);
+    const float* const table = dplan.table;
+    B m(0u);
+    const std::size_t done =
+        store_values(out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+          const B u = B::load_unaligned(in + i);
+          m = xsimd::max(m, u & B(0x7FFFFFFFu));
+          return decode_codes<How>(encode_batch<R, A>(u, p, first_index + i), k, table);
+        });
+    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
+    return done;
   }
 };
 
