@@ -213,28 +213,32 @@ struct ArrayKernels {
   [[gnu::always_inline]] static std::size_t store_values(float* out, std::size_t n, float scale,
                                                          bool stream, Value&& value) {
     const F s(scale);
-    const bool scaled = scale != 1.0f;
-    auto at = [&](std::size_t i) __attribute__((always_inline)) {
-      const F v = value(i);
-      return scaled ? F(v / s) : v;
-    };
-    std::size_t i = 0;
-    if (stream && n >= W) {
-      constexpr std::size_t bytes = sizeof(F);
-      const std::size_t head =
-          (bytes - reinterpret_cast<std::uintptr_t>(out) % bytes) % bytes / sizeof(float);
-      if (head != 0) {
-        alignas(64) float first[W];
-        at(0).store_aligned(first);
-        for (std::size_t k = 0; k < head; ++k) out[k] = first[k];
-        i = head;
+    // One loop with the division and one without, so that neither tests the scale.
+    auto loops = [&]<bool Scaled>() __attribute__((always_inline)) {
+      auto at = [&](std::size_t i) __attribute__((always_inline)) {
+        const F v = value(i);
+        if constexpr (Scaled) return F(v / s);
+        else return v;
+      };
+      std::size_t i = 0;
+      if (stream && n >= W) {
+        constexpr std::size_t bytes = sizeof(F);
+        const std::size_t head =
+            (bytes - reinterpret_cast<std::uintptr_t>(out) % bytes) % bytes / sizeof(float);
+        if (head != 0) {
+          alignas(64) float first[W];
+          at(0).store_aligned(first);
+          for (std::size_t k = 0; k < head; ++k) out[k] = first[k];
+          i = head;
+        }
+        for (; i + W <= n; i += W) store_stream<A>(at(i), out + i);
+        stream_fence<A>();
+        return i;
       }
-      for (; i + W <= n; i += W) store_stream<A>(at(i), out + i);
-      stream_fence<A>();
+      for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
       return i;
-    }
-    for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
-    return i;
+    };
+    return scale != 1.0f ? loops.template operator()<true>() : loops.template operator()<false>();
   }
 
   /// Decodes whole batches of codes as `plan` says (arithmetic, or through its table),
