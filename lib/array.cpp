@@ -476,8 +476,8 @@ ArrayStats dequantize_impl(const Format& f, std::span<const C> codes, std::span<
     std::size_t i = b;
     if constexpr (float_out) {
       if (kernels)
-        i += detail::decode_fn<C>(*kernels)(codes.data() + b, out.data() + b, e - b, *plan,
-                                            o.scale, stream, &all);
+        i += detail::decode_fn<C>(*kernels)(codes.data() + b, out.data() + b, e - b, *plan, o.scale,
+                                            stream, &all);
     }
     const std::uint64_t simd_done = i - b;
     for (; i < e; ++i) {
@@ -516,8 +516,8 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
       const detail::FakeQuantizeFn kernel =
           kernels->fake_quantize[std::size_t(o.convert.rounding)];
       if (!scaled) {
-        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan, *dplan,
-                    1.0f, stream, o.first_index + b, &amax);
+        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan, *dplan, 1.0f,
+                    stream, o.first_index + b, &amax);
       } else {
         constexpr std::size_t kBlock = 1024;
         alignas(64) std::uint32_t tmp[kBlock];
@@ -526,8 +526,8 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
           amax = std::max(amax, prepare<FloatSource>(kernels, x + i, len, tmp, flush_in_prepass,
                                                      true, o.scale));
           // With `stream`, the first call may stop at an aligned output short of `len`.
-          const std::size_t done = kernel(tmp, y + i, len, plan, *dplan, o.scale, stream,
-                                          o.first_index + i, nullptr);
+          const std::size_t done =
+              kernel(tmp, y + i, len, plan, *dplan, o.scale, stream, o.first_index + i, nullptr);
           i += done;
           if (done == 0) break;
         }
@@ -620,7 +620,6 @@ Decoder simd_decoder(const Format& f) {
 std::string_view decoder_name(Decoder d) {
   return d == Decoder::arithmetic ? "arithmetic" : "table";
 }
-
 
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint8_t> out,
                     const ArrayOptions& o) {

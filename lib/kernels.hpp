@@ -147,10 +147,15 @@ struct DecodeConsts {
   std::uint32_t specials;
   I code[DecodePlan::kMaxSpecials], bits[DecodePlan::kMaxSpecials];
   explicit DecodeConsts(const DecodePlan& d)
-      : mag_mask(std::int32_t(d.mag_mask)), offset(std::int32_t(d.offset)),
-        sub_limit(std::int32_t(d.sub_limit)), nan_above(std::int32_t(d.nan_above)),
-        sign_mask(std::int32_t(d.sign_mask)), sub_scale(d.sub_scale),
-        shift(std::int32_t(d.shift)), sign_shift(std::int32_t(d.sign_shift)), specials(d.specials) {
+      : mag_mask(std::int32_t(d.mag_mask)),
+        offset(std::int32_t(d.offset)),
+        sub_limit(std::int32_t(d.sub_limit)),
+        nan_above(std::int32_t(d.nan_above)),
+        sign_mask(std::int32_t(d.sign_mask)),
+        sub_scale(d.sub_scale),
+        shift(std::int32_t(d.shift)),
+        sign_shift(std::int32_t(d.sign_shift)),
+        specials(d.specials) {
     for (std::size_t k = 0; k < DecodePlan::kMaxSpecials; ++k) {
       code[k] = I(std::int32_t(d.special_code[k]));
       bits[k] = I(std::int32_t(d.special_bits[k]));
@@ -217,8 +222,10 @@ struct ArrayKernels {
     auto loops = [&]<bool Scaled>() __attribute__((always_inline)) {
       auto at = [&](std::size_t i) __attribute__((always_inline)) {
         const F v = value(i);
-        if constexpr (Scaled) return F(v / s);
-        else return v;
+        if constexpr (Scaled)
+          return F(v / s);
+        else
+          return v;
       };
       std::size_t i = 0;
       if (stream && n >= W) {
@@ -248,9 +255,11 @@ struct ArrayKernels {
   static std::size_t decode(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
                             float scale, bool stream, std::uint32_t* seen) {
     const Decode how = decoder_of(plan);
-    return how == Decode::table  ? decode_with<Decode::table>(codes, out, n, plan, scale, stream, seen)
-           : how == Decode::sub ? decode_with<Decode::sub>(codes, out, n, plan, scale, stream, seen)
-                                : decode_with<Decode::plain>(codes, out, n, plan, scale, stream, seen);
+    return how == Decode::table
+               ? decode_with<Decode::table>(codes, out, n, plan, scale, stream, seen)
+           : how == Decode::sub
+               ? decode_with<Decode::sub>(codes, out, n, plan, scale, stream, seen)
+               : decode_with<Decode::plain>(codes, out, n, plan, scale, stream, seen);
   }
 
   /// Fake-quantizes whole batches: encode, decode as `dplan` says, divide by `scale`.
@@ -259,12 +268,12 @@ struct ArrayKernels {
                                    const EncodePlan& plan, const DecodePlan& dplan, float scale,
                                    bool stream, std::uint64_t first_index, std::uint32_t* amax) {
     const Decode how = decoder_of(dplan);
-    return how == Decode::table
-               ? fake_with<R, Decode::table>(in, out, n, plan, dplan, scale, stream, first_index, amax)
-           : how == Decode::sub
-               ? fake_with<R, Decode::sub>(in, out, n, plan, dplan, scale, stream, first_index, amax)
-               : fake_with<R, Decode::plain>(in, out, n, plan, dplan, scale, stream, first_index,
-                                             amax);
+    return how == Decode::table ? fake_with<R, Decode::table>(in, out, n, plan, dplan, scale,
+                                                              stream, first_index, amax)
+           : how == Decode::sub ? fake_with<R, Decode::sub>(in, out, n, plan, dplan, scale, stream,
+                                                            first_index, amax)
+                                : fake_with<R, Decode::plain>(in, out, n, plan, dplan, scale,
+                                                              stream, first_index, amax);
   }
 
   /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
@@ -321,8 +330,10 @@ struct ArrayKernels {
   // Returns the floats of the codes `c` as decoder How says.
   template <Decode How>
   [[gnu::always_inline]] static F decode_codes(B c, const DecodeConsts<A>& k, const float* table) {
-    if constexpr (How == Decode::table) return gather<A>(table, c & B(0xFFFFu));
-    else return decode_batch<How == Decode::sub, A>(c, k);
+    if constexpr (How == Decode::table)
+      return gather<A>(table, c & B(0xFFFFu));
+    else
+      return decode_batch<How == Decode::sub, A>(c, k);
   }
 
   // decode() for one decoder; every constant in a local, so that the stores to `out`
@@ -333,8 +344,8 @@ struct ArrayKernels {
     const DecodeConsts<A> k(plan);
     const float* const table = plan.table;
     B all(0u);
-    const std::size_t done =
-        store_values(out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+    const std::size_t done = store_values(
+        out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
           const B c = load_widen<A>(codes + i);
           all |= c;
           return decode_codes<How>(c, k, table);
@@ -352,8 +363,8 @@ struct ArrayKernels {
     const DecodeConsts<A> k(dplan);
     const float* const table = dplan.table;
     B m(0u);
-    const std::size_t done =
-        store_values(out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+    const std::size_t done = store_values(
+        out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
           const B u = B::load_unaligned(in + i);
           m = xsimd::max(m, u & B(0x7FFFFFFFu));
           return decode_codes<How>(encode_batch<R, A>(u, p, first_index + i), k, table);

@@ -92,8 +92,7 @@ using EncodeFn = std::size_t (*)(const std::uint32_t* in, T* out, std::size_t n,
                                  std::uint32_t* amax);
 using FakeQuantizeFn = std::size_t (*)(const std::uint32_t* in, float* out, std::size_t n,
                                        const EncodePlan& p, const DecodePlan& d, float scale,
-                                       bool stream, std::uint64_t first_index,
-                                       std::uint32_t* amax);
+                                       bool stream, std::uint64_t first_index, std::uint32_t* amax);
 template <class T>
 using DecodeFn = std::size_t (*)(const T* codes, float* out, std::size_t n, const DecodePlan& d,
                                  float scale, bool stream, std::uint32_t* seen);
