@@ -350,6 +350,75 @@ const V* decode_table(const Format& f) {
   return cache.back().second->data();
 }
 
+// Returns the float32 bits DecodePlan `d` gives code `c` (without a table), step for
+// step as decode_batch (kernels.hpp) computes them.
+std::uint32_t plan_bits(const detail::DecodePlan& d, std::uint32_t c) {
+  const std::uint32_t mag = c & d.mag_mask;
+  std::uint32_t r = (mag << d.shift) + d.offset;
+  if (mag < d.sub_limit) r = std::bit_cast<std::uint32_t>(float(std::int32_t(mag)) * d.sub_scale);
+  if (mag > d.nan_above) r = 0x7FC00000u;
+  r |= (c & d.sign_mask) << d.sign_shift;
+  for (std::uint32_t k = 0; k < d.specials; ++k)
+    if (c == d.special_code[k]) r = d.special_bits[k];
+  return r;
+}
+
+// The decode plan of `f` (at most 16 bits) over its value table `table`: arithmetic when
+// plan_bits gives the table's bits for every code with at most kMaxSpecials codes
+// fixed by compares, else the table. The values must fit float and the exponent field
+// float32's (8 bits) for the arithmetic to apply.
+detail::DecodePlan make_decode_plan(const Format& f, const float* table) {
+  detail::DecodePlan d;
+  d.table = table;
+  if (!fits_float(f) || f.exponent_bits > 8) return d;
+  const int M = f.mantissa_bits;
+  const auto bits = [&](std::uint32_t c) { return std::bit_cast<std::uint32_t>(table[c]); };
+  d.mag_mask = magnitude_mask(f);
+  d.sign_mask = sign_mask(f);
+  d.sign_shift = f.is_signed ? std::uint32_t(31 - f.exponent_bits - M) : 0;
+  d.shift = std::uint32_t(23 - M);
+  d.offset = std::uint32_t(127 - f.bias) << 23;
+  // Exponent field 0 holds the zero and the subnormals: float32 bits as they are when
+  // the bias is float32's, else the integer m times the quantum of that binade.
+  if (has_zero(f) && d.offset != 0) {
+    d.sub_limit = std::uint32_t{1} << M;
+    d.sub_scale = std::ldexp(1.0f, quantum_min(f));
+  }
+  // The default NaN for the run of largest magnitudes whose codes of both signs decode to
+  // it with the code's sign (IEEE formats: above the infinity; OCP fn: the last one).
+  d.nan_above = d.mag_mask;
+  for (std::uint32_t m = d.mag_mask; m > 0; --m) {
+    const bool nan =
+        bits(m) == 0x7FC00000u && (!f.is_signed || bits(m | d.sign_mask) == 0xFFC00000u);
+    if (!nan) break;
+    d.nan_above = m - 1;
+  }
+  const std::uint32_t count = std::uint32_t{1} << total_bits(f);
+  for (std::uint32_t c = 0; c < count; ++c) {
+    if (plan_bits(d, c) == bits(c)) continue;
+    if (d.specials == detail::DecodePlan::kMaxSpecials) return detail::DecodePlan{.table = table};
+    d.special_code[d.specials] = c;
+    d.special_bits[d.specials] = bits(c);
+    ++d.specials;
+  }
+  for (std::uint32_t c = 0; c < count; ++c)
+    if (plan_bits(d, c) != bits(c)) return detail::DecodePlan{.table = table};
+  d.arithmetic = true;
+  return d;
+}
+
+// The decode plan of `f` (at most 16 bits), built once per format and kept for the process.
+const detail::DecodePlan& decode_plan(const Format& f) {
+  const float* table = decode_table<float>(f);
+  static std::mutex mu;
+  static std::vector<std::pair<Format, std::unique_ptr<const detail::DecodePlan>>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  for (const auto& [g, d] : cache)
+    if (g == f) return *d;
+  cache.emplace_back(f, std::make_unique<const detail::DecodePlan>(make_decode_plan(f, table)));
+  return *cache.back().second;
+}
+
 void check_dequantize(const Format& f, std::size_t n_in, std::size_t n_out, bool float_out,
                       const ArrayOptions& o) {
   check_common(f, n_in, n_out, o);
@@ -377,8 +446,8 @@ void check_codes(const Format& f, const C* codes, std::size_t n) {
 }
 
 template <class C, class V>
-void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out,
-                     const ArrayOptions& o) {
+ArrayStats dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out,
+                           const ArrayOptions& o) {
   constexpr bool float_out = std::is_same_v<V, float>;
   check_dequantize(f, codes.size(), out.size(), float_out, o);
   const std::size_t n = codes.size();
@@ -393,30 +462,34 @@ void dequantize_impl(const Format& f, std::span<const C> codes, std::span<V> out
       }
       return Pass{};
     });
-    return;
+    return {};
   }
   const V* table = decode_table<V>(f);
   const std::uint32_t mask = std::uint32_t{0xFFFF};
   const KernelTable* kernels = simd_kernels(
       array_path(float_out ? ArrayCall::dequantize_float32 : ArrayCall::dequantize_float64, f, o));
-  const std::uint64_t seen =
-      for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
-        std::uint32_t all = 0;
-        std::size_t i = b;
-        if constexpr (float_out) {
-          if (kernels)
-            i += detail::decode_fn<C>(*kernels)(codes.data() + b, out.data() + b, e - b, table,
-                                                o.scale, &all);
-        }
-        for (; i < e; ++i) {
-          const std::uint32_t c = std::uint32_t(codes[i]);
-          all |= c;
-          out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
-        }
-        return Pass{all, 0};
-      }).max;
-  if (total_bits(f) < int(8 * sizeof(C)) && (seen >> total_bits(f)) != 0)
+  const detail::DecodePlan* plan = nullptr;
+  if constexpr (float_out) plan = kernels ? &decode_plan(f) : nullptr;
+  const bool stream = n * sizeof(V) >= o.exec.stream_bytes;
+  const Pass p = for_chunks(n, o.exec, [&](std::size_t b, std::size_t e) {
+    std::uint32_t all = 0;
+    std::size_t i = b;
+    if constexpr (float_out) {
+      if (kernels)
+        i += detail::decode_fn<C>(*kernels)(codes.data() + b, out.data() + b, e - b, *plan, o.scale,
+                                            stream, &all);
+    }
+    const std::uint64_t simd_done = i - b;
+    for (; i < e; ++i) {
+      const std::uint32_t c = std::uint32_t(codes[i]);
+      all |= c;
+      out[i] = o.scale == 1.0f ? table[c & mask] : V(table[c & mask] / V(o.scale));
+    }
+    return Pass{all, simd_done};
+  });
+  if (total_bits(f) < int(8 * sizeof(C)) && (p.max >> total_bits(f)) != 0)
     check_codes(f, codes.data(), n);  // names the first bad code
+  return {0.0, p.simd};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -432,6 +505,8 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
   const bool flush_in_prepass = o.convert.flush_inputs && scaled;
   const EncodePlan plan = make_plan(f, o, !scaled);
   const float* table = total_bits(f) <= 16 ? decode_table<float>(f) : nullptr;
+  const detail::DecodePlan* dplan = kernels ? &decode_plan(f) : nullptr;
+  const bool stream = in.size() * sizeof(float) >= o.exec.stream_bytes;
   const float* x = in.data();
   float* y = out.data();
   return float_stats(for_chunks(in.size(), o.exec, [&](std::size_t b, std::size_t e) {
@@ -441,8 +516,8 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
       const detail::FakeQuantizeFn kernel =
           kernels->fake_quantize[std::size_t(o.convert.rounding)];
       if (!scaled) {
-        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan, table,
-                    1.0f, o.first_index + b, &amax);
+        i += kernel(reinterpret_cast<const std::uint32_t*>(x + b), y + b, e - b, plan, *dplan, 1.0f,
+                    stream, o.first_index + b, &amax);
       } else {
         constexpr std::size_t kBlock = 1024;
         alignas(64) std::uint32_t tmp[kBlock];
@@ -450,10 +525,11 @@ ArrayStats fake_quantize_impl(const Format& f, std::span<const float> in, std::s
           const std::size_t len = std::min(kBlock, e - i);
           amax = std::max(amax, prepare<FloatSource>(kernels, x + i, len, tmp, flush_in_prepass,
                                                      true, o.scale));
+          // With `stream`, the first call may stop at an aligned output short of `len`.
           const std::size_t done =
-              kernel(tmp, y + i, len, plan, table, o.scale, o.first_index + i, nullptr);
+              kernel(tmp, y + i, len, plan, *dplan, o.scale, stream, o.first_index + i, nullptr);
           i += done;
-          if (done < len) break;
+          if (done == 0) break;
         }
       }
     }
@@ -534,6 +610,16 @@ std::string_view array_path_name(ArrayPath p) {
   return p == ArrayPath::simd ? "simd" : "reference";
 }
 
+Decoder simd_decoder(const Format& f) {
+  if (auto err = check(f)) throw std::invalid_argument("invalid format: " + *err);
+  if (total_bits(f) > 16)
+    throw std::invalid_argument("simd_decoder: " + format_name(f) + " has more than 16 bits");
+  return decode_plan(f).arithmetic ? Decoder::arithmetic : Decoder::table;
+}
+
+std::string_view decoder_name(Decoder d) {
+  return d == Decoder::arithmetic ? "arithmetic" : "table";
+}
 
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint8_t> out,
                     const ArrayOptions& o) {
@@ -563,13 +649,13 @@ ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t
                                   std::span<std::uint8_t> out, const ArrayOptions& o) {
   return quantize_impl<BFloat16Source>(f, in, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
 
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint16_t> out,
@@ -588,13 +674,13 @@ ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t
                                   std::span<std::uint16_t> out, const ArrayOptions& o) {
   return quantize_impl<BFloat16Source>(f, in, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
 
 ArrayStats quantize(const Format& f, std::span<const float> in, std::span<std::uint32_t> out,
@@ -613,13 +699,13 @@ ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t
                                   std::span<std::uint32_t> out, const ArrayOptions& o) {
   return quantize_impl<BFloat16Source>(f, in, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
-void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
-                const ArrayOptions& o) {
-  dequantize_impl(f, codes, out, o);
+ArrayStats dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
+                      const ArrayOptions& o) {
+  return dequantize_impl(f, codes, out, o);
 }
 
 ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<float> out,

@@ -10,6 +10,10 @@
 // discarded fraction plus a sticky bit instead of 64 bits: a float32 significand has 24
 // bits, so the two agree wherever the rounding reads at most 32 fraction bits, which
 // holds for every mode with N <= 31 stochastic bits (simd_covers() checks it).
+//
+// The decoder (decode_batch) computes the float32 bits of a code with integer steps and
+// one exact multiply, no table; a DecodePlan built and checked for every code of the
+// format (array.cpp) says how, or sends the format to a table lookup.
 #pragma once
 
 #include <cstddef>
@@ -132,6 +136,53 @@ template <Rounding R, class A>
   return xsimd::select(is_nan, xsimd::select(neg, B(p.nan_neg), B(p.nan_pos)), res);
 }
 
+/// The constants of DecodePlan `d` as batches, set up once per kernel call.
+template <class A>
+struct DecodeConsts {
+  using I = xsimd::batch<std::int32_t, A>;  // magnitudes < 2^16: signed compares are exact
+  using F = xsimd::batch<float, A>;
+  I mag_mask, offset, sub_limit, nan_above, sign_mask;
+  F sub_scale;
+  std::int32_t shift, sign_shift;
+  std::uint32_t specials;
+  I code[DecodePlan::kMaxSpecials], bits[DecodePlan::kMaxSpecials];
+  explicit DecodeConsts(const DecodePlan& d)
+      : mag_mask(std::int32_t(d.mag_mask)),
+        offset(std::int32_t(d.offset)),
+        sub_limit(std::int32_t(d.sub_limit)),
+        nan_above(std::int32_t(d.nan_above)),
+        sign_mask(std::int32_t(d.sign_mask)),
+        sub_scale(d.sub_scale),
+        shift(std::int32_t(d.shift)),
+        sign_shift(std::int32_t(d.sign_shift)),
+        specials(d.specials) {
+    for (std::size_t k = 0; k < DecodePlan::kMaxSpecials; ++k) {
+      code[k] = I(std::int32_t(d.special_code[k]));
+      bits[k] = I(std::int32_t(d.special_bits[k]));
+    }
+  }
+};
+
+/// Decodes one batch of codes to floats without a table, as DecodePlan says (arithmetic);
+/// with Sub, the magnitudes below sub_limit through the integer-to-float path.
+template <bool Sub, class A>
+[[gnu::always_inline]] inline xsimd::batch<float, A> decode_batch(u32x<A> code,
+                                                                  const DecodeConsts<A>& k) {
+  using I = typename DecodeConsts<A>::I;
+  using F = typename DecodeConsts<A>::F;
+  const I c = xsimd::bitwise_cast<I>(code);
+  const I mag = c & k.mag_mask;
+  I r = (mag << k.shift) + k.offset;
+  if constexpr (Sub) {
+    const F sub = xsimd::to_float(mag) * k.sub_scale;
+    r = xsimd::select(mag < k.sub_limit, xsimd::bitwise_cast<I>(sub), r);
+  }
+  r = xsimd::select(mag > k.nan_above, I(0x7FC00000), r);
+  r |= (c & k.sign_mask) << k.sign_shift;
+  for (std::uint32_t j = 0; j < k.specials; ++j) r = xsimd::select(c == k.code[j], k.bits[j], r);
+  return xsimd::bitwise_cast<F>(r);
+}
+
 /// The array kernels of architecture A.
 template <class A>
 struct ArrayKernels {
@@ -159,44 +210,70 @@ struct ArrayKernels {
     return whole;
   }
 
-  /// Decodes whole batches of codes through `table` (one float per code), dividing by
-  /// `scale` unless it is 1; ORs every code into `*seen` (to check their width after).
-  template <class T>
-  static std::size_t decode(const T* codes, float* out, std::size_t n, const float* table,
-                            float scale, std::uint32_t* seen) {
-    const std::size_t whole = n - n % W;
-    B all(0u);
+  /// Stores value(i) / scale (no division where scale is 1) for whole batches of lanes
+  /// i, i + 1, ... below n; returns the count stored. With `stream`, the lanes before the
+  /// first batch-aligned address of `out` come from value(0) and the rest go out with
+  /// non-temporal stores (value(i) may run twice for a lane, with the same result).
+  template <class Value>
+  [[gnu::always_inline]] static std::size_t store_values(float* out, std::size_t n, float scale,
+                                                         bool stream, Value&& value) {
     const F s(scale);
-    for (std::size_t i = 0; i < whole; i += W) {
-      const B c = load_widen<A>(codes + i);
-      all |= c;
-      F v = gather<A>(table, c & B(0xFFFFu));
-      if (scale != 1.0f) v = v / s;
-      v.store_unaligned(out + i);
-    }
-    *seen |= reduce_or<A>(all);
-    return whole;
+    // One loop with the division and one without, so that neither tests the scale.
+    auto loops = [&]<bool Scaled>() __attribute__((always_inline)) {
+      auto at = [&](std::size_t i) __attribute__((always_inline)) {
+        const F v = value(i);
+        if constexpr (Scaled)
+          return F(v / s);
+        else
+          return v;
+      };
+      std::size_t i = 0;
+      if (stream && n >= W) {
+        constexpr std::size_t bytes = sizeof(F);
+        const std::size_t head =
+            (bytes - reinterpret_cast<std::uintptr_t>(out) % bytes) % bytes / sizeof(float);
+        if (head != 0) {
+          alignas(64) float first[W];
+          at(0).store_aligned(first);
+          for (std::size_t k = 0; k < head; ++k) out[k] = first[k];
+          i = head;
+        }
+        for (; i + W <= n; i += W) store_stream<A>(at(i), out + i);
+        stream_fence<A>();
+        return i;
+      }
+      for (; i + W <= n; i += W) at(i).store_unaligned(out + i);
+      return i;
+    };
+    return scale != 1.0f ? loops.template operator()<true>() : loops.template operator()<false>();
   }
 
-  /// Fake-quantizes whole batches: encode, look the code up in `table`, divide by `scale`.
+  /// Decodes whole batches of codes as `plan` says (arithmetic, or through its table),
+  /// dividing by `scale` unless it is 1, with non-temporal stores where `stream`; ORs
+  /// every code into `*seen` (to check their width after). Returns the count done.
+  template <class T>
+  static std::size_t decode(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
+                            float scale, bool stream, std::uint32_t* seen) {
+    const Decode how = decoder_of(plan);
+    return how == Decode::table
+               ? decode_with<Decode::table>(codes, out, n, plan, scale, stream, seen)
+           : how == Decode::sub
+               ? decode_with<Decode::sub>(codes, out, n, plan, scale, stream, seen)
+               : decode_with<Decode::plain>(codes, out, n, plan, scale, stream, seen);
+  }
+
+  /// Fake-quantizes whole batches: encode, decode as `dplan` says, divide by `scale`.
   template <Rounding R>
   static std::size_t fake_quantize(const std::uint32_t* in, float* out, std::size_t n,
-                                   const EncodePlan& plan, const float* table, float scale,
-                                   std::uint64_t first_index, std::uint32_t* amax) {
-    const EncodePlan p = plan;
-    const std::size_t whole = n - n % W;
-    B m(0u);
-    const F s(scale);
-    for (std::size_t i = 0; i < whole; i += W) {
-      const B u = B::load_unaligned(in + i);
-      m = xsimd::max(m, u & B(0x7FFFFFFFu));
-      const B c = encode_batch<R, A>(u, p, first_index + i);
-      F v = gather<A>(table, c);
-      if (scale != 1.0f) v = v / s;
-      v.store_unaligned(out + i);
-    }
-    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
-    return whole;
+                                   const EncodePlan& plan, const DecodePlan& dplan, float scale,
+                                   bool stream, std::uint64_t first_index, std::uint32_t* amax) {
+    const Decode how = decoder_of(dplan);
+    return how == Decode::table ? fake_with<R, Decode::table>(in, out, n, plan, dplan, scale,
+                                                              stream, first_index, amax)
+           : how == Decode::sub ? fake_with<R, Decode::sub>(in, out, n, plan, dplan, scale, stream,
+                                                            first_index, amax)
+                                : fake_with<R, Decode::plain>(in, out, n, plan, dplan, scale,
+                                                              stream, first_index, amax);
   }
 
   /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
@@ -240,6 +317,60 @@ struct ArrayKernels {
     (void)in, (void)n, (void)out, (void)scale, (void)amax;
 #endif
     return j;
+  }
+
+ private:
+  // The decoder a kernel call runs: a table lookup, or decode_batch with or without the
+  // integer-to-float path.
+  enum class Decode { table, sub, plain };
+  static Decode decoder_of(const DecodePlan& d) {
+    return !d.arithmetic ? Decode::table : d.sub_limit ? Decode::sub : Decode::plain;
+  }
+
+  // Returns the floats of the codes `c` as decoder How says.
+  template <Decode How>
+  [[gnu::always_inline]] static F decode_codes(B c, const DecodeConsts<A>& k, const float* table) {
+    if constexpr (How == Decode::table)
+      return gather<A>(table, c & B(0xFFFFu));
+    else
+      return decode_batch<How == Decode::sub, A>(c, k);
+  }
+
+  // decode() for one decoder; every constant in a local, so that the stores to `out`
+  // cannot make the compiler reload them.
+  template <Decode How, class T>
+  static std::size_t decode_with(const T* codes, float* out, std::size_t n, const DecodePlan& plan,
+                                 float scale, bool stream, std::uint32_t* seen) {
+    const DecodeConsts<A> k(plan);
+    const float* const table = plan.table;
+    B all(0u);
+    const std::size_t done = store_values(
+        out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+          const B c = load_widen<A>(codes + i);
+          all |= c;
+          return decode_codes<How>(c, k, table);
+        });
+    *seen |= reduce_or<A>(all);
+    return done;
+  }
+
+  // fake_quantize() for one decoder.
+  template <Rounding R, Decode How>
+  static std::size_t fake_with(const std::uint32_t* in, float* out, std::size_t n,
+                               const EncodePlan& plan, const DecodePlan& dplan, float scale,
+                               bool stream, std::uint64_t first_index, std::uint32_t* amax) {
+    const EncodePlan p = plan;
+    const DecodeConsts<A> k(dplan);
+    const float* const table = dplan.table;
+    B m(0u);
+    const std::size_t done = store_values(
+        out, n, scale, stream, [&](std::size_t i) __attribute__((always_inline)) {
+          const B u = B::load_unaligned(in + i);
+          m = xsimd::max(m, u & B(0x7FFFFFFFu));
+          return decode_codes<How>(encode_batch<R, A>(u, p, first_index + i), k, table);
+        });
+    if (amax) *amax = *amax > reduce_max<A>(m) ? *amax : reduce_max<A>(m);
+    return done;
   }
 };
 

@@ -31,6 +31,26 @@ struct EncodePlan {
   RandomKey key{};
 };
 
+/// How the decode kernels turn a code into float32 bits, derived from the value table
+/// and checked against it for every code (array.cpp). With `arithmetic`, a magnitude m
+/// (code & mag_mask) of the normal range becomes (m << shift) + offset: its fields moved
+/// into float32 position and the exponent rebiased, exact integer steps; m < sub_limit
+/// (the zero and the subnormals) becomes float(m) * sub_scale, exact because the value
+/// fits float. Magnitudes above nan_above give the default NaN; the sign bit is moved to
+/// bit 31; then each of the `specials` codes (full code, sign included) gives its bits.
+/// Without `arithmetic`, the kernels look every code up in `table`.
+struct DecodePlan {
+  static constexpr std::size_t kMaxSpecials = 4;
+  const float* table = nullptr;  // 2^16 entries, one per code (NaN past the format)
+  bool arithmetic = false;
+  std::uint32_t mag_mask = 0, sign_mask = 0, sign_shift = 0;
+  std::uint32_t shift = 0, offset = 0, sub_limit = 0;
+  float sub_scale = 0;
+  std::uint32_t nan_above = 0;
+  std::uint32_t specials = 0;
+  std::uint32_t special_code[kMaxSpecials] = {}, special_bits[kMaxSpecials] = {};
+};
+
 /// The sizes and plan of one GEMM call, shared by the drivers and the kernels.
 struct GemmPlan {
   std::int64_t M, N, K, L;
@@ -71,11 +91,11 @@ using EncodeFn = std::size_t (*)(const std::uint32_t* in, T* out, std::size_t n,
                                  const EncodePlan& p, std::uint64_t first_index,
                                  std::uint32_t* amax);
 using FakeQuantizeFn = std::size_t (*)(const std::uint32_t* in, float* out, std::size_t n,
-                                       const EncodePlan& p, const float* table, float scale,
-                                       std::uint64_t first_index, std::uint32_t* amax);
+                                       const EncodePlan& p, const DecodePlan& d, float scale,
+                                       bool stream, std::uint64_t first_index, std::uint32_t* amax);
 template <class T>
-using DecodeFn = std::size_t (*)(const T* codes, float* out, std::size_t n, const float* table,
-                                 float scale, std::uint32_t* seen);
+using DecodeFn = std::size_t (*)(const T* codes, float* out, std::size_t n, const DecodePlan& d,
+                                 float scale, bool stream, std::uint32_t* seen);
 using ScaleToOddFn = std::size_t (*)(const float* in, std::size_t n, std::uint32_t* out,
                                      float scale, std::uint32_t* amax);
 

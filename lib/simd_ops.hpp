@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
-#if defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -154,6 +154,31 @@ template <class A>
   idx.store_aligned(is);
   for (std::size_t i = 0; i < W; ++i) vs[i] = table[is[i]];
   return xsimd::batch<float, A>::load_aligned(vs);
+}
+
+/// Stores W floats at `p`, aligned to the batch, with a non-temporal store where the
+/// architecture has one (the line goes to memory without being read into the cache).
+/// Call stream_fence<A>() after the last one.
+template <class A>
+[[gnu::always_inline]] inline void store_stream(xsimd::batch<float, A> v, float* p) {
+#if defined(__AVX512F__)
+  if constexpr (is_avx512<A>) return _mm512_stream_ps(p, v);
+#endif
+#if defined(__AVX2__)
+  if constexpr (is_avx2<A>) return _mm256_stream_ps(p, v);
+#endif
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<A, xsimd::sse2>) return _mm_stream_ps(p, v);
+#endif
+  v.store_aligned(p);
+}
+
+/// Orders the non-temporal stores before it ahead of every later store.
+template <class A>
+[[gnu::always_inline]] inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
 }
 
 /// Returns the lanes 0, 1, ..., W-1.

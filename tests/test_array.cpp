@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "fp8emu/array.hpp"
@@ -704,6 +706,156 @@ TEST_CASE("array: dequantize every code against decode", "[array][exhaustive]") 
         expected += count;
       }
     }
+    sweep.finish(expected);
+  });
+}
+
+// The formats of the decoder tests: every catalog format of at most 16 bits, and others
+// (unsigned, 16 bits, other biases and policies, no subnormals, no zero), with the decoder
+// each takes. Three have normal binades of 2^7 or more codes below float32's normal range
+// (8 exponent bits with bias 128 or 140), where moving the fields into float32 position
+// does not give the value: they take the table.
+struct DecoderCase {
+  std::string name;
+  Format f;
+  Decoder decoder;
+};
+
+std::vector<DecoderCase> decoder_cases() {
+  std::vector<DecoderCase> v;
+  for (const CatalogEntry& e : catalog())
+    if (total_bits(e.format) <= 16)
+      v.push_back({std::string(e.name), e.format, Decoder::arithmetic});
+  for (const char* s : {"e3m4:policy=fn", "e5m2:bias=11", "e6m9", "e5m10:policy=fnuz",
+                        "e2m5:policy=finite", "e7m0:policy=fn", "e4m0:policy=e8m0:unsigned",
+                        "binary16p11se", "binary12p5se", "binary8p3ue"})
+    v.push_back({s, parse_format(s), Decoder::arithmetic});
+  for (const char* s : {"e8m2:bias=140", "e8m7:policy=fnuz", "binary16p9uf"})
+    v.push_back({s, parse_format(s), Decoder::table});
+  return v;
+}
+
+// Returns the bits of value_table(f)[c] / scale (no division where scale is 1), the
+// result the array path defines for dequantize to float.
+std::uint32_t table_bits(const std::vector<float>& table, std::uint32_t c, float scale) {
+  return std::bit_cast<std::uint32_t>(scale == 1.0f ? table[c] : table[c] / scale);
+}
+
+TEST_CASE("array: the SIMD decoder gives the value table's bits for every code",
+          "[array][exhaustive][decoder]") {
+  const std::vector<DecoderCase> cases = decoder_cases();
+  for (const DecoderCase& c : cases) {
+    INFO(c.name);
+    CHECK(simd_decoder(c.f) == c.decoder);
+  }
+  CHECK_THROWS_AS(simd_decoder(formats::tf32{}), std::invalid_argument);
+  test::for_each_simd_target([&](std::string_view simd) {
+    Sweep sweep(test::simd_label(simd) + "array SIMD decoder every code x " +
+                std::to_string(cases.size()) +
+                " formats x 4 scales x uint8/16/32 codes x plain/streamed stores");
+    std::uint64_t expected = 0;
+    for (const DecoderCase& dc : cases) {
+      const Format& f = dc.f;
+      const std::vector<float>& table = value_table(f);
+      const std::uint32_t count = std::uint32_t{1} << total_bits(f);
+      std::vector<std::uint8_t> c8(total_bits(f) <= 8 ? count : 0);
+      std::vector<std::uint16_t> c16(count);
+      std::vector<std::uint32_t> c32(count);
+      for (std::uint32_t c = 0; c < count; ++c) {
+        if (!c8.empty()) c8[c] = std::uint8_t(c);
+        c16[c] = std::uint16_t(c), c32[c] = c;
+      }
+      for (float scale : {1.0f, 3.0f, 0.1f, 0x1p-7f}) {
+        for (bool stream : {false, true}) {
+          ArrayOptions o{.scale = scale};
+          o.exec.stream_bytes = stream ? 0 : std::numeric_limits<std::size_t>::max();
+          INFO(dc.name << " scale " << scale << (stream ? " streamed" : ""));
+          REQUIRE(array_path(ArrayCall::dequantize_float32, f, o) == ArrayPath::simd);
+          // One float past an aligned start, so that streamed stores begin unaligned.
+          std::vector<float> buf(count + 1);
+          const std::span<float> out(buf.data() + 1, count);
+          auto run = [&](auto codes, const char* type) {
+            std::fill(buf.begin(), buf.end(), std::bit_cast<float>(0x7FBADBADu));
+            const ArrayStats st = dequantize(f, codes, out, o);
+            // Every element but a partial batch per chunk from the SIMD decoder, and every
+            // one where the stores need no alignment.
+            CHECK(ran(ArrayPath::simd, st, count));
+            if (!stream) CHECK(st.simd_elements == count);
+            std::uint64_t bad = 0;
+            std::vector<std::string> msgs;
+            for (std::uint32_t c = 0; c < count; ++c) {
+              const std::uint32_t want = table_bits(table, c, scale);
+              const std::uint32_t got = std::bit_cast<std::uint32_t>(out[c]);
+              if (got != want && ++bad <= 3)
+                msgs.push_back(dc.name + " " + type + " code " + hex_code(c, total_bits(f)) +
+                               " scale " + shortest(scale) + ": expected " + hex_code(want, 32) +
+                               ", got " + hex_code(got, 32));
+            }
+            sweep.add(count, bad, msgs);
+            expected += count;
+          };
+          if (!c8.empty()) run(std::span<const std::uint8_t>(c8), "uint8");
+          run(std::span<const std::uint16_t>(c16), "uint16");
+          run(std::span<const std::uint32_t>(c32), "uint32");
+        }
+      }
+    }
+    sweep.finish(expected);
+  });
+}
+
+// fake_quantize decodes its codes with the same decoder: every value of each format the
+// SIMD fake_quantize admits, and a point between neighbours, against the reference path.
+TEST_CASE("array: fake_quantize through the SIMD decoder", "[array][decoder]") {
+  const std::vector<DecoderCase> cases = decoder_cases();
+  test::for_each_simd_target([&](std::string_view simd) {
+    Sweep sweep(test::simd_label(simd) +
+                "array fake_quantize SIMD decoder every value and midpoint x formats the SIMD "
+                "path admits x 2 scales x plain/streamed stores");
+    std::uint64_t expected = 0;
+    std::vector<std::string> left;
+    for (const DecoderCase& dc : cases) {
+      const Format& f = dc.f;
+      const std::vector<float>& table = value_table(f);
+      std::vector<float> x;
+      for (float v : table) {
+        x.push_back(v);
+        x.push_back(v * 1.03125f);
+      }
+      bool any = false;
+      for (float scale : {1.0f, 3.0f}) {
+        for (bool stream : {false, true}) {
+          ArrayOptions o{.scale = scale};
+          o.exec.stream_bytes = stream ? 0 : std::numeric_limits<std::size_t>::max();
+          if (array_path(ArrayCall::fake_quantize, f, o) != ArrayPath::simd) continue;
+          any = true;
+          INFO(dc.name << " scale " << scale << (stream ? " streamed" : ""));
+          ArrayOptions ref = o;
+          ref.exec.simd = false;
+          std::vector<float> want(x.size()), buf(x.size() + 1);
+          const std::span<float> got(buf.data() + 1, x.size());
+          fake_quantize(f, x, want, ref);
+          CHECK(ran(ArrayPath::simd, fake_quantize(f, x, got, o), x.size()));
+          std::uint64_t bad = 0;
+          std::vector<std::string> msgs;
+          for (std::size_t i = 0; i < x.size(); ++i) {
+            const std::uint32_t w = std::bit_cast<std::uint32_t>(want[i]);
+            const std::uint32_t g = std::bit_cast<std::uint32_t>(got[i]);
+            if (w != g && ++bad <= 3)
+              msgs.push_back(dc.name + " input " + shortest(x[i]) + " scale " + shortest(scale) +
+                             ": expected " + hex_code(w, 32) + ", got " + hex_code(g, 32));
+          }
+          sweep.add(x.size(), bad, msgs);
+          expected += x.size();
+        }
+      }
+      if (!any) left.push_back(dc.name);
+    }
+    // The formats the encoder does not cover: those without a zero and those whose emin is
+    // below float32's -126 (8 exponent bits with bias 128 or more).
+    CHECK(left == std::vector<std::string>{"e8m0fnu", "binary8p1ue", "binary8p1uf",
+                                           "e4m0:policy=e8m0:unsigned", "e8m2:bias=140",
+                                           "e8m7:policy=fnuz", "binary16p9uf"});
     sweep.finish(expected);
   });
 }

@@ -29,6 +29,10 @@ struct Execution {
   std::size_t parallel_threshold = 1u << 16;  ///< Fewer elements than this run on one thread.
   std::size_t chunk = 1u << 14;               ///< Elements per unit of parallel work (>= 1).
   bool simd = true;                           ///< false runs the scalar reference loop.
+  /// Float outputs of at least this many bytes (dequantize, fake_quantize) go out with
+  /// non-temporal stores: larger than common last-level caches, they would only evict
+  /// other data on their way to memory, and such stores skip reading each line first.
+  std::size_t stream_bytes = std::size_t{32} << 20;
 };
 
 /// Describes an array conversion: the scalar options plus scale and random stream.
@@ -124,27 +128,43 @@ ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t
 ArrayStats quantize_bfloat16_bits(const Format& f, std::span<const std::uint16_t> in,
                                   std::span<std::uint32_t> out, const ArrayOptions& o = {});
 
-/// Decodes codes of `f` to value / scale, rounded once to the output type. Throws
-/// std::out_of_range for a code wider than `f` (the output is then unspecified) and
-/// std::domain_error for float output when the values of `f` do not fit in float.
-void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
-                const ArrayOptions& o = {});
-void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
-                const ArrayOptions& o = {});
-void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
-                const ArrayOptions& o = {});
-void dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
-                const ArrayOptions& o = {});
-void dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
-                const ArrayOptions& o = {});
-void dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
-                const ArrayOptions& o = {});
+/// Decodes codes of `f` to value / scale, rounded once to the output type; the stats
+/// count the elements the SIMD kernels produced (amax is 0). Throws std::out_of_range for
+/// a code wider than `f` (the output is then unspecified) and std::domain_error for float
+/// output when the values of `f` do not fit in float.
+ArrayStats dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<float> out,
+                      const ArrayOptions& o = {});
+ArrayStats dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<float> out,
+                      const ArrayOptions& o = {});
+ArrayStats dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<float> out,
+                      const ArrayOptions& o = {});
+ArrayStats dequantize(const Format& f, std::span<const std::uint8_t> codes, std::span<double> out,
+                      const ArrayOptions& o = {});
+ArrayStats dequantize(const Format& f, std::span<const std::uint16_t> codes, std::span<double> out,
+                      const ArrayOptions& o = {});
+ArrayStats dequantize(const Format& f, std::span<const std::uint32_t> codes, std::span<double> out,
+                      const ArrayOptions& o = {});
 
 /// Rounds float32 values to `f` and back: out[i] = decode(quantize(x[i])) / scale, the
 /// division rounded once to float. `in` and `out` may be the same array. Throws as
 /// quantize, and std::domain_error when the values of `f` do not fit in float.
 ArrayStats fake_quantize(const Format& f, std::span<const float> in, std::span<float> out,
                          const ArrayOptions& o = {});
+
+/// Names the ways the SIMD kernels of dequantize and fake_quantize turn codes into floats.
+enum class Decoder : std::uint8_t {
+  arithmetic,  ///< Integer steps and one exact multiply; a few special codes by compares.
+  table,       ///< A lookup of every code in the value table (a gather).
+};
+
+/// Returns the decoder the SIMD kernels use for codes of `f` (at most 16 bits) wherever
+/// array_path() sends dequantize or fake_quantize to them: arithmetic when its steps give
+/// the bits of value_table(f) for every code (checked once per format), else the table.
+/// Throws std::invalid_argument for a wider format.
+Decoder simd_decoder(const Format& f);
+
+/// Returns the name of `d` ("arithmetic", "table").
+std::string_view decoder_name(Decoder d);
 
 /// Returns the value of every code of `f` (at most 16 bits) rounded to float (exact when
 /// fits_float(f)), indexed by code; built once per format and kept for the process.

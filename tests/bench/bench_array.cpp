@@ -141,12 +141,14 @@ void register_all() {
           BM_kernel<Kernel::quantize>(s, fmt, Rounding::stochastic_a, true);
         });
       }
-      reg("dequantize/e4m3fn", [](benchmark::State& s) {
-        BM_kernel<Kernel::dequantize>(s, "e4m3fn", Rounding::nearest_even, true);
-      });
-      reg("fake_quantize/e4m3fn/rne", [](benchmark::State& s) {
-        BM_kernel<Kernel::fake_quantize>(s, "e4m3fn", Rounding::nearest_even, true);
-      });
+      for (const char* fmt : {"e4m3fn", "e5m2"}) {
+        reg(std::string("dequantize/") + fmt, [fmt](benchmark::State& s) {
+          BM_kernel<Kernel::dequantize>(s, fmt, Rounding::nearest_even, true);
+        });
+        reg(std::string("fake_quantize/") + fmt + "/rne", [fmt](benchmark::State& s) {
+          BM_kernel<Kernel::fake_quantize>(s, fmt, Rounding::nearest_even, true);
+        });
+      }
     }
   }
 }
