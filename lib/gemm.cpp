@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fp8emu/arith.hpp"
+#include "fp8emu/array.hpp"
 #include "fp8emu/options.hpp"
 #include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
@@ -329,8 +330,11 @@ float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
       const std::uint32_t e = static_cast<const std::uint8_t*>(s->data)[idx];
       return std::bit_cast<float>(e == 0 ? 0x00400000u : e == 0xFF ? 0x7FC00000u : e << 23);
     }
-    case ScaleEncoding::e4m3:
-      return float(decode(formats::e4m3fn{}, static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F));
+    case ScaleEncoding::e4m3: {
+      // The value of the e4m3fn code without its sign bit, from the table of decoded values.
+      static const std::vector<float>& table = value_table(formats::e4m3fn{});
+      return table[static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F];
+    }
   }
   return 1.0f;
 }
@@ -522,10 +526,14 @@ std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, s
   return b_out;
 }
 
+float epilogue_row_factor(const GemmOptions& o, const ScalePlan& sp, std::int64_t i) {
+  const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
+  return o.alpha * a_out;
+}
+
 void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,
                   const float* b_out, const float* total, float* out) {
-  const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
-  const float ga = o.alpha * a_out;
+  const float ga = epilogue_row_factor(o, sp, i);
   const std::uint32_t nan = o.accumulation.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
   for (std::int64_t j = 0; j < N; ++j) {
     const float g = ga * b_out[j];
