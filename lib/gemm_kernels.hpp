@@ -181,6 +181,25 @@ struct GemmKernels {
     }
   }
 
+  // Packs the rows x cols values at d[r * rs + c * cs] as out[c * ld + r] for c < cols,
+  // out[c * ld + r] = 0 for the padding rows rows .. ld - 1 (a panel: k = c, lanes r),
+  // reading along whichever of r and c is contiguous.
+  template <class T>
+  [[gnu::always_inline]] static void pack_panel(const T* d, std::int64_t rs, std::int64_t cs,
+                                                const float* table, std::int64_t rows,
+                                                std::int64_t cols, std::int64_t ld, float* out) {
+    if (rs == 1) {
+      for (std::int64_t c = 0; c < cols; ++c)
+        for (std::int64_t r = 0; r < rows; ++r) out[c * ld + r] = code_value(table, d[r + c * cs]);
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) out[c * ld + r] = code_value(table, d[r * rs + c * cs]);
+    }
+    if (rows < ld)
+      for (std::int64_t c = 0; c < cols; ++c)
+        for (std::int64_t r = rows; r < ld; ++r) out[c * ld + r] = 0.0f;
+  }
+
   template <class T>
   static void pack_b(const Strided& s, const float* table, std::int64_t k0, std::int64_t kc,
                      std::int64_t j0, std::int64_t nc, float* out) {
@@ -188,11 +207,8 @@ struct GemmKernels {
     const std::int64_t panels = (nc + NR - 1) / NR;
 #pragma omp for schedule(static)
     for (std::int64_t pnl = 0; pnl < panels; ++pnl) {
-      float* o = out + pnl * kc * NR;
       const std::int64_t jb = j0 + pnl * NR, jn = min64(NR, j0 + nc - jb);
-      for (std::int64_t k = 0; k < kc; ++k)
-        for (std::int64_t c = 0; c < NR; ++c)
-          o[k * NR + c] = c < jn ? code_value(table, d[(k0 + k) * s.rs + (jb + c) * s.cs]) : 0.0f;
+      pack_panel(d + k0 * s.rs + jb * s.cs, s.cs, s.rs, table, jn, kc, NR, out + pnl * kc * NR);
     }
   }
 
@@ -201,11 +217,8 @@ struct GemmKernels {
                      std::int64_t k0, std::int64_t kc, float* out) {
     const T* d = static_cast<const T*>(s.data);
     for (std::int64_t pnl = 0; pnl * MR < mc; ++pnl) {
-      float* o = out + pnl * kc * MR;
       const std::int64_t ib = i0 + pnl * MR, in = min64(MR, i0 + mc - ib);
-      for (std::int64_t k = 0; k < kc; ++k)
-        for (std::int64_t r = 0; r < MR; ++r)
-          o[k * MR + r] = r < in ? code_value(table, d[(ib + r) * s.rs + (k0 + k) * s.cs]) : 0.0f;
+      pack_panel(d + ib * s.rs + k0 * s.cs, s.rs, s.cs, table, in, kc, MR, out + pnl * kc * MR);
     }
   }
 
