@@ -3,7 +3,9 @@
 // 1. float32 nearest-even accumulation in sequential-k order: operands decoded to float
 //    and packed into panels, a register-blocked xsimd microkernel of fused multiply-adds
 //    (each step is round(s + a*b), one rounding, exactly the definition), cache blocking
-//    over K that never reorders the k sum of an element, OpenMP over row blocks.
+//    over K that never reorders the k sum of an element, OpenMP over row blocks. Each
+//    segment's partial sum is scaled and promoted into the total while its tile is in
+//    registers, and the block that ends K writes C.
 //
 // 2. The NVIDIA matrix-unit model when every step is exact in float32: products of the
 //    operand formats are exact floats, each term truncated to F bits at weight 2^E is an
@@ -15,7 +17,7 @@
 //
 // The SIMD loops of both are in gemm_kernels.hpp, compiled once per target and called
 // through the KernelTable of the target in use (simd.hpp); this file decides the path,
-// allocates and fills the buffers, and promotes and writes the results.
+// allocates and fills the buffers.
 #include <omp.h>
 
 #include <algorithm>
