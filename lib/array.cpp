@@ -339,9 +339,10 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
       for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
         Pass p;
         for (std::size_t r = r0; r < r1; ++r) {
-          const Pass q = encode_row_blocks(f, in.data(), out.data(), r * cols, r * cols + std::size_t(g.cols),
-                                           std::size_t(bc), &g.scales[std::size_t(std::int64_t(r) / br * gc)],
-                                           plan, o, kernels, flush_in_prepass);
+          const float* scales = &g.scales[std::size_t(std::int64_t(r) / br * gc)];
+          const Pass q = encode_row_blocks(f, in.data(), out.data(), r * cols,
+                                           r * cols + std::size_t(g.cols), std::size_t(bc),
+                                           scales, plan, o, kernels, flush_in_prepass);
           p.max = std::max(p.max, q.max);
           p.simd += q.simd;
         }

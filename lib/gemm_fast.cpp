@@ -17,7 +17,7 @@
 //
 // The SIMD loops of both are in gemm_kernels.hpp, compiled once per target and called
 // through the KernelTable of the target in use (simd.hpp); this file decides the path,
-// allocates and fills the buffers.
+// allocates and fills the buffers, and writes C from the unit kernel's totals (gemm_finish).
 #include <omp.h>
 
 #include <algorithm>
@@ -180,10 +180,11 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
   const bool need_p = L > KC && K > KC;
   const bool need_t = detail::float32_block_end(0, K, L) < K && std::min(L, K) < K;
   thread_local Scratch scratch;
-  const auto [P, T, a_g, b_pad, bpack, cpack, apack, rpack] = scratch.get<8>(
-      {need_p ? M * N : 0, need_t ? M * N : 0, mpad, npad, KC * ncpad, segments * ncpad,
-       KC * mc * threads, segments * mc * threads});
-  for (std::int64_t i = 0; i < mpad; ++i) a_g[i] = detail::epilogue_row_factor(o, pl.sp, std::min(i, M - 1));
+  const auto [P, T, a_g, b_pad, bpack, cpack, apack, rpack] =
+      scratch.get<8>({need_p ? M * N : 0, need_t ? M * N : 0, mpad, npad, KC * ncpad,
+                      segments * ncpad, KC * mc * threads, segments * mc * threads});
+  for (std::int64_t i = 0; i < mpad; ++i)
+    a_g[i] = detail::epilogue_row_factor(o, pl.sp, std::min(i, M - 1));
   for (std::int64_t j = 0; j < npad; ++j) b_pad[j] = b_out[std::size_t(std::min(j, N - 1))];
   const detail::Float32Work w{ta.data(), tb.data(), detail::strided(a), detail::strided(b),
                               P,         T,         a_g,                b_pad,

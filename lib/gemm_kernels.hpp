@@ -193,7 +193,8 @@ struct GemmKernels {
         for (std::int64_t r = 0; r < rows; ++r) out[c * ld + r] = code_value(table, d[r + c * cs]);
     } else {
       for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) out[c * ld + r] = code_value(table, d[r * rs + c * cs]);
+        for (std::int64_t c = 0; c < cols; ++c)
+          out[c * ld + r] = code_value(table, d[r * rs + c * cs]);
     }
     if (rows < ld)
       for (std::int64_t c = 0; c < cols; ++c)

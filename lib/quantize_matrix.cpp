@@ -26,7 +26,8 @@ std::uint32_t abs_bits_max(const float* x, std::int64_t n) {
 
 // 2^k for k in -149 .. 127, from its bits.
 float pow2f(int k) {
-  return std::bit_cast<float>(k >= -126 ? std::uint32_t(k + 127) << 23 : std::uint32_t(1) << (k + 149));
+  return std::bit_cast<float>(k >= -126 ? std::uint32_t(k + 127) << 23
+                                        : std::uint32_t(1) << (k + 149));
 }
 
 float bits_to_amax(std::uint32_t m) {
@@ -133,7 +134,8 @@ namespace {
 int mx_exponent_of(double fmax, double amax, MxRule r) {
   if (!(amax > 0)) return -127;
   if (!std::isfinite(amax)) return 127;
-  const std::uint64_t ab = std::bit_cast<std::uint64_t>(amax), fb = std::bit_cast<std::uint64_t>(fmax);
+  const std::uint64_t ab = std::bit_cast<std::uint64_t>(amax);
+  const std::uint64_t fb = std::bit_cast<std::uint64_t>(fmax);
   constexpr std::uint64_t kFraction = (std::uint64_t(1) << 52) - 1;
   if (ab >> 52 != 0) {
     // A normal amax = ma 2^ea, fmax = mf 2^ef (significands in [1, 2)): floor gives
