@@ -320,7 +320,10 @@ ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool
 
 float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
   if (s->data == nullptr) return 1.0f;
-  const std::int64_t idx = (r / br) * grid_cols + c / bc;
+  return block_value((r / br) * grid_cols + c / bc);
+}
+
+float ScaleGrid::block_value(std::int64_t idx) const {
   switch (s->encoding) {
     case ScaleEncoding::float32:
       return static_cast<const float*>(s->data)[idx];
@@ -337,6 +340,27 @@ float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
     }
   }
   return 1.0f;
+}
+
+void ScaleGrid::run(std::int64_t r, std::int64_t c, std::int64_t dr, std::int64_t dc,
+                    std::int64_t n, float* out) const {
+  if (s->data == nullptr) {
+    for (std::int64_t t = 0; t < n; ++t) out[t] = 1.0f;
+    return;
+  }
+  // The block index moves on by `step` every `len` elements, the first time after `left`.
+  const std::int64_t len = dr ? br : dc ? bc : n + 1, step = dr ? grid_cols : 1;
+  std::int64_t idx = (r / br) * grid_cols + c / bc;
+  std::int64_t left = dr ? br - r % br : dc ? bc - c % bc : n + 1;
+  float v = block_value(idx);
+  for (std::int64_t t = 0; t < n; ++t) {
+    out[t] = v;
+    if (--left == 0) {
+      idx += step;
+      left = len;
+      if (t + 1 < n) v = block_value(idx);
+    }
+  }
 }
 
 ScalePlan scale_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {

@@ -15,6 +15,11 @@ struct ScaleGrid {
   std::int64_t k_block = 0;  ///< Block length along K when it splits K, else 0.
   /// Returns the scale of element (r, c), without the tensor factor (1 without data).
   float at(std::int64_t r, std::int64_t c) const;
+  /// Writes at(r + t * dr, c + t * dc) to out[t] for t < n (dr, dc: 0 or 1).
+  void run(std::int64_t r, std::int64_t c, std::int64_t dr, std::int64_t dc, std::int64_t n,
+           float* out) const;
+  /// Returns the scale of block idx of the grid (row-major), given data.
+  float block_value(std::int64_t idx) const;
 };
 
 ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool is_a);

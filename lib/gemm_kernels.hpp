@@ -240,11 +240,18 @@ struct GemmKernels {
   static void pack_row_factors(const GemmPlan& pl, const Block& b, std::int64_t i0,
                                std::int64_t mc, float* out) {
     const ScaleGrid& g = pl.sp.sa;
-    for (std::int64_t pnl = 0; pnl * MR < mc; ++pnl)
-      for (std::int64_t s = 0; s < b.nseg; ++s)
-        for (std::int64_t r = 0; r < MR; ++r)
-          out[(pnl * b.nseg + s) * MR + r] =
-              g.k_block ? g.at(min64(i0 + pnl * MR + r, pl.M - 1), b.segment_start(s)) : 1.0f;
+    for (std::int64_t pnl = 0; pnl * MR < mc; ++pnl) {
+      const std::int64_t ib = i0 + pnl * MR, in = min64(MR, pl.M - ib);
+      for (std::int64_t s = 0; s < b.nseg; ++s) {
+        float* o = out + (pnl * b.nseg + s) * MR;
+        if (!g.k_block) {
+          for (std::int64_t r = 0; r < MR; ++r) o[r] = 1.0f;
+          continue;
+        }
+        g.run(ib, b.segment_start(s), 1, 0, in, o);
+        for (std::int64_t r = in; r < MR; ++r) o[r] = o[in - 1];
+      }
+    }
   }
 
   static void pack_col_factors(const GemmPlan& pl, const Block& b, std::int64_t j0,
@@ -252,11 +259,18 @@ struct GemmKernels {
     const ScaleGrid& g = pl.sp.sb;
     const std::int64_t panels = (nc + NR - 1) / NR;
 #pragma omp for schedule(static) nowait
-    for (std::int64_t pnl = 0; pnl < panels; ++pnl)
-      for (std::int64_t s = 0; s < b.nseg; ++s)
-        for (std::int64_t c = 0; c < NR; ++c)
-          out[(pnl * b.nseg + s) * NR + c] =
-              g.k_block ? g.at(b.segment_start(s), min64(j0 + pnl * NR + c, pl.N - 1)) : 1.0f;
+    for (std::int64_t pnl = 0; pnl < panels; ++pnl) {
+      const std::int64_t jb = j0 + pnl * NR, jn = min64(NR, pl.N - jb);
+      for (std::int64_t s = 0; s < b.nseg; ++s) {
+        float* o = out + (pnl * b.nseg + s) * NR;
+        if (!g.k_block) {
+          for (std::int64_t c = 0; c < NR; ++c) o[c] = 1.0f;
+          continue;
+        }
+        g.run(b.segment_start(s), jb, 0, 1, jn, o);
+        for (std::int64_t c = jn; c < NR; ++c) o[c] = o[jn - 1];
+      }
+    }
   }
 
   static void float32(const GemmPlan& pl, const GemmOptions& o, const Float32Work& w,

@@ -557,8 +557,8 @@ struct FastCase {
   std::string acc;
   GemmPath path;  // the fast path the case is for
   bool specials = false;
-  // 0 none, 1 tensor+row/col, 2 blocks 1x16 / 16x16, 3 MX-32, 4 NVFP4, 5 DeepSeek-V3
-  // (float32 blocks of 1x128 for A, 128x128 for B)
+  // 0 none, 1 tensor+row/col, 2 blocks 1x16 / 16x16 (6: 16x16 / 16x16), 3 MX-32, 4 NVFP4,
+  // 5 DeepSeek-V3 (float32 blocks of 1x128 for A, 128x128 for B)
   int scales = 0;
   bool zeros = false;
   bool beta = false;  // beta != 0 for every shape (else for every third)
@@ -591,6 +591,7 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         {"fp32 DeepSeek promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=64", F32, false, 5},
         {"fp32 promote 96", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=96", F32},
         {"fp32 promote 300", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=300", F32},
+        {"fp32 blocks 16x16 16x16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 6},
         {"h100-fp8", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
         {"h100-fp8 e5m2", formats::e5m2{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
         {"h100-fp8 zeros", formats::e4m3fn{}, formats::e5m2{}, "nvidia-h100-fp8", UNIT, false, 0, true},
@@ -635,13 +636,13 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
             o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 0, 0.75f};
             o.b_scales = {nullptr, ScaleEncoding::float32, 0, 0, 3.0f};
             o.alpha = 0.5f;
-          } else if (fc.scales == 2) {
-            const std::int64_t kb = (s.K + 15) / 16;
-            fsa.resize(std::size_t(s.M * kb));
+          } else if (fc.scales == 2 || fc.scales == 6) {
+            const std::int64_t kb = (s.K + 15) / 16, ra = fc.scales == 6 ? 16 : 1;
+            fsa.resize(std::size_t((s.M + ra - 1) / ra * kb));
             fsb.resize(std::size_t(kb * ((s.N + 15) / 16)));
             for (auto& v : fsa) v = pow2() * 1.5f;
             for (auto& v : fsb) v = pow2();
-            o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 16, 1.0f};
+            o.a_scales = {fsa.data(), ScaleEncoding::float32, ra, 16, 1.0f};
             o.b_scales = {fsb.data(), ScaleEncoding::float32, 16, 16, 1.0f};
           } else if (fc.scales == 3 || fc.scales == 4) {
             const std::int64_t bk = fc.scales == 3 ? 32 : 16, kb = (s.K + bk - 1) / bk;
