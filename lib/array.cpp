@@ -194,18 +194,22 @@ std::uint32_t prepare(const KernelTable* kernels, const typename Src::T* in, std
                       std::uint32_t* out, bool flush, bool scaled, float scale) {
   std::uint32_t m = 0;
   std::size_t j = 0;
-  if constexpr (std::is_same_v<Src, FloatSource>) {
-    if (kernels && scaled && !flush) j = kernels->scale_to_odd(in, n, out, scale, &m);
+  bool kernel = false;
+  if constexpr (std::is_same_v<Src, FloatSource>) kernel = kernels && scaled && !flush;
+  while (true) {
+    // The kernel where it applies, one batch by the scalar loop where it stops.
+    if constexpr (std::is_same_v<Src, FloatSource>)
+      if (kernel) j += kernels->scale_to_odd(in + j, n - j, out + j, scale, &m);
+    for (const std::size_t stop = kernel ? std::min(n, j + kernels->lanes) : n; j < stop; ++j) {
+      std::uint32_t b = Src::bits(in[j]);
+      m = std::max(m, b & 0x7FFFFFFFu);
+      if (flush && Src::subnormal(in[j])) b &= 0x80000000u;
+      if (scaled && (b & 0x7FFFFFFFu) <= 0x7F800000u)
+        b = round_to_odd_float(double(std::bit_cast<float>(b)) * double(scale));
+      out[j] = b;
+    }
+    if (j == n) return m;
   }
-  for (; j < n; ++j) {
-    std::uint32_t b = Src::bits(in[j]);
-    m = std::max(m, b & 0x7FFFFFFFu);
-    if (flush && Src::subnormal(in[j])) b &= 0x80000000u;
-    if (scaled && (b & 0x7FFFFFFFu) <= 0x7F800000u)
-      b = round_to_odd_float(double(std::bit_cast<float>(b)) * double(scale));
-    out[j] = b;
-  }
-  return m;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -246,6 +250,44 @@ Pass encode_range(const Format& f, const typename Src::T* x, Out* y, std::size_t
   for (; i < e; ++i) {
     amax = std::max(amax, Src::bits(x[i]) & 0x7FFFFFFFu);
     y[i] = Out(reference<Src>(f, x[i], o, plan.key, o.first_index + i));
+  }
+  return {amax, simd_done};
+}
+
+// Encodes the row x[b, e) of blocks of bc elements, block k times scales[k]: the inputs
+// of as many blocks as fit in kBlock are scaled (prepare, each with its block's scale)
+// and encoded by one kernel call; the scalar reference does what the kernel leaves. The
+// same codes as encode_range block by block (each element depends only on its input,
+// scale and index).
+template <class Out>
+Pass encode_row_blocks(const Format& f, const float* x, Out* y, std::size_t b, std::size_t e,
+                       std::size_t bc, const float* scales, const EncodePlan& plan,
+                       const ArrayOptions& o, const KernelTable* kernels, bool flush_in_prepass) {
+  std::uint32_t amax = 0;
+  std::size_t i = b;
+  if (kernels) {
+    const detail::EncodeFn<Out> kernel = detail::encode_fn<Out>(*kernels, o.convert.rounding);
+    constexpr std::size_t kBlock = 1024;
+    alignas(64) std::uint32_t tmp[kBlock];
+    while (e - i >= kernels->lanes) {
+      const std::size_t len = std::min(kBlock, e - i);
+      for (std::size_t q = i; q < i + len;) {
+        const std::size_t k = (q - b) / bc, q1 = std::min(i + len, b + (k + 1) * bc);
+        amax = std::max(amax, prepare<FloatSource>(kernels, x + q, q1 - q, tmp + (q - i),
+                                                   flush_in_prepass, true, scales[k]));
+        q = q1;
+      }
+      const std::size_t done = kernel(tmp, y + i, len, plan, o.first_index + i, nullptr);
+      i += done;
+      if (done < len) break;
+    }
+  }
+  const std::uint64_t simd_done = i - b;
+  ArrayOptions ob = o;
+  for (; i < e; ++i) {
+    amax = std::max(amax, FloatSource::bits(x[i]) & 0x7FFFFFFFu);
+    ob.scale = scales[(i - b) / bc];
+    y[i] = Out(reference<FloatSource>(f, x[i], ob, plan.key, o.first_index + i));
   }
   return {amax, simd_done};
 }
@@ -296,17 +338,14 @@ ArrayStats quantize_blocks_impl(const Format& f, std::span<const float> in, cons
   return float_stats(
       for_chunks(std::size_t(g.rows), rows_exec, [&](std::size_t r0, std::size_t r1) {
         Pass p;
-        ArrayOptions ob = o;
-        for (std::size_t r = r0; r < r1; ++r)
-          for (std::int64_t j = 0; j < gc; ++j) {
-            const std::size_t b = r * cols + std::size_t(j * bc),
-                              e = r * cols + std::size_t(std::min(g.cols, (j + 1) * bc));
-            ob.scale = g.scales[std::size_t(std::int64_t(r) / br * gc + j)];
-            const Pass q = encode_range<FloatSource>(f, in.data(), out.data(), b, e, plan, ob,
-                                                     kernels, true, flush_in_prepass);
-            p.max = std::max(p.max, q.max);
-            p.simd += q.simd;
-          }
+        for (std::size_t r = r0; r < r1; ++r) {
+          const float* scales = &g.scales[std::size_t(std::int64_t(r) / br * gc)];
+          const Pass q = encode_row_blocks(f, in.data(), out.data(), r * cols,
+                                           r * cols + std::size_t(g.cols), std::size_t(bc),
+                                           scales, plan, o, kernels, flush_in_prepass);
+          p.max = std::max(p.max, q.max);
+          p.simd += q.simd;
+        }
         return p;
       }));
 }

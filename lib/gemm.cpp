@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fp8emu/arith.hpp"
+#include "fp8emu/array.hpp"
 #include "fp8emu/options.hpp"
 #include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
@@ -319,7 +320,10 @@ ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool
 
 float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
   if (s->data == nullptr) return 1.0f;
-  const std::int64_t idx = (r / br) * grid_cols + c / bc;
+  return block_value((r / br) * grid_cols + c / bc);
+}
+
+float ScaleGrid::block_value(std::int64_t idx) const {
   switch (s->encoding) {
     case ScaleEncoding::float32:
       return static_cast<const float*>(s->data)[idx];
@@ -329,10 +333,34 @@ float ScaleGrid::at(std::int64_t r, std::int64_t c) const {
       const std::uint32_t e = static_cast<const std::uint8_t*>(s->data)[idx];
       return std::bit_cast<float>(e == 0 ? 0x00400000u : e == 0xFF ? 0x7FC00000u : e << 23);
     }
-    case ScaleEncoding::e4m3:
-      return float(decode(formats::e4m3fn{}, static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F));
+    case ScaleEncoding::e4m3: {
+      // The value of the e4m3fn code without its sign bit, from the table of decoded values.
+      static const std::vector<float>& table = value_table(formats::e4m3fn{});
+      return table[static_cast<const std::uint8_t*>(s->data)[idx] & 0x7F];
+    }
   }
   return 1.0f;
+}
+
+void ScaleGrid::run(std::int64_t r, std::int64_t c, std::int64_t dr, std::int64_t dc,
+                    std::int64_t n, float* out) const {
+  if (s->data == nullptr) {
+    for (std::int64_t t = 0; t < n; ++t) out[t] = 1.0f;
+    return;
+  }
+  // The block index moves on by `step` every `len` elements, the first time after `left`.
+  const std::int64_t len = dr ? br : dc ? bc : n + 1, step = dr ? grid_cols : 1;
+  std::int64_t idx = (r / br) * grid_cols + c / bc;
+  std::int64_t left = dr ? br - r % br : dc ? bc - c % bc : n + 1;
+  float v = block_value(idx);
+  for (std::int64_t t = 0; t < n; ++t) {
+    out[t] = v;
+    if (--left == 0) {
+      idx += step;
+      left = len;
+      if (t + 1 < n) v = block_value(idx);
+    }
+  }
 }
 
 ScalePlan scale_plan(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
@@ -522,10 +550,14 @@ std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, s
   return b_out;
 }
 
+float epilogue_row_factor(const GemmOptions& o, const ScalePlan& sp, std::int64_t i) {
+  const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
+  return o.alpha * a_out;
+}
+
 void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,
                   const float* b_out, const float* total, float* out) {
-  const float a_out = sp.sa.k_block ? o.a_scales.tensor : o.a_scales.tensor * sp.sa.at(i, 0);
-  const float ga = o.alpha * a_out;
+  const float ga = epilogue_row_factor(o, sp, i);
   const std::uint32_t nan = o.accumulation.unit.model == UnitModel::none ? 0x7FC00000u : 0x7FFFFFFFu;
   for (std::int64_t j = 0; j < N; ++j) {
     const float g = ga * b_out[j];

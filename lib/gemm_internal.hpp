@@ -15,6 +15,11 @@ struct ScaleGrid {
   std::int64_t k_block = 0;  ///< Block length along K when it splits K, else 0.
   /// Returns the scale of element (r, c), without the tensor factor (1 without data).
   float at(std::int64_t r, std::int64_t c) const;
+  /// Writes at(r + t * dr, c + t * dc) to out[t] for t < n (dr, dc: 0 or 1).
+  void run(std::int64_t r, std::int64_t c, std::int64_t dr, std::int64_t dc, std::int64_t n,
+           float* out) const;
+  /// Returns the scale of block idx of the grid (row-major), given data.
+  float block_value(std::int64_t idx) const;
 };
 
 ScaleGrid scale_grid(const Scales& s, std::int64_t rows, std::int64_t cols, bool is_a);
@@ -75,8 +80,12 @@ std::int64_t next_boundary(std::int64_t k0, std::int64_t K, std::int64_t kb, std
 /// tensor factor).
 std::vector<float> epilogue_columns(const GemmOptions& o, const ScalePlan& sp, std::int64_t N);
 
+/// Returns alpha * a_out(i): alpha times A's scale factor of row i that does not split K
+/// (with A's tensor factor).
+float epilogue_row_factor(const GemmOptions& o, const ScalePlan& sp, std::int64_t i);
+
 /// Writes row i of the result from its totals: out[j] = g * total[j] (+ beta * out[j] when
-/// beta != 0) with g = (alpha * a_out(i)) * b_out[j], the scales that do not split K. A
+/// beta != 0) with g = epilogue_row_factor(i) * b_out[j], the scales that do not split K. A
 /// NaN result is 0x7FFFFFFF for the matrix-unit models (their NaN), 0x7FC00000 for float
 /// accumulators.
 void epilogue_row(const GemmOptions& o, const ScalePlan& sp, std::int64_t i, std::int64_t N,

@@ -276,13 +276,38 @@ struct ArrayKernels {
                                                               stream, first_index, amax);
   }
 
-  /// Widens whole groups of 16 float32 inputs to the bits of x * scale rounded to odd at
+  /// Widens whole batches of float32 inputs to the bits of x * scale rounded to odd at
   /// float precision (NaN inputs unchanged), the same bits as array.cpp's scalar loop;
-  /// folds max |x| bits into `*amax`. Returns the count done: 0 on targets without a
-  /// kernel for it.
+  /// folds max |x| bits into `*amax`. Returns the count done, which may stop short of
+  /// the last whole batch (the caller does the next batch with the scalar loop).
   static std::size_t scale_to_odd(const float* in, std::size_t n, std::uint32_t* out,
                                   float scale, std::uint32_t* amax) {
     std::size_t j = 0;
+    if constexpr (!is_avx512<A>) {
+      // p = x * scale rounded to nearest and its error e = fma(x, scale, -p), exact where
+      // x = 0 or 2^-100 <= |p| < inf (then no underflow loses bits of the product). The
+      // inexact products: p one step toward zero where e and p differ in sign (p was
+      // rounded away from zero), then the last bit set. A batch with another lane
+      // (a NaN or infinite x, an overflow, a tiny product) ends the kernel.
+      const F s(scale);
+      const B abs_mask(0x7FFFFFFFu), sign(0x80000000u), zero(0u), one(1u);
+      B mv(0u);
+      for (; j + W <= n; j += W) {
+        const F x = F::load_unaligned(in + j);
+        const B b = xsimd::bitwise_cast<B>(x), ab = b & abs_mask;
+        const F p = x * s;
+        const B pb = xsimd::bitwise_cast<B>(p), pab = pb & abs_mask;
+        const auto exact_error = ((pab >= B(0x0D800000u)) & (pab < B(0x7F800000u))) | (ab == zero);
+        if (!xsimd::all(exact_error)) break;
+        mv = xsimd::max(mv, ab);
+        const B e = xsimd::bitwise_cast<B>(fused_fma(x, s, -p));
+        const auto inexact = (e & abs_mask) != zero;
+        const auto away = inexact & (((e ^ pb) & sign) != zero);
+        const B t = xsimd::select(away, pb - one, pb);
+        xsimd::select(inexact, t | one, t).store_unaligned(out + j);
+      }
+      *amax = *amax > reduce_max<A>(mv) ? *amax : reduce_max<A>(mv);
+    }
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
     if constexpr (is_avx512<A>) {
       // p = x * scale is exact in double (24 + 24 bits); rounded toward zero to float,

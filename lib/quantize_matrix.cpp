@@ -16,12 +16,18 @@ namespace fp8emu {
 namespace {
 
 // max over the bits of |x|: an integer max, which vectorizes; a NaN's bits exceed every
-// other value's, so NaN wins.
+// other value's, so NaN wins. (The bits are below 2^31: a signed max orders them alike.)
 std::uint32_t abs_bits_max(const float* x, std::int64_t n) {
-  std::uint32_t m = 0;
+  std::int32_t m = 0;
   for (std::int64_t i = 0; i < n; ++i)
-    m = std::max(m, std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu);
-  return m;
+    m = std::max(m, std::int32_t(std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu));
+  return std::uint32_t(m);
+}
+
+// 2^k for k in -149 .. 127, from its bits.
+float pow2f(int k) {
+  return std::bit_cast<float>(k >= -126 ? std::uint32_t(k + 127) << 23
+                                        : std::uint32_t(1) << (k + 149));
 }
 
 float bits_to_amax(std::uint32_t m) {
@@ -122,10 +128,22 @@ float auto_scale(double fmax, double amax, int margin, bool pow2) {
 
 std::string_view mx_rule_name(MxRule r) { return r == MxRule::floor ? "floor" : "ceil"; }
 
-int mx_exponent(const Format& elem, double amax, MxRule r) {
+namespace {
+
+// mx_exponent for the element format's largest finite value fmax.
+int mx_exponent_of(double fmax, double amax, MxRule r) {
   if (!(amax > 0)) return -127;
   if (!std::isfinite(amax)) return 127;
-  const double fmax = max_finite(elem);
+  const std::uint64_t ab = std::bit_cast<std::uint64_t>(amax);
+  const std::uint64_t fb = std::bit_cast<std::uint64_t>(fmax);
+  constexpr std::uint64_t kFraction = (std::uint64_t(1) << 52) - 1;
+  if (ab >> 52 != 0) {
+    // A normal amax = ma 2^ea, fmax = mf 2^ef (significands in [1, 2)): floor gives
+    // ea - ef; for ceil, the least e with fmax 2^e >= amax is ea - ef, plus 1 where mf < ma.
+    int e = int(ab >> 52) - int(fb >> 52);
+    if (r == MxRule::ceil && (fb & kFraction) < (ab & kFraction)) ++e;
+    return std::clamp(e, -127, 127);
+  }
   int e;
   if (r == MxRule::floor) {
     e = std::ilogb(amax) - std::ilogb(fmax);
@@ -135,6 +153,12 @@ int mx_exponent(const Format& elem, double amax, MxRule r) {
     while (std::ldexp(fmax, e) < amax) ++e;
   }
   return std::clamp(e, -127, 127);
+}
+
+}  // namespace
+
+int mx_exponent(const Format& elem, double amax, MxRule r) {
+  return mx_exponent_of(max_finite(elem), amax, r);
 }
 
 std::string_view matrix_scaling_name(MatrixScaling s) {
@@ -177,12 +201,16 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   const float* p = x.data;
   if (x.layout != o.out_layout || ld != inner) {
     out.packed.resize(std::size_t(n));
-    for (std::int64_t i = 0; i < pr; ++i)
-      for (std::int64_t j = 0; j < pc; ++j) {
-        const std::int64_t r = out_rm ? i : j, c = out_rm ? j : i;
-        out.packed[std::size_t(i * pc + j)] =
-            row_major_in ? x.data[r * ld + c] : x.data[c * ld + r];
-      }
+    // Element (i, j) of the packed array is x.data[i * si + j * sj]; a transpose goes
+    // tile by tile.
+    const bool same = x.layout == o.out_layout;
+    const std::int64_t si = same ? ld : 1, sj = same ? 1 : ld, tile = same ? pc : 16;
+    float* q = out.packed.data();
+    for (std::int64_t i0 = 0; i0 < pr; i0 += 16)
+      for (std::int64_t j0 = 0; j0 < pc; j0 += tile)
+        for (std::int64_t i = i0; i < std::min(pr, i0 + 16); ++i)
+          for (std::int64_t j = j0; j < std::min(pc, j0 + tile); ++j)
+            q[i * pc + j] = x.data[i * si + j * sj];
     p = out.packed.data();
   }
   const std::span<const float> px(p, std::size_t(n));
@@ -254,16 +282,22 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
   const std::int64_t pgr = out_rm ? gr : gc, pgc = out_rm ? gc : gr;
 
   // 4. The amax of every block (NaN wins), in the packed grid's order.
-  std::vector<double>& bamax = out.block_amax;
-  bamax.assign(std::size_t(pgr * pgc), 0.0);
-  double tensor_amax = 0;
-  for (std::int64_t i = 0; i < pr; ++i)
+  //    (As float bits, whose max is the amax with NaN winning.)
+  std::vector<std::uint32_t> bmax(std::size_t(pgr * pgc), 0);
+  for (std::int64_t i = 0; i < pr; ++i) {
+    std::uint32_t* m = bmax.data() + i / pbr * pgc;
     for (std::int64_t bj = 0; bj < pgc; ++bj) {
       const std::int64_t j0 = bj * pbc, j1 = std::min(pc, j0 + pbc);
-      merge_amax(bamax[std::size_t(i / pbr * pgc + bj)],
-                 bits_to_amax(abs_bits_max(p + i * pc + j0, j1 - j0)));
+      m[bj] = std::max(m[bj], abs_bits_max(p + i * pc + j0, j1 - j0));
     }
-  for (const double a : bamax) merge_amax(tensor_amax, a);
+  }
+  std::vector<double>& bamax = out.block_amax;
+  bamax.resize(bmax.size());
+  double tensor_amax = 0;
+  for (std::size_t b = 0; b < bmax.size(); ++b) {
+    bamax[b] = bits_to_amax(bmax[b]);
+    merge_amax(tensor_amax, bamax[b]);
+  }
   float encode = 1.0f;
   if (kind == MatrixScaling::nvfp4) {
     if (!std::isfinite(tensor_amax)) bad("nvfp4 scales need an input without NaN or infinity");
@@ -285,8 +319,8 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
       const double a = bamax[pi];
       float& s = out.quant_scales[pi];
       if (kind == MatrixScaling::mx) {
-        const int e = mx_exponent(f, a, o.mx_rule);
-        s = std::ldexp(1.0f, -e);
+        const int e = mx_exponent_of(fmax, a, o.mx_rule);
+        s = pow2f(-e);
         out.code_scales[li] = std::uint8_t(e + 127);
       } else if (kind == MatrixScaling::nvfp4) {
         const Nvfp4Block b = nvfp4_block(a, fmax, encode);

@@ -8,6 +8,7 @@
 // simd_symbols test checks the object files for it).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -63,12 +64,15 @@ struct Float32Work {
   const float* ta;  // value tables of A and B (codes of at most 16 bits), else null
   const float* tb;
   Strided sa, sb;
-  float* P;            // partial sums of the current segment, M x N
-  float* T;            // totals, M x N
-  float* col;          // N column factors of the segment
-  const float* b_out;  // epilogue column factors
+  float* P;            // M x N partial sums of segments longer than a block, else null
+  float* T;            // M x N totals between blocks, else null (K in one block or segment)
+  const float* a_g;    // epilogue row factors alpha * a_out(i), padded to the register rows
+  const float* b_out;  // epilogue column factors, padded to the register columns
+  std::int64_t segments;  // the most segments in a block
   float* bpack;        // KC x (NC rounded up to nr), aligned to 64 bytes
+  float* cpack;        // segments x (NC rounded up to nr) column factors, aligned to 64 bytes
   float* apack;        // threads x KC x MC, aligned to 64 bytes
+  float* rpack;        // threads x segments x MC row factors
 };
 
 /// What the NVIDIA matrix-unit kernel reads and writes; gemm_fast.cpp fills it.
@@ -82,6 +86,15 @@ struct UnitWork {
 
 /// The GEMM blocking, the same for every target but the width.
 inline constexpr std::int64_t kGemmKC = 256, kGemmNC = 4096;
+
+/// Returns the end of the float32 kernel's K block that starts at k0, for segments of L
+/// steps: as many whole segments as fit in kGemmKC steps, or at most kGemmKC steps inside
+/// one segment when L is longer.
+inline std::int64_t float32_block_end(std::int64_t k0, std::int64_t K, std::int64_t L) {
+  const std::int64_t end = L <= kGemmKC ? k0 + kGemmKC / L * L
+                                        : std::min(k0 + kGemmKC, (k0 / L + 1) * L);
+  return std::min(end, K);
+}
 inline constexpr int kUnitRows = 12;  // rows per register block of the unit kernel
 
 inline constexpr std::size_t kRoundingCount = option_table<Rounding>::entries.size();

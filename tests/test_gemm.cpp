@@ -557,8 +557,11 @@ struct FastCase {
   std::string acc;
   GemmPath path;  // the fast path the case is for
   bool specials = false;
-  int scales = 0;  // 0 none, 1 tensor+row/col, 2 blocks 1x16 / 16x16, 3 MX-32, 4 NVFP4
+  // 0 none, 1 tensor+row/col, 2 blocks 1x16 / 16x16 (6: 16x16 / 16x16), 3 MX-32, 4 NVFP4,
+  // 5 DeepSeek-V3 (float32 blocks of 1x128 for A, 128x128 for B)
+  int scales = 0;
   bool zeros = false;
+  bool beta = false;  // beta != 0 for every shape (else for every third)
 };
 
 }  // namespace
@@ -577,6 +580,18 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         {"fp32 blocks 1x16 16x16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 2},
         {"fp32 MX-32", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 3},
         {"fp32 NVFP4", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4},
+        // Segment layouts: the scale block and the promotion interval nested both ways,
+        // segments longer than the kernel's K block (256), blocks that do not divide it.
+        {"fp32 MX-32 promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=64", F32, false, 3},
+        {"fp32 MX-32 promote 16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=16", F32, false, 3},
+        {"fp32 MX-32 promote 96", formats::e4m3fn{}, formats::e5m2{}, "fp32,promote=96", F32, false, 3},
+        {"fp32 MX-32 specials", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, true, 3},
+        {"fp32 NVFP4 beta", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4, false, true},
+        {"fp32 DeepSeek 1x128 128x128", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 5},
+        {"fp32 DeepSeek promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=64", F32, false, 5},
+        {"fp32 promote 96", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=96", F32},
+        {"fp32 promote 300", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=300", F32},
+        {"fp32 blocks 16x16 16x16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 6},
         {"h100-fp8", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
         {"h100-fp8 e5m2", formats::e5m2{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT},
         {"h100-fp8 zeros", formats::e4m3fn{}, formats::e5m2{}, "nvidia-h100-fp8", UNIT, false, 0, true},
@@ -589,12 +604,13 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         {"h100-fp8 out-bits 7", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,out-bits=7,fbits=9,block=8", UNIT},
     };
     Sweep sweep(test::simd_label(simd) + "gemm fast path vs reference: " + std::to_string(cases.size()) +
-                " configurations x 7 shapes x 2 layouts x 3 thread counts");
+                " configurations x 8 shapes x 2 layouts x 3 thread counts");
     struct Shape {
       std::int64_t M, N, K;
     };
     const std::vector<Shape> shapes = {{1, 1, 1},   {13, 33, 1},  {12, 32, 256}, {25, 47, 300},
-                                       {7, 100, 65}, {50, 17, 513}, {97, 65, 33}};
+                                       {7, 100, 65}, {50, 17, 513}, {97, 65, 33},
+                                       {20, 37, 700}};
     // Every element of every (case, shape, layout) is compared for 3 thread counts.
     std::uint64_t cells = 0;
     for (const Shape& sh : shapes) cells += std::uint64_t(sh.M * sh.N);
@@ -620,13 +636,13 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
             o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 0, 0.75f};
             o.b_scales = {nullptr, ScaleEncoding::float32, 0, 0, 3.0f};
             o.alpha = 0.5f;
-          } else if (fc.scales == 2) {
-            const std::int64_t kb = (s.K + 15) / 16;
-            fsa.resize(std::size_t(s.M * kb));
+          } else if (fc.scales == 2 || fc.scales == 6) {
+            const std::int64_t kb = (s.K + 15) / 16, ra = fc.scales == 6 ? 16 : 1;
+            fsa.resize(std::size_t((s.M + ra - 1) / ra * kb));
             fsb.resize(std::size_t(kb * ((s.N + 15) / 16)));
             for (auto& v : fsa) v = pow2() * 1.5f;
             for (auto& v : fsb) v = pow2();
-            o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 16, 1.0f};
+            o.a_scales = {fsa.data(), ScaleEncoding::float32, ra, 16, 1.0f};
             o.b_scales = {fsb.data(), ScaleEncoding::float32, 16, 16, 1.0f};
           } else if (fc.scales == 3 || fc.scales == 4) {
             const std::int64_t bk = fc.scales == 3 ? 32 : 16, kb = (s.K + bk - 1) / bk;
@@ -637,10 +653,18 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
             const ScaleEncoding enc = fc.scales == 3 ? ScaleEncoding::e8m0 : ScaleEncoding::e4m3;
             o.a_scales = {csa.data(), enc, 1, bk, fc.scales == 4 ? 0.375f : 1.0f};
             o.b_scales = {csb.data(), enc, bk, 1, 1.0f};
+          } else if (fc.scales == 5) {
+            const std::int64_t kb = (s.K + 127) / 128;
+            fsa.resize(std::size_t(s.M * kb));
+            fsb.resize(std::size_t(kb * ((s.N + 127) / 128)));
+            for (auto& v : fsa) v = pow2() * 1.75f;
+            for (auto& v : fsb) v = pow2() * 1.25f;
+            o.a_scales = {fsa.data(), ScaleEncoding::float32, 1, 128, 1.0f};
+            o.b_scales = {fsb.data(), ScaleEncoding::float32, 128, 128, 1.0f};
           }
           std::vector<float> c0(std::size_t(s.M * s.N));
           for (auto& v : c0) v = float(int(rng.next() % 17) - 8) * 0.25f;
-          if (seed % 3 == 0) o.beta = -0.5f;
+          if (fc.beta || seed % 3 == 0) o.beta = -0.5f;
           o.exec.threads = 1;
           // The comparison means something only if gemm takes the path the case is for.
           INFO(fc.name << " M=" << s.M << " N=" << s.N << " K=" << s.K);
@@ -672,6 +696,20 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
     GemmOptions o;
     o.accumulation = parse_accumulation("nvidia-h100-fp8");
     CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+    // A promotion interval and a scale block of which neither divides the other cut K at
+    // both: the reference computes those.
+    const Codes a8 = random_codes(formats::e4m3fn{}, 4, 256, 3, Layout::row_major);
+    const Codes b8 = random_codes(formats::e4m3fn{}, 256, 4, 4, Layout::row_major);
+    const std::vector<std::uint8_t> sa(4 * 8, 127), sb(8 * 4, 127);
+    GemmOptions mx;
+    mx.a_scales = {sa.data(), ScaleEncoding::e8m0, 1, 32, 1.0f};
+    mx.b_scales = {sb.data(), ScaleEncoding::e8m0, 32, 1, 1.0f};
+    for (const char* spec : {"fp32,promote=100", "fp32,promote=48"}) {
+      mx.accumulation = parse_accumulation(spec);
+      CHECK(gemm_path(a8.view(), b8.view(), mx) == GemmPath::reference);
+    }
+    mx.accumulation = parse_accumulation("fp32,promote=96");
+    CHECK(gemm_path(a8.view(), b8.view(), mx) == GemmPath::float32);
   });
 }
 

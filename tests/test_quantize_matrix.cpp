@@ -148,6 +148,46 @@ TEST_CASE("auto_scale: Transformer Engine's float32 scale", "[quantize_matrix]")
   CHECK(matrix_scaling_name(MatrixScaling::nvfp4) == "nvfp4");
 }
 
+TEST_CASE("mx_exponent: floor from frexp, ceil by search", "[quantize_matrix]") {
+  // Floor: the exponent of amax less that of fmax (OCP MX v1.0, 6.3), from frexp. Ceil:
+  // the least e with fmax 2^e >= amax, by search from below. Both clamped to -127 .. 127.
+  // The amax values: every 4099th positive finite float, the neighbours of fmax 2^k, and
+  // double subnormals.
+  std::vector<double> amax;
+  for (std::uint32_t b = 1; b < 0x7F800000u; b += 4099) amax.push_back(std::bit_cast<float>(b));
+  const Format fs[] = {formats::e4m3fn{}, formats::e5m2{}, formats::e2m1fn{}, formats::float16{}};
+  for (const Format& f : fs)
+    for (int k = -160; k <= 140; ++k) {
+      const double v = std::ldexp(max_finite(f), k);
+      for (double d : {std::nextafter(v, 0.0), v, std::nextafter(v, 1e300)}) amax.push_back(d);
+    }
+  for (double d : {1e-310, 4.9e-324, 2.2e-308}) amax.push_back(d);
+  Sweep sweep("mx_exponent floor and ceil x 4 formats");
+  std::uint64_t bad = 0;
+  std::vector<std::string> msgs;
+  for (const Format& f : fs) {
+    const double fmax = max_finite(f);
+    for (double a : amax) {
+      int ea, ef;
+      std::frexp(a, &ea);
+      std::frexp(fmax, &ef);
+      const int floor = std::clamp(ea - ef, -127, 127);
+      int e = ea - ef - 2;  // fmax 2^e < 2^(ea - 2) < a
+      const bool from_below = std::ldexp(fmax, e) < a;
+      while (std::ldexp(fmax, e) < a) ++e;
+      const int ceil = std::clamp(e, -127, 127);
+      const int got_floor = mx_exponent(f, a, MxRule::floor), got_ceil = mx_exponent(f, a, MxRule::ceil);
+      if ((!from_below || got_floor != floor || got_ceil != ceil) && ++bad <= 3)
+        msgs.push_back(format_name(f) + " amax " + std::to_string(a) + ": floor " + std::to_string(got_floor) +
+                       " want " + std::to_string(floor) + ", ceil " + std::to_string(got_ceil) + " want " +
+                       std::to_string(ceil));
+    }
+  }
+  sweep.add(std::size(fs) * amax.size(), bad, msgs);
+  sweep.finish(std::size(fs) * amax.size());
+  CHECK(amax.size() == 0x7F800000u / 4099 + 1 + 4 * 301 * 3 + 3);
+}
+
 TEST_CASE("quantize_matrix: codes and scales by each scaling's definition", "[quantize_matrix]") {
   constexpr std::int64_t R = 37, C = 70;  // no block divides them
   const std::vector<float> logical = test_matrix(R, C, 3);
