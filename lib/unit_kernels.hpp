@@ -18,8 +18,8 @@
 //
 // Blocking: the K dimension is cut into chunks of whole blocks (about kUnitKC products);
 // each element's chain value C is kept in memory between chunks, so a chunk of A's rows
-// stays in cache while every panel of B's columns passes by. Each element is computed by
-// one thread, in k order, whatever the thread count.
+// stays in cache while panels of B's columns pass by. Each element is computed by one
+// thread, in k order, whatever the thread count.
 #pragma once
 
 #include <omp.h>
@@ -333,24 +333,26 @@ struct UnitKernels {
   }
 
   // ---------------------------------------------------------------------------------------
-  // The drivers: chunks of blocks in order; in each, M blocks of kUnitMC rows x panels of
-  // columns share out among the threads; then the epilogue.
+  // The driver: the threads share out M blocks of kUnitMC rows x groups of panels (at most
+  // kUnitNC columns); each does the chunks of its item in order, and in each chunk every
+  // panel of the group, so that the chunk of A's rows stays in cache. No element depends
+  // on another, so no barrier separates the chunks. Then the epilogue.
 
   template <class T, UnitRule R, bool kRZ, bool kOvf>
   static void run(const GemmPlan& pl, const GemmOptions& o, const UnitWork& u, float* c,
                   std::int64_t ldc) {
     const std::int64_t panels = u.npad / kCols<T>, groups = u.mpad / RU;
     const std::int64_t per_mb = kUnitMC / RU, mblocks = (groups + per_mb - 1) / per_mb;
+    const std::int64_t per_pg = kUnitNC / kCols<T>, pgroups = (panels + per_pg - 1) / per_pg;
 #pragma omp parallel num_threads(pl.threads)
     {
-      for (std::int64_t ch = 0; ch < u.nchunks; ++ch) {
-        const std::int64_t blo = u.chunks[ch], bhi = u.chunks[ch + 1];
-#pragma omp for collapse(2) schedule(static)
-        for (std::int64_t mb = 0; mb < mblocks; ++mb)
-          for (std::int64_t g = 0; g < panels; ++g)
-            for (std::int64_t rg = mb * per_mb; rg < min64(groups, (mb + 1) * per_mb); ++rg)
-              tile<T, R, kRZ, kOvf>(u, pl, o, blo, bhi, rg * RU, g);
-      }
+#pragma omp for collapse(2) schedule(dynamic)
+      for (std::int64_t mb = 0; mb < mblocks; ++mb)
+        for (std::int64_t pg = 0; pg < pgroups; ++pg)
+          for (std::int64_t ch = 0; ch < u.nchunks; ++ch)
+            for (std::int64_t g = pg * per_pg; g < min64(panels, (pg + 1) * per_pg); ++g)
+              for (std::int64_t rg = mb * per_mb; rg < min64(groups, (mb + 1) * per_mb); ++rg)
+                tile<T, R, kRZ, kOvf>(u, pl, o, u.chunks[ch], u.chunks[ch + 1], rg * RU, g);
       gemm_finish(pl, o, u.T, u.npad, c, ldc, u.b_out);
     }
   }
