@@ -124,26 +124,52 @@ struct UnitKernels {
     else return round_int<T>(x, r);
   }
 
+  // v rounded to float32 nearest-even and back (the conversions of the target, in the
+  // default floating-point environment): the model's output rounding for out = 23 and
+  // nearest-even, subnormals (quantum 2^-149) and overflow to infinity included.
+  static V<double> float_rne(V<double> v) {
+#if defined(__AVX512F__)
+    if constexpr (is_avx512<A>) return V<double>(_mm512_cvtps_pd(_mm512_cvtpd_ps(v)));
+#endif
+#if defined(__AVX__)
+    if constexpr (std::is_base_of_v<xsimd::avx, A> && !is_avx512<A>)
+      return V<double>(_mm256_cvtps_pd(_mm256_cvtpd_ps(v)));
+#endif
+    if constexpr (std::is_base_of_v<xsimd::sse2, A> && sizeof(V<double>) == 16) {
+      return V<double>(_mm_cvtps_pd(_mm_cvtpd_ps(v)));
+    } else {
+      alignas(64) double d[V<double>::size];
+      v.store_aligned(d);
+      for (double& x : d) x = double(float(x));
+      return V<double>::load_aligned(d);
+    }
+  }
+
   // unit_output on double lanes: v (exact) rounded to a float32 with `out` fraction bits
   // below its leading bit, exponent at least -126, under r; +-inf from 2^128 up; +0 for
-  // zero. The quantum Q = 2^(max(floor(log2 |v|), -126) - out) is a normal double, v / Q
-  // is below 2^24, so the rounding is exact, and so is its product with Q (a float).
-  static V<double> output_round(V<double> v, V<double> two_minus_out, Rounding r) {
+  // zero. In general the quantum Q = 2^(max(floor(log2 |v|), -126) - out) is a normal
+  // double, v / Q is below 2^24, so the rounding is exact, and so is its product with Q (a
+  // float). Truncation of lanes that are all zero or of magnitude 2^-126 or more clears
+  // the low 52 - out bits of the double; nearest-even with out = 23 is float_rne.
+  static V<double> output_round(V<double> v, int out, Rounding r) {
     using VD = V<double>;
-    const VD Q = xsimd::max(pow2_floor<double>(v), VD(0x1p-126)) * two_minus_out;
-    VD w = round_int<double>(v * ratio<double>(VD(1.0), Q), r) * Q;
+    if (r == Rounding::nearest_even && out == 23) return float_rne(v) + VD(0.0);
+    VD w;
+    if (r == Rounding::toward_zero &&
+        !xsimd::any((xsimd::abs(v) < VD(0x1p-126)) & (v != VD(0.0)))) {
+      w = from_bits<double>(to_bits<double>(v) & VB<double>(~((std::uint64_t{1} << (52 - out)) - 1)));
+    } else {
+      const VD Q = xsimd::max(pow2_floor<double>(v), VD(0x1p-126)) * VD(std::ldexp(1.0, -out));
+      w = round_int<double>(v * ratio<double>(VD(1.0), Q), r) * Q;
+    }
     w = xsimd::select(xsimd::abs(w) >= VD(0x1p128), xsimd::copysign(VD(INFINITY), w), w);
     return w + VD(0.0);  // the models return +0 for a zero sum
   }
 
   // The float32 nearest-even sum of two floats held in double lanes: the double sum,
-  // rounded once more to float (exact double rounding: 53 >= 2 * 24 + 2), or the
-  // infinity or NaN it is.
-  static V<double> float_add(V<double> x, V<double> y) {
-    using VD = V<double>;
-    const VD s = x + y;
-    return xsimd::select(xsimd::isfinite(s), output_round(s, VD(0x1p-23), Rounding::nearest_even), s);
-  }
+  // rounded once more to float (exact double rounding: 53 >= 2 * 24 + 2; infinities and
+  // NaN pass through the conversion).
+  static V<double> float_add(V<double> x, V<double> y) { return float_rne(x + y); }
   static V<float> float_add(V<float> x, V<float> y) { return x + y; }
 
   // ---------------------------------------------------------------------------------------
@@ -168,7 +194,6 @@ struct UnitKernels {
     T* chain = static_cast<T*>(u.chain) + i0 * npad + g * G;
     float* tot = u.T + i0 * npad + g * G;
     const VT twoF(T(std::ldexp(1.0, F))), twoMinusF(T(std::ldexp(1.0, -F)));
-    const VT twoMinusOut(T(std::ldexp(1.0, -mu.output_fraction_bits)));
     // A floor under E where it meets no product (an empty half, E1 = 0) or where 2^(F - E)
     // would leave the lanes' range, so that 2^(F - E) and E / emax stay normal numbers:
     // on double lanes 2^-500 (every E is at least 2^-252, every emax at most 2^256); on
@@ -197,26 +222,22 @@ struct UnitKernels {
           E0[r][v] = R == UnitRule::nvidia ? xsimd::max(pow2_floor<T>(cin[r][v]), kMinNormal) : VT(T(0));
           E1[r][v] = VT(T(0));
         }
-      // Pass 1: E = the largest 2^(e_a + e_b); the AMD fp8 rule keeps one per parity of
-      // k - b0 (E0 even, E1 odd).
-      for (std::int64_t k = s.b0; k < s.b1; ++k) {
-        const bool odd = R == UnitRule::amd_fp8 && ((k - s.b0) & 1);
-        VT b[VU];
-        for (int v = 0; v < VU; ++v) b[v] = VT::load_aligned(bx + k * G + v * W);
-        if (odd) {
+      // Pass 1: E = the largest 2^(e_a + e_b) over the products k0, k0 + step, ... < b1.
+      const auto pass1 = [&](std::int64_t k0, std::int64_t step, VT (&E)[RU][VU]) {
+        for (std::int64_t k = k0; k < s.b1; k += step) {
+          VT b[VU];
+          for (int v = 0; v < VU; ++v) b[v] = VT::load_aligned(bx + k * G + v * W);
 #pragma GCC unroll 8
           for (int r = 0; r < RU; ++r) {
             const VT a(ax[r * K + k]);
-            for (int v = 0; v < VU; ++v) E1[r][v] = xsimd::max(E1[r][v], a * b[v]);
-          }
-        } else {
-#pragma GCC unroll 8
-          for (int r = 0; r < RU; ++r) {
-            const VT a(ax[r * K + k]);
-            for (int v = 0; v < VU; ++v) E0[r][v] = xsimd::max(E0[r][v], a * b[v]);
+            for (int v = 0; v < VU; ++v) E[r][v] = xsimd::max(E[r][v], a * b[v]);
           }
         }
-      }
+      };
+      // The AMD fp8 rule keeps one E per parity of k - b0 (E0 even, E1 odd).
+      constexpr bool kHalves = R == UnitRule::amd_fp8;
+      pass1(s.b0, kHalves ? 2 : 1, E0);
+      if constexpr (kHalves) pass1(s.b0 + 1, 2, E1);
       // 2^(F - E) per half, from the exponent fields.
       VT sF0[RU][VU], sF1[RU][VU];
       for (int r = 0; r < RU; ++r)
@@ -227,33 +248,35 @@ struct UnitKernels {
       // Pass 2: the sums of the rounded terms round(a b 2^(F - E)), exact (below 2^53,
       // unit_fast.cpp checks the bit budget); the AMD rules also note products of 2^128
       // or more.
-      VT S0[RU][VU], S1[RU][VU];
       using VBool = xsimd::batch_bool<T, A>;
+      VT S0[RU][VU], S1[RU][VU];
       VBool ovp[RU][VU], ovn[RU][VU];
       for (int r = 0; r < RU; ++r)
         for (int v = 0; v < VU; ++v) {
-          S0[r][v] = VT(T(0));
-          S1[r][v] = VT(T(0));
-          if constexpr (kOvf) ovp[r][v] = ovn[r][v] = VT(T(0)) != VT(T(0));
+          S0[r][v] = S1[r][v] = VT(T(0));
+          ovp[r][v] = ovn[r][v] = VT(T(0)) != VT(T(0));
         }
-      for (std::int64_t k = s.b0; k < s.b1; ++k) {
-        const bool odd = R == UnitRule::amd_fp8 && ((k - s.b0) & 1);
-        VT b[VU];
-        for (int v = 0; v < VU; ++v) b[v] = VT::load_aligned(bv + k * G + v * W);
+      const auto pass2 = [&](std::int64_t k0, std::int64_t step, VT (&S)[RU][VU],
+                             const VT (&sF)[RU][VU]) {
+        for (std::int64_t k = k0; k < s.b1; k += step) {
+          VT b[VU];
+          for (int v = 0; v < VU; ++v) b[v] = VT::load_aligned(bv + k * G + v * W);
 #pragma GCC unroll 8
-        for (int r = 0; r < RU; ++r) {
-          const VT a(av[r * K + k]);
-          for (int v = 0; v < VU; ++v) {
-            const VT p = a * b[v];
-            if constexpr (kOvf) {
-              ovp[r][v] = ovp[r][v] | (p >= VT(T(0x1p128)));
-              ovn[r][v] = ovn[r][v] | (p <= VT(T(-0x1p128)));
+          for (int r = 0; r < RU; ++r) {
+            const VT a(av[r * K + k]);
+            for (int v = 0; v < VU; ++v) {
+              const VT p = a * b[v];
+              if constexpr (kOvf) {
+                ovp[r][v] = ovp[r][v] | (p >= VT(T(0x1p128)));
+                ovn[r][v] = ovn[r][v] | (p <= VT(T(-0x1p128)));
+              }
+              S[r][v] += round_term<kRZ, T>(p * sF[r][v], tr);
             }
-            if (odd) S1[r][v] += round_term<kRZ, T>(p * sF1[r][v], tr);
-            else S0[r][v] += round_term<kRZ, T>(p * sF0[r][v], tr);
           }
         }
-      }
+      };
+      pass2(s.b0, kHalves ? 2 : 1, S0, sF0);
+      if constexpr (kHalves) pass2(s.b0 + 1, 2, S1, sF1);
       // The block output, then the chain.
       for (int r = 0; r < RU; ++r)
         for (int v = 0; v < VU; ++v) {
@@ -272,7 +295,7 @@ struct UnitKernels {
             // C's term round(C 2^(F - E)), then one rounding of (S + t_C) 2^(E - F).
             const VT E = E0[r][v];
             const VT tc = round_term<kRZ, T>(ci * sF0[r][v], tr);
-            out = output_round((S0[r][v] + tc) * (E * twoMinusF), twoMinusOut, orr);
+            out = output_round((S0[r][v] + tc) * (E * twoMinusF), mu.output_fraction_bits, orr);
           } else {
             // AMD. fp8: the halves floored to the larger exponent emax (an empty half has
             // E1 = 0 and S1 = 0); fp16: one sum. s is in units 2^(emax - F), below
@@ -296,7 +319,7 @@ struct UnitKernels {
             if constexpr (R == UnitRule::amd_fp8)
               cpart = xsimd::select(ec >= emax2 * VT(T(0x1p-25)), cpart, VT(T(0)));
             total += cpart;
-            out = output_round(total * (emax2 * VT(T(0x1p-31))), twoMinusOut, orr);
+            out = output_round(total * (emax2 * VT(T(0x1p-31))), mu.output_fraction_bits, orr);
             if constexpr (kOvf) {
               // A product of 2^128 or more: an infinity of its sign, NaN for both signs.
               out = xsimd::select(ovn[r][v], VT(T(-INFINITY)), out);
