@@ -1,7 +1,7 @@
-// fp8emu: run-time instruction-set dispatch. The kernels (kernels.hpp, gemm_kernels.hpp)
-// are templates on an xsimd architecture tag; each SIMD target instantiates them in its
-// own translation unit (simd_<target>.cpp, compiled with that target's -m flags) into
-// one KernelTable. simd.cpp picks the best table the CPU can run, once, and the array
+// fp8emu: run-time instruction-set dispatch. The kernels (kernels.hpp, gemm_kernels.hpp,
+// unit_kernels.hpp) are templates on an xsimd architecture tag; each SIMD target
+// instantiates them in its own translation unit (simd_<target>.cpp, compiled with that
+// target's -m flags) into one KernelTable. simd.cpp picks the best table the CPU can run, once, and the array
 // and GEMM drivers call through it. Code compiled for a target is reached only through
 // its table, and every function in it is a template on the target's tag, so no copy
 // compiled with one target's instructions can stand in for another's (the
