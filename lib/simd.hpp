@@ -59,7 +59,7 @@ inline constexpr std::int64_t kGemmKC = 256, kGemmNC = 4096;
 /// Register block of the unit kernels (rows x vectors of columns); rows of A and columns
 /// of B per cache block; products per chunk of K (a chunk is whole blocks).
 inline constexpr int kUnitRows = 3, kUnitVectors = 2;
-inline constexpr std::int64_t kUnitMC = 64, kUnitNC = 512, kUnitKC = 256;
+inline constexpr std::int64_t kUnitMC = 64, kUnitNC = 512, kUnitKC = 128;
 
 /// One block of products [b0, b1) of the segment that starts at s0.
 struct UnitSpan {
