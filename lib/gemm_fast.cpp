@@ -7,15 +7,9 @@
 //    segment's partial sum is scaled and promoted into the total while its tile is in
 //    registers, and the block that ends K writes C.
 //
-// 2. The NVIDIA matrix-unit model when every step is exact in float32: products of the
-//    operand formats are exact floats, each term truncated to F bits at weight 2^E is an
-//    integer-valued float trunc(p * 2^(F-E)), and a block sum of them needs at most
-//    F + 2 + log2(block + 1) <= 24 bits. Then the block result is (S 2^-F) 2^E exactly, and
-//    truncation of the output to `out` fraction bits clears the low 23 - out bits of the
-//    float (for subnormal results too, whose quantum 2^-149 the model's 2^(-126-out)
-//    is a multiple of).
+// The matrix-unit models have their own fast paths (unit_fast.cpp).
 //
-// The SIMD loops of both are in gemm_kernels.hpp, compiled once per target and called
+// The SIMD loops are in gemm_kernels.hpp, compiled once per target and called
 // through the KernelTable of the target in use (simd.hpp); this file decides the path,
 // allocates and fills the buffers, and writes C from the unit kernel's totals (gemm_finish).
 #include <omp.h>
@@ -47,15 +41,6 @@ using Plan = detail::GemmPlan;
 using Aligned64 = xsimd::aligned_allocator<float, 64>;
 
 bool is_float32(const Format& f) { return f == Format(formats::float32{}); }
-
-bool has_nonfinite(const CodeMatrix& m) {
-  const detail::Strided s = detail::strided(m);
-  const std::vector<float>& t = value_table(m.format);
-  for (std::int64_t r = 0; r < m.rows; ++r)
-    for (std::int64_t c = 0; c < m.cols; ++c)
-      if (!std::isfinite(t[s.at(r, c)])) return true;
-  return false;
-}
 
 // Segments are regular when one of the scale block and the promotion interval divides
 // the other (or only one is set): every segment but the last has length L.
@@ -90,23 +75,6 @@ bool float32_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o
          acc.convert.saturation == Saturation::none && !acc.convert.flush_inputs &&
          !acc.convert.flush_outputs && acc.order == SumOrder::sequential && !acc.kahan &&
          operand_decodable(a.format) && operand_decodable(b.format);
-}
-
-bool unit_path_formats(const Format& fa, const Format& fb, const MatrixUnit& u) {
-  const auto bitlen = [](int x) { return 32 - std::countl_zero(std::uint32_t(x)); };
-  const int emax_a = int(std::ilogb(max_finite(fa))), emax_b = int(std::ilogb(max_finite(fb)));
-  return total_bits(fa) <= 16 && total_bits(fb) <= 16 && has_zero(fa) &&
-         has_zero(fb) && fa.mantissa_bits + fb.mantissa_bits + 2 <= 24 &&
-         quantum_min(fa) + quantum_min(fb) >= -149 &&
-         emin(fa) + emin(fb) >= u.fraction_bits - 127 && emax_a + emax_b + 2 <= 127 &&
-         u.fraction_bits + 2 + bitlen(u.block + 1) <= 24;
-}
-
-bool unit_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
-  const MatrixUnit& u = o.accumulation.unit;
-  return o.exec.simd && detail::active_kernels() && u.model == UnitModel::nvidia &&
-         u.term_rounding == Rounding::toward_zero && u.output_rounding == Rounding::toward_zero &&
-         unit_path_formats(a.format, b.format, u);
 }
 
 // ---------------------------------------------------------------------------
@@ -193,63 +161,6 @@ void gemm_float32(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
   kt.gemm_float32(pl, o, w, code_bytes(a.format), code_bytes(b.format), c, ldc);
 }
 
-// ---------------------------------------------------------------------------
-// 2. The NVIDIA matrix-unit model.
-// ---------------------------------------------------------------------------
-
-// 2^e of every code, e the operand's exponent as the model takes it (gemm.cpp, Ref::Term):
-// -126 for zeros; NaN and infinities (which never reach this path) 0.
-std::vector<float> unit_exp_table(const Format& f) {
-  std::vector<float> t(std::size_t{1} << total_bits(f));
-  for (std::size_t c = 0; c < t.size(); ++c) {
-    const detail::Unpacked u = detail::unpack(f, std::uint32_t(c), false);
-    const bool finite_nonzero = u.cls == ValueClass::normal || u.cls == ValueClass::subnormal;
-    t[c] = finite_nonzero ? std::ldexp(1.0f, u.exp + f.mantissa_bits)
-           : u.cls == ValueClass::zero ? 0x1p-126f
-                                       : 0.0f;
-  }
-  return t;
-}
-
-void gemm_unit(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-               const GemmOptions& o, const Plan& pl, const detail::KernelTable& kt) {
-  const std::int64_t M = pl.M, N = pl.N, K = pl.K;
-  const std::int64_t G = kt.unit_cols, RU = detail::kUnitRows;
-  const std::int64_t npad = (N + G - 1) / G * G, mpad = (M + RU - 1) / RU * RU;
-  const std::vector<float>& tav = value_table(a.format);
-  const std::vector<float>& tbv = value_table(b.format);
-  const std::vector<float> tax = unit_exp_table(a.format), tbx = unit_exp_table(b.format);
-  // Operand values and 2^(unit exponent) (2^-126 for zeros), row-major over (row, k) for
-  // A and (k, column) for B, B's columns padded to a multiple of G (padding lanes are
-  // computed and dropped).
-  std::vector<float> av(std::size_t(mpad * K), 0.0f), ax(std::size_t(mpad * K), 0.0f);
-  std::vector<float, Aligned64> bv(std::size_t(K * npad), 0.0f),
-      bx(std::size_t(K * npad), 0.0f);
-  const detail::Strided sa = detail::strided(a), sb = detail::strided(b);
-  std::vector<float> T(std::size_t(mpad * npad));
-  const std::vector<float> b_out = detail::epilogue_columns(o, pl.sp, N);
-#pragma omp parallel num_threads(pl.threads)
-  {
-#pragma omp for schedule(static)
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t k = 0; k < K; ++k) {
-        const std::uint32_t code = sa.at(i, k);
-        av[i * K + k] = tav[code];
-        ax[i * K + k] = tax[code];
-      }
-#pragma omp for schedule(static)
-    for (std::int64_t k = 0; k < K; ++k)
-      for (std::int64_t j = 0; j < N; ++j) {
-        const std::uint32_t code = sb.at(k, j);
-        bv[k * npad + j] = tbv[code];
-        bx[k * npad + j] = tbx[code];
-      }
-  }
-  const detail::UnitWork u{av.data(), ax.data(), bv.data(), bx.data(), npad, mpad, T.data(),
-                           b_out.data()};
-  kt.gemm_unit(pl, o, u, c, ldc);
-}
-
 }  // namespace
 
 // The entry points (gemm_internal.hpp); gemm (gemm.cpp) chooses among them.
@@ -271,20 +182,6 @@ void float32_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64
   const KernelTable& kt = *active_kernels();
   note_kernels_used(kt);
   gemm_float32(a, b, c, ldc, o, make_plan(a, b, o), kt);
-}
-
-GemmPath nvidia_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o) {
-  return regular(make_plan(a, b, o)) && unit_path(a, b, o) && !has_nonfinite(a) &&
-                 !has_nonfinite(b)
-             ? GemmPath::unit
-             : GemmPath::reference;
-}
-
-void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
-                 const GemmOptions& o, GemmPath) {
-  const KernelTable& kt = *active_kernels();
-  note_kernels_used(kt);
-  gemm_unit(a, b, c, ldc, o, make_plan(a, b, o), kt);
 }
 
 }  // namespace detail

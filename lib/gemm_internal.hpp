@@ -105,10 +105,18 @@ GemmPath accumulator_fast_path(const CodeMatrix& a, const CodeMatrix& b, const G
 void accumulator_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                       const GemmOptions& o, GemmPath path);
 
+// The matrix-unit kernels (unit_fast.cpp).
+
 /// The NVIDIA matrix-unit model: returns GemmPath::unit when every step is exact in
-/// float32, else GemmPath::reference.
+/// float32, GemmPath::unit_wide when it is in float64, else GemmPath::reference.
 GemmPath nvidia_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
 void nvidia_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                  const GemmOptions& o, GemmPath path);
+
+/// The AMD CDNA3 models (fp8 and fp16 / bf16): returns GemmPath::unit_amd when every step
+/// is exact in float64, else GemmPath::reference.
+GemmPath amd_fast_path(const CodeMatrix& a, const CodeMatrix& b, const GemmOptions& o);
+void amd_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
+              const GemmOptions& o, GemmPath path);
 
 }  // namespace fp8emu::detail

@@ -1,7 +1,7 @@
-// fp8emu: run-time instruction-set dispatch. The kernels (kernels.hpp, gemm_kernels.hpp)
-// are templates on an xsimd architecture tag; each SIMD target instantiates them in its
-// own translation unit (simd_<target>.cpp, compiled with that target's -m flags) into
-// one KernelTable. simd.cpp picks the best table the CPU can run, once, and the array
+// fp8emu: run-time instruction-set dispatch. The kernels (kernels.hpp, gemm_kernels.hpp,
+// unit_kernels.hpp) are templates on an xsimd architecture tag; each SIMD target
+// instantiates them in its own translation unit (simd_<target>.cpp, compiled with that
+// target's -m flags) into one KernelTable. simd.cpp picks the best table the CPU can run, once, and the array
 // and GEMM drivers call through it. Code compiled for a target is reached only through
 // its table, and every function in it is a template on the target's tag, so no copy
 // compiled with one target's instructions can stand in for another's (the
@@ -75,15 +75,6 @@ struct Float32Work {
   float* rpack;        // threads x segments x MC row factors
 };
 
-/// What the NVIDIA matrix-unit kernel reads and writes; gemm_fast.cpp fills it.
-struct UnitWork {
-  const float *av, *ax;  // A's values and 2^e, row-major (mpad x K)
-  const float *bv, *bx;  // B's, row-major (K x npad), aligned to 64 bytes
-  std::int64_t npad, mpad;
-  float* T;  // mpad x npad totals
-  const float* b_out;
-};
-
 /// The GEMM blocking, the same for every target but the width.
 inline constexpr std::int64_t kGemmKC = 256, kGemmNC = 4096;
 
@@ -95,7 +86,36 @@ inline std::int64_t float32_block_end(std::int64_t k0, std::int64_t K, std::int6
                                         : std::min(k0 + kGemmKC, (k0 / L + 1) * L);
   return std::min(end, K);
 }
-inline constexpr int kUnitRows = 12;  // rows per register block of the unit kernel
+
+// The matrix-unit kernels (unit_kernels.hpp; unit_fast.cpp fills their work).
+
+/// Register block of the unit kernels (rows x vectors of columns); rows of A and columns
+/// of B per cache block; products per chunk of K (a chunk is whole blocks).
+inline constexpr int kUnitRows = 3, kUnitVectors = 2;
+inline constexpr std::int64_t kUnitMC = 64, kUnitNC = 512, kUnitKC = 128;
+
+/// One block of products [b0, b1) of the segment that starts at s0.
+struct UnitSpan {
+  std::int64_t b0, b1, s0;
+  bool first, last;  ///< The segment's first / last block.
+};
+
+/// What a matrix-unit kernel reads and writes. Its lanes are float or double (the kernel
+/// says which); av, ax, bv, bx and chain hold that type.
+struct UnitWork {
+  const void *av, *ax;  ///< A's values and 2^e, row-major (mpad x K).
+  const void *bv, *bx;  ///< B's, in panels of the kernel's columns: [npad / cols][K][cols].
+  std::int64_t npad, mpad;
+  const UnitSpan* blocks;      ///< Every block, in k order.
+  const std::int64_t* chunks;  ///< Chunk c is blocks [chunks[c], chunks[c + 1]).
+  std::int64_t nchunks;
+  void* chain;  ///< mpad x npad: each element's C between chunks.
+  float* T;     ///< mpad x npad totals.
+  const float* b_out;
+  bool overflow;  ///< Products can reach 2^128 (the AMD rule for them applies).
+};
+using UnitFn = void (*)(const GemmPlan& pl, const GemmOptions& o, const UnitWork& w, float* c,
+                        std::int64_t ldc);
 
 inline constexpr std::size_t kRoundingCount = option_table<Rounding>::entries.size();
 
@@ -128,11 +148,11 @@ struct KernelTable {
   /// targets that have a kernel for it; returns 0 where the target has none.
   ScaleToOddFn scale_to_odd;
   int gemm_mr, gemm_nr;  ///< Register block of the float32 GEMM kernel.
-  int unit_cols;         ///< Columns per register block of the unit kernel.
   void (*gemm_float32)(const GemmPlan& pl, const GemmOptions& o, const Float32Work& w,
                        int a_bytes, int b_bytes, float* c, std::int64_t ldc);
-  void (*gemm_unit)(const GemmPlan& pl, const GemmOptions& o, const UnitWork& w, float* c,
-                    std::int64_t ldc);
+  // The matrix-unit kernels (unit_kernels.hpp), buffers 64-byte aligned.
+  int unit_cols_float, unit_cols_double;  ///< Columns per register block on float / double lanes.
+  UnitFn unit_nvidia_float, unit_nvidia_double, unit_amd_fp8, unit_amd_fp16;
 };
 
 /// Returns the encoder of `t` for rounding `r` and code type T.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "gemm_kernels.hpp"
+#include "unit_kernels.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
 
@@ -31,9 +32,15 @@ KernelTable make_kernel_table() {
   t.scale_to_odd = &K::scale_to_odd;
   t.gemm_mr = G::MR;
   t.gemm_nr = G::NR;
-  t.unit_cols = G::kUnitCols;
   t.gemm_float32 = &G::float32;
-  t.gemm_unit = &G::unit;
+  // The matrix-unit kernels.
+  using U = UnitKernels<A>;
+  t.unit_cols_float = U::template kCols<float>;
+  t.unit_cols_double = U::template kCols<double>;
+  t.unit_nvidia_float = &U::nvidia_float;
+  t.unit_nvidia_double = &U::nvidia_double;
+  t.unit_amd_fp8 = &U::template amd<UnitRule::amd_fp8>;
+  t.unit_amd_fp16 = &U::template amd<UnitRule::amd_fp16>;
   return t;
 }
 

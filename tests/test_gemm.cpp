@@ -561,14 +561,34 @@ struct FastCase {
   // 5 DeepSeek-V3 (float32 blocks of 1x128 for A, 128x128 for B)
   int scales = 0;
   bool zeros = false;
+  bool tiny = false;  // magnitudes in [2^-75, 2^-61): products near and below 2^-126
   bool beta = false;  // beta != 0 for every shape (else for every third)
 };
+
+// Replaces every element by a random value of magnitude in [2^-75, 2^-61) (exact in
+// bfloat16, where products of two of them reach float32's subnormal range), and one in
+// eight by a zero.
+void make_tiny(Codes& m, std::uint64_t seed) {
+  SplitMix64 rng(seed);
+  bool exact = true;
+  for (std::int64_t i = 0; i < m.rows; ++i)
+    for (std::int64_t j = 0; j < m.cols; ++j) {
+      const double mag = std::ldexp(1.0 + double(rng.next() % 128) / 128, -75 + int(rng.next() % 14));
+      const double v = rng.next() % 8 == 0 ? 0.0 : rng.next() % 2 ? -mag : mag;
+      exact = exact && decode(m.f, encode(m.f, v)) == v;
+      m.set_value(i, j, v);
+    }
+  REQUIRE(exact);
+}
 
 }  // namespace
 
 TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
   test::for_each_simd_target([&](std::string_view simd) {
     constexpr GemmPath F32 = GemmPath::float32, UNIT = GemmPath::unit;
+    constexpr GemmPath UNIT_WIDE = GemmPath::unit_wide, UNIT_AMD = GemmPath::unit_amd;
+    const Format E4 = formats::e4m3fn{}, E5 = formats::e5m2{}, F16 = formats::float16{},
+                 BF16 = formats::bfloat16{};
     const std::vector<FastCase> cases = {
         {"fp32 e4m3 x e5m2", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, true},
         {"fp32 f16 x bf16", formats::float16{}, formats::bfloat16{}, "fp32", F32, true},
@@ -586,7 +606,7 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         {"fp32 MX-32 promote 16", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=16", F32, false, 3},
         {"fp32 MX-32 promote 96", formats::e4m3fn{}, formats::e5m2{}, "fp32,promote=96", F32, false, 3},
         {"fp32 MX-32 specials", formats::e4m3fn{}, formats::e5m2{}, "fp32", F32, true, 3},
-        {"fp32 NVFP4 beta", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4, false, true},
+        {"fp32 NVFP4 beta", formats::e2m1fn{}, formats::e2m1fn{}, "fp32", F32, false, 4, false, false, true},
         {"fp32 DeepSeek 1x128 128x128", formats::e4m3fn{}, formats::e4m3fn{}, "fp32", F32, false, 5},
         {"fp32 DeepSeek promote 64", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=64", F32, false, 5},
         {"fp32 promote 96", formats::e4m3fn{}, formats::e4m3fn{}, "fp32,promote=96", F32},
@@ -602,6 +622,59 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         {"h100-fp8 separate", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,input=separate", UNIT},
         {"h100-fp8 blocks", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8", UNIT, false, 2},
         {"h100-fp8 out-bits 7", formats::e4m3fn{}, formats::e4m3fn{}, "nvidia-h100-fp8,out-bits=7,fbits=9,block=8", UNIT},
+        // The NVIDIA model on float64 lanes: F beyond float32, bfloat16 operands, other
+        // roundings.
+        {"b200-fp8", E4, E4, "nvidia-b200-fp8", UNIT_WIDE},
+        {"b200-fp8 e5m2 zeros", E5, E4, "nvidia-b200-fp8", UNIT_WIDE, false, 0, true},
+        {"b200-fp8 promote 64", E4, E5, "nvidia-b200-fp8,promote=64", UNIT_WIDE},
+        {"b200-fp8 separate", E4, E4, "nvidia-b200-fp8,input=separate", UNIT_WIDE},
+        {"b200-fp8 blocks", E4, E4, "nvidia-b200-fp8", UNIT_WIDE, false, 2},
+        {"b200-fp8 MX-32", E4, E4, "nvidia-b200-fp8", UNIT_WIDE, false, 3},
+        {"b200-fp8 blocks, promote 24 (uneven segments)", E4, E4, "nvidia-b200-fp8,promote=24", UNIT_WIDE, false, 2},
+        {"h100-fp8 blocks, promote 24 (uneven segments)", E4, E5, "nvidia-h100-fp8,promote=24", UNIT, false, 2},
+        {"mi300-fp16 blocks, promote 40 (uneven segments)", F16, F16, "amd-mi300-fp16,promote=40", UNIT_AMD, false, 2},
+        {"v100-fp16 f16", F16, F16, "nvidia-v100-fp16", UNIT_WIDE},
+        {"v100-fp16 e4m3 x e5m2", E4, E5, "nvidia-v100-fp16", UNIT_WIDE},
+        {"a100-fp16 f16 zeros", F16, F16, "nvidia-a100-fp16", UNIT_WIDE, false, 0, true},
+        {"a100-fp16 e5m2", E5, E5, "nvidia-a100-fp16", UNIT_WIDE},
+        {"h100-fp16 f16", F16, F16, "nvidia-h100-fp16", UNIT_WIDE},
+        {"h100-fp16 e4m3 x e5m2", E4, E5, "nvidia-h100-fp16", UNIT_WIDE},
+        {"h100-fp16 f16 promote 32", F16, F16, "nvidia-h100-fp16,promote=32", UNIT_WIDE},
+        {"h100-fp16 f16 separate", F16, F16, "nvidia-h100-fp16,input=separate", UNIT_WIDE},
+        {"h100-fp16 bf16", BF16, BF16, "nvidia-h100-fp16", UNIT_WIDE},
+        {"h100-fp16 bf16 zeros", BF16, BF16, "nvidia-h100-fp16", UNIT_WIDE, false, 0, true},
+        {"h100-fp16 bf16 tiny", BF16, BF16, "nvidia-h100-fp16", UNIT_WIDE, false, 0, false, true},
+        {"h100-fp8 bf16 x bf16", BF16, BF16, "nvidia-h100-fp8", UNIT_WIDE},
+        {"h100-fp8 bf16 separate", BF16, BF16, "nvidia-h100-fp8,input=separate", UNIT_WIDE},
+        {"h100-fp8 rne terms and output", E4, E4, "nvidia-h100-fp8,term-rounding=rne,out-rounding=rne", UNIT_WIDE},
+        {"h100-fp8 ru terms, rd output", E4, E5, "nvidia-h100-fp8,term-rounding=ru,out-rounding=rd", UNIT_WIDE},
+        {"h100-fp8 rna terms, odd output", E4, E4, "nvidia-h100-fp8,term-rounding=rna,out-rounding=ro", UNIT_WIDE},
+        {"h100-fp16 ro terms, ru output, tiny", BF16, BF16, "nvidia-h100-fp16,term-rounding=ro,out-rounding=ru", UNIT_WIDE, false, 0, false, true},
+        {"b200 rd terms, rna output", F16, F16, "nvidia-b200-fp8,term-rounding=rd,out-rounding=rna", UNIT_WIDE},
+        {"b200 out-bits 12 fbits 30 block 7", E4, F16, "nvidia-b200-fp8,out-bits=12,fbits=30,block=7", UNIT_WIDE},
+        {"nvidia fbits 44 block 5", F16, F16, "nvidia-h100-fp16,fbits=44,block=5", UNIT_WIDE},
+        // The AMD CDNA3 models on float64 lanes.
+        {"mi300-fp8", E4, E4, "amd-mi300-fp8", UNIT_AMD},
+        {"mi300-fp8 e5m2 x e4m3 zeros", E5, E4, "amd-mi300-fp8", UNIT_AMD, false, 0, true},
+        {"mi300-fp8 f16 x f16", F16, F16, "amd-mi300-fp8", UNIT_AMD},
+        {"mi300-fp8 promote 64", E4, E4, "amd-mi300-fp8,promote=64", UNIT_AMD},
+        {"mi300-fp8 separate", E4, E5, "amd-mi300-fp8,input=separate", UNIT_AMD},
+        {"mi300-fp8 blocks", E4, E4, "amd-mi300-fp8", UNIT_AMD, false, 2},
+        {"mi300-fp8 bf16 (overflow)", BF16, BF16, "amd-mi300-fp8", UNIT_AMD},
+        {"mi300-fp8 bf16 tiny", BF16, BF16, "amd-mi300-fp8", UNIT_AMD, false, 0, false, true},
+        {"mi300-fp8 fbits 40 block 5", E4, F16, "amd-mi300-fp8,fbits=40,block=5", UNIT_AMD},
+        {"mi300-fp8 ru terms, rz output, out-bits 9", E4, E4, "amd-mi300-fp8,term-rounding=ru,out-rounding=rz,out-bits=9", UNIT_AMD},
+        {"mi300-fp16 f16", F16, F16, "amd-mi300-fp16", UNIT_AMD},
+        {"mi300-fp16 f16 zeros", F16, F16, "amd-mi300-fp16", UNIT_AMD, false, 0, true},
+        {"mi300-fp16 bf16 (overflow)", BF16, BF16, "amd-mi300-fp16", UNIT_AMD},
+        {"mi300-fp16 bf16 zeros", BF16, BF16, "amd-mi300-fp16", UNIT_AMD, false, 0, true},
+        {"mi300-fp16 bf16 tiny", BF16, BF16, "amd-mi300-fp16", UNIT_AMD, false, 0, false, true},
+        {"mi300-fp16 e4m3 x e5m2", E4, E5, "amd-mi300-fp16", UNIT_AMD},
+        {"mi300-fp16 promote 8", F16, F16, "amd-mi300-fp16,promote=8", UNIT_AMD},
+        {"mi300-fp16 separate", BF16, BF16, "amd-mi300-fp16,input=separate", UNIT_AMD},
+        {"mi300-fp16 MX-32", E4, E4, "amd-mi300-fp16", UNIT_AMD, false, 3},
+        {"mi300-fp16 rne terms, rna output, out-bits 10", F16, F16, "amd-mi300-fp16,term-rounding=rne,out-rounding=rna,out-bits=10", UNIT_AMD},
+        {"mi300-fp16 fbits 12 block 3", F16, BF16, "amd-mi300-fp16,fbits=12,block=3", UNIT_AMD},
     };
     Sweep sweep(test::simd_label(simd) + "gemm fast path vs reference: " + std::to_string(cases.size()) +
                 " configurations x 8 shapes x 2 layouts x 3 thread counts");
@@ -620,10 +693,14 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
       for (const Shape& s : shapes)
         for (Layout la : {Layout::row_major, Layout::col_major}) {
           ++seed;
-          const Codes a = random_codes(fc.fa, s.M, s.K, 1000 + seed, la, fc.specials, fc.zeros);
-          const Codes b = random_codes(fc.fb, s.K, s.N, 2000 + seed,
-                                       la == Layout::row_major ? Layout::col_major : Layout::row_major,
-                                       fc.specials, fc.zeros);
+          Codes a = random_codes(fc.fa, s.M, s.K, 1000 + seed, la, fc.specials, fc.zeros);
+          Codes b = random_codes(fc.fb, s.K, s.N, 2000 + seed,
+                                 la == Layout::row_major ? Layout::col_major : Layout::row_major,
+                                 fc.specials, fc.zeros);
+          if (fc.tiny) {
+            make_tiny(a, 4000 + seed);
+            make_tiny(b, 5000 + seed);
+          }
           GemmOptions o;
           o.accumulation = parse_accumulation(fc.acc);
           std::vector<float> fsa, fsb;
@@ -689,13 +766,25 @@ TEST_CASE("gemm fast paths equal the reference bit for bit", "[gemm][fast]") {
         }
     }
     sweep.finish(expected);
-    // bfloat16 operands never take the unit path (their products do not all fit the float
-    // exponent range); the oracle test above covers the model for them.
-    const Codes a = random_codes(formats::bfloat16{}, 4, 32, 1, Layout::row_major);
+    // bfloat16 operands take the float64 lanes (their products, 2^-266 to 2^256, do not
+    // fit float32's range; they are normal doubles), not the float32 ones; an operand
+    // that is NaN or infinite takes the reference.
+    Codes a = random_codes(formats::bfloat16{}, 4, 32, 1, Layout::row_major);
     const Codes b = random_codes(formats::bfloat16{}, 32, 4, 2, Layout::row_major);
     GemmOptions o;
-    o.accumulation = parse_accumulation("nvidia-h100-fp8");
-    CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+    for (const char* spec : {"nvidia-h100-fp8", "nvidia-h100-fp16"}) {
+      o.accumulation = parse_accumulation(spec);
+      CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::unit_wide);
+    }
+    for (const char* spec : {"amd-mi300-fp8", "amd-mi300-fp16"}) {
+      o.accumulation = parse_accumulation(spec);
+      CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::unit_amd);
+    }
+    a.set(2, 5, 0x7FC0);  // NaN
+    for (const char* spec : {"nvidia-h100-fp8", "amd-mi300-fp16"}) {
+      o.accumulation = parse_accumulation(spec);
+      CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+    }
     // A promotion interval and a scale block of which neither divides the other cut K at
     // both: the reference computes those.
     const Codes a8 = random_codes(formats::e4m3fn{}, 4, 256, 3, Layout::row_major);

@@ -107,16 +107,18 @@ float amd_fp16_block(const UnitBlock& blk, float c) {
   return unit_output(total, E2 - 31, u.output_fraction_bits, u.output_rounding);
 }
 
+constexpr UnitFastKernel kFast = {&amd_fast_path, &amd_fast};
+
 }  // namespace
 
 const UnitModelInfo kAmdCdna3Unit = {
     UnitModel::amd_cdna3, "amd_cdna3", kFp8Presets, {1, 4096}, {1, 48}, {1, 23},
-    &amd_fp8_block,       nullptr,
+    &amd_fp8_block,       &kFast,
 };
 
 const UnitModelInfo kAmdCdna3Fp16Unit = {
     UnitModel::amd_cdna3_fp16, "amd_cdna3_fp16", kFp16Presets, {1, 4096}, {1, 48}, {1, 23},
-    &amd_fp16_block,           nullptr,
+    &amd_fp16_block,           &kFast,
 };
 
 }  // namespace fp8emu::detail

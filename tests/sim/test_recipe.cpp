@@ -462,11 +462,13 @@ TEST_CASE("recipe_gemm_fast_path says which roles take the scalar reference GEMM
     ++recipes;
   }
   REQUIRE(recipes == 7);
-  // The matrix-unit model has a fast path for FP8 operands only.
+  // The matrix-unit models have fast paths for operands of at most 16 bits (bfloat16 on
+  // float64 lanes), not for float32 ones.
   CHECK(fast("fp8-hybrid-delayed", "nvidia-h100-fp8,promote=128") == 3);
   CHECK(fast("fp8-e4m3-blockwise", "nvidia-h100-fp8,promote=128") == 3);
   CHECK(fast("fp32", "nvidia-h100-fp8,promote=128") == 0);
-  CHECK(fast("bf16", "nvidia-h100-fp8,promote=128") == 0);
+  CHECK(fast("bf16", "nvidia-h100-fp8,promote=128") == 3);
+  CHECK(fast("bf16", "amd-mi300-fp16") == 3);
   // Pairwise summation and a bfloat16 accumulator run the reference.
   CHECK(fast("fp8-hybrid-current", "fp32,order=pairwise") == 0);
   CHECK(fast("fp8-hybrid-current", "bf16") == 0);
