@@ -14,6 +14,7 @@
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/gemm.hpp"
+#include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
 
 namespace fp8emu::detail {
@@ -60,9 +61,41 @@ struct UnitWork {
   const float* b_out;
 };
 
+/// The per-call constants of the float accumulator kernels (gemm_accum_kernels.hpp),
+/// every special value derived from the scalar reference (gemm_accum.cpp).
+struct AccumPlan {
+  int M = 0;                  // mantissa bits of the accumulator format
+  int n = 0;                  // stochastic bits, 1..32
+  double emin_value = 0;      // 2^emin: the smallest normal value (DAZ, FTZ, the quantum)
+  double max_value = 0;       // the largest finite value
+  double ovf_pos = 0, ovf_neg = 0;  // a finite result beyond max_value
+  double inf_pos = 0, inf_neg = 0;  // an infinite exact result
+  double nan_value = 0;             // a NaN exact result
+  bool daz = false, ftz = false, negative_zero = true;
+  SumOrder order = SumOrder::sequential;
+  bool kahan = false;
+  std::int64_t chunk = 0, promote = 0;
+  RandomKey key{};
+};
+
+/// What the float accumulator kernels read and write; gemm_accum.cpp fills it. Values are
+/// of the lane type (float or double), operands flushed under DAZ.
+struct AccumWork {
+  const void* a;       // mpad x K, row-major
+  const void* b;       // npad / cols panels of K x cols, aligned to 64 bytes
+  std::int64_t mpad, npad;
+  float* T;            // mpad x npad totals
+  const float* b_out;  // epilogue column factors
+  AccumPlan p;
+};
+
+using AccumFn = void (*)(const GemmPlan& pl, const GemmOptions& o, const AccumWork& w, float* c,
+                         std::int64_t ldc);
+
 /// The GEMM blocking, the same for every target but the width.
 inline constexpr std::int64_t kGemmKC = 256, kGemmNC = 4096;
 inline constexpr int kUnitRows = 12;  // rows per register block of the unit kernel
+inline constexpr int kAccumRows = 4;  // rows per register block of the accumulator kernels
 
 inline constexpr std::size_t kRoundingCount = option_table<Rounding>::entries.size();
 
@@ -100,6 +133,11 @@ struct KernelTable {
                        int a_bytes, int b_bytes, float* c, std::int64_t ldc);
   void (*gemm_unit)(const GemmPlan& pl, const GemmOptions& o, const UnitWork& w, float* c,
                     std::int64_t ldc);
+  // The float accumulator kernels (gemm_accum_kernels.hpp), indexed by Rounding: float32
+  // lanes and float64 lanes, with the columns of their register blocks.
+  int accum_cols, accum_cols_wide;
+  AccumFn gemm_accum[kRoundingCount];
+  AccumFn gemm_accum_wide[kRoundingCount];
 };
 
 /// Returns the encoder of `t` for rounding `r` and code type T.

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "gemm_accum_kernels.hpp"
 #include "gemm_kernels.hpp"
 #include "kernels.hpp"
 #include "simd.hpp"
@@ -24,6 +25,9 @@ KernelTable make_kernel_table() {
     ((t.encode16[I] = &K::template encode<Rounding(I), std::uint16_t>), ...);
     ((t.encode32[I] = &K::template encode<Rounding(I), std::uint32_t>), ...);
     ((t.fake_quantize[I] = &K::template fake_quantize<Rounding(I)>), ...);
+    // The float accumulator kernels, float32 and float64 lanes.
+    ((t.gemm_accum[I] = &AccumKernels<A, float>::template run<Rounding(I)>), ...);
+    ((t.gemm_accum_wide[I] = &AccumKernels<A, double>::template run<Rounding(I)>), ...);
   }(std::make_index_sequence<kRoundingCount>{});
   t.decode8 = &K::template decode<std::uint8_t>;
   t.decode16 = &K::template decode<std::uint16_t>;
@@ -34,6 +38,8 @@ KernelTable make_kernel_table() {
   t.unit_cols = G::kUnitCols;
   t.gemm_float32 = &G::float32;
   t.gemm_unit = &G::unit;
+  t.accum_cols = AccumKernels<A, float>::COLS;  // the float accumulator kernels
+  t.accum_cols_wide = AccumKernels<A, double>::COLS;
   return t;
 }
 
