@@ -102,7 +102,6 @@ AccumPlan accum_plan(const GemmOptions& o) {
   p.nan_value = value(exact_nan());
   p.daz = co.flush_inputs;
   p.ftz = co.flush_outputs;
-  p.negative_zero = has_negative_zero(f);
   p.order = acc.order;
   p.kahan = acc.kahan;
   p.chunk = acc.chunk;

@@ -58,7 +58,7 @@ struct AccumKernels {
   struct Consts {
     V emin_value, max_value, ovf_pos, ovf_neg, inf_pos, inf_neg, nan_value, quantum_scale;
     V two_n, two_n1;
-    bool daz, ftz, negative_zero;
+    bool daz, ftz;
     explicit Consts(const AccumPlan& p)
         : emin_value(T(p.emin_value)),
           max_value(T(p.max_value)),
@@ -71,8 +71,7 @@ struct AccumKernels {
           two_n(T(std::ldexp(1.0, p.n))),
           two_n1(T(std::ldexp(1.0, p.n + 1))),
           daz(p.daz),
-          ftz(p.ftz),
-          negative_zero(p.negative_zero) {}
+          ftz(p.ftz) {}
   };
 
   // An accumulator value as the next step reads it: under DAZ a subnormal is a zero of
@@ -108,15 +107,11 @@ struct AccumKernels {
     const auto inexact = (err != V(T(0))) & (xsimd::abs(t0) <= V(std::numeric_limits<T>::max()));
     const VU need = as_u(xsimd::select(inexact, as_v(VU(U(1))), V(T(0)))) & ~tb & VU(U(1));
     const VU away = VU(U(1)) - (((tb ^ as_u(err)) >> (8 * sizeof(T) - 1)) << 1);  // 1 or -1
-    V t = as_v(tb + ((VU(U(0)) - need) & away));
-    // An exact zero sum: -0 under toward_negative unless both terms are +0 (IEEE 754-2019
-    // 6.3; the hardware's nearest-even sum gives +0).
-    if constexpr (R == Rounding::toward_negative) {
-      const auto nz = (t == V(T(0))) &
-                      ((x != V(T(0))) | (xsimd::copysign(V(T(1)), xsimd::bitwise_or(x, y)) < V(T(0))));
-      t = xsimd::select(nz, V(T(-0.0)), t);
-    }
-    return round<R>(c, t, rnd);
+    // The sign of a zero is left as the hardware gives it (+0 for x + (-x), where the
+    // reference gives -0 under toward_negative, IEEE 754-2019 6.3; +0 or -0 where the
+    // format has no -0): a zero's sign never changes a nonzero sum, and the promotion
+    // adds every segment's sum to +0 (fma(p, s, +0)), so it does not reach C.
+    return round<R>(c, as_v(tb + ((VU(U(0)) - need) & away)), rnd);
   }
 
   // Rounds a finite round-to-odd lane value (or an infinity or NaN) to the accumulator.
@@ -169,7 +164,6 @@ struct AccumKernels {
     V res = xsimd::bitwise_or(mag, sgn);
     res = xsimd::select(mag > c.max_value, xsimd::select(neg, c.ovf_neg, c.ovf_pos), res);
     if (c.ftz) res = xsimd::select(mag < c.emin_value, sgn, res);
-    if (!c.negative_zero) res = xsimd::select(mag == zero, zero, res);
     const auto special = ~(a <= V(std::numeric_limits<T>::max()));
     if (xsimd::any(special))
       res = xsimd::select(special,

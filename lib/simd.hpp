@@ -71,7 +71,7 @@ struct AccumPlan {
   double ovf_pos = 0, ovf_neg = 0;  // a finite result beyond max_value
   double inf_pos = 0, inf_neg = 0;  // an infinite exact result
   double nan_value = 0;             // a NaN exact result
-  bool daz = false, ftz = false, negative_zero = true;
+  bool daz = false, ftz = false;
   SumOrder order = SumOrder::sequential;
   bool kahan = false;
   std::int64_t chunk = 0, promote = 0;
