@@ -69,10 +69,13 @@ int needed_precision(const Accumulation& acc) {
   return p + 2 + (is_stochastic(acc.convert.rounding) ? acc.convert.stochastic_bits : 0);
 }
 
-// float32 lanes: exact products, values that are multiples of 2^-126 (normal or zero, so
+// float32 lanes: random indices below 2^32, exact products, values that are multiples of 2^-126 (normal or zero, so
 // that quanta and their inverses are normal floats) and sums below 2^128.
-bool float_lanes(const Format& fa, const Format& fb, const Accumulation& acc) {
-  const Format& f = acc.format;
+bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& acc) {
+  const Format &fa = a.format, &fb = b.format, &f = acc.format;
+  // The random indices ((i N + j) K + k) 4 + step below 2^32 (the kernel's 32-bit lanes).
+  if (is_stochastic(acc.convert.rounding) && 4.0 * double(a.rows) * double(b.cols) * double(a.cols) > 0x1p32)
+    return false;
   return total_bits(fa) <= 16 && total_bits(fb) <= 16 &&
          fa.mantissa_bits + fb.mantissa_bits + 2 <= 24 &&
          quantum_min(fa) + quantum_min(fb) >= -126 && emax(fa) + emax(fb) + 2 <= 126 &&
@@ -153,9 +156,9 @@ GemmPath accumulator_fast_path(const CodeMatrix& a, const CodeMatrix& b, const G
   if (!o.exec.simd || !active_kernels() || acc.unit.model != UnitModel::none) return GemmPath::reference;
   if (a.rows == 0 || b.cols == 0 || acc.format.mantissa_bits < 1) return GemmPath::reference;
   if (!operand_readable(a.format) || !operand_readable(b.format)) return GemmPath::reference;
-  if (!float_lanes(a.format, b.format, acc) && !wide_lanes(acc)) return GemmPath::reference;
+  if (!float_lanes(a, b, acc) && !wide_lanes(acc)) return GemmPath::reference;
   if (!all_finite(a) || !all_finite(b)) return GemmPath::reference;
-  return float_lanes(a.format, b.format, acc) ? GemmPath::accumulator : GemmPath::accumulator_wide;
+  return float_lanes(a, b, acc) ? GemmPath::accumulator : GemmPath::accumulator_wide;
 }
 
 void accumulator_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,

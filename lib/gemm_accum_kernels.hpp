@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
@@ -173,31 +174,85 @@ struct AccumKernels {
     return res;
   }
 
-  // The random bits of steps (i, j .. j + W - 1, k, step): lane l has index stride 4K.
+  // (x * m) mod 2^32 per lane, for lanes holding values below 2^32 (both lane widths).
+  [[gnu::always_inline]] static VU mul_lo32(VU x, std::uint32_t m) {
+    if constexpr (sizeof(U) == 4) {
+      return x * VU(m);
+    } else {
+#if defined(__AVX512F__)
+      if constexpr (is_avx512<A>) return VU(_mm512_mul_epu32(x, _mm512_set1_epi64(m))) & VU(0xFFFFFFFFull);
+#endif
+#if defined(__AVX2__)
+      if constexpr (is_avx2<A>) return VU(_mm256_mul_epu32(x, _mm256_set1_epi64x(m))) & VU(0xFFFFFFFFull);
+#endif
+#if defined(__SSE2__)
+      if constexpr (std::is_same_v<A, xsimd::sse2>) return VU(_mm_mul_epu32(x, _mm_set1_epi64x(m))) & VU(0xFFFFFFFFull);
+#endif
+      alignas(64) U xs[W];
+      x.store_aligned(xs);
+      for (int l = 0; l < W; ++l) xs[l] = U(std::uint32_t(xs[l]) * m);
+      return VU::load_aligned(xs);
+    }
+  }
+
+  // The random bits of the steps of one register block (random.hpp's random_bits,
+  // vectorized): element (i, j), product k, step st has index ((i N + j) K + k) 4 + st,
+  // so lane l of a vector of columns has stride 4K. Float64 lanes hold whole indices;
+  // float32 lanes only low words (gemm_accum.cpp keeps every index of a call below 2^32
+  // there, so the high word is 0).
   struct Random {
     RandomKey key;
-    std::int64_t N, K;
     U mask;
-    [[gnu::always_inline]] V at(std::int64_t i, std::int64_t j, std::int64_t k, int st) const {
-      alignas(64) T r[W];
-      const std::uint64_t base = ((std::uint64_t(i) * N + j) * std::uint64_t(K) + k) * 4 + st;
-      const std::uint64_t stride = 4 * std::uint64_t(K);
-      for (int l = 0; l < W; ++l) r[l] = T(random_bits(key, base + l * stride) & mask);
-      return V::load_aligned(r);
+    VU base[RT][VT];  // the index of (i0 + r, j0 + v W + l, k = 0, st = 0)
+
+    Random(const AccumPlan& p, std::int64_t N, std::int64_t K, std::int64_t i0, std::int64_t j0)
+        : key(p.key), mask(U(p.n >= 32 ? 0xFFFFFFFFu : (std::uint32_t{1} << p.n) - 1u)) {
+      for (int r = 0; r < RT; ++r)
+        for (int v = 0; v < VT; ++v) {
+          alignas(64) U b0[W];
+          for (int l = 0; l < W; ++l)
+            b0[l] = U(((std::uint64_t(i0 + r) * N + std::uint64_t(j0 + v * W + l)) *
+                       std::uint64_t(K)) * 4);
+          base[r][v] = VU::load_aligned(b0);
+        }
+    }
+
+    // R, the low N random bits of step (r, v, k, st), as lane values.
+    [[gnu::always_inline]] V at(int r, int v, std::int64_t k, int st) const {
+      const VU m32(U(0xFFFFFFFFu));
+      VU x, mid;
+      if constexpr (sizeof(U) == 8) {
+        const VU idx = base[r][v] + VU(U(4 * k + st));
+        x = idx & m32;
+        mid = (VU(U(key.k1)) + mul_lo32(idx >> 32, 0x9E3779B9u)) & m32;
+      } else {
+        x = base[r][v] + VU(U(4 * k + st));
+        mid = VU(U(key.k1));
+      }
+      x ^= VU(U(key.k0));
+      x ^= x >> 16;
+      x = mul_lo32(x, 0x7FEB352Du);
+      x ^= x >> 15;
+      x ^= mid;
+      x = mul_lo32(x, 0x846CA68Bu);
+      x ^= x >> 16;
+      // The integer R as a lane value: R + 2^MANT from its bits, minus 2^MANT.
+      const V big(T(std::ldexp(1.0, MANT)));
+      return as_v((x & VU(mask)) | as_u(big)) - big;
     }
   };
 
   // One register block: RT rows from i0, COLS columns from j0, over one segment.
   struct Block {
     const Consts& c;
-    const Random& rng;
+    const Random* rng;  // null for deterministic modes
     const T* a;  // row i0 of A's values, leading dimension K
     const T* b;  // the panel: K x COLS
     std::int64_t K, i0, j0;
 
     template <Rounding R>
     [[gnu::always_inline]] V rand(int r, int v, std::int64_t k, int st) const {
-      if constexpr (is_stochastic(R)) return rng.at(i0 + r, j0 + v * W, k, st);
+      if constexpr (is_stochastic(R)) return rng->at(r, v, k, st);
       else return V(T(0));
     }
 
@@ -278,11 +333,13 @@ struct AccumKernels {
   };
 
   template <Rounding R>
-  static void block(const GemmPlan& pl, const AccumWork& w, const Consts& c, const Random& rng,
-                    std::int64_t i0, std::int64_t j0) {
+  static void block(const GemmPlan& pl, const AccumWork& w, const Consts& c, std::int64_t i0,
+                    std::int64_t j0) {
     const AccumPlan& p = w.p;
     const std::int64_t K = pl.K;
-    const Block blk{c, rng, static_cast<const T*>(w.a) + i0 * K,
+    std::optional<Random> rng;
+    if constexpr (is_stochastic(R)) rng.emplace(p, pl.N, K, i0, j0);
+    const Block blk{c, rng ? &*rng : nullptr, static_cast<const T*>(w.a) + i0 * K,
                     static_cast<const T*>(w.b) + (j0 / COLS) * K * COLS, K, i0, j0};
     alignas(64) float total[RT][COLS] = {};
     alignas(64) T part[RT][COLS];
@@ -313,14 +370,12 @@ struct AccumKernels {
   static void run(const GemmPlan& pl, const GemmOptions& o, const AccumWork& w, float* cmat,
                   std::int64_t ldc) {
     const Consts c(w.p);
-    const Random rng{w.p.key, pl.N, pl.K,
-                     U(w.p.n >= 32 ? 0xFFFFFFFFu : (std::uint32_t{1} << w.p.n) - 1u)};
     const std::int64_t cgroups = w.npad / COLS, rgroups = w.mpad / RT;
 #pragma omp parallel num_threads(pl.threads)
     {
 #pragma omp for schedule(dynamic) collapse(2)
       for (std::int64_t cg = 0; cg < cgroups; ++cg)
-        for (std::int64_t rg = 0; rg < rgroups; ++rg) block<R>(pl, w, c, rng, rg * RT, cg * COLS);
+        for (std::int64_t rg = 0; rg < rgroups; ++rg) block<R>(pl, w, c, rg * RT, cg * COLS);
       gemm_finish(pl, o, w.T, w.npad, cmat, ldc, w.b_out);
     }
   }
