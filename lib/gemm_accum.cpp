@@ -69,8 +69,9 @@ int needed_precision(const Accumulation& acc) {
   return p + 2 + (is_stochastic(acc.convert.rounding) ? acc.convert.stochastic_bits : 0);
 }
 
-// float32 lanes: random indices below 2^32, exact products, values that are multiples of 2^-126 (normal or zero, so
-// that quanta and their inverses are normal floats) and sums below 2^128.
+// float32 lanes: random indices below 2^32, exact products, values that are multiples of
+// 2^-126 (normal or zero, so that quanta, their inverses and the nearest-even shift
+// constant 1.5 2^23 q are normal floats) and sums below 2^128.
 bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& acc) {
   const Format &fa = a.format, &fb = b.format, &f = acc.format;
   // The random indices ((i N + j) K + k) 4 + step below 2^32 (the kernel's 32-bit lanes).
@@ -79,7 +80,8 @@ bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& a
   return total_bits(fa) <= 16 && total_bits(fb) <= 16 &&
          fa.mantissa_bits + fb.mantissa_bits + 2 <= 24 &&
          quantum_min(fa) + quantum_min(fb) >= -126 && emax(fa) + emax(fb) + 2 <= 126 &&
-         quantum_min(f) >= -126 && emax(f) <= 126 && needed_precision(acc) <= 24;
+         quantum_min(f) >= -126 && emax(f) <= 126 && emax(f) - f.mantissa_bits <= 104 &&
+         needed_precision(acc) <= 24;
 }
 
 // float64 lanes: products of formats that fit float are exact doubles (at most 48 bits,

@@ -59,6 +59,7 @@ struct AccumKernels {
   struct Consts {
     V emin_value, max_value, ovf_pos, ovf_neg, inf_pos, inf_neg, nan_value, quantum_scale;
     V two_n, two_n1;
+    VU magic;  // added to the bits of 2^e: 1.5 2^(e - M + MANT)
     bool daz, ftz;
     explicit Consts(const AccumPlan& p)
         : emin_value(T(p.emin_value)),
@@ -71,6 +72,7 @@ struct AccumKernels {
           quantum_scale(T(std::ldexp(1.0, -p.M))),
           two_n(T(std::ldexp(1.0, p.n))),
           two_n1(T(std::ldexp(1.0, p.n + 1))),
+          magic(U((U(MANT - p.M) << MANT) | (U(1) << (MANT - 1)))),
           daz(p.daz),
           ftz(p.ftz) {}
   };
@@ -105,73 +107,84 @@ struct AccumKernels {
     // 2. Round to odd at the lane precision: step the bits of an even t toward the exact
     //    sum (+1 away from zero when err has t's sign, -1 otherwise).
     const VU tb = as_u(t0);
-    const auto inexact = (err != V(T(0))) & (xsimd::abs(t0) <= V(std::numeric_limits<T>::max()));
-    const VU need = as_u(xsimd::select(inexact, as_v(VU(U(1))), V(T(0)))) & ~tb & VU(U(1));
-    const VU away = VU(U(1)) - (((tb ^ as_u(err)) >> (8 * sizeof(T) - 1)) << 1);  // 1 or -1
+    const VU need = as_u(xsimd::select(err != V(T(0)), as_v(VU(U(1))), V(T(0)))) & ~tb;  // 0 or 1
+    const VU toward = (tb ^ as_u(err)) >> (8 * sizeof(T) - 1);  // 1 where err has the other sign
+    const V t = as_v(tb + need - ((need & toward) << 1));
     // The sign of a zero is left as the hardware gives it (+0 for x + (-x), where the
     // reference gives -0 under toward_negative, IEEE 754-2019 6.3; +0 or -0 where the
     // format has no -0): a zero's sign never changes a nonzero sum, and the promotion
     // adds every segment's sum to +0 (fma(p, s, +0)), so it does not reach C.
-    return round<R>(c, as_v(tb + ((VU(U(0)) - need) & away)), rnd);
+    return round<R>(c, t0, t, rnd);
   }
 
-  // Rounds a finite round-to-odd lane value (or an infinity or NaN) to the accumulator.
+  // Rounds t, the round-to-odd lane value of t0 = fl(x + y), to the accumulator format;
+  // an infinite or NaN t0 gives the reference's value for it.
   template <Rounding R>
-  [[gnu::always_inline]] static V round(const Consts& c, V t, V rnd) {
+  [[gnu::always_inline]] static V round(const Consts& c, V t0, V t, V rnd) {
     const V a = xsimd::abs(t);
-    const V sgn = xsimd::bitwise_and(t, V(T(-0.0)));
-    const auto neg = t < V(T(0));
-    // The quantum q = 2^(max(e, emin) - M) of |t|'s binade and 1 / q, from exponent bits.
+    // The power of two of |t|'s binade, at least 2^emin: the quantum is it times 2^-M.
     const V pw = as_v(as_u(xsimd::max(a, c.emin_value)) & VU(kExpMask));
-    const V q = pw * c.quantum_scale;
-    const V invq = as_v(VU(kTwoBias) - as_u(q));
-    const V yv = a * invq;  // exact: |t| / q < 2^(M + 1)
-    const V one(T(1)), zero(T(0));
-    V r;
+    const auto neg = t < V(T(0));
+    V res, mag;
     if constexpr (R == Rounding::nearest_even) {
-      const V big(T(std::ldexp(1.0, MANT)));
-      r = (yv + big) - big;
+      // t + C - C with C = 1.5 2^(MANT) q rounds t to a multiple of q, nearest-even (|t| <
+      // 2^(e + 1) <= 2^(MANT - 1) q, as M + 2 <= MANT).
+      const V big = as_v(as_u(pw) + c.magic);
+      res = (t + big) - big;
+      mag = xsimd::abs(res);
     } else {
-      const V fl = floor_small(yv);
-      const V frac = yv - fl;
-      if constexpr (R == Rounding::nearest_away) {
-        r = fl + xsimd::select(frac >= V(T(0.5)), one, zero);
-      } else if constexpr (R == Rounding::toward_zero) {
-        r = fl;
-      } else if constexpr (R == Rounding::toward_positive) {
-        r = fl + xsimd::select((frac > zero) & ~neg, one, zero);
-      } else if constexpr (R == Rounding::toward_negative) {
-        r = fl + xsimd::select((frac > zero) & neg, one, zero);
-      } else if constexpr (R == Rounding::to_odd) {
-        r = fl + xsimd::select((frac > zero) & ~is_odd(fl), one, zero);
-      } else if constexpr (R == Rounding::stochastic_a) {
-        // floor(v 2^N) + R >= 2^N.
-        const V tt = floor_small(frac * c.two_n);
-        r = fl + xsimd::select(tt + rnd >= c.two_n, one, zero);
-      } else if constexpr (R == Rounding::stochastic_b) {
-        // floor(v 2^(N+1)) + 2R + 1 >= 2^(N+1).
-        const V tt = floor_small(frac * c.two_n1);
-        r = fl + xsimd::select(tt + rnd * V(T(2)) + one >= c.two_n1, one, zero);
-      } else {
-        // RNE(v 2^N) + R >= 2^N; a rest of exactly one half has nothing below it.
-        const V f2 = frac * c.two_n;
-        const V tt = floor_small(f2);
-        const V rest = f2 - tt;
-        const auto rup = (rest > V(T(0.5))) | ((rest == V(T(0.5))) & is_odd(tt));
-        r = fl + xsimd::select(tt + xsimd::select(rup, one, zero) + rnd >= c.two_n, one, zero);
-      }
+      const V sgn = xsimd::bitwise_and(t, V(T(-0.0)));
+      const V q = pw * c.quantum_scale;
+      const V invq = as_v(VU(kTwoBias) - as_u(q));
+      const V yv = a * invq;  // exact: |t| / q < 2^(M + 1)
+      mag = integer<R>(c, yv, neg, rnd) * q;
+      res = xsimd::bitwise_or(mag, sgn);
     }
-    const V mag = r * q;
-    V res = xsimd::bitwise_or(mag, sgn);
     res = xsimd::select(mag > c.max_value, xsimd::select(neg, c.ovf_neg, c.ovf_pos), res);
-    if (c.ftz) res = xsimd::select(mag < c.emin_value, sgn, res);
-    const auto special = ~(a <= V(std::numeric_limits<T>::max()));
+    if (c.ftz) res = xsimd::select(mag < c.emin_value, xsimd::bitwise_and(t, V(T(-0.0))), res);
+    const auto special = ~(xsimd::abs(t0) <= V(std::numeric_limits<T>::max()));
     if (xsimd::any(special))
       res = xsimd::select(special,
-                          xsimd::select(xsimd::isnan(t), c.nan_value,
-                                        xsimd::select(neg, c.inf_neg, c.inf_pos)),
+                          xsimd::select(xsimd::isnan(t0), c.nan_value,
+                                        xsimd::select(t0 < V(T(0)), c.inf_neg, c.inf_pos)),
                           res);
     return res;
+  }
+
+  // |t| / q rounded to an integer under R (every mode but nearest_even).
+  template <Rounding R>
+  [[gnu::always_inline]] static V integer(const Consts& c, V yv, xsimd::batch_bool<T, A> neg, V rnd) {
+    const V one(T(1)), zero(T(0));
+    const V fl = floor_small(yv);
+    const V frac = yv - fl;
+    V r;
+    if constexpr (R == Rounding::nearest_away) {
+      r = fl + xsimd::select(frac >= V(T(0.5)), one, zero);
+    } else if constexpr (R == Rounding::toward_zero) {
+      r = fl;
+    } else if constexpr (R == Rounding::toward_positive) {
+      r = fl + xsimd::select((frac > zero) & ~neg, one, zero);
+    } else if constexpr (R == Rounding::toward_negative) {
+      r = fl + xsimd::select((frac > zero) & neg, one, zero);
+    } else if constexpr (R == Rounding::to_odd) {
+      r = fl + xsimd::select((frac > zero) & ~is_odd(fl), one, zero);
+    } else if constexpr (R == Rounding::stochastic_a) {
+      // floor(v 2^N) + R >= 2^N.
+      const V tt = floor_small(frac * c.two_n);
+      r = fl + xsimd::select(tt + rnd >= c.two_n, one, zero);
+    } else if constexpr (R == Rounding::stochastic_b) {
+      // floor(v 2^(N+1)) + 2R + 1 >= 2^(N+1).
+      const V tt = floor_small(frac * c.two_n1);
+      r = fl + xsimd::select(tt + rnd * V(T(2)) + one >= c.two_n1, one, zero);
+    } else {
+      // RNE(v 2^N) + R >= 2^N; a rest of exactly one half has nothing below it.
+      const V f2 = frac * c.two_n;
+      const V tt = floor_small(f2);
+      const V rest = f2 - tt;
+      const auto rup = (rest > V(T(0.5))) | ((rest == V(T(0.5))) & is_odd(tt));
+      r = fl + xsimd::select(tt + xsimd::select(rup, one, zero) + rnd >= c.two_n, one, zero);
+    }
+    return r;
   }
 
   // (x * m) mod 2^32 per lane, for lanes holding values below 2^32 (both lane widths).
