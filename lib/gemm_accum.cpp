@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include <bit>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 #include <xsimd/xsimd.hpp>
@@ -69,19 +70,33 @@ int needed_precision(const Accumulation& acc) {
   return p + 2 + (is_stochastic(acc.convert.rounding) ? acc.convert.stochastic_bits : 0);
 }
 
-// float32 lanes: random indices below 2^32, exact products, values that are multiples of
-// 2^-126 (normal or zero, so that quanta, their inverses and the nearest-even shift
-// constant 1.5 2^23 q are normal floats) and sums below 2^128.
+// float32 lanes (P = 24) where every step is exact or representable there: random indices
+// below 2^32; exact products (at most 24 bits, multiples of 2^-149); the float grid, 2^-149
+// at the bottom, fine enough below the accumulator's smallest quantum; and every exact sum
+// |x + y| below a bound S for which the kernel's constants (1.5 2^23 q for nearest-even,
+// |t| 2^M for the other modes) are finite floats. S is the smaller of the accumulator's
+// range (beyond it a sum is an infinity or clamps) and the sum of the K largest products
+// grown by every rounding (at most 4 per product, each by a factor 1 + 2^(1-p), 1 + 2^-p
+// for nearest), times 4 for the Kahan terms.
 bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& acc) {
   const Format &fa = a.format, &fb = b.format, &f = acc.format;
-  // The random indices ((i N + j) K + k) 4 + step below 2^32 (the kernel's 32-bit lanes).
-  if (is_stochastic(acc.convert.rounding) && 4.0 * double(a.rows) * double(b.cols) * double(a.cols) > 0x1p32)
+  const Rounding r = acc.convert.rounding;
+  if (is_stochastic(r) && 4.0 * double(a.rows) * double(b.cols) * double(a.cols) > 0x1p32)
     return false;
-  return total_bits(fa) <= 16 && total_bits(fb) <= 16 &&
-         fa.mantissa_bits + fb.mantissa_bits + 2 <= 24 &&
-         quantum_min(fa) + quantum_min(fb) >= -126 && emax(fa) + emax(fb) + 2 <= 126 &&
-         quantum_min(f) >= -126 && emax(f) <= 126 && emax(f) - f.mantissa_bits <= 104 &&
-         needed_precision(acc) <= 24;
+  if (total_bits(fa) > 16 || total_bits(fb) > 16 || fa.mantissa_bits + fb.mantissa_bits + 2 > 24 ||
+      quantum_min(fa) + quantum_min(fb) < -149)
+    return false;
+  const int p = f.mantissa_bits + 1, extra = needed_precision(acc) - p;
+  if (needed_precision(acc) > 24 || quantum_min(f) - extra < -149) return false;
+  const double max_product = max_finite(fa) * max_finite(fb), acc_max = max_finite(f);
+  const double range = acc_max + std::max(acc_max, max_product);
+  const bool nearest = r == Rounding::nearest_even || r == Rounding::nearest_away;
+  const double K = double(std::max<std::int64_t>(a.cols, 1));
+  const double grown = std::log2(4.0 * K * (max_product + std::ldexp(1.0, quantum_min(f)))) +
+                       4.0 * K * std::log2(1.0 + std::ldexp(1.0, nearest ? -p : 1 - p));
+  const double log2_s = std::min(std::log2(range), grown);
+  const int M = f.mantissa_bits;
+  return log2_s < std::min({126, 104 + M, 126 - M});
 }
 
 // float64 lanes: products of formats that fit float are exact doubles (at most 48 bits,

@@ -57,7 +57,7 @@ struct AccumKernels {
 
   // The constants of one call, as lane values.
   struct Consts {
-    V emin_value, max_value, ovf_pos, ovf_neg, inf_pos, inf_neg, nan_value, quantum_scale;
+    V emin_value, max_value, ovf_pos, ovf_neg, inf_pos, inf_neg, nan_value, quantum_scale, two_m;
     V two_n, two_n1;
     VU magic;  // added to the bits of 2^e: 1.5 2^(e - M + MANT)
     bool daz, ftz;
@@ -70,6 +70,7 @@ struct AccumKernels {
           inf_neg(T(p.inf_neg)),
           nan_value(T(p.nan_value)),
           quantum_scale(T(std::ldexp(1.0, -p.M))),
+          two_m(T(std::ldexp(1.0, p.M))),
           two_n(T(std::ldexp(1.0, p.n))),
           two_n1(T(std::ldexp(1.0, p.n + 1))),
           magic(U((U(MANT - p.M) << MANT) | (U(1) << (MANT - 1)))),
@@ -134,9 +135,9 @@ struct AccumKernels {
       mag = xsimd::abs(res);
     } else {
       const V sgn = xsimd::bitwise_and(t, V(T(-0.0)));
-      const V q = pw * c.quantum_scale;
-      const V invq = as_v(VU(kTwoBias) - as_u(q));
-      const V yv = a * invq;  // exact: |t| / q < 2^(M + 1)
+      const V q = pw * c.quantum_scale;  // exact, a subnormal float where q < 2^-126
+      // |t| / q = (|t| 2^M) / pw, exact: both factors are powers of two that keep it normal.
+      const V yv = (a * c.two_m) * as_v(VU(kTwoBias) - as_u(pw));
       mag = integer<R>(c, yv, neg, rnd) * q;
       res = xsimd::bitwise_or(mag, sgn);
     }

@@ -124,8 +124,13 @@ std::vector<Config> configs() {
   v.push_back({"fp16,order=pairwise,promote=48", e4, e5, acc, 2, 1.0f, -2.0f});
   v.push_back({"fp16,kahan=1,promote=7", e4, e5, acc, 3});
   v.push_back({"fp16", h, h, acc, 1, 0.25f, 1.0f});
+  // bfloat16 with fp8 and fp4 operands: its partial sums stay far below 2^104 here.
+  v.push_back({"bf16", e4, e5, acc});
+  v.push_back({"bf16,kahan=1,rounding=ru", e5, e5, acc});
+  v.push_back({"bf16,rounding=rz,order=pairwise,daz=1,ftz=1", e4, e4, acc, 2});
+  v.push_back({"bf16,rounding=sr-c,sr-bits=14,order=blocked,chunk=9", fp4, e5, acc});
+  v.push_back({"bf16,rounding=sr-a,sr-bits=15", e4, e5, wide});
   // bfloat16 and other products outside the float32 lanes: float64 lanes.
-  v.push_back({"bf16", e4, e5, wide});
   v.push_back({"bf16,rounding=rz,daz=1,ftz=1", bf, bf, wide});
   v.push_back({"bf16,rounding=rd,order=pairwise", bf, e4, wide, 2});
   v.push_back({"bf16,kahan=1,saturation=finite", bf, bf, wide, 0, 2.0f, 0.5f});
@@ -138,7 +143,8 @@ std::vector<Config> configs() {
   v.push_back({"fp32,format=binary8p3se,rounding=sr-c,sr-bits=8,saturation=propagate", e4, e4, acc});
   v.push_back({"fp32,format=binary8p4sf,kahan=1", fp4, e4, acc});
   v.push_back({"fp32,format=e3m2fn,rounding=ro", fp4, fp4, acc});
-  v.push_back({"fp32,format=tf32,rounding=rz", e4, e5, wide});
+  v.push_back({"fp32,format=tf32,rounding=rz", e4, e5, acc});
+  v.push_back({"fp32,format=tf32,rounding=rz", bf, bf, wide});
   // float32 accumulators other than nearest-even sequential: float64 lanes.
   v.push_back({"fp32,rounding=rz", e4, e5, wide});
   v.push_back({"fp32,saturation=finite", e5, e5, wide, 1});
