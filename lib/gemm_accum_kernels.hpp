@@ -85,7 +85,8 @@ struct AccumKernels {
     return xsimd::select(xsimd::abs(s) < c.emin_value, s * V(T(0)), s);
   }
 
-  // floor(y) for 0 <= y < 2^MANT: nearest-even by the 2^MANT shift, corrected down.
+  // floor(y) for 0 <= y < 2^MANT: nearest-even by the 2^MANT shift (the lanes' default
+  // rounding; the build has -ffp-contract=off), corrected down.
   [[gnu::always_inline]] static V floor_small(V y) {
     const V big(T(std::ldexp(1.0, MANT)));
     const V rn = (y + big) - big;
