@@ -76,8 +76,8 @@ int needed_precision(const Accumulation& acc) {
 // |x + y| below a bound S for which the kernel's constants (1.5 2^23 q for nearest-even,
 // |t| 2^M for the other modes) are finite floats. S is the smaller of the accumulator's
 // range (beyond it a sum is an infinity or clamps) and the sum of the K largest products
-// grown by every rounding (at most 4 per product, each by a factor 1 + 2^(1-p), 1 + 2^-p
-// for nearest), times 4 for the Kahan terms.
+// grown by every rounding (at most 2 per product, 4 with Kahan, each by a factor at most
+// 1 + 2^(1-p), 1 + 2^-p for nearest), times 4 for the Kahan terms.
 bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& acc) {
   const Format &fa = a.format, &fb = b.format, &f = acc.format;
   const Rounding r = acc.convert.rounding;
@@ -92,8 +92,9 @@ bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& a
   const double range = acc_max + std::max(acc_max, max_product);
   const bool nearest = r == Rounding::nearest_even || r == Rounding::nearest_away;
   const double K = double(std::max<std::int64_t>(a.cols, 1));
+  const double roundings = acc.kahan ? 4.0 : 2.0;  // per product, at most
   const double grown = std::log2(4.0 * K * (max_product + std::ldexp(1.0, quantum_min(f)))) +
-                       4.0 * K * std::log2(1.0 + std::ldexp(1.0, nearest ? -p : 1 - p));
+                       roundings * K * std::log2(1.0 + std::ldexp(1.0, nearest ? -p : 1 - p));
   const double log2_s = std::min(std::log2(range), grown);
   const int M = f.mantissa_bits;
   return log2_s < std::min({126, 104 + M, 126 - M});

@@ -1,8 +1,9 @@
 // The float accumulator fast paths (GemmPath::accumulator, ::accumulator_wide) against
 // gemm_reference bit for bit, on every SIMD target: every rounding, saturation, DAZ and
 // FTZ, every order, Kahan, promotion, block scales, alpha and beta, accumulator formats
-// from 8 to 32 bits, shapes with edge tiles and odd K, both layouts, 1 to 3 threads; and
-// the configurations that take the reference.
+// from 8 to 32 bits, shapes with edge tiles, odd K and K = 0, both layouts, 1 to 3
+// threads; and the configurations that take the reference.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <string>
@@ -89,7 +90,7 @@ struct Shape {
 };
 
 constexpr Shape kShapes[] = {{1, 1, 1}, {13, 33, 1}, {25, 47, 300}, {7, 100, 65}, {50, 17, 513},
-                             {9, 8, 64}};
+                             {9, 8, 64}, {3, 5, 0}};
 
 std::vector<Config> configs() {
   const Format e4 = formats::e4m3fn{}, e5 = formats::e5m2{}, h = formats::float16{},
@@ -159,7 +160,7 @@ std::vector<Config> configs() {
 void set_scales(GemmOptions& o, const Config& c, std::int64_t M, std::int64_t N, std::int64_t K,
                 std::vector<float>& fs, std::vector<std::uint8_t>& codes) {
   if (c.scales == 0) return;
-  const std::int64_t kb = 32, kblocks = (K + kb - 1) / kb;
+  const std::int64_t kb = 32, kblocks = std::max<std::int64_t>((K + kb - 1) / kb, 1);
   if (c.scales == 1) {
     // A: 1 x 32 float32 blocks (they split K when K > 32); B: per column.
     fs.resize(std::size_t(M * kblocks + N));
