@@ -6,7 +6,7 @@
 // kernels through the KernelTable of the target in use (simd.hpp).
 //
 // What takes the reference instead: operands with a NaN or an infinite value (the
-// reference's rules for them are not repeated here), operand formats wider than 16 bits
+// reference's rules for them are not repeated here) or a code wider than the format, operand formats wider than 16 bits
 // other than float32, accumulator formats without a trailing significand (precision 1,
 // whose "even" is the exponent's last bit), and stochastic rounding with more random bits
 // than the float64 lanes keep (p + N + 2 > 53: float32 accumulators with N > 27).
@@ -53,11 +53,13 @@ struct OperandValues {
 
 bool operand_readable(const Format& f) { return total_bits(f) <= 16 || is_float32(f); }
 
+// Whether every code fits the format and has a finite value (a code that does not fit
+// takes the reference, which reports it).
 bool all_finite(const CodeMatrix& m) {
   const OperandValues v(m, false);
   for (std::int64_t r = 0; r < m.rows; ++r)
     for (std::int64_t c = 0; c < m.cols; ++c)
-      if (!std::isfinite(v.at(r, c))) return false;
+      if ((!v.f32 && v.s.at(r, c) >= v.table.size()) || !std::isfinite(v.at(r, c))) return false;
   return true;
 }
 

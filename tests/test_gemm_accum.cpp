@@ -299,4 +299,11 @@ TEST_CASE("gemm accumulator: what the fast paths do not cover takes the referenc
     gemm(a.view(), b.view(), c.data(), 2, o);
   });
   CHECK(n == std::uint64_t(ran) * std::size(u));
+  // A code wider than its format is left to the reference (no read past the value table).
+  Codes a = random_codes(formats::e2m1fn{}, 2, 3, 9, Layout::row_major);
+  const Codes b = random_codes(formats::e2m1fn{}, 3, 2, 10, Layout::row_major);
+  a.set(1, 2, 0xF3);
+  GemmOptions o;
+  o.accumulation = parse_accumulation("fp16");
+  CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
 }
