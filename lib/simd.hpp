@@ -15,6 +15,7 @@
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/gemm.hpp"
+#include "fp8emu/random.hpp"
 #include "gemm_internal.hpp"
 
 namespace fp8emu::detail {
@@ -75,6 +76,37 @@ struct Float32Work {
   float* rpack;        // threads x segments x MC row factors
 };
 
+/// The per-call constants of the float accumulator kernels (gemm_accum_kernels.hpp),
+/// every special value derived from the scalar reference (gemm_accum.cpp).
+struct AccumPlan {
+  int M = 0;                  // mantissa bits of the accumulator format
+  int n = 0;                  // stochastic bits, 1..32
+  double emin_value = 0;      // 2^emin: the smallest normal value (DAZ, FTZ, the quantum)
+  double max_value = 0;       // the largest finite value
+  double ovf_pos = 0, ovf_neg = 0;  // a finite result beyond max_value
+  double inf_pos = 0, inf_neg = 0;  // an infinite exact result
+  double nan_value = 0;             // a NaN exact result
+  bool daz = false, ftz = false;
+  SumOrder order = SumOrder::sequential;
+  bool kahan = false;
+  std::int64_t chunk = 0, promote = 0;
+  RandomKey key{};
+};
+
+/// What the float accumulator kernels read and write; gemm_accum.cpp fills it. Values are
+/// of the lane type (float or double), operands flushed under DAZ.
+struct AccumWork {
+  const void* a;       // mpad x K, row-major
+  const void* b;       // npad / cols panels of K x cols, aligned to 64 bytes
+  std::int64_t mpad, npad;
+  float* T;            // mpad x npad totals
+  const float* b_out;  // epilogue column factors
+  AccumPlan p;
+};
+
+using AccumFn = void (*)(const GemmPlan& pl, const GemmOptions& o, const AccumWork& w, float* c,
+                         std::int64_t ldc);
+
 /// The GEMM blocking, the same for every target but the width.
 inline constexpr std::int64_t kGemmKC = 256, kGemmNC = 4096;
 
@@ -116,6 +148,7 @@ struct UnitWork {
 };
 using UnitFn = void (*)(const GemmPlan& pl, const GemmOptions& o, const UnitWork& w, float* c,
                         std::int64_t ldc);
+inline constexpr int kAccumRows = 4;  // rows per register block of the accumulator kernels
 
 inline constexpr std::size_t kRoundingCount = option_table<Rounding>::entries.size();
 
@@ -153,6 +186,11 @@ struct KernelTable {
   // The matrix-unit kernels (unit_kernels.hpp), buffers 64-byte aligned.
   int unit_cols_float, unit_cols_double;  ///< Columns per register block on float / double lanes.
   UnitFn unit_nvidia_float, unit_nvidia_double, unit_amd_fp8, unit_amd_fp16;
+  // The float accumulator kernels (gemm_accum_kernels.hpp), indexed by Rounding: float32
+  // lanes and float64 lanes, with the columns of their register blocks.
+  int accum_cols, accum_cols_wide;
+  AccumFn gemm_accum[kRoundingCount];
+  AccumFn gemm_accum_wide[kRoundingCount];
 };
 
 /// Returns the encoder of `t` for rounding `r` and code type T.

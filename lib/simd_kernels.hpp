@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "gemm_accum_kernels.hpp"
 #include "gemm_kernels.hpp"
 #include "unit_kernels.hpp"
 #include "kernels.hpp"
@@ -25,6 +26,9 @@ KernelTable make_kernel_table() {
     ((t.encode16[I] = &K::template encode<Rounding(I), std::uint16_t>), ...);
     ((t.encode32[I] = &K::template encode<Rounding(I), std::uint32_t>), ...);
     ((t.fake_quantize[I] = &K::template fake_quantize<Rounding(I)>), ...);
+    // The float accumulator kernels, float32 and float64 lanes.
+    ((t.gemm_accum[I] = &AccumKernels<A, float>::template run<Rounding(I)>), ...);
+    ((t.gemm_accum_wide[I] = &AccumKernels<A, double>::template run<Rounding(I)>), ...);
   }(std::make_index_sequence<kRoundingCount>{});
   t.decode8 = &K::template decode<std::uint8_t>;
   t.decode16 = &K::template decode<std::uint16_t>;
@@ -41,6 +45,8 @@ KernelTable make_kernel_table() {
   t.unit_nvidia_double = &U::nvidia_double;
   t.unit_amd_fp8 = &U::template amd<UnitRule::amd_fp8>;
   t.unit_amd_fp16 = &U::template amd<UnitRule::amd_fp16>;
+  t.accum_cols = AccumKernels<A, float>::COLS;  // the float accumulator kernels
+  t.accum_cols_wide = AccumKernels<A, double>::COLS;
   return t;
 }
 
