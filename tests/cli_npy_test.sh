@@ -82,6 +82,12 @@ np.save("g16.npy", np.zeros((9, 70), np.uint16))
 "$tool" dequantize --format e5m2 gbc.npy gbv.npy > /dev/null
 "$tool" gemm --a gac.npy --b gbc.npy --b-format e5m2 gc.npy > gemm.txt
 check "gemm of codes prints the accumulation" "grep -q 'accumulation fp32' gemm.txt"
+check "gemm prints the path it takes" "grep -q '; path float32;' gemm.txt"
+for spec_path in "fp16:accumulator" "fp16,rounding=sr-a:accumulator-wide" "nvidia-h100-fp8:unit" \
+                 "nvidia-b200-fp8:unit-wide" "amd-mi300-fp8:unit-amd" "fp32,rounding=sr-a:reference"; do
+  "$tool" gemm --a gac.npy --b gbc.npy --b-format e5m2 --accumulate "${spec_path%:*}" gp.npy > gp.txt
+  check "gemm --accumulate ${spec_path%:*} prints path ${spec_path#*:}" "grep -q '; path ${spec_path#*:};' gp.txt"
+done
 check "gemm of codes equals NumPy on the decoded values" "$py -c 'import numpy as np; a=np.load(\"gav.npy\").astype(np.float64); b=np.load(\"gbv.npy\").astype(np.float64); c=np.load(\"gc.npy\"); assert c.dtype==np.float32 and c.shape==(9,5); e=a@b; assert np.abs(c-e).max() <= 1e-5*np.abs(a).dot(np.abs(b)).max(), np.abs(c-e).max()'"
 "$tool" gemm --a ga.npy --b gb.npy --b-format e5m2 gf.npy > /dev/null
 check "gemm of floats quantizes them first" "cmp -s gc.npy gf.npy"

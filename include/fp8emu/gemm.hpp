@@ -163,7 +163,7 @@ void gemm(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
 void gemm_reference(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
                     const GemmOptions& o = {});
 
-/// The code path that computes a gemm call (docs/gemm.md, "Fast paths").
+/// The code path that computes a gemm call (docs/gemm.md, "Which calls are fast").
 enum class GemmPath : std::uint8_t {
   reference,         ///< gemm_reference.
   float32,           ///< float32 accumulation: packed panels and a SIMD microkernel of FMAs.
