@@ -192,12 +192,13 @@ GemmPath accumulator_fast_path(const CodeMatrix& a, const CodeMatrix& b, const G
   if (!operand_readable(a.format) || !operand_readable(b.format)) return GemmPath::reference;
   if (!float_lanes(a, b, acc) && !wide_lanes(acc)) return GemmPath::reference;
   if (!all_finite(a) || !all_finite(b)) return GemmPath::reference;
-  // Exact sums on float64 lanes take fewer operations per step than float32 lanes with
-  // TwoSum and round-to-odd; stochastic rounding keeps float32 lanes where they serve (its
-  // random bits cost more on float64 lanes).
+  // Blocked and Kahan steps with exact sums (no TwoSum, no round-to-odd) run faster on
+  // float64 lanes than on float32 lanes with them; sequential and pairwise order and
+  // stochastic rounding (whose random bits cost more on float64 lanes) do not, and keep
+  // float32 lanes where those serve.
   const bool fl = float_lanes(a, b, acc);
   if (wide_lanes(acc) && exact_sums(a.format, b.format, acc) &&
-      !(fl && is_stochastic(acc.convert.rounding)))
+      (acc.kahan || acc.order == SumOrder::blocked) && !is_stochastic(acc.convert.rounding))
     return GemmPath::accumulator_wide;
   return fl ? GemmPath::accumulator : GemmPath::accumulator_wide;
 }
