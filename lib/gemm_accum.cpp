@@ -106,6 +106,19 @@ bool float_lanes(const CodeMatrix& a, const CodeMatrix& b, const Accumulation& a
 // exponents from -298 to 256), and so is every quantum.
 bool wide_lanes(const Accumulation& acc) { return needed_precision(acc) <= 53; }
 
+// Whether every sum x + y of a step is exact in float64 lanes, for x and y accumulator
+// values (|x| <= the largest finite value, or not finite) or exact products: all are
+// multiples of the smaller of the accumulator's and the products' smallest quantum, and
+// |x + y| < 2 max(2^(emax + 1), the largest product) must then be below 2^53 quanta
+// (float16 accumulators of e4m3fn x e4m3fn or e4m3fn x e5m2 products; not e5m2 x e5m2).
+// An infinite or NaN x + y is the same value TwoSum gives, so it stays the reference's.
+bool exact_sums(const Format& fa, const Format& fb, const Accumulation& acc) {
+  const Format& f = acc.format;
+  const int q = std::min(quantum_min(f), quantum_min(fa) + quantum_min(fb));
+  const double bound = 2.0 * std::max(std::ldexp(1.0, emax(f) + 1), max_finite(fa) * max_finite(fb));
+  return bound <= std::ldexp(1.0, 53 + q);
+}
+
 AccumPlan accum_plan(const GemmOptions& o) {
   const Accumulation& acc = o.accumulation;
   const Format& f = acc.format;
@@ -164,7 +177,8 @@ void run(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,
       for (std::int64_t j = 0; j < N; ++j)
         bv[std::size_t((j / cols) * K * cols + k * cols + j % cols)] = T(vb.at(k, j));
   }
-  const AccumWork w{av.data(), bv.data(), mpad, npad, tot.data(), b_out.data(), accum_plan(o)};
+  AccumWork w{av.data(), bv.data(), mpad, npad, tot.data(), b_out.data(), accum_plan(o)};
+  w.p.exact = sizeof(T) == 8 && exact_sums(a.format, b.format, o.accumulation);
   note_kernels_used(kt);
   fn(pl, o, w, c, ldc);
 }
@@ -178,7 +192,15 @@ GemmPath accumulator_fast_path(const CodeMatrix& a, const CodeMatrix& b, const G
   if (!operand_readable(a.format) || !operand_readable(b.format)) return GemmPath::reference;
   if (!float_lanes(a, b, acc) && !wide_lanes(acc)) return GemmPath::reference;
   if (!all_finite(a) || !all_finite(b)) return GemmPath::reference;
-  return float_lanes(a, b, acc) ? GemmPath::accumulator : GemmPath::accumulator_wide;
+  // Blocked and Kahan steps with exact sums (no TwoSum, no round-to-odd) run faster on
+  // float64 lanes than on float32 lanes with them; sequential and pairwise order and
+  // stochastic rounding (whose random bits cost more on float64 lanes) do not, and keep
+  // float32 lanes where those serve.
+  const bool fl = float_lanes(a, b, acc);
+  if (wide_lanes(acc) && exact_sums(a.format, b.format, acc) &&
+      (acc.kahan || acc.order == SumOrder::blocked) && !is_stochastic(acc.convert.rounding))
+    return GemmPath::accumulator_wide;
+  return fl ? GemmPath::accumulator : GemmPath::accumulator_wide;
 }
 
 void accumulator_fast(const CodeMatrix& a, const CodeMatrix& b, float* c, std::int64_t ldc,

@@ -18,7 +18,9 @@
 // Computers 57(4), 2008). Stochastic rounding with N random bits reads the N + 1 bits
 // below the last place and whether anything lies below them: the round-to-odd value
 // keeps both when p + N + 2 <= P. gemm_accum.cpp only picks a lane type that meets these
-// bounds, and one in which every product and every sum is exact or finite.
+// bounds, and one in which every product and every sum is exact or finite. Where every
+// sum of the call is exact in float64 (AccumPlan::exact), steps 1 and 2 change nothing and
+// are left out (the template flag E of the steps).
 #pragma once
 
 #include <omp.h>
@@ -100,8 +102,14 @@ struct AccumKernels {
 
   // round(x + y) in the accumulator format: x and y are lane values as the step reads
   // them, rnd the step's random bits (low N bits, as a lane value) for stochastic modes.
-  template <Rounding R>
+  // E: every sum x + y of the call is exact in the lanes (gemm_accum.cpp's exact_sums), so
+  // t0 is the exact sum, TwoSum's error is zero and round-to-odd leaves t0 as it is.
+  template <Rounding R, bool E>
   [[gnu::always_inline]] static V step(const Consts& c, V x, V y, V rnd) {
+    if constexpr (E) {
+      const V t0 = x + y;
+      return round<R>(c, t0, t0, rnd);
+    }
     // 1. TwoSum.
     const V t0 = x + y;
     const V bp = t0 - x;
@@ -271,7 +279,7 @@ struct AccumKernels {
       else return V(T(0));
     }
 
-    template <Rounding R>
+    template <Rounding R, bool E>
     void sequential(std::int64_t k0, std::int64_t k1, V (&s)[RT][VT]) const {
       for (int r = 0; r < RT; ++r)
         for (int v = 0; v < VT; ++v) s[r][v] = V(T(0));
@@ -282,13 +290,20 @@ struct AccumKernels {
         for (int r = 0; r < RT; ++r) {
           const V av(a[r * K + k]);
 #pragma GCC unroll 2
-          for (int v = 0; v < VT; ++v)
-            s[r][v] = step<R>(c, in(c, s[r][v]), av * bv[v], rand<R>(r, v, k, 0));
+          for (int v = 0; v < VT; ++v) {
+            if constexpr (E) {
+              // The exact product and the exact sum in one fma.
+              const V t0 = xsimd::fma(av, bv[v], in(c, s[r][v]));
+              s[r][v] = round<R>(c, t0, t0, rand<R>(r, v, k, 0));
+            } else {
+              s[r][v] = step<R, E>(c, in(c, s[r][v]), av * bv[v], rand<R>(r, v, k, 0));
+            }
+          }
         }
       }
     }
 
-    template <Rounding R>
+    template <Rounding R, bool E>
     void kahan(std::int64_t k0, std::int64_t k1, V (&s)[RT][VT]) const {
       V cc[RT][VT];
       for (int r = 0; r < RT; ++r)
@@ -300,11 +315,11 @@ struct AccumKernels {
           const V av(a[r * K + k]);
           for (int v = 0; v < VT; ++v) {
             // y = p - c; t = s + y; c = (t - s) - y; s = t; each step rounded.
-            const V y = step<R>(c, -in(c, cc[r][v]), av * bv[v], rand<R>(r, v, k, 0));
+            const V y = step<R, E>(c, -in(c, cc[r][v]), av * bv[v], rand<R>(r, v, k, 0));
             const V sv = in(c, s[r][v]), yv = in(c, y);
-            const V t = step<R>(c, sv, yv, rand<R>(r, v, k, 1));
-            const V d = step<R>(c, in(c, t), -sv, rand<R>(r, v, k, 2));
-            cc[r][v] = step<R>(c, in(c, d), -yv, rand<R>(r, v, k, 3));
+            const V t = step<R, E>(c, sv, yv, rand<R>(r, v, k, 1));
+            const V d = step<R, E>(c, in(c, t), -sv, rand<R>(r, v, k, 2));
+            cc[r][v] = step<R, E>(c, in(c, d), -yv, rand<R>(r, v, k, 3));
             s[r][v] = t;
           }
         }
@@ -312,7 +327,7 @@ struct AccumKernels {
     }
 
     // S(lo, n) = round(S(lo, n/2) + S(lo + n/2, n - n/2)); S(lo, 1) = round(p_lo + 0).
-    template <Rounding R>
+    template <Rounding R, bool E>
     void pairwise(std::int64_t lo, std::int64_t n, V (&s)[RT][VT]) const {
       if (n == 1) {
         V bv[VT];
@@ -320,34 +335,34 @@ struct AccumKernels {
         for (int r = 0; r < RT; ++r) {
           const V av(a[r * K + lo]);
           for (int v = 0; v < VT; ++v)
-            s[r][v] = step<R>(c, V(T(0)), av * bv[v], rand<R>(r, v, lo, 0));
+            s[r][v] = step<R, E>(c, V(T(0)), av * bv[v], rand<R>(r, v, lo, 0));
         }
         return;
       }
       const std::int64_t m = n / 2;
       V right[RT][VT];
-      pairwise<R>(lo, m, s);
-      pairwise<R>(lo + m, n - m, right);
+      pairwise<R, E>(lo, m, s);
+      pairwise<R, E>(lo + m, n - m, right);
       for (int r = 0; r < RT; ++r)
         for (int v = 0; v < VT; ++v)
-          s[r][v] = step<R>(c, in(c, s[r][v]), in(c, right[r][v]), rand<R>(r, v, lo + m, 1));
+          s[r][v] = step<R, E>(c, in(c, s[r][v]), in(c, right[r][v]), rand<R>(r, v, lo + m, 1));
     }
 
-    template <Rounding R>
+    template <Rounding R, bool E>
     void blocked(std::int64_t k0, std::int64_t k1, std::int64_t chunk, V (&s)[RT][VT]) const {
       for (int r = 0; r < RT; ++r)
         for (int v = 0; v < VT; ++v) s[r][v] = V(T(0));
       for (std::int64_t c0 = k0; c0 < k1; c0 += chunk) {
         V part[RT][VT];
-        sequential<R>(c0, min64(c0 + chunk, k1), part);
+        sequential<R, E>(c0, min64(c0 + chunk, k1), part);
         for (int r = 0; r < RT; ++r)
           for (int v = 0; v < VT; ++v)
-            s[r][v] = step<R>(c, in(c, s[r][v]), in(c, part[r][v]), rand<R>(r, v, c0, 1));
+            s[r][v] = step<R, E>(c, in(c, s[r][v]), in(c, part[r][v]), rand<R>(r, v, c0, 1));
       }
     }
   };
 
-  template <Rounding R>
+  template <Rounding R, bool E>
   static void block(const GemmPlan& pl, const AccumWork& w, const Consts& c, std::int64_t i0,
                     std::int64_t j0) {
     const AccumPlan& p = w.p;
@@ -361,10 +376,10 @@ struct AccumKernels {
     for (std::int64_t k0 = 0; k0 < K;) {
       const std::int64_t k1 = next_boundary(k0, K, pl.sp.kb, p.promote);
       V s[RT][VT];
-      if (p.kahan) blk.template kahan<R>(k0, k1, s);
-      else if (p.order == SumOrder::pairwise) blk.template pairwise<R>(k0, k1 - k0, s);
-      else if (p.order == SumOrder::blocked) blk.template blocked<R>(k0, k1, p.chunk, s);
-      else blk.template sequential<R>(k0, k1, s);
+      if (p.kahan) blk.template kahan<R, E>(k0, k1, s);
+      else if (p.order == SumOrder::pairwise) blk.template pairwise<R, E>(k0, k1 - k0, s);
+      else if (p.order == SumOrder::blocked) blk.template blocked<R, E>(k0, k1, p.chunk, s);
+      else blk.template sequential<R, E>(k0, k1, s);
       for (int r = 0; r < RT; ++r)
         for (int v = 0; v < VT; ++v) s[r][v].store_aligned(&part[r][v * W]);
       // Promotion: total = fma(p, s, total) in float, as the reference.
@@ -390,7 +405,15 @@ struct AccumKernels {
     {
 #pragma omp for schedule(dynamic) collapse(2)
       for (std::int64_t cg = 0; cg < cgroups; ++cg)
-        for (std::int64_t rg = 0; rg < rgroups; ++rg) block<R>(pl, w, c, rg * RT, cg * COLS);
+        for (std::int64_t rg = 0; rg < rgroups; ++rg) {
+          // Exact sums are only taken on float64 lanes (gemm_accum.cpp).
+          if constexpr (sizeof(T) == 8) {
+            if (w.p.exact) block<R, true>(pl, w, c, rg * RT, cg * COLS);
+            else block<R, false>(pl, w, c, rg * RT, cg * COLS);
+          } else {
+            block<R, false>(pl, w, c, rg * RT, cg * COLS);
+          }
+        }
       gemm_finish(pl, o, w.T, w.npad, cmat, ldc, w.b_out);
     }
   }

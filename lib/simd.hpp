@@ -91,6 +91,7 @@ struct AccumPlan {
   bool kahan = false;
   std::int64_t chunk = 0, promote = 0;
   RandomKey key{};
+  bool exact = false;         // every sum x + y is exact in float64 lanes (gemm_accum.cpp)
 };
 
 /// What the float accumulator kernels read and write; gemm_accum.cpp fills it. Values are

@@ -97,16 +97,20 @@ std::vector<Config> configs() {
                bf = formats::bfloat16{}, f32 = formats::float32{}, fp4 = formats::e2m1fn{};
   const GemmPath acc = GemmPath::accumulator, wide = GemmPath::accumulator_wide;
   std::vector<Config> v;
-  // float16 on float32 lanes: every rounding, saturation, DAZ, FTZ, order.
+  // float16: every rounding, saturation, DAZ, FTZ, order; products of e5m2 x e5m2 (and
+  // float16 or bfloat16) on float32 lanes, smaller ones with exact sums on float64 lanes
+  // (sums that overflow float16 included).
   for (std::string r : {"rne", "rna", "rz", "ru", "rd", "ro"}) {
     v.push_back({"fp16,rounding=" + r, e4, e5, acc});
     v.push_back({"fp16,rounding=" + r + ",saturation=finite", e5, e5, acc});
     v.push_back({"fp16,rounding=" + r + ",saturation=propagate,daz=1,ftz=1", e4, e4, acc});
     v.push_back({"fp16,rounding=" + r + ",daz=1", fp4, fp4, acc});
+    v.push_back({"fp16,rounding=" + r + ",daz=1,ftz=1", e5, e5, acc});
   }
   for (std::string r : {"sr-a", "sr-b", "sr-c"}) {
     v.push_back({"fp16,rounding=" + r + ",sr-bits=1,seed=3", e4, e5, acc});
     v.push_back({"fp16,rounding=" + r + ",sr-bits=11,seed=4,ftz=1", e4, e4, acc});
+    v.push_back({"fp16,rounding=" + r + ",sr-bits=8,seed=7,order=blocked,chunk=32", e4, e5, acc});
     v.push_back({"fp16,rounding=" + r + ",sr-bits=12,seed=5", e4, e5, wide});
     v.push_back({"fp16,rounding=" + r + ",sr-bits=32,seed=6,stream=2,saturation=finite", e5, e5, wide});
     v.push_back({"fp16,rounding=" + r + ",sr-bits=7,order=pairwise", fp4, e4, acc});
@@ -115,15 +119,29 @@ std::vector<Config> configs() {
   }
   v.push_back({"fp16,order=pairwise", e4, e5, acc});
   v.push_back({"fp16,order=pairwise,rounding=rd", fp4, fp4, acc});
-  v.push_back({"fp16,order=blocked,chunk=7", e4, e5, acc});
-  v.push_back({"fp16,order=blocked,chunk=1,rounding=rz,daz=1", e4, e4, acc});
-  v.push_back({"fp16,kahan=1", e4, e5, acc});
-  v.push_back({"fp16,kahan=1,rounding=rd,ftz=1", fp4, e4, acc});
+  v.push_back({"fp16,order=blocked,chunk=7", e4, e5, wide});
+  v.push_back({"fp16,order=blocked,chunk=1,rounding=rz,daz=1", e4, e4, wide});
+  v.push_back({"fp16,kahan=1", e4, e5, wide});
+  v.push_back({"fp16,kahan=1,rounding=rd,ftz=1", fp4, e4, wide});
   v.push_back({"fp16,kahan=1,rounding=ro,saturation=finite", e5, e5, acc});
   v.push_back({"fp16,promote=16", e4, e5, acc, 0, 1.5f, 0.5f});
   v.push_back({"fp16,promote=32,rounding=ru", e4, e4, acc, 1});
   v.push_back({"fp16,order=pairwise,promote=48", e4, e5, acc, 2, 1.0f, -2.0f});
-  v.push_back({"fp16,kahan=1,promote=7", e4, e5, acc, 3});
+  v.push_back({"fp16,kahan=1,promote=7", e4, e5, wide, 3});
+  // Exact sums (e4m3fn x e4m3fn and e4m3fn x e5m2 products): blocked and Kahan on float64
+  // lanes, sequential and pairwise on float32 lanes (float64 lanes where those do not serve).
+  for (std::string r : {"rne", "rz", "ru", "rd"}) {
+    v.push_back({"fp16,rounding=" + r + ",order=pairwise", e4, e4, acc, 0, 1.0f, 0.5f});
+    v.push_back({"fp16,rounding=" + r + ",order=blocked,chunk=32", e4, e5, wide});
+    v.push_back({"fp16,rounding=" + r + ",kahan=1", e5, e4, wide, 0, 0.5f, -1.0f});
+    v.push_back({"fp16,rounding=" + r + ",order=blocked,chunk=16,promote=64", e4, e4, wide, 2});
+  }
+  v.push_back({"fp16,rounding=sr-a,sr-bits=12,order=pairwise", e4, e4, wide, 0, 1.0f, 0.5f});
+  v.push_back({"fp16,rounding=sr-b,sr-bits=13,promote=40", e5, e4, wide, 1});
+  // Just outside the bound of exact sums (e5m2 x e5m2): float32 lanes.
+  v.push_back({"fp16,order=pairwise", e5, e5, acc});
+  v.push_back({"fp16,order=blocked,chunk=32,rounding=rd", e5, e5, acc});
+  v.push_back({"fp16,kahan=1,rounding=rz", e5, e5, acc, 0, 1.0f, 1.0f});
   v.push_back({"fp16", h, h, acc, 1, 0.25f, 1.0f});
   // bfloat16 with fp8 and fp4 operands: its partial sums stay far below 2^104 here.
   v.push_back({"bf16", e4, e5, acc});
@@ -139,10 +157,11 @@ std::vector<Config> configs() {
   v.push_back({"fp16,rounding=rna,order=blocked,chunk=64", f32, h, wide, 3});
   // Other accumulator formats: 8 bits (with and without infinities, negative zero), 19.
   v.push_back({"fp32,format=e5m2", e4, e4, acc});
+  v.push_back({"fp32,format=e5m2,rounding=ru", e5, e5, acc});
   v.push_back({"fp32,format=e4m3fn,rounding=rz,daz=1", e4, e4, acc});
   v.push_back({"fp32,format=e4m3fnuz,rounding=rd,order=pairwise", e4, e5, acc});
   v.push_back({"fp32,format=binary8p3se,rounding=sr-c,sr-bits=8,saturation=propagate", e4, e4, acc});
-  v.push_back({"fp32,format=binary8p4sf,kahan=1", fp4, e4, acc});
+  v.push_back({"fp32,format=binary8p4sf,kahan=1", fp4, e4, wide});
   v.push_back({"fp32,format=e3m2fn,rounding=ro", fp4, fp4, acc});
   v.push_back({"fp32,format=tf32,rounding=rz", e4, e5, acc});
   v.push_back({"fp32,format=tf32,rounding=rz", bf, bf, wide});
