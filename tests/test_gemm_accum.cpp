@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fp8emu/gemm.hpp"
+#include "gemm_codes.hpp"
 #include "rng.hpp"
 #include "simd_targets.hpp"
 #include "sweep.hpp"
@@ -18,36 +19,7 @@ using namespace fp8emu;
 
 namespace {
 
-// A matrix of codes with its storage.
-struct Codes {
-  Format f;
-  std::int64_t rows, cols;
-  Layout layout;
-  std::vector<std::uint8_t> u8;
-  std::vector<std::uint16_t> u16;
-  std::vector<std::uint32_t> u32;
-
-  Codes(Format fmt, std::int64_t r, std::int64_t c, Layout l)
-      : f(fmt), rows(r), cols(c), layout(l) {
-    const std::size_t n = std::size_t(r * c);
-    if (code_bytes(f) == 1) u8.resize(n);
-    else if (code_bytes(f) == 2) u16.resize(n);
-    else u32.resize(n);
-  }
-  std::size_t idx(std::int64_t r, std::int64_t c) const {
-    return std::size_t(layout == Layout::row_major ? r * cols + c : c * rows + r);
-  }
-  void set(std::int64_t r, std::int64_t c, std::uint32_t code) {
-    if (!u8.empty()) u8[idx(r, c)] = std::uint8_t(code);
-    else if (!u16.empty()) u16[idx(r, c)] = std::uint16_t(code);
-    else u32[idx(r, c)] = code;
-  }
-  CodeMatrix view() const {
-    const void* d = !u8.empty() ? (const void*)u8.data() : !u16.empty() ? (const void*)u16.data()
-                                                                        : (const void*)u32.data();
-    return {f, d, rows, cols, layout, 0};
-  }
-};
+using test::Codes;
 
 // Random finite codes: every exponent of the format, zeros of both signs for about one
 // element in six, and (with `nonfinite`) one NaN or infinity.
