@@ -10,6 +10,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <vector>
 
@@ -264,6 +265,20 @@ void check_matrix(const char* name, const CodeMatrix& m) {
     bad(std::string(name) + ": leading dimension " + std::to_string(m.ld) + " < " +
         std::to_string(inner));
   if (m.data == nullptr && m.rows * m.cols > 0) bad(std::string(name) + ": no data");
+  // Codes of a format narrower than their storage: every code must fit its bits (the
+  // kernels index value tables with them).
+  const int bits = total_bits(m.format);
+  if (bits >= 8 * code_bytes(m.format)) return;
+  const detail::Strided st = detail::strided(m);
+  for (std::int64_t r = 0; r < m.rows; ++r)
+    for (std::int64_t c = 0; c < m.cols; ++c)
+      if (st.at(r, c) >> bits) {
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "0x%X", unsigned(st.at(r, c)));
+        bad(std::string(name) + ": code " + hex + " at (" +
+            std::to_string(r) + ", " + std::to_string(c) + ") does not fit in the " +
+            std::to_string(bits) + " bits of " + format_name(m.format));
+      }
 }
 
 void check_scales(const char* name, const Scales& s) {

@@ -290,11 +290,23 @@ TEST_CASE("gemm accumulator: what the fast paths do not cover takes the referenc
     gemm(a.view(), b.view(), c.data(), 2, o);
   });
   CHECK(n == std::uint64_t(ran) * std::size(u));
-  // A code wider than its format is left to the reference (no read past the value table).
+  // A code wider than its format is refused by gemm and gemm_reference alike, on every
+  // path (no read past a value table), naming the operand and the element.
   Codes a = random_codes(formats::e2m1fn{}, 2, 3, 9, Layout::row_major);
-  const Codes b = random_codes(formats::e2m1fn{}, 3, 2, 10, Layout::row_major);
+  Codes b = random_codes(formats::e2m1fn{}, 3, 2, 10, Layout::col_major);
   a.set(1, 2, 0xF3);
+  std::vector<float> c(4);
+  for (const char* spec : {"fp32", "fp16", "fp16,rounding=sr-a", "nvidia-h100-fp8", "nvidia-b200-fp8",
+                           "amd-mi300-fp8"}) {
+    GemmOptions o;
+    o.accumulation = parse_accumulation(spec);
+    CHECK_THROWS_WITH(gemm(a.view(), b.view(), c.data(), 2, o),
+                      "A: code 0xF3 at (1, 2) does not fit in the 4 bits of e2m1fn");
+    CHECK_THROWS_AS(gemm_reference(a.view(), b.view(), c.data(), 2, o), std::invalid_argument);
+  }
+  a.set(1, 2, 0x3);
+  b.set(2, 1, 0x10);
   GemmOptions o;
-  o.accumulation = parse_accumulation("fp16");
-  CHECK(gemm_path(a.view(), b.view(), o) == GemmPath::reference);
+  CHECK_THROWS_WITH(gemm(a.view(), b.view(), c.data(), 2, o),
+                    "B: code 0x10 at (2, 1) does not fit in the 4 bits of e2m1fn");
 }
