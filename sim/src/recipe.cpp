@@ -483,4 +483,32 @@ std::string recipe_text(const Recipe& r) {
   return s;
 }
 
+bool layer_matches(std::string_view pattern, std::string_view name) {
+  // Iterative glob match with backtracking to the last '*'.
+  std::size_t p = 0, n = 0, star = std::string_view::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (p < pattern.size() && pattern[p] == name[n]) {
+      ++p;
+      ++n;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+const RoleSpec& Recipe::role(Role r, std::span<const std::string> names) const {
+  for (const LayerOverride& o : layers)
+    for (const std::string& n : names)
+      if (layer_matches(o.pattern, n)) return o.roles[int(r)];
+  return role(r);
+}
+
 }  // namespace fp8sim

@@ -70,6 +70,9 @@ class GemmCore {
   void backward(const float* x, const float* dy, std::int64_t n, float* dx, StepContext& ctx);
   std::int64_t in, out;
   int id;
+  /// The layer's names for per-layer precision (Recipe::role): its name, then aliases;
+  /// empty: the recipe's own roles.
+  std::vector<std::string> names;
 
  private:
   std::uint64_t stream(const StepContext& ctx, Role r) const;

@@ -88,6 +88,19 @@ struct Storage {
   bool exact() const { return format == fp8emu::Format(fp8emu::formats::float32{}); }
 };
 
+/// GEMM layers that keep another precision: every GEMM layer with a name matching
+/// `pattern` (`*` matches any run of characters, everything else itself) takes the roles
+/// of the named recipe `recipe` instead of the recipe's own (the recipe key
+/// `layer.PATTERN = RECIPE`). Storage precisions stay the recipe's.
+struct LayerOverride {
+  std::string pattern;
+  std::string recipe;
+  RoleSpec roles[kRoles];
+};
+
+/// Returns true when `name` matches the glob `pattern` (`*`: any run of characters).
+bool layer_matches(std::string_view pattern, std::string_view name);
+
 /// A complete precision recipe.
 struct Recipe {
   std::string name;
@@ -95,7 +108,11 @@ struct Recipe {
   RoleSpec roles[kRoles];
   Storage master;           ///< Master weights (and biases).
   Storage moment1, moment2; ///< AdamW first / second moment; SGD momentum uses moment1.
+  std::vector<LayerOverride> layers;  ///< Per-layer precision, first match wins.
   const RoleSpec& role(Role r) const { return roles[int(r)]; }
+  /// The role of a GEMM layer known by `names` (its name and aliases): that of the first
+  /// override matching one of them, else role(r).
+  const RoleSpec& role(Role r, std::span<const std::string> names) const;
 };
 
 /// Returns the names of the named recipes, in a stable order.

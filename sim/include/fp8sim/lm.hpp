@@ -1,0 +1,91 @@
+// Training a language model (fp8sim/transformer.hpp) on a token stream: batches of
+// random windows drawn from (seed, stream, step, index), AdamW (decoupled weight decay)
+// with linear warmup and cosine decay to a floor, gradient clipping by the global norm
+// (the norm of every step is kept), master weights and moments in the recipe's storage
+// precisions, per-layer quantization statistics, evaluation on the validation tokens,
+// and checkpoints that make an interrupted run end with exactly the numbers of an
+// uninterrupted one. Results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fp8sim/dataset.hpp"
+#include "fp8sim/recipe.hpp"
+#include "fp8sim/train.hpp"
+#include "fp8sim/transformer.hpp"
+
+namespace fp8sim {
+
+/// Tokens of a text, split once into training and validation parts; vocab is the number of
+/// distinct token ids (ids 0 .. vocab - 1). Readers of particular texts are in experiments/.
+struct TokenSplit {
+  std::vector<std::int32_t> train, val;
+  std::int64_t vocab = 0;
+};
+
+/// Everything that decides a language-model run's numbers.
+struct LmConfig {
+  Recipe recipe;
+  GptConfig model;            ///< vocab is taken from the data when 0.
+  std::uint64_t seed = 1;
+  std::int64_t iterations = 2000;
+  std::int64_t batch = 12;    ///< Sequences of model.context tokens per step.
+  float lr = 1e-3f, min_lr = 1e-4f;      ///< Peak and floor of the cosine schedule.
+  std::int64_t warmup = 100;  ///< Linear warmup steps (0: none).
+  float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.1f;  ///< AdamW (nanoGPT's)
+  float grad_clip = 1.0f;     ///< Global-norm clipping threshold (0: none).
+  std::int64_t eval_every = 250;    ///< Iterations between evaluations (and at the end).
+  std::int64_t eval_batches = 20;   ///< Batches of validation windows per evaluation (fixed windows).
+  int log_every = 10;         ///< Steps per row of quantization statistics.
+  int stats_every = 1;        ///< Gather statistics on every Nth step (0: never).
+  fp8emu::Execution exec{};
+  /// Identifies everything that decides the numbers (not threads or paths).
+  std::string fingerprint() const;
+};
+
+/// One evaluation.
+struct EvalRow {
+  std::int64_t iteration = 0;
+  double train_loss = 0;  ///< Mean batch loss since the previous evaluation (nats per token).
+  double val_loss = 0;    ///< Mean over the evaluation windows (nats per token).
+  double seconds = 0;     ///< Wall time of the run so far (not part of any comparison).
+};
+
+/// One language-model training run, resumable at evaluation boundaries.
+class LmRun {
+ public:
+  /// Throws std::invalid_argument / RecipeError for a bad configuration, DataError for data
+  /// too short for one window.
+  LmRun(LmConfig config, const TokenSplit& data);
+  const LmConfig& config() const { return config_; }
+  void set_execution(const fp8emu::Execution& e);
+  std::int64_t iterations_done() const;
+  bool done() const;
+  /// Trains up to the next evaluation point (or the end) and evaluates there;
+  /// `progress(iterations done)` is called after each step.
+  void train_until_eval(const std::function<void(std::int64_t)>& progress = {});
+  /// Returns the mean validation loss (nats per token) of the current model.
+  double evaluate();
+  /// Says why the run diverged (a non-finite loss or gradient norm), or "".
+  std::string divergence() const;
+
+  std::vector<double> step_loss;   ///< Every step's batch loss.
+  std::vector<double> grad_norm;   ///< Every step's global gradient norm before clipping.
+  std::int64_t clipped = 0;        ///< Steps whose gradient was clipped.
+  std::vector<StatsRow> stats_rows;  ///< StatsRow::layer indexes model().gemm_names().
+  std::vector<EvalRow> eval_rows;
+  QuantStats total;
+  Gpt& model();
+
+  /// Writes / restores the complete state (as Run::save / Run::load: same guarantees).
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+ private:
+  LmConfig config_;
+};
+
+}  // namespace fp8sim
