@@ -1,25 +1,15 @@
 // fp8study: trains a network on Fashion-MNIST under FP8 precision recipes and several
 // seeds, and reports how each recipe compares with float32 (docs/study.md).
-#include <fcntl.h>
-#include <omp.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
-#include <sstream>
 
+#include "common/study_common.hpp"
 #include "fp8emu/program.hpp"
 #include "fashion_mnist/models.hpp"
 #include "study.hpp"
@@ -60,35 +50,8 @@ constexpr const char* kUsage =
     "  --progress auto|bar|lines|none   (auto: a bar on a terminal, lines otherwise)\n"
     "  --version                print the version and exit\n";
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-template <class T>
-T number(const std::string& flag, const std::string& v, T lo, T hi) {
-  T x{};
-  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !(x >= lo && x <= hi)) {
-    std::ostringstream s;
-    s << flag << ": '" << v << "' must be a number in " << lo << ".." << hi;
-    throw UsageError(s.str());
-  }
-  return x;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= s.size()) {
-    const std::size_t c = s.find(',', pos);
-    const std::string item = s.substr(pos, c == s.npos ? s.npos : c - pos);
-    if (item.empty()) throw UsageError("--recipes: empty name in '" + s + "'");
-    out.push_back(item);
-    if (c == s.npos) break;
-    pos = c + 1;
-  }
-  return out;
-}
+using common::number;
+using common::UsageError;
 
 Options parse(int argc, char** argv, bool& list_only) {
   Options o;
@@ -107,17 +70,9 @@ Options parse(int argc, char** argv, bool& list_only) {
       std::exit(0);
     } else if (a == "--list-recipes") list_only = true;
     else if (a == "--model") o.model = value();
-    else if (a == "--recipes") o.recipes = split_list(value());
-    else if (a == "--set") {
-      const std::string v = value();
-      const std::size_t eq = v.find('=');
-      if (eq == std::string::npos) throw UsageError("--set: expected KEY=VALUE, got '" + v + "'");
-      const std::string_view key = fp8sim::trim_blanks(std::string_view(v).substr(0, eq));
-      for (const std::string& other : o.sets)
-        if (fp8sim::trim_blanks(std::string_view(other).substr(0, other.find('='))) == key)
-          throw UsageError("--set: key '" + std::string(key) + "' given twice");
-      o.sets.push_back(v);
-    } else if (a == "--epochs") o.epochs = number(a, value(), 1, 1000);
+    else if (a == "--recipes") o.recipes = common::split_list(value());
+    else if (a == "--set") common::add_set(o.sets, value());
+    else if (a == "--epochs") o.epochs = number(a, value(), 1, 1000);
     else if (a == "--seeds") o.seeds = number(a, value(), 1, 1000);
     else if (a == "--first-seed") o.first_seed = number<std::uint64_t>(a, value(), 0, ~0ull >> 1);
     else if (a == "--threads") o.threads = number(a, value(), 1, 4096);
@@ -162,105 +117,19 @@ Options parse(int argc, char** argv, bool& list_only) {
   return o;
 }
 
-std::string clock_text(double s) {
-  char b[32];
-  const int t = int(s + 0.5);
-  std::snprintf(b, sizeof b, "%d:%02d", t / 60, t % 60);
+// One line per finished epoch of a run, for --progress lines.
+std::string epoch_line(const fp8sim::Run& r, const std::string& recipe) {
+  const fp8sim::EpochRow& e = r.epoch_rows.back();
+  char b[256];
+  std::snprintf(b, sizeof b, "%-20s seed %-3llu epoch %d/%d  train loss %.4f  test accuracy %.2f%%  (%.1f s)",
+                recipe.c_str(), (unsigned long long)r.config().seed, e.epoch, r.config().epochs, e.train_loss,
+                100 * e.test_accuracy, e.seconds);
   return b;
 }
-
-// Progress: a bar redrawn at most 10 times a second on a terminal, or one line per
-// finished epoch of a run. Called from the worker threads.
-class Progress {
- public:
-  Progress(std::string mode, std::int64_t total_steps, int runs)
-      : total_(total_steps), runs_(runs), start_(std::chrono::steady_clock::now()) {
-    if (mode == "auto") mode = ::isatty(2) ? "bar" : "lines";
-    mode_ = mode;
-  }
-  void step() {
-    const std::int64_t d = ++done_;
-    if (mode_ != "bar") return;
-    std::lock_guard<std::mutex> lock(mu_);
-    const double t = elapsed();
-    if (t - last_ < 0.1 && d < total_) return;
-    last_ = t;
-    draw(d, t);
-  }
-  void epoch(const fp8sim::Run& r, const std::string& recipe) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (r.done()) ++runs_done_;
-    if (mode_ != "lines") return;
-    const fp8sim::EpochRow& e = r.epoch_rows.back();
-    char b[256];
-    std::snprintf(b, sizeof b, "[%3d%% %s] %-20s seed %-3llu epoch %d/%d  train loss %.4f  test accuracy %.2f%%  (%.1f s)\n",
-                  int(100.0 * double(done_) / double(std::max<std::int64_t>(total_, 1))), clock_text(elapsed()).c_str(),
-                  recipe.c_str(), (unsigned long long)r.config().seed, e.epoch, r.config().epochs, e.train_loss,
-                  100 * e.test_accuracy, e.seconds);
-    std::cerr << b << std::flush;
-  }
-  void finish() {
-    if (mode_ == "bar") {
-      std::lock_guard<std::mutex> lock(mu_);
-      draw(done_, elapsed());
-      std::cerr << "\n";
-    }
-  }
-
- private:
-  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-  void draw(std::int64_t d, double t) {
-    const double f = double(d) / double(std::max<std::int64_t>(total_, 1));
-    const int width = 30, fill = int(f * width);
-    std::string bar = std::string(std::size_t(fill), '#') + std::string(std::size_t(width - fill), '.');
-    const double eta = f > 0.01 ? t * (1 - f) / f : 0;
-    char b[200];
-    std::snprintf(b, sizeof b, "\r[%s] %3d%%  %lld/%lld steps  %d/%d runs  elapsed %s  eta %s ", bar.c_str(),
-                  int(100 * f), (long long)d, (long long)total_, runs_done_, runs_, clock_text(t).c_str(),
-                  f > 0.01 ? clock_text(eta).c_str() : "?");
-    std::cerr << b << std::flush;
-  }
-  std::string mode_;
-  std::int64_t total_;
-  int runs_, runs_done_ = 0;
-  std::atomic<std::int64_t> done_{0};
-  std::chrono::steady_clock::time_point start_;
-  double last_ = -1;
-  std::mutex mu_;
-};
 
 std::string checkpoint_path(const Options& o, const fp8sim::Recipe& r, std::uint64_t seed) {
   return (fs::path(o.out) / "checkpoints" / (r.name + "-seed" + std::to_string(seed) + ".ckpt")).string();
 }
-
-std::string count_text(long n, const std::string& what) {
-  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
-}
-
-// Holds an exclusive lock on DIR/.fp8study.lock for the life of the object: a second study
-// writing into the same directory would replace this one's results.
-class DirectoryLock {
- public:
-  explicit DirectoryLock(const std::string& dir) {
-    const std::string path = (fs::path(dir) / ".fp8study.lock").string();
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd_ < 0) throw fp8sim::DataError(path + ": cannot open the lock file: " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      const int e = errno;
-      ::close(fd_);
-      if (e == EWOULDBLOCK)
-        throw UsageError(dir + ": another fp8study is writing here (it holds " + path +
-                         "); wait for it to end or choose another --out");
-      throw fp8sim::DataError(path + ": cannot lock: " + std::strerror(e));
-    }
-  }
-  ~DirectoryLock() { ::close(fd_); }
-  DirectoryLock(const DirectoryLock&) = delete;
-  DirectoryLock& operator=(const DirectoryLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 // Times one training step of `c` on a batch of at most 16 examples and returns the
 // estimated seconds of `epochs` epochs of the run: the reference GEMM's time grows with
@@ -289,43 +158,24 @@ int run_study(int argc, char** argv) {
   const Options o = parse(argc, argv, list_only);
 
   // 1. Recipes, each but the baseline with the --set changes, checked before any work.
-  // --set on the baseline is still parsed, so that a bad key is reported either way.
-  std::vector<study::RecipeRuns> all;
-  for (const std::string& spec : o.recipes) {
-    study::RecipeRuns rr;
-    rr.recipe = fp8sim::resolve_recipe(spec);
-    const bool is_baseline = rr.recipe.name == study::kBaseline;
-    fp8sim::Recipe changed = rr.recipe;
-    for (const std::string& kv : o.sets) {
-      const std::size_t eq = kv.find('=');
-      fp8sim::set_recipe_key(changed, kv.substr(0, eq), kv.substr(eq + 1));
-    }
-    if (!is_baseline) {
-      rr.changed_by_set = fp8sim::recipe_text(changed) != fp8sim::recipe_text(rr.recipe);
-      rr.recipe = std::move(changed);
-    }
-    fp8sim::check_recipe(rr.recipe);
-    for (const auto& other : all)
-      if (other.recipe.name == rr.recipe.name) throw UsageError("recipe '" + rr.recipe.name + "' given twice");
-    all.push_back(std::move(rr));
-  }
-  if (!o.sets.empty()) {
-    bool any = false;
-    for (const auto& rr : all) any |= rr.recipe.name != study::kBaseline;
-    if (!any)
-      throw UsageError("--set changes no recipe: it leaves the fp32 baseline as it is (change a copy of it in a "
-                       ".recipe file instead)");
-  }
+  std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
   if (list_only) {
-    for (const auto& rr : all) std::cout << "# " << rr.recipe.name << "\n" << fp8sim::recipe_text(rr.recipe) << "\n";
+    std::cout << common::recipes_listing(recipes);
     return 0;
+  }
+  std::vector<study::RecipeRuns> all;
+  for (common::StudyRecipe& r : recipes) {
+    study::RecipeRuns rr;
+    rr.recipe = std::move(r.recipe);
+    rr.changed_by_set = r.changed_by_set;
+    all.push_back(std::move(rr));
   }
 
   // 2. The results directory, locked for this study, and the data.
   std::error_code ec;
   fs::create_directories(fs::path(o.out) / "checkpoints", ec);
   if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
-  const DirectoryLock lock(o.out);
+  const common::DirectoryLock lock(o.out, "fp8study");
   const fp8sim::Dataset train = fashion_mnist::load(o.data, true);
   const fp8sim::Dataset test = fashion_mnist::load(o.data, false);
 
@@ -355,20 +205,12 @@ int run_study(int argc, char** argv) {
 
   // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
   // run's numbers do not depend on which thread or how many threads it gets.
-  study::ThreadPlan plan;
-  plan.cpus = omp_get_num_procs();
-  plan.threads = o.threads ? o.threads : plan.cpus;
-  plan.parallel = std::max(1, std::min<int>(plan.threads, int(work.size())));
-  plan.per_run = std::max(1, plan.threads / plan.parallel);
+  const common::ThreadPlan plan = common::plan_threads(o.threads, work.size());
   const int parallel = plan.parallel, per_run = plan.per_run;
-  std::cerr << "fp8study: threads: " << count_text(parallel, "run") << " at a time, " << count_text(per_run, "thread")
-            << " each (" << count_text(plan.cpus, "CPU") << ")\n";
+  std::cerr << common::plan_text("fp8study", plan) << "\n";
   // A configuration on the scalar reference GEMM path is slow: say so, with an estimate.
   for (const auto& rr : all) {
-    std::string roles;
-    for (int i = 0; i < fp8sim::kRoles; ++i)
-      if (!fp8sim::recipe_gemm_fast_path(rr.recipe.roles[i]))
-        roles += std::string(roles.empty() ? "" : ", ") + std::array{"fprop", "dgrad", "wgrad"}[std::size_t(i)];
+    const std::string roles = common::slow_roles(rr.recipe);
     int pending = 0, epochs = 0;
     for (const auto& [run, recipe] : work)
       if (recipe == &rr.recipe) {
@@ -381,14 +223,14 @@ int run_study(int argc, char** argv) {
     std::snprintf(b, sizeof b, "%.3g", s);
     std::cerr << "fp8study: note: " << rr.recipe.name << " runs " << roles
               << " on the scalar reference GEMM path (no fast path for its formats and accumulation): about " << b
-              << " s per run on " << count_text(per_run, "thread") << ", " << count_text(pending, "run") << " to go\n";
+              << " s per run on " << common::count_text(per_run, "thread") << ", " << common::count_text(pending, "run") << " to go\n";
   }
   std::int64_t total_steps = 0;
   for (auto& [run, recipe] : work) {
     const int last = o.stop_after_epoch ? std::min(o.stop_after_epoch, run->config().epochs) : run->config().epochs;
     total_steps += std::max(0, last - run->epochs_done()) * run->steps_per_epoch();
   }
-  Progress progress(o.progress, total_steps, total_runs);
+  common::Progress progress(o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
   std::exception_ptr error;
   std::mutex error_mu;
@@ -408,7 +250,7 @@ int run_study(int argc, char** argv) {
         }
         run.train_epoch([&](std::int64_t) { progress.step(); });
         run.save(checkpoint_path(o, *work[i].second, run.config().seed));
-        progress.epoch(run, work[i].second->name);
+        progress.line(run.done(), epoch_line(run, work[i].second->name));
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mu);
@@ -439,7 +281,7 @@ int run_study(int argc, char** argv) {
         ++n_diverged;
       }
   if (n_diverged)
-    std::cerr << "fp8study: warning: " << count_text(n_diverged, "run") << " diverged: " << diverged
+    std::cerr << "fp8study: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
               << "; their numbers are marked diverged in the table, report.md and summary.json\n";
   std::cout << "results in " << o.out << "/ (report.md, summary.json, epochs.csv, steps.csv, quant_stats.csv"
             << (plot_note.empty() ? ", loss.png, accuracy.png" : "") << ")\n";
@@ -450,19 +292,5 @@ int run_study(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   fp8emu::wait_passively(argv);
-  try {
-    return run_study(argc, argv);
-  } catch (const UsageError& e) {
-    std::cerr << "fp8study: " << e.what() << "\n";
-    return 2;
-  } catch (const fp8sim::RecipeError& e) {
-    std::cerr << "fp8study: " << e.what() << "\n";
-    return 2;
-  } catch (const fp8sim::DataError& e) {
-    std::cerr << "fp8study: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "fp8study: error: " << e.what() << "\n";
-    return 1;
-  }
+  return common::run_main("fp8study", [&] { return run_study(argc, argv); });
 }

@@ -17,6 +17,14 @@ namespace study {
 namespace {
 
 namespace fs = std::filesystem;
+using common::csv_number;
+using common::fixed;
+using common::loss_text;
+using common::mean;
+using common::pct;
+using common::signed_fixed;
+using common::stdev;
+using common::write_file;
 
 // What the sources say of each named recipe (docs/study.md repeats them with the full
 // references; docs/references.md, "Training recipes").
@@ -62,21 +70,6 @@ struct Summary {
   bool diverged() const { return !diverged_seeds.empty(); }
 };
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0.0 : s / double(v.size());
-}
-
-// Sample standard deviation (n - 1); 0 for one value.
-double stdev(const std::vector<double>& v) {
-  if (v.size() < 2) return 0.0;
-  const double m = mean(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return std::sqrt(s / double(v.size() - 1));
-}
-
 std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
   std::vector<Summary> out;
   for (const auto& rr : all) {
@@ -110,36 +103,6 @@ const Summary* baseline(const std::vector<Summary>& s) {
   for (const auto& x : s)
     if (x.name == kBaseline) return &x;
   return nullptr;
-}
-
-std::string fixed(double v, int digits) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-// A loss in the table: fixed point, or with an exponent when it has exploded.
-std::string loss_text(double v) {
-  if (std::isfinite(v) && std::fabs(v) >= 1e5) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.3e", v);
-    return b;
-  }
-  return fixed(v, 4);
-}
-
-std::string signed_fixed(double v, int digits) { return (v >= 0 ? "+" : "") + fixed(v, digits); }
-
-std::string pct(std::int64_t part, std::int64_t whole) {
-  return whole ? fixed(100.0 * double(part) / double(whole), 3) : "-";
-}
-
-std::string csv_number(double v) {
-  std::ostringstream s;
-  s << std::setprecision(9) << v;
-  return s.str();
 }
 
 constexpr const char* kRoleNames[3] = {"fprop", "dgrad", "wgrad"};
@@ -223,23 +186,7 @@ std::string plots(const Options& o, const std::vector<RecipeRuns>& all) {
     << "unset logscale y\nset output 'accuracy.png.tmp'\nset title 'test accuracy (mean over seeds)'\n"
     << "set xlabel 'epoch'\nset ylabel 'accuracy (%)'\nset xtics 1\nplot " << acc_plot << "\n";
   write_file((fs::path(o.out) / "plots.gp").string(), g.str());
-  if (!o.plots) return "plots skipped (--no-plots); plots.gp and plot-data/ are written";
-  const std::string cmd = "cd '" + o.out + "' && gnuplot plots.gp 2> gnuplot.log";
-  if (o.out.find('\'') != std::string::npos || std::system(cmd.c_str()) != 0)
-    return "gnuplot failed or is missing (apt-get install gnuplot-nox); see gnuplot.log; plots.gp and plot-data/ are written";
-  // gnuplot writes PNG.tmp; its bytes reach PNG through the same writer as every output.
-  std::error_code ec;
-  for (const char* png : {"loss.png", "accuracy.png"}) {
-    const fs::path drawn = fs::path(o.out) / (std::string(png) + ".tmp");
-    std::ifstream in(drawn, std::ios::binary);
-    if (!in) return "gnuplot wrote no " + drawn.string() + "; see gnuplot.log";
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) return "cannot read " + drawn.string() + " from gnuplot";
-    write_file((fs::path(o.out) / png).string(), bytes);
-    fs::remove(drawn, ec);
-  }
-  fs::remove(fs::path(o.out) / "gnuplot.log", ec);
-  return "";
+  return common::run_gnuplot(o.out, o.plots, {"loss.png", "accuracy.png"});
 }
 
 std::string verdict(const Summary& s, const Summary* base) {
@@ -259,14 +206,6 @@ std::string verdict(const Summary& s, const Summary* base) {
 std::string prediction(const std::string& recipe_name) {
   const auto it = predictions().find(recipe_name);
   return it == predictions().end() ? "" : it->second;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  try {
-    fp8emu::write_file(path, text);
-  } catch (const fp8emu::FileError& e) {
-    throw fp8sim::DataError(e.what());
-  }
 }
 
 std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall,

@@ -6,13 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "common/study_common.hpp"
 #include "fashion_mnist/data.hpp"
 #include "fp8sim/train.hpp"
 
 namespace study {
 
-/// The recipe every other is compared with; --set leaves it as it is.
-inline constexpr const char* kBaseline = "fp32";
+using common::kBaseline;
+using common::ThreadPlan;
 
 /// Everything the command line decides: the RunConfig every run starts from (model,
 /// epochs, batch, optimizer, statistics, limits; each run sets its recipe and seed), and
@@ -39,11 +40,6 @@ struct RecipeRuns {
   std::vector<std::unique_ptr<fp8sim::Run>> runs;
 };
 
-/// How the threads are shared: `parallel` runs at once, `per_run` threads each.
-struct ThreadPlan {
-  int cpus = 1, threads = 1, parallel = 1, per_run = 1;
-};
-
 /// What the literature predicts for a named recipe (empty for a custom one).
 std::string prediction(const std::string& recipe_name);
 
@@ -51,8 +47,5 @@ std::string prediction(const std::string& recipe_name);
 /// and returns the results table as printed. `plot_note` says why plots are missing.
 std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall_seconds,
                           const std::string& model_description, const ThreadPlan& plan, std::string& plot_note);
-
-/// Writes `text` to `path` with fp8emu::write_file (fp8emu/file.hpp); throws DataError.
-void write_file(const std::string& path, const std::string& text);
 
 }  // namespace study

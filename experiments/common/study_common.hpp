@@ -1,0 +1,145 @@
+// What the precision studies (fp8study, fp8lm) share: command-line helpers, the recipes
+// of a study with --set applied, the lock on a results directory, how threads are shared
+// between runs, the progress display, number formatting, atomic output files and gnuplot.
+#pragma once
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fp8sim/recipe.hpp"
+
+namespace common {
+
+/// A usage or input error: the program prints it and exits with status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The recipe every other is compared with; --set leaves it as it is.
+inline constexpr const char* kBaseline = "fp32";
+
+/// Parses `v` as a number in [lo, hi]; throws UsageError naming `flag`.
+template <class T>
+T number(const std::string& flag, const std::string& v, T lo, T hi) {
+  T x{};
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || !(x >= lo && x <= hi)) {
+    std::ostringstream s;
+    s << flag << ": '" << v << "' must be a number in " << lo << ".." << hi;
+    throw UsageError(s.str());
+  }
+  return x;
+}
+
+/// Splits a comma-separated --recipes list; an empty item is refused.
+std::vector<std::string> split_list(const std::string& s);
+
+/// Adds one --set KEY=VALUE to `sets`; refuses a value without '=' and a key given twice.
+void add_set(std::vector<std::string>& sets, const std::string& kv);
+
+/// "m:ss".
+std::string clock_text(double seconds);
+/// "1 run", "2 runs".
+std::string count_text(long n, const std::string& what);
+
+/// A recipe of a study, and whether --set changed it.
+struct StudyRecipe {
+  fp8sim::Recipe recipe;
+  bool changed_by_set = false;
+};
+
+/// Resolves every name or .recipe file of `specs`, applies `sets` to each but the fp32
+/// baseline (the keys are checked on the baseline too), checks each recipe, and refuses a
+/// recipe given twice and a --set that changes nothing because only the baseline is
+/// studied. Throws UsageError or fp8sim::RecipeError.
+std::vector<StudyRecipe> resolve_recipes(const std::vector<std::string>& specs, const std::vector<std::string>& sets);
+
+/// Every recipe in full, as --list-recipes prints it.
+std::string recipes_listing(const std::vector<StudyRecipe>& recipes);
+
+/// The recipe's GEMM roles that have no fast path ("fprop, wgrad"), or "".
+std::string slow_roles(const fp8sim::Recipe& r);
+
+/// Holds an exclusive lock on DIR/.PROGRAM.lock for the life of the object: a second study
+/// writing into the same directory would replace this one's results.
+class DirectoryLock {
+ public:
+  DirectoryLock(const std::string& dir, const std::string& program);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+/// How the threads are shared: `parallel` runs at once, `per_run` threads each.
+struct ThreadPlan {
+  int cpus = 1, threads = 1, parallel = 1, per_run = 1;
+};
+/// Runs at once x threads per run <= threads (0: the CPUs this process may use), for
+/// `runs` runs to train.
+ThreadPlan plan_threads(int threads, std::size_t runs);
+/// "PROGRAM: threads: 2 runs at a time, 1 thread each (2 CPUs)".
+std::string plan_text(const std::string& program, const ThreadPlan& plan);
+
+/// Progress: a bar redrawn at most 10 times a second on a terminal, or one line per
+/// finished piece of a run. Called from the worker threads.
+class Progress {
+ public:
+  /// mode: auto (a bar on a terminal, lines otherwise), bar, lines or none.
+  Progress(std::string mode, std::int64_t total_steps, int runs);
+  void step();
+  /// With mode lines prints "[PCT% m:ss] TEXT"; `run_done` counts a finished run.
+  void line(bool run_done, const std::string& text);
+  void finish();
+
+ private:
+  double elapsed() const;
+  void draw(std::int64_t d, double t);
+  std::string mode_;
+  std::int64_t total_;
+  int runs_, runs_done_ = 0;
+  std::atomic<std::int64_t> done_{0};
+  std::chrono::steady_clock::time_point start_;
+  double last_ = -1;
+  std::mutex mu_;
+};
+
+/// Writes `text` to `path` with fp8emu::write_file (fp8emu/file.hpp); throws DataError.
+void write_file(const std::string& path, const std::string& text);
+
+/// Mean; 0 for none.
+double mean(const std::vector<double>& v);
+/// Sample standard deviation (n - 1); 0 for fewer than two values.
+double stdev(const std::vector<double>& v);
+
+/// Fixed point with `digits` decimals; "nan", "inf", "-inf" for the others.
+std::string fixed(double v, int digits);
+/// A loss in a table: fixed point with 4 decimals, or with an exponent when it exploded.
+std::string loss_text(double v);
+/// fixed() with a '+' before a non-negative value.
+std::string signed_fixed(double v, int digits);
+/// 100 part / whole with 3 decimals, "-" when whole is 0.
+std::string pct(std::int64_t part, std::int64_t whole);
+/// A number in CSV: 9 significant digits.
+std::string csv_number(double v);
+
+/// Runs `gnuplot plots.gp` in `dir` (plots.gp written already) and moves each of `pngs`
+/// (drawn as PNG.tmp) into place with write_file. Returns "" or why the plots are missing.
+/// With plots false, only says that they were skipped.
+std::string run_gnuplot(const std::string& dir, bool plots, const std::vector<std::string>& pngs);
+
+/// main() of a study program: runs `body`; a UsageError, RecipeError or DataError prints
+/// "PROGRAM: MESSAGE" and returns 2, any other exception "PROGRAM: error: MESSAGE" and 1.
+int run_main(const char* program, const std::function<int()>& body);
+
+}  // namespace common
