@@ -93,6 +93,21 @@ std::vector<StudyRecipe> resolve_recipes(const std::vector<std::string>& specs, 
   return all;
 }
 
+std::string set_note(const std::vector<std::string>& sets, const std::vector<std::pair<std::string, bool>>& recipes) {
+  if (sets.empty()) return "";
+  std::string s;
+  for (const std::string& kv : sets) s += "--set " + kv + " ";
+  std::string changed;
+  bool baseline = false;
+  for (const auto& [name, by_set] : recipes) {
+    if (by_set) changed += (changed.empty() ? "" : ", ") + name;
+    baseline |= name == kBaseline;
+  }
+  s += "changed: " + (changed.empty() ? std::string("no recipe") : changed);
+  if (baseline) s += std::string(" (not the ") + kBaseline + " baseline)";
+  return s;
+}
+
 std::string recipes_listing(const std::vector<StudyRecipe>& recipes) {
   std::string s;
   for (const auto& rr : recipes) s += "# " + rr.recipe.name + "\n" + fp8sim::recipe_text(rr.recipe) + "\n";
@@ -236,6 +251,22 @@ std::string csv_number(double v) {
   std::ostringstream s;
   s << std::setprecision(9) << v;
   return s.str();
+}
+
+std::string smoothed_mean_dat(const std::vector<const std::vector<double>*>& curves, std::size_t window,
+                              const std::string& header) {
+  std::ostringstream l;
+  l << "# " << header << "\n";
+  const std::size_t points = curves.empty() ? 0 : curves.front()->size();
+  double sum = 0;
+  std::vector<double> m(points, 0.0);
+  for (std::size_t s = 0; s < points; ++s) {
+    for (const std::vector<double>* c : curves) m[s] += (*c)[s] / double(curves.size());
+    sum += m[s];
+    if (s >= window) sum -= m[s - window];
+    l << s + 1 << " " << csv_number(sum / double(std::min<std::size_t>(s + 1, window))) << "\n";
+  }
+  return l.str();
 }
 
 std::string run_gnuplot(const std::string& dir, bool plots, const std::vector<std::string>& pngs) {

@@ -62,6 +62,14 @@ struct StudyRecipe {
 /// studied. Throws UsageError or fp8sim::RecipeError.
 std::vector<StudyRecipe> resolve_recipes(const std::vector<std::string>& specs, const std::vector<std::string>& sets);
 
+/// "--set a=1 --set b=2 changed: x, y (not the fp32 baseline)" for the recipes (name,
+/// changed by --set) of a study, or "" without --set.
+std::string set_note(const std::vector<std::string>& sets, const std::vector<std::pair<std::string, bool>>& recipes);
+
+/// The GEMM roles' names, and the tensor each operand slot quantizes: [role][operand].
+inline constexpr const char* kRoleNames[3] = {"fprop", "dgrad", "wgrad"};
+inline constexpr const char* kTensorNames[3][2] = {{"input", "weight"}, {"grad", "weight"}, {"grad", "input"}};
+
 /// Every recipe in full, as --list-recipes prints it.
 std::string recipes_listing(const std::vector<StudyRecipe>& recipes);
 
@@ -132,6 +140,11 @@ std::string signed_fixed(double v, int digits);
 std::string pct(std::int64_t part, std::int64_t whole);
 /// A number in CSV: 9 significant digits.
 std::string csv_number(double v);
+
+/// The curves' mean at each point (the length of the first), as a moving average over the
+/// last `window` points: "# HEADER" then "POINT VALUE" lines, points from 1.
+std::string smoothed_mean_dat(const std::vector<const std::vector<double>*>& curves, std::size_t window,
+                              const std::string& header);
 
 /// Runs `gnuplot plots.gp` in `dir` (plots.gp written already) and moves each of `pngs`
 /// (drawn as PNG.tmp) into place with write_file. Returns "" or why the plots are missing.

@@ -105,21 +105,14 @@ const Summary* baseline(const std::vector<Summary>& s) {
   return nullptr;
 }
 
-constexpr const char* kRoleNames[3] = {"fprop", "dgrad", "wgrad"};
-// The tensor each operand slot quantizes: [role][operand].
-constexpr const char* kTensorNames[3][2] = {{"input", "weight"}, {"grad", "weight"}, {"grad", "input"}};
+using common::kRoleNames;
+using common::kTensorNames;
 
-// "--set a=1 --set b=2 changed: x, y (not the fp32 baseline)", or "" without --set.
+// The --set line under the table, or "".
 std::string set_note(const Options& o, const std::vector<Summary>& sums) {
-  if (o.sets.empty()) return "";
-  std::string s;
-  for (const std::string& kv : o.sets) s += "--set " + kv + " ";
-  std::string changed;
-  for (const auto& x : sums)
-    if (x.changed_by_set) changed += (changed.empty() ? "" : ", ") + x.name;
-  s += "changed: " + (changed.empty() ? std::string("no recipe") : changed);
-  if (baseline(sums)) s += std::string(" (not the ") + kBaseline + " baseline)";
-  return s;
+  std::vector<std::pair<std::string, bool>> names;
+  for (const auto& x : sums) names.emplace_back(x.name, x.changed_by_set);
+  return common::set_note(o.sets, names);
 }
 
 std::string table(const Options& o, const std::vector<Summary>& sums, double wall) {
@@ -154,18 +147,10 @@ std::string plots(const Options& o, const std::vector<RecipeRuns>& all) {
     const auto& rr = all[i];
     const std::string name = rr.recipe.name;
     // Training loss: the mean over seeds, smoothed over a window of 20 steps.
-    const std::size_t steps = rr.runs.front()->step_loss.size();
-    std::ostringstream l;
-    l << "# step mean_loss_over_seeds_smoothed_20\n";
-    double window = 0;
-    std::vector<double> m(steps, 0.0);
-    for (std::size_t s = 0; s < steps; ++s) {
-      for (const auto& run : rr.runs) m[s] += run->step_loss[s] / double(rr.runs.size());
-      window += m[s];
-      if (s >= 20) window -= m[s - 20];
-      l << s + 1 << " " << csv_number(window / double(std::min<std::size_t>(s + 1, 20))) << "\n";
-    }
-    write_file((dir / (name + ".loss.dat")).string(), l.str());
+    std::vector<const std::vector<double>*> curves;
+    for (const auto& run : rr.runs) curves.push_back(&run->step_loss);
+    write_file((dir / (name + ".loss.dat")).string(),
+               common::smoothed_mean_dat(curves, 20, "step mean_loss_over_seeds_smoothed_20"));
     std::ostringstream a;
     a << "# epoch mean_test_accuracy_percent\n";
     for (std::size_t e = 0; e < rr.runs.front()->epoch_rows.size(); ++e) {

@@ -1,0 +1,294 @@
+// fp8lm: trains a small GPT language model on character-level text under FP8 precision
+// recipes and several seeds, and reports how each recipe compares with float32
+// (docs/lm-study.md).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+
+#include "common/study_common.hpp"
+#include "fp8emu/program.hpp"
+#include "lm/study.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using common::number;
+using common::UsageError;
+using lm::Options;
+
+constexpr const char* kUsage =
+    "usage: fp8lm [options]\n"
+    "Trains a GPT language model on character-level text under FP8 precision recipes and\n"
+    "several seeds, then prints a results table and writes CSV, JSON, PNG plots and a\n"
+    "markdown report.\n"
+    "\n"
+    "  --recipes LIST           comma-separated recipe names or .recipe files (default:\n"
+    "                           fp32,bf16,fp8-hybrid-delayed,fp8-e4m3-blockwise,mxfp8,fp8-e5m2,nvfp4)\n"
+    "  --set KEY=VALUE          change a recipe key in every recipe but the fp32 baseline\n"
+    "                           (repeatable)\n"
+    "  --attention-recipe       run the attention products Q K^T and P V under the recipe too\n"
+    "                           (default: float32)\n"
+    "  --list-recipes           print the chosen recipes in full and exit\n"
+    "  --iters N                training iterations per run (default 500)\n"
+    "  --seeds N                seeds per recipe (default 2), seeds S..S+N-1\n"
+    "  --first-seed S           first seed (default 1)\n"
+    "  --full                   nanoGPT's setting: 2000 iterations, 3 seeds, an evaluation\n"
+    "                           every 250 iterations (options given explicitly win)\n"
+    "  --threads N              threads in all (default: the CPUs this process may use);\n"
+    "                           runs are spread over them, a run alone gets them all\n"
+    "  --out DIR                results directory (default results/lm)\n"
+    "  --data FILE              UTF-8 text (default data/bible-kjv.txt, written by\n"
+    "                           bash tools/run.sh main)\n"
+    "  --layers N --heads N --width N --context N   the model (default 4, 4, 128, 64)\n"
+    "  --mlp N                  MLP hidden width (default 4 x width)\n"
+    "  --untied-head            a head of its own (default: tied to the token embedding)\n"
+    "  --dropout X              (default 0)\n"
+    "  --batch N                sequences per step (default 12)\n"
+    "  --lr X --min-lr X        peak and floor of the cosine schedule (default 1e-3, 1e-4)\n"
+    "  --warmup N               linear warmup iterations (default 100)\n"
+    "  --weight-decay X         AdamW's decoupled weight decay (default 0.1)\n"
+    "  --beta1 X --beta2 X      AdamW's moment decay (default 0.9, 0.99)\n"
+    "  --grad-clip X            global gradient-norm threshold (default 1; 0: none)\n"
+    "  --eval-every N           iterations between evaluations (default: iterations / 8,\n"
+    "                           rounded up; there is always one at the end)\n"
+    "  --eval-batches N         batches of validation windows per evaluation (default 20)\n"
+    "  --log-every N            steps per row of quantization statistics (default 10)\n"
+    "  --stats-every N          gather statistics on every Nth step (default 1; 0: never)\n"
+    "  --resume                 continue from the checkpoints in DIR/checkpoints\n"
+    "  --stop-after-eval E      stop every run after its evaluation E (its checkpoint written)\n"
+    "  --no-plots               do not run gnuplot\n"
+    "  --progress auto|bar|lines|none   (auto: a bar on a terminal, lines otherwise)\n"
+    "  --version                print the version and exit\n";
+
+Options parse(int argc, char** argv, bool& list_only) {
+  Options o;
+  bool iters_set = false, seeds_set = false, eval_set = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (a == "--version") {
+      std::cout << "fp8lm " << FP8EMU_VERSION << "\n";
+      std::exit(0);
+    } else if (a == "--list-recipes") list_only = true;
+    else if (a == "--recipes") o.recipes = common::split_list(value());
+    else if (a == "--set") common::add_set(o.sets, value());
+    else if (a == "--attention-recipe") o.model.attention_recipe = true;
+    else if (a == "--iters") {
+      o.iterations = number<std::int64_t>(a, value(), 1, 1ll << 30);
+      iters_set = true;
+    } else if (a == "--seeds") {
+      o.seeds = number(a, value(), 1, 1000);
+      seeds_set = true;
+    } else if (a == "--first-seed") o.first_seed = number<std::uint64_t>(a, value(), 0, ~0ull >> 1);
+    else if (a == "--full") o.full = true;
+    else if (a == "--threads") o.threads = number(a, value(), 1, 4096);
+    else if (a == "--out") {
+      o.out = value();
+      if (o.out.empty()) throw UsageError("--out: an empty directory name (use . for this directory)");
+    } else if (a == "--data") o.data = value();
+    else if (a == "--layers") o.model.layers = number<std::int64_t>(a, value(), 1, 256);
+    else if (a == "--heads") o.model.heads = number<std::int64_t>(a, value(), 1, 1024);
+    else if (a == "--width") o.model.width = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--context") o.model.context = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--mlp") o.model.mlp = number<std::int64_t>(a, value(), 1, 1 << 18);
+    else if (a == "--untied-head") o.model.tied_head = false;
+    else if (a == "--dropout") o.model.dropout = number(a, value(), 0.0f, 0.99f);
+    else if (a == "--batch") o.batch = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--lr") o.lr = number(a, value(), 1e-12f, 1e3f);
+    else if (a == "--min-lr") o.min_lr = number(a, value(), 0.0f, 1e3f);
+    else if (a == "--warmup") o.warmup = number<std::int64_t>(a, value(), 0, 1ll << 30);
+    else if (a == "--weight-decay") o.weight_decay = number(a, value(), 0.0f, 1.0f);
+    else if (a == "--beta1") o.beta1 = number(a, value(), 0.0f, 0.9999f);
+    else if (a == "--beta2") o.beta2 = number(a, value(), 0.0f, 0.9999f);
+    else if (a == "--grad-clip") o.grad_clip = number(a, value(), 0.0f, 1e6f);
+    else if (a == "--eval-every") {
+      o.eval_every = number<std::int64_t>(a, value(), 1, 1ll << 30);
+      eval_set = true;
+    } else if (a == "--eval-batches") o.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--log-every") o.log_every = number(a, value(), 1, 1 << 30);
+    else if (a == "--stats-every") o.stats_every = number(a, value(), 0, 1 << 30);
+    else if (a == "--resume") o.resume = true;
+    else if (a == "--stop-after-eval") o.stop_after_eval = number(a, value(), 1, 1 << 20);
+    else if (a == "--no-plots") o.plots = false;
+    else if (a == "--progress") {
+      o.progress = value();
+      if (o.progress != "auto" && o.progress != "bar" && o.progress != "lines" && o.progress != "none")
+        throw UsageError("--progress: auto, bar, lines or none, got '" + o.progress + "'");
+    } else throw UsageError("unknown option '" + a + "' (see --help)");
+  }
+  if (o.full) {
+    if (!iters_set) o.iterations = lm::kFullIterations;
+    if (!seeds_set) o.seeds = lm::kFullSeeds;
+    if (!eval_set) o.eval_every = lm::kFullEvalEvery;
+  } else if (!eval_set) {
+    o.eval_every = std::max<std::int64_t>(1, (o.iterations + lm::kEvaluations - 1) / lm::kEvaluations);
+  }
+  if (o.min_lr > o.lr)
+    throw UsageError("--min-lr " + common::fixed(o.min_lr, 6) + " is above --lr " + common::fixed(o.lr, 6));
+  if (o.model.width % o.model.heads != 0)
+    throw UsageError("--width " + std::to_string(o.model.width) + " is not a multiple of --heads " +
+                     std::to_string(o.model.heads));
+  if (o.recipes.empty())
+    for (const char* n : lm::kDefaultRecipes) o.recipes.emplace_back(n);
+  return o;
+}
+
+std::string checkpoint_path(const Options& o, const fp8sim::Recipe& r, std::uint64_t seed) {
+  return (fs::path(o.out) / "checkpoints" / (r.name + "-seed" + std::to_string(seed) + ".ckpt")).string();
+}
+
+// One line per evaluation of a run, for --progress lines.
+std::string eval_line(const fp8sim::LmRun& r, const std::string& recipe) {
+  const fp8sim::EvalRow& e = r.eval_rows.back();
+  char b[256];
+  std::snprintf(b, sizeof b, "%-20s seed %-3llu iteration %lld/%lld  train loss %.4f  val loss %.4f  (%.1f s)",
+                recipe.c_str(), (unsigned long long)r.config().seed, (long long)e.iteration,
+                (long long)r.config().iterations, e.train_loss, e.val_loss, e.seconds);
+  return b;
+}
+
+int run_study(int argc, char** argv) {
+  bool list_only = false;
+  const Options o = parse(argc, argv, list_only);
+
+  // 1. Recipes, each but the baseline with the --set changes, checked before any work.
+  std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
+  if (list_only) {
+    std::cout << common::recipes_listing(recipes);
+    return 0;
+  }
+
+  // 2. The data, then the results directory, locked for this study.
+  const lm::Text text = lm::load(o.data);
+  std::cerr << "fp8lm: data: " << lm::describe(text) << "\n";
+  std::error_code ec;
+  fs::create_directories(fs::path(o.out) / "checkpoints", ec);
+  if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
+  const common::DirectoryLock lock(o.out, "fp8lm");
+
+  // 3. Runs, restored from their checkpoints with --resume. A configuration the model or
+  // the run refuses is a usage error.
+  std::vector<lm::RecipeRuns> all;
+  std::vector<std::pair<fp8sim::LmRun*, const fp8sim::Recipe*>> work;
+  int total_runs = 0;
+  for (common::StudyRecipe& r : recipes) {
+    lm::RecipeRuns rr;
+    rr.recipe = std::move(r.recipe);
+    rr.changed_by_set = r.changed_by_set;
+    all.push_back(std::move(rr));
+  }
+  for (auto& rr : all)
+    for (int s = 0; s < o.seeds; ++s) {
+      fp8sim::LmConfig c = o;  // the study's LmConfig, with this run's recipe and seed
+      c.recipe = rr.recipe;
+      c.seed = o.first_seed + std::uint64_t(s);
+      try {
+        rr.runs.push_back(std::make_unique<fp8sim::LmRun>(c, text.split));
+      } catch (const fp8sim::RecipeError&) {
+        throw;
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("the model or the training settings: ") + e.what());
+      }
+      fp8sim::LmRun& run = *rr.runs.back();
+      const std::string ck = checkpoint_path(o, rr.recipe, c.seed);
+      if (o.resume && fs::exists(ck)) {
+        run.load(ck);
+      } else if (fs::exists(ck)) {
+        fs::remove(ck);
+      }
+      ++total_runs;
+      if (!run.done()) work.emplace_back(&run, &rr.recipe);
+    }
+
+  // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
+  // run's numbers do not depend on which thread or how many threads it gets.
+  const common::ThreadPlan plan = common::plan_threads(o.threads, work.size());
+  std::cerr << common::plan_text("fp8lm", plan) << "\n";
+  for (const auto& rr : all)
+    if (const std::string roles = common::slow_roles(rr.recipe); !roles.empty())
+      std::cerr << "fp8lm: note: " << rr.recipe.name << " runs " << roles
+                << " on the scalar reference GEMM path (no fast path for its formats and accumulation): slow\n";
+  std::int64_t total_steps = 0;
+  for (auto& [run, recipe] : work) {
+    std::int64_t last = run->config().iterations;
+    if (o.stop_after_eval) last = std::min(last, std::int64_t(o.stop_after_eval) * run->config().eval_every);
+    total_steps += std::max<std::int64_t>(0, last - run->iterations_done());
+  }
+  common::Progress progress(o.progress, total_steps, total_runs);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::exception_ptr error;
+  std::mutex error_mu;
+  bool stopped = false;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.parallel)
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    try {
+      fp8sim::LmRun& run = *work[i].first;
+      fp8emu::Execution exec;
+      exec.threads = plan.per_run;
+      run.set_execution(exec);
+      while (!run.done()) {
+        if (o.stop_after_eval && run.eval_rows.size() >= std::size_t(o.stop_after_eval)) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          stopped = true;
+          break;
+        }
+        run.train_until_eval([&](std::int64_t) { progress.step(); });
+        run.save(checkpoint_path(o, *work[i].second, run.config().seed));
+        progress.line(run.done(), eval_line(run, work[i].second->name));
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+  progress.finish();
+  if (error) std::rethrow_exception(error);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (stopped) {
+    std::cout << "stopped after evaluation " << o.stop_after_eval
+              << " as asked (--stop-after-eval); checkpoints in " << (fs::path(o.out) / "checkpoints").string()
+              << "; continue with --resume\n";
+    return 0;
+  }
+
+  // 5. Outputs.
+  std::string plot_note;
+  fp8sim::GptConfig gc = o.model;
+  gc.vocab = text.split.vocab;
+  const std::string model_description = fp8sim::Gpt(gc, 0).description();
+  std::cout << lm::write_outputs(o, all, wall, model_description, text, plan, plot_note);
+  if (!plot_note.empty()) std::cerr << "fp8lm: " << plot_note << "\n";
+  std::string diverged;
+  int n_diverged = 0;
+  for (const auto& rr : all)
+    for (const auto& run : rr.runs)
+      if (const std::string why = run->divergence(); !why.empty()) {
+        diverged += (diverged.empty() ? "" : "; ") + rr.recipe.name + " seed " + std::to_string(run->config().seed) +
+                    " (" + why + ")";
+        ++n_diverged;
+      }
+  if (n_diverged)
+    std::cerr << "fp8lm: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
+              << "; their numbers are marked diverged in the table, report.md and summary.json\n";
+  std::cout << "results in " << o.out << "/ (report.md, summary.json, evals.csv, steps.csv, layer_stats.csv"
+            << (plot_note.empty() ? ", val_loss.png, train_loss.png, layer_amax.png" : "") << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fp8emu::wait_passively(argv);
+  return common::run_main("fp8lm", [&] { return run_study(argc, argv); });
+}

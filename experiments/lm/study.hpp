@@ -1,0 +1,63 @@
+// The language-model precision study (fp8lm): the settings of one study and its outputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/study_common.hpp"
+#include "fp8sim/lm.hpp"
+#include "lm/text.hpp"
+
+namespace lm {
+
+/// Iterations per run of the default study (sized to finish within 10 minutes on 2 cores),
+/// and of --full (nanoGPT's character-level Shakespeare setting).
+inline constexpr std::int64_t kDefaultIterations = 500;
+inline constexpr std::int64_t kFullIterations = 2000;
+inline constexpr int kDefaultSeeds = 2, kFullSeeds = 3;
+/// Evaluations per run when --eval-every is not given (the last at the end of the run).
+inline constexpr std::int64_t kEvaluations = 8;
+/// --full evaluates every 250 iterations, as nanoGPT's configuration does.
+inline constexpr std::int64_t kFullEvalEvery = 250;
+
+/// The recipes of the default study.
+inline constexpr const char* kDefaultRecipes[] = {"fp32", "bf16", "fp8-hybrid-delayed", "fp8-e4m3-blockwise",
+                                                  "mxfp8", "fp8-e5m2", "nvfp4"};
+
+/// Everything the command line decides: the LmConfig every run starts from (each run sets
+/// its recipe and seed), and the study's own settings.
+struct Options : fp8sim::LmConfig {
+  Options() { iterations = kDefaultIterations; }
+  std::vector<std::string> recipes;  ///< Names or .recipe files; empty: kDefaultRecipes.
+  std::vector<std::string> sets;     ///< key=value applied to every recipe but the baseline.
+  int seeds = kDefaultSeeds;
+  std::uint64_t first_seed = 1;
+  bool full = false;
+  int threads = 0;                   ///< 0: the CPUs this process may use.
+  std::string out = "results/lm";
+  std::string data = kDefaultData;
+  bool resume = false;
+  int stop_after_eval = 0;           ///< > 0: stop every run after this many evaluations.
+  bool plots = true;
+  std::string progress = "auto";     ///< auto, bar, lines, none.
+};
+
+/// One recipe's runs, one per seed, in seed order.
+struct RecipeRuns {
+  fp8sim::Recipe recipe;
+  bool changed_by_set = false;
+  std::vector<std::unique_ptr<fp8sim::LmRun>> runs;
+};
+
+/// What the literature predicts for a named recipe (empty for a custom one).
+std::string prediction(const std::string& recipe_name);
+
+/// Writes every output file under o.out (each with write_file) and returns the results
+/// table as printed. `plot_note` says why plots are missing.
+std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, double wall_seconds,
+                          const std::string& model_description, const Text& text, const common::ThreadPlan& plan,
+                          std::string& plot_note);
+
+}  // namespace lm
