@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two commands of README.md, on a fresh Debian 12 machine as root:
-#   bash tools/run.sh main   installs what is missing, builds, runs the main job (the
-#                            Fashion-MNIST precision study; extra arguments go to fp8study)
+#   bash tools/run.sh main   installs what is missing, prepares the text, builds, runs the
+#                            main job (the language-model precision study; extra arguments
+#                            go to fp8lm, or with --fashion-mnist first to fp8study)
 #   bash tools/run.sh test   installs what is missing, builds, runs every test
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
@@ -13,7 +14,7 @@ JOBS=${JOBS:-$(nproc)}
 # Debian packages the project needs; only the missing ones are installed.
 packages=(cmake g++ make libxsimd-dev libboost-dev libmpfr-dev libgmp-dev catch2 zlib1g-dev
           libbenchmark-dev libopenblas-dev python3-numpy clang libclang-rt-14-dev
-          dataset-fashion-mnist gnuplot-nox)
+          dataset-fashion-mnist gnuplot-nox bible-kjv python3-torch)
 
 install_missing() {
   local missing=()
@@ -31,6 +32,24 @@ install_missing() {
   fi
 }
 
+# The King James Bible as one UTF-8 text file (the language-model study's default --data),
+# written once: to a temporary file first, moved into place only when complete.
+prepare_text() {
+  local text=data/bible-kjv.txt
+  [ -s "$text" ] && return 0
+  echo "== preparing $text (bible-kjv)"
+  mkdir -p data
+  local tmp
+  tmp=$(mktemp data/.bible-kjv.XXXXXX)
+  if ! bible Genesis1:1-Revelation22:21 > "$tmp" || [ ! -s "$tmp" ]; then
+    rm -f "$tmp"
+    echo "cannot write $text with bible (apt-get install bible-kjv)" >&2
+    exit 1
+  fi
+  chmod 644 "$tmp"
+  mv "$tmp" "$text"
+}
+
 build() {
   echo "== configuring and building in $BUILD_DIR"
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@"
@@ -41,12 +60,22 @@ case "$mode" in
   main)
     install_missing
     build -DFP8EMU_BUILD_TESTS=OFF
-    # The Fashion-MNIST precision study: every named recipe, 3 seeds, 10 epochs (about
-    # 9 minutes on 2 cores, docs/study.md); extra arguments go to fp8study (see --help).
-    echo "== fp8study (Fashion-MNIST precision study)"
-    "$BUILD_DIR/experiments/fp8study" --out results/fashion-mnist "${@:2}"
-    echo
-    echo "== report: results/fashion-mnist/report.md"
+    if [ "${2:-}" = "--fashion-mnist" ]; then
+      # The Fashion-MNIST precision study: every named recipe of the MLP study, 3 seeds,
+      # 10 epochs (docs/study.md); further arguments go to fp8study (see --help).
+      echo "== fp8study (Fashion-MNIST precision study)"
+      "$BUILD_DIR/experiments/fp8study" --out results/fashion-mnist "${@:3}"
+      echo
+      echo "== report: results/fashion-mnist/report.md"
+    else
+      # The language-model precision study: a 4-layer GPT on the King James Bible under 7
+      # recipes, 2 seeds each (docs/lm-study.md); extra arguments go to fp8lm (see --help).
+      prepare_text
+      echo "== fp8lm (language-model precision study)"
+      "$BUILD_DIR/experiments/fp8lm" --out results/lm "${@:2}"
+      echo
+      echo "== report: results/lm/report.md"
+    fi
     ;;
   test)
     install_missing

@@ -281,8 +281,11 @@ int run_study(int argc, char** argv) {
   if (n_diverged)
     std::cerr << "fp8lm: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
               << "; their numbers are marked diverged in the table, report.md and summary.json\n";
-  std::cout << "results in " << o.out << "/ (report.md, summary.json, evals.csv, steps.csv, layer_stats.csv"
-            << (plot_note.empty() ? ", val_loss.png, train_loss.png, layer_amax.png" : "") << ")\n";
+  std::string pngs;
+  for (const char* png : {"val_loss.png", "train_loss.png", "layer_amax.png"})
+    if (plot_note.empty() && fs::exists(fs::path(o.out) / png)) pngs += std::string(", ") + png;
+  std::cout << "results in " << o.out << "/ (report.md, summary.json, evals.csv, steps.csv, layer_stats.csv" << pngs
+            << ")\n";
   return 0;
 }
 

@@ -285,6 +285,8 @@ std::string plots(const Options& o, const std::vector<RecipeRuns>& all, std::str
                 ".";
   } else {
     amax_note = "No per-layer amax picture: no recipe of this study kept statistics of a forward input.";
+    std::error_code ec;
+    fs::remove(fs::path(o.out) / "layer_amax.png", ec);  // an earlier study's picture would mislead
   }
   write_file((fs::path(o.out) / "plots.gp").string(), g.str());
   return common::run_gnuplot(o.out, o.plots, pngs);
