@@ -90,8 +90,11 @@ if cmp -s <(grep '^fp32,1,' t1/evals.csv | cut -d, -f3-) <(grep '^fp32,2,' t1/ev
 grep -q "stopped after evaluation 1" r1.log && ok "stop message" || bad "no stop message: $(cat r1.log)"
 [ ! -e r/evals.csv ] && ok "no results after the interruption" || bad "results written after an interruption"
 [ "$(ls r/checkpoints/*.ckpt 2> /dev/null | wc -l)" -eq 8 ] && ok "a checkpoint per run" || bad "checkpoints: $(ls r/checkpoints)"
-"$lm" "${tiny[@]}" --threads 2 --out r --resume > r2.log 2>&1 || bad "resumed run failed: $(tail -3 r2.log)"
+"$lm" "${tiny[@]}" --threads 2 --out r --resume --progress lines > r2.log 2>&1 || bad "resumed run failed: $(tail -3 r2.log)"
 if same_numbers t1 r; then ok "resumed run equals the uninterrupted one"; else bad "resumed run differs"; fi
+# It did resume: every run went on from iteration 4 (8 runs, evaluations at 8 and 12 only).
+[ "$(grep -c "iteration 8/12" r2.log)" -eq 8 ] && ! grep -q "iteration 4/12" r2.log && ok "the runs went on from their checkpoints" \
+  || bad "the resumed runs started again: $(grep iteration r2.log | head -3)"
 
 # 4. Plots.
 if command -v gnuplot > /dev/null; then
