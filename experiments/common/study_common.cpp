@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -150,6 +151,21 @@ ThreadPlan plan_threads(int threads, std::size_t runs) {
 std::string plan_text(const std::string& program, const ThreadPlan& plan) {
   return program + ": threads: " + count_text(plan.parallel, "run") + " at a time, " +
          count_text(plan.per_run, "thread") + " each (" + count_text(plan.cpus, "CPU") + ")";
+}
+
+void for_each_run(std::size_t runs, int parallel, const std::function<void(std::size_t)>& body) {
+  std::exception_ptr error;
+  std::mutex error_mu;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(parallel)
+  for (std::size_t i = 0; i < runs; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 Progress::Progress(std::string mode, std::int64_t total_steps, int runs)

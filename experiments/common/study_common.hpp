@@ -99,6 +99,34 @@ ThreadPlan plan_threads(int threads, std::size_t runs);
 /// "PROGRAM: threads: 2 runs at a time, 1 thread each (2 CPUs)".
 std::string plan_text(const std::string& program, const ThreadPlan& plan);
 
+/// Calls body(0 .. runs - 1) on `parallel` threads (dynamic schedule); the first exception
+/// thrown is rethrown once every body has ended.
+void for_each_run(std::size_t runs, int parallel, const std::function<void(std::size_t)>& body);
+
+/// The runs that diverged, "NAME seed S (why); ...", for a study's recipes (each with
+/// `recipe.name` and `runs`, whose elements have config().seed and divergence()); `count`
+/// is set to their number.
+template <class RecipeRuns>
+std::string diverged_runs(const std::vector<RecipeRuns>& all, int& count) {
+  std::string s;
+  count = 0;
+  for (const auto& rr : all)
+    for (const auto& run : rr.runs)
+      if (const std::string why = run->divergence(); !why.empty()) {
+        s += (s.empty() ? "" : "; ") + rr.recipe.name + " seed " + std::to_string(run->config().seed) + " (" + why + ")";
+        ++count;
+      }
+  return s;
+}
+
+/// The summary named kBaseline, or nullptr.
+template <class Summary>
+const Summary* find_baseline(const std::vector<Summary>& sums) {
+  for (const auto& x : sums)
+    if (x.name == kBaseline) return &x;
+  return nullptr;
+}
+
 /// Progress: a bar redrawn at most 10 times a second on a terminal, or one line per
 /// finished piece of a run. Called from the worker threads.
 class Progress {

@@ -1,13 +1,13 @@
 // fp8study: trains a network on Fashion-MNIST under FP8 precision recipes and several
 // seeds, and reports how each recipe compares with float32 (docs/study.md).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "common/study_common.hpp"
 #include "fp8emu/program.hpp"
@@ -232,19 +232,15 @@ int run_study(int argc, char** argv) {
   }
   common::Progress progress(o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
-  std::exception_ptr error;
-  std::mutex error_mu;
-  bool stopped = false;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(parallel)
-  for (std::size_t i = 0; i < work.size(); ++i) {
-    try {
+  std::atomic<bool> stopped{false};
+  try {
+    common::for_each_run(work.size(), parallel, [&](std::size_t i) {
       fp8sim::Run& run = *work[i].first;
       fp8emu::Execution exec;
       exec.threads = per_run;
       run.set_execution(exec);
       while (!run.done()) {
         if (o.stop_after_epoch && run.epochs_done() >= o.stop_after_epoch) {
-          std::lock_guard<std::mutex> lock(error_mu);
           stopped = true;
           break;
         }
@@ -252,13 +248,12 @@ int run_study(int argc, char** argv) {
         run.save(checkpoint_path(o, *work[i].second, run.config().seed));
         progress.line(run.done(), epoch_line(run, work[i].second->name));
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = std::current_exception();
-    }
+    });
+  } catch (...) {
+    progress.finish();
+    throw;
   }
   progress.finish();
-  if (error) std::rethrow_exception(error);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
     std::cout << "stopped after epoch " << o.stop_after_epoch << " as asked (--stop-after-epoch); checkpoints in "
@@ -271,15 +266,8 @@ int run_study(int argc, char** argv) {
   const std::string model_description = fashion_mnist::make_model(o.model, train, 0).description();
   std::cout << study::write_outputs(o, all, wall, model_description, plan, plot_note);
   if (!plot_note.empty()) std::cerr << "fp8study: " << plot_note << "\n";
-  std::string diverged;
   int n_diverged = 0;
-  for (const auto& rr : all)
-    for (const auto& run : rr.runs)
-      if (const std::string why = run->divergence(); !why.empty()) {
-        diverged += (diverged.empty() ? "" : "; ") + rr.recipe.name + " seed " + std::to_string(run->config().seed) +
-                    " (" + why + ")";
-        ++n_diverged;
-      }
+  const std::string diverged = common::diverged_runs(all, n_diverged);
   if (n_diverged)
     std::cerr << "fp8study: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
               << "; their numbers are marked diverged in the table, report.md and summary.json\n";

@@ -99,11 +99,7 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
   return out;
 }
 
-const Summary* baseline(const std::vector<Summary>& s) {
-  for (const auto& x : s)
-    if (x.name == kBaseline) return &x;
-  return nullptr;
-}
+const Summary* baseline(const std::vector<Summary>& s) { return common::find_baseline(s); }
 
 using common::kRoleNames;
 using common::kTensorNames;

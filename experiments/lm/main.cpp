@@ -2,13 +2,13 @@
 // recipes and several seeds, and reports how each recipe compares with float32
 // (docs/lm-study.md).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
 
 #include "common/study_common.hpp"
 #include "fp8emu/program.hpp"
@@ -227,19 +227,15 @@ int run_study(int argc, char** argv) {
   }
   common::Progress progress(o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
-  std::exception_ptr error;
-  std::mutex error_mu;
-  bool stopped = false;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.parallel)
-  for (std::size_t i = 0; i < work.size(); ++i) {
-    try {
+  std::atomic<bool> stopped{false};
+  try {
+    common::for_each_run(work.size(), plan.parallel, [&](std::size_t i) {
       fp8sim::LmRun& run = *work[i].first;
       fp8emu::Execution exec;
       exec.threads = plan.per_run;
       run.set_execution(exec);
       while (!run.done()) {
         if (o.stop_after_eval && run.eval_rows.size() >= std::size_t(o.stop_after_eval)) {
-          std::lock_guard<std::mutex> lock(error_mu);
           stopped = true;
           break;
         }
@@ -247,13 +243,12 @@ int run_study(int argc, char** argv) {
         run.save(checkpoint_path(o, *work[i].second, run.config().seed));
         progress.line(run.done(), eval_line(run, work[i].second->name));
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = std::current_exception();
-    }
+    });
+  } catch (...) {
+    progress.finish();
+    throw;
   }
   progress.finish();
-  if (error) std::rethrow_exception(error);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
     std::cout << "stopped after evaluation " << o.stop_after_eval
@@ -269,15 +264,8 @@ int run_study(int argc, char** argv) {
   const std::string model_description = fp8sim::Gpt(gc, 0).description();
   std::cout << lm::write_outputs(o, all, wall, model_description, text, plan, plot_note);
   if (!plot_note.empty()) std::cerr << "fp8lm: " << plot_note << "\n";
-  std::string diverged;
   int n_diverged = 0;
-  for (const auto& rr : all)
-    for (const auto& run : rr.runs)
-      if (const std::string why = run->divergence(); !why.empty()) {
-        diverged += (diverged.empty() ? "" : "; ") + rr.recipe.name + " seed " + std::to_string(run->config().seed) +
-                    " (" + why + ")";
-        ++n_diverged;
-      }
+  const std::string diverged = common::diverged_runs(all, n_diverged);
   if (n_diverged)
     std::cerr << "fp8lm: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
               << "; their numbers are marked diverged in the table, report.md and summary.json\n";

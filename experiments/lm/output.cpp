@@ -122,11 +122,7 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
   return out;
 }
 
-const Summary* baseline(const std::vector<Summary>& s) {
-  for (const auto& x : s)
-    if (x.name == kBaseline) return &x;
-  return nullptr;
-}
+const Summary* baseline(const std::vector<Summary>& s) { return common::find_baseline(s); }
 
 double bits(double nats) { return nats / std::numbers::ln2; }
 
@@ -431,7 +427,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << text.vocab.size() << " distinct; the first " << text.split.train.size() << " characters train, the last "
     << text.split.val.size() << " validate. " << o.iterations << " iterations of batch " << o.batch
     << " per run, AdamW lr " << o.lr << " (warmup " << o.warmup << ", cosine to " << o.min_lr << "), weight decay "
-    << o.weight_decay << ", gradient clipping at " << o.grad_clip << "; " << o.seeds << " seeds (" << o.first_seed
+    << o.weight_decay << ", gradient clipping at " << o.grad_clip << "; " << common::count_text(o.seeds, "seed") << " (" << o.first_seed
     << ".." << o.first_seed + std::uint64_t(o.seeds) - 1 << "); validation every " << o.eval_every
     << " iterations on " << o.eval_batches * o.batch << " fixed windows"
     << (o.full ? " (--full)" : "") << ". Every Linear GEMM (forward, input gradient, weight gradient) runs "
