@@ -28,6 +28,41 @@ namespace common {
 
 namespace fs = std::filesystem;
 
+std::string option_value(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) throw UsageError(std::string(argv[i]) + " needs a value");
+  return argv[++i];
+}
+
+bool parse_study_option(int argc, char** argv, int& i, const char* program, const char* usage, StudySettings& s,
+                        bool& list_only) {
+  const std::string a = argv[i];
+  if (a == "--help" || a == "-h") {
+    std::cout << usage;
+    std::exit(0);
+  } else if (a == "--version") {
+    std::cout << program << " " << FP8EMU_VERSION << "\n";
+    std::exit(0);
+  } else if (a == "--list-recipes") list_only = true;
+  else if (a == "--recipes") s.recipes = split_list(option_value(argc, argv, i));
+  else if (a == "--set") add_set(s.sets, option_value(argc, argv, i));
+  else if (a == "--seeds") {
+    s.seeds = number(a, option_value(argc, argv, i), 1, 1000);
+    s.seeds_given = true;
+  } else if (a == "--first-seed") s.first_seed = number<std::uint64_t>(a, option_value(argc, argv, i), 0, ~0ull >> 1);
+  else if (a == "--threads") s.threads = number(a, option_value(argc, argv, i), 1, 4096);
+  else if (a == "--out") {
+    s.out = option_value(argc, argv, i);
+    if (s.out.empty()) throw UsageError("--out: an empty directory name (use . for this directory)");
+  } else if (a == "--resume") s.resume = true;
+  else if (a == "--no-plots") s.plots = false;
+  else if (a == "--progress") {
+    s.progress = option_value(argc, argv, i);
+    if (s.progress != "auto" && s.progress != "bar" && s.progress != "lines" && s.progress != "none")
+      throw UsageError("--progress: auto, bar, lines or none, got '" + s.progress + "'");
+  } else return false;
+  return true;
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::size_t pos = 0;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fp8emu/array.hpp"
 #include "fp8sim/recipe.hpp"
 
 namespace common {
@@ -38,6 +39,31 @@ T number(const std::string& flag, const std::string& v, T lo, T hi) {
   }
   return x;
 }
+
+/// The settings every study has beside its runs' configuration (the programs' Options
+/// derive from it and from their run configuration).
+struct StudySettings {
+  std::vector<std::string> recipes;  ///< Names or .recipe files; empty: the study's default.
+  std::vector<std::string> sets;     ///< key=value applied to every recipe but the baseline.
+  int seeds = 3;
+  bool seeds_given = false;          ///< --seeds was on the command line.
+  std::uint64_t first_seed = 1;
+  int threads = 0;                   ///< 0: the CPUs this process may use.
+  std::string out;
+  bool resume = false;
+  bool plots = true;
+  std::string progress = "auto";     ///< auto, bar, lines, none.
+};
+
+/// Returns the value of the option argv[i], advancing i; throws UsageError when there is none.
+std::string option_value(int argc, char** argv, int& i);
+
+/// Reads the option argv[i] (and its value, advancing i) when every study has it:
+/// --help / -h and --version (print `usage`, or "PROGRAM VERSION", and exit 0),
+/// --list-recipes, --recipes, --set, --seeds, --first-seed, --threads, --out, --resume,
+/// --no-plots, --progress. Returns false for any other option.
+bool parse_study_option(int argc, char** argv, int& i, const char* program, const char* usage, StudySettings& s,
+                        bool& list_only);
 
 /// Splits a comma-separated --recipes list; an empty item is refused.
 std::vector<std::string> split_list(const std::string& s);
@@ -103,6 +129,17 @@ std::string plan_text(const std::string& program, const ThreadPlan& plan);
 /// thrown is rethrown once every body has ended.
 void for_each_run(std::size_t runs, int parallel, const std::function<void(std::size_t)>& body);
 
+class Progress;
+
+/// Trains every run of `work` (a run and its recipe) to its end, plan.parallel runs at a
+/// time with plan.per_run threads each, piece by piece: train(run, on_step) trains one
+/// piece (an epoch, or up to the next evaluation) and calls on_step after each step; then
+/// run.save(checkpoint(run, recipe)) and progress.line(run.done(), line(run, recipe)).
+/// A run for which stop(run) holds before a piece stops there. Returns whether any did.
+template <class Run, class Train, class Stop, class Checkpoint, class Line>
+bool train_runs(const std::vector<std::pair<Run*, const fp8sim::Recipe*>>& work, const ThreadPlan& plan,
+                Progress& progress, Train train, Stop stop, Checkpoint checkpoint, Line line);
+
 /// The runs that diverged, "NAME seed S (why); ...", for a study's recipes (each with
 /// `recipe.name` and `runs`, whose elements have config().seed and divergence()); `count`
 /// is set to their number.
@@ -149,6 +186,34 @@ class Progress {
   double last_ = -1;
   std::mutex mu_;
 };
+
+template <class Run, class Train, class Stop, class Checkpoint, class Line>
+bool train_runs(const std::vector<std::pair<Run*, const fp8sim::Recipe*>>& work, const ThreadPlan& plan,
+                Progress& progress, Train train, Stop stop, Checkpoint checkpoint, Line line) {
+  std::atomic<bool> stopped{false};
+  try {
+    for_each_run(work.size(), plan.parallel, [&](std::size_t i) {
+      Run& run = *work[i].first;
+      fp8emu::Execution exec;
+      exec.threads = plan.per_run;
+      run.set_execution(exec);
+      while (!run.done()) {
+        if (stop(run)) {
+          stopped = true;
+          break;
+        }
+        train(run, [&](std::int64_t) { progress.step(); });
+        run.save(checkpoint(run, *work[i].second));
+        progress.line(run.done(), line(run, *work[i].second));
+      }
+    });
+  } catch (...) {
+    progress.finish();
+    throw;
+  }
+  progress.finish();
+  return stopped;
+}
 
 /// Writes `text` to `path` with fp8emu::write_file (fp8emu/file.hpp); throws DataError.
 void write_file(const std::string& path, const std::string& text);

@@ -1,7 +1,7 @@
 // fp8study: trains a network on Fashion-MNIST under FP8 precision recipes and several
 // seeds, and reports how each recipe compares with float32 (docs/study.md).
 #include <algorithm>
-#include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,29 +57,11 @@ Options parse(int argc, char** argv, bool& list_only) {
   Options o;
   bool lr_set = false;
   for (int i = 1; i < argc; ++i) {
+    if (common::parse_study_option(argc, argv, i, "fp8study", kUsage, o, list_only)) continue;
     const std::string a = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--version") {
-      std::cout << "fp8study " << FP8EMU_VERSION << "\n";
-      std::exit(0);
-    } else if (a == "--list-recipes") list_only = true;
-    else if (a == "--model") o.model = value();
-    else if (a == "--recipes") o.recipes = common::split_list(value());
-    else if (a == "--set") common::add_set(o.sets, value());
+    const auto value = [&] { return common::option_value(argc, argv, i); };
+    if (a == "--model") o.model = value();
     else if (a == "--epochs") o.epochs = number(a, value(), 1, 1000);
-    else if (a == "--seeds") o.seeds = number(a, value(), 1, 1000);
-    else if (a == "--first-seed") o.first_seed = number<std::uint64_t>(a, value(), 0, ~0ull >> 1);
-    else if (a == "--threads") o.threads = number(a, value(), 1, 4096);
-    else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: an empty directory name (use . for this directory)");
-    }
     else if (a == "--data") o.data = value();
     else if (a == "--batch") o.batch = number(a, value(), 1, 60000);
     else if (a == "--optimizer") {
@@ -96,14 +78,8 @@ Options parse(int argc, char** argv, bool& list_only) {
     else if (a == "--stats-every") o.stats_every = number(a, value(), 0, 1 << 30);
     else if (a == "--train-limit") o.train_limit = number<std::int64_t>(a, value(), 1, 1ll << 40);
     else if (a == "--test-limit") o.test_limit = number<std::int64_t>(a, value(), 1, 1ll << 40);
-    else if (a == "--resume") o.resume = true;
     else if (a == "--stop-after-epoch") o.stop_after_epoch = number(a, value(), 1, 1000);
-    else if (a == "--no-plots") o.plots = false;
-    else if (a == "--progress") {
-      o.progress = value();
-      if (o.progress != "auto" && o.progress != "bar" && o.progress != "lines" && o.progress != "none")
-        throw UsageError("--progress: auto, bar, lines or none, got '" + o.progress + "'");
-    } else throw UsageError("unknown option '" + a + "' (see --help)");
+    else throw UsageError("unknown option '" + a + "' (see --help)");
   }
   if (!lr_set && o.optimizer.kind == fp8sim::OptimizerKind::sgd) o.optimizer.lr = 0.05f;
   if (o.train_limit && o.train_limit < o.batch)
@@ -206,7 +182,7 @@ int run_study(int argc, char** argv) {
   // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
   // run's numbers do not depend on which thread or how many threads it gets.
   const common::ThreadPlan plan = common::plan_threads(o.threads, work.size());
-  const int parallel = plan.parallel, per_run = plan.per_run;
+  const int per_run = plan.per_run;
   std::cerr << common::plan_text("fp8study", plan) << "\n";
   // A configuration on the scalar reference GEMM path is slow: say so, with an estimate.
   for (const auto& rr : all) {
@@ -232,28 +208,12 @@ int run_study(int argc, char** argv) {
   }
   common::Progress progress(o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
-  std::atomic<bool> stopped{false};
-  try {
-    common::for_each_run(work.size(), parallel, [&](std::size_t i) {
-      fp8sim::Run& run = *work[i].first;
-      fp8emu::Execution exec;
-      exec.threads = per_run;
-      run.set_execution(exec);
-      while (!run.done()) {
-        if (o.stop_after_epoch && run.epochs_done() >= o.stop_after_epoch) {
-          stopped = true;
-          break;
-        }
-        run.train_epoch([&](std::int64_t) { progress.step(); });
-        run.save(checkpoint_path(o, *work[i].second, run.config().seed));
-        progress.line(run.done(), epoch_line(run, work[i].second->name));
-      }
-    });
-  } catch (...) {
-    progress.finish();
-    throw;
-  }
-  progress.finish();
+  const bool stopped = common::train_runs(
+      work, plan, progress,
+      [](fp8sim::Run& run, const std::function<void(std::int64_t)>& on_step) { run.train_epoch(on_step); },
+      [&](const fp8sim::Run& run) { return o.stop_after_epoch && run.epochs_done() >= o.stop_after_epoch; },
+      [&](const fp8sim::Run& run, const fp8sim::Recipe& r) { return checkpoint_path(o, r, run.config().seed); },
+      [](const fp8sim::Run& run, const fp8sim::Recipe& r) { return epoch_line(run, r.name); });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
     std::cout << "stopped after epoch " << o.stop_after_epoch << " as asked (--stop-after-epoch); checkpoints in "

@@ -17,20 +17,14 @@ using common::ThreadPlan;
 
 /// Everything the command line decides: the RunConfig every run starts from (model,
 /// epochs, batch, optimizer, statistics, limits; each run sets its recipe and seed), and
-/// the study's own settings.
-struct Options : fp8sim::RunConfig {
-  Options() { epochs = 10; }
-  std::vector<std::string> recipes;   ///< Names or .recipe files; empty: every named recipe.
-  std::vector<std::string> sets;      ///< key=value applied to every recipe but the baseline.
-  int seeds = 3;
-  std::uint64_t first_seed = 1;
-  int threads = 0;                    ///< 0: the CPUs this process may use.
-  std::string out = "results/fashion-mnist";
+/// the study's own settings (recipes, seeds, threads, results directory, ...).
+struct Options : fp8sim::RunConfig, common::StudySettings {
+  Options() {
+    epochs = 10;
+    out = "results/fashion-mnist";
+  }
   std::string data = fashion_mnist::kDir;
-  bool resume = false;
-  int stop_after_epoch = 0;           ///< > 0: stop every run after this epoch (tests resume).
-  bool plots = true;
-  std::string progress = "auto";      ///< auto, bar, lines, none.
+  int stop_after_epoch = 0;  ///< > 0: stop every run after this epoch (tests resume).
 };
 
 /// One recipe's runs, one per seed, in seed order.

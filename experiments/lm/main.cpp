@@ -2,7 +2,7 @@
 // recipes and several seeds, and reports how each recipe compares with float32
 // (docs/lm-study.md).
 #include <algorithm>
-#include <atomic>
+#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,36 +67,17 @@ constexpr const char* kUsage =
 
 Options parse(int argc, char** argv, bool& list_only) {
   Options o;
-  bool iters_set = false, seeds_set = false, eval_set = false;
+  bool iters_set = false, eval_set = false;
   for (int i = 1; i < argc; ++i) {
+    if (common::parse_study_option(argc, argv, i, "fp8lm", kUsage, o, list_only)) continue;
     const std::string a = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--version") {
-      std::cout << "fp8lm " << FP8EMU_VERSION << "\n";
-      std::exit(0);
-    } else if (a == "--list-recipes") list_only = true;
-    else if (a == "--recipes") o.recipes = common::split_list(value());
-    else if (a == "--set") common::add_set(o.sets, value());
-    else if (a == "--attention-recipe") o.model.attention_recipe = true;
+    const auto value = [&] { return common::option_value(argc, argv, i); };
+    if (a == "--attention-recipe") o.model.attention_recipe = true;
     else if (a == "--iters") {
       o.iterations = number<std::int64_t>(a, value(), 1, 1ll << 30);
       iters_set = true;
-    } else if (a == "--seeds") {
-      o.seeds = number(a, value(), 1, 1000);
-      seeds_set = true;
-    } else if (a == "--first-seed") o.first_seed = number<std::uint64_t>(a, value(), 0, ~0ull >> 1);
-    else if (a == "--full") o.full = true;
-    else if (a == "--threads") o.threads = number(a, value(), 1, 4096);
-    else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: an empty directory name (use . for this directory)");
-    } else if (a == "--data") o.data = value();
+    } else if (a == "--full") o.full = true;
+    else if (a == "--data") o.data = value();
     else if (a == "--layers") o.model.layers = number<std::int64_t>(a, value(), 1, 256);
     else if (a == "--heads") o.model.heads = number<std::int64_t>(a, value(), 1, 1024);
     else if (a == "--width") o.model.width = number<std::int64_t>(a, value(), 1, 1 << 16);
@@ -118,18 +99,12 @@ Options parse(int argc, char** argv, bool& list_only) {
     } else if (a == "--eval-batches") o.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 16);
     else if (a == "--log-every") o.log_every = number(a, value(), 1, 1 << 30);
     else if (a == "--stats-every") o.stats_every = number(a, value(), 0, 1 << 30);
-    else if (a == "--resume") o.resume = true;
     else if (a == "--stop-after-eval") o.stop_after_eval = number(a, value(), 1, 1 << 20);
-    else if (a == "--no-plots") o.plots = false;
-    else if (a == "--progress") {
-      o.progress = value();
-      if (o.progress != "auto" && o.progress != "bar" && o.progress != "lines" && o.progress != "none")
-        throw UsageError("--progress: auto, bar, lines or none, got '" + o.progress + "'");
-    } else throw UsageError("unknown option '" + a + "' (see --help)");
+    else throw UsageError("unknown option '" + a + "' (see --help)");
   }
   if (o.full) {
     if (!iters_set) o.iterations = lm::kFullIterations;
-    if (!seeds_set) o.seeds = lm::kFullSeeds;
+    if (!o.seeds_given) o.seeds = lm::kFullSeeds;
     if (!eval_set) o.eval_every = lm::kFullEvalEvery;
   } else if (!eval_set) {
     o.eval_every = std::max<std::int64_t>(1, (o.iterations + lm::kEvaluations - 1) / lm::kEvaluations);
@@ -227,28 +202,14 @@ int run_study(int argc, char** argv) {
   }
   common::Progress progress(o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
-  std::atomic<bool> stopped{false};
-  try {
-    common::for_each_run(work.size(), plan.parallel, [&](std::size_t i) {
-      fp8sim::LmRun& run = *work[i].first;
-      fp8emu::Execution exec;
-      exec.threads = plan.per_run;
-      run.set_execution(exec);
-      while (!run.done()) {
-        if (o.stop_after_eval && run.eval_rows.size() >= std::size_t(o.stop_after_eval)) {
-          stopped = true;
-          break;
-        }
-        run.train_until_eval([&](std::int64_t) { progress.step(); });
-        run.save(checkpoint_path(o, *work[i].second, run.config().seed));
-        progress.line(run.done(), eval_line(run, work[i].second->name));
-      }
-    });
-  } catch (...) {
-    progress.finish();
-    throw;
-  }
-  progress.finish();
+  const bool stopped = common::train_runs(
+      work, plan, progress,
+      [](fp8sim::LmRun& run, const std::function<void(std::int64_t)>& on_step) { run.train_until_eval(on_step); },
+      [&](const fp8sim::LmRun& run) {
+        return o.stop_after_eval && run.eval_rows.size() >= std::size_t(o.stop_after_eval);
+      },
+      [&](const fp8sim::LmRun& run, const fp8sim::Recipe& r) { return checkpoint_path(o, r, run.config().seed); },
+      [](const fp8sim::LmRun& run, const fp8sim::Recipe& r) { return eval_line(run, r.name); });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
     std::cout << "stopped after evaluation " << o.stop_after_eval

@@ -27,21 +27,16 @@ inline constexpr const char* kDefaultRecipes[] = {"fp32", "bf16", "fp8-hybrid-de
                                                   "mxfp8", "fp8-e5m2", "nvfp4"};
 
 /// Everything the command line decides: the LmConfig every run starts from (each run sets
-/// its recipe and seed), and the study's own settings.
-struct Options : fp8sim::LmConfig {
-  Options() { iterations = kDefaultIterations; }
-  std::vector<std::string> recipes;  ///< Names or .recipe files; empty: kDefaultRecipes.
-  std::vector<std::string> sets;     ///< key=value applied to every recipe but the baseline.
-  int seeds = kDefaultSeeds;
-  std::uint64_t first_seed = 1;
+/// its recipe and seed), and the study's own settings (recipes, seeds, threads, ...).
+struct Options : fp8sim::LmConfig, common::StudySettings {
+  Options() {
+    iterations = kDefaultIterations;
+    seeds = kDefaultSeeds;
+    out = "results/lm";
+  }
   bool full = false;
-  int threads = 0;                   ///< 0: the CPUs this process may use.
-  std::string out = "results/lm";
   std::string data = kDefaultData;
-  bool resume = false;
-  int stop_after_eval = 0;           ///< > 0: stop every run after this many evaluations.
-  bool plots = true;
-  std::string progress = "auto";     ///< auto, bar, lines, none.
+  int stop_after_eval = 0;  ///< > 0: stop every run after this many evaluations.
 };
 
 /// One recipe's runs, one per seed, in seed order.
