@@ -261,6 +261,14 @@ void write_file(const std::string& path, const std::string& text) {
   }
 }
 
+std::string RecipeSummary::notes() const {
+  std::ostringstream r;
+  for (std::size_t k = 0; k < diverged_seeds.size(); ++k)
+    r << "Seed " << diverged_seeds[k] << " diverged: " << diverged_why[k] << ". ";
+  if (changed_by_set) r << "Changed by --set. ";
+  return r.str();
+}
+
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fp8emu/array.hpp"
+#include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
 
 namespace common {
@@ -222,6 +223,34 @@ void write_file(const std::string& path, const std::string& text);
 double mean(const std::vector<double>& v);
 /// Sample standard deviation (n - 1); 0 for fewer than two values.
 double stdev(const std::vector<double>& v);
+
+/// What every study's summary of one recipe's runs holds beside its measurements.
+struct RecipeSummary {
+  std::string name, description;
+  fp8sim::QuantStats quant;                   ///< Merged over the runs.
+  std::vector<std::uint64_t> diverged_seeds;  ///< Runs whose divergence() is not empty.
+  std::vector<std::string> diverged_why;
+  bool changed_by_set = false;
+  bool diverged() const { return !diverged_seeds.empty(); }
+  /// Takes the name, description and --set mark of a study's recipe (RecipeRuns).
+  template <class RecipeRuns>
+  void start(const RecipeRuns& rr) {
+    name = rr.recipe.name;
+    description = rr.recipe.description;
+    changed_by_set = rr.changed_by_set;
+  }
+  /// Merges a run's statistics and notes its divergence.
+  template <class Run>
+  void add(const Run& run) {
+    quant.merge(run.total);
+    if (const std::string why = run.divergence(); !why.empty()) {
+      diverged_seeds.push_back(run.config().seed);
+      diverged_why.push_back(why);
+    }
+  }
+  /// "Seed S diverged: WHY. " per diverged run, and "Changed by --set. ".
+  std::string notes() const;
+};
 
 /// Fixed point with `digits` decimals; "nan", "inf", "-inf" for the others.
 std::string fixed(double v, int digits);

@@ -59,24 +59,16 @@ const std::map<std::string, std::string>& predictions() {
   return p;
 }
 
-struct Summary {
-  std::string name, description;
+struct Summary : common::RecipeSummary {
   std::vector<double> accuracy, train_loss, seconds;
-  fp8sim::QuantStats quant;
   double mean_acc = 0, std_acc = 0, mean_loss = 0, mean_seconds = 0;
-  std::vector<std::uint64_t> diverged_seeds;  ///< Runs whose loss became non-finite or exploded.
-  std::vector<std::string> diverged_why;
-  bool changed_by_set = false;
-  bool diverged() const { return !diverged_seeds.empty(); }
 };
 
 std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
   std::vector<Summary> out;
   for (const auto& rr : all) {
     Summary s;
-    s.name = rr.recipe.name;
-    s.description = rr.recipe.description;
-    s.changed_by_set = rr.changed_by_set;
+    s.start(rr);
     for (const auto& run : rr.runs) {
       const fp8sim::EpochRow& e = run->epoch_rows.back();
       s.accuracy.push_back(100.0 * e.test_accuracy);
@@ -84,11 +76,7 @@ std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
       double t = 0;
       for (const auto& row : run->epoch_rows) t += row.seconds;
       s.seconds.push_back(t);
-      s.quant.merge(run->total);
-      if (const std::string why = run->divergence(); !why.empty()) {
-        s.diverged_seeds.push_back(run->config().seed);
-        s.diverged_why.push_back(why);
-      }
+      s.add(*run);
     }
     s.mean_acc = mean(s.accuracy);
     s.std_acc = stdev(s.accuracy);
@@ -307,9 +295,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       << "- Measured: " << fixed(s.mean_acc, 2) << "% +- " << fixed(s.std_acc, 2) << " (seeds:";
     for (double a : s.accuracy) r << " " << fixed(a, 2);
     r << ")" << (&s == base ? " (the baseline)" : "; " + verdict(s, base)) << ". ";
-    for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
-      r << "Seed " << s.diverged_seeds[k] << " diverged: " << s.diverged_why[k] << ". ";
-    if (s.changed_by_set) r << "Changed by --set. ";
+    r << s.notes();
     if (s.quant.count)
       r << "Underflow " << pct(s.quant.flushed, s.quant.nonzero) << "%, saturated "
         << pct(s.quant.saturated, s.quant.count) << "%, SQNR " << fixed(s.quant.sqnr_db(), 1)

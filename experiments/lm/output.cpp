@@ -85,33 +85,21 @@ const std::map<std::string, std::string>& predictions() {
   return p;
 }
 
-struct Summary {
-  std::string name, description;
+struct Summary : common::RecipeSummary {
   std::vector<double> val_loss, seconds, clipped;
-  fp8sim::QuantStats quant;
   double mean_loss = 0, std_loss = 0, mean_seconds = 0, mean_clipped = 0;
-  std::vector<std::uint64_t> diverged_seeds;
-  std::vector<std::string> diverged_why;
-  bool changed_by_set = false;
-  bool diverged() const { return !diverged_seeds.empty(); }
 };
 
 std::vector<Summary> summarize(const std::vector<RecipeRuns>& all) {
   std::vector<Summary> out;
   for (const auto& rr : all) {
     Summary s;
-    s.name = rr.recipe.name;
-    s.description = rr.recipe.description;
-    s.changed_by_set = rr.changed_by_set;
+    s.start(rr);
     for (const auto& run : rr.runs) {
       s.val_loss.push_back(run->eval_rows.back().val_loss);
       s.seconds.push_back(run->eval_rows.back().seconds);
       s.clipped.push_back(double(run->clipped));
-      s.quant.merge(run->total);
-      if (const std::string why = run->divergence(); !why.empty()) {
-        s.diverged_seeds.push_back(run->config().seed);
-        s.diverged_why.push_back(why);
-      }
+      s.add(*run);
     }
     s.mean_loss = mean(s.val_loss);
     s.std_loss = stdev(s.val_loss);
@@ -461,9 +449,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     r << "### " << s.name << "\n\n" << s.description << ".\n\n"
       << "- Literature: " << (p.empty() ? "none (a custom recipe)." : p) << "\n"
       << "- Measured: " << measured(s, base) << ". ";
-    for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
-      r << "Seed " << s.diverged_seeds[k] << " diverged: " << s.diverged_why[k] << ". ";
-    if (s.changed_by_set) r << "Changed by --set. ";
+    r << s.notes();
     if (s.quant.uses)
       r << "Max amax " << amax_text(s.quant) << ", underflow " << pct(s.quant.flushed, s.quant.nonzero)
         << "%, saturated " << pct(s.quant.saturated, s.quant.count) << "%, SQNR " << fixed(s.quant.sqnr_db(), 1)
