@@ -121,7 +121,7 @@ TEST_CASE("lm text: an empty, a too short and a one-character file are refused",
   CHECK(error_of(repeat("z", 500)).find("one distinct character") != std::string::npos);
 }
 
-TEST_CASE("lm text: load reads a file; a missing file names the prepare command", "[lm][text]") {
+TEST_CASE("lm text: load reads a file, and the message for a missing file names the prepare command", "[lm][text]") {
   const std::string text = repeat("In the beginning \xE2\x80\x94 ", 10);
   const lm::Text t = lm::load(temp_file("ok.txt", text));
   CHECK(t.bytes == std::int64_t(text.size()));
