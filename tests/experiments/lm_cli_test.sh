@@ -104,6 +104,15 @@ if command -v gnuplot > /dev/null; then
   grep -q "iteration 6/6" p.log && ok "progress lines" || bad "no progress lines"
 fi
 
+# 4b. A run that diverges is reported, not a crash (lr 1000 without clipping).
+"$lm" --data small.txt --recipes fp32,fp8-hybrid-delayed --seeds 1 --iters 12 --eval-every 4 --eval-batches 2 \
+  --layers 1 --heads 2 --width 16 --context 16 --batch 4 --warmup 0 --lr 1000 --grad-clip 0 --progress none \
+  --no-plots --out dv > dv.log 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^fp8-hybrid-delayed .*diverged (1 of 1 seeds)" dv.log && grep -q "warning: 2 runs diverged" dv.log \
+  && python3 -c "import json; d=json.load(open('dv/summary.json')); assert all(r['diverged'] for r in d['recipes'])"; then
+  ok "diverged runs are reported"; else bad "diverged runs: exit $rc $(cat dv.log)"; fi
+
 # 5. Bad input: exit 2, a message, no results.
 expect_error() {  # message-pattern args...
   local pattern=$1; shift
