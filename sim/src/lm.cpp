@@ -17,9 +17,10 @@
 namespace fp8sim {
 namespace {
 
-// The random stream of the training batches (step s: stream kBatchStream + s); the other
-// streams of the simulator are the GEMMs' (small numbers, see GemmCore), 2^61 (shuffling),
-// 2^62 (initialisation) and 2^63 (storage rounding).
+// The random stream of the training batches (step s: stream kBatchStream + s), disjoint
+// from the other streams of the simulator: the GEMMs' (small numbers, see GemmCore), the
+// model's (below 2^60, transformer.cpp), 2^61 + epoch (Run's shuffling), 2^62
+// (initialisation of a Model) and 2^63 and up (storage rounding).
 constexpr std::uint64_t kBatchStream = 3ull << 60;
 
 // Limits that keep every count of a run far from overflow.

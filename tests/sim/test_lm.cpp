@@ -186,6 +186,13 @@ TEST_CASE("lm: the same run twice and on 1 or 2 threads gives the same bits", "[
       CHECK(!a.stats_rows.empty());
       CHECK(a.total.count > 0);
       CHECK(recorded(a) > 0);
+      // Evaluation neither records amax values nor gathers statistics.
+      const std::int64_t n = recorded(a), count = a.total.count;
+      a.evaluate();
+      CHECK(recorded(a) == n);
+      a.train_until_eval();  // done: nothing happens
+      CHECK(a.total.count == count);
+      CHECK(a.eval_rows.size() == 2);
     }
     // Another seed gives other numbers.
     c.seed = 4;
