@@ -104,7 +104,6 @@ double LmConfig::learning_rate(std::int64_t step) const {
 
 LmRun::LmRun(LmConfig config, const TokenSplit& data)
     : config_(checked(std::move(config), data)), data_(&data), model_(config_.model, config_.seed) {
-  ctx_.recipe = &config_.recipe;
   ctx_.seed = config_.seed;
   ctx_.exec = config_.exec;
   store_initial(model_.params(), config_.recipe, config_.seed);
@@ -155,6 +154,7 @@ void LmRun::fill(const std::vector<std::int32_t>& tokens, const std::int64_t* st
 void LmRun::train_step() {
   const std::vector<std::int64_t> starts = batch_starts(step_);
   fill(data_->train, starts.data());
+  ctx_.recipe = &config_.recipe;  // set here, not once: a moved run has a new config_
   ctx_.step = std::uint64_t(step_);
   ctx_.training = true;
   ctx_.stats = config_.stats_every > 0 && step_ % config_.stats_every == 0;
@@ -213,6 +213,7 @@ void LmRun::train_until_eval(const std::function<void(std::int64_t)>& progress) 
 }
 
 double LmRun::evaluate() {
+  ctx_.recipe = &config_.recipe;
   ctx_.step = std::uint64_t(step_);
   ctx_.training = false;
   double sum = 0;

@@ -331,9 +331,13 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   const LmConfig c = tiny("fp8-hybrid-delayed");
   LmRun whole(c, pattern());
   train_all(whole);
-  LmRun first(c, pattern());
-  first.train_until_eval();
+  // A moved run keeps training as itself; progress sees every step.
+  LmRun moved(c, pattern());
+  LmRun first = std::move(moved);
+  std::vector<std::int64_t> seen;
+  first.train_until_eval([&](std::int64_t done) { seen.push_back(done); });
   REQUIRE(first.iterations_done() == 10);
+  CHECK(seen == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
   const std::string p = temp_path("resume.ckpt");
   first.save(p);
   LmRun resumed(c, pattern());
@@ -354,6 +358,11 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   CHECK(s.grad_norm == first.grad_norm);
   CHECK(s.eval_rows.size() == 1);
   CHECK(encode_checkpoint(first.checkpoint_layout().fingerprint, s) == bytes);
+  // A Run reads version 2 only.
+  CheckpointLayout run_layout = first.checkpoint_layout();
+  run_layout.lm = false;
+  CHECK(error_of([&] { decode_checkpoint(bytes, run_layout, p); }) ==
+        p + ": checkpoint of format version 3; this fp8sim reads version 2");
   // A checkpoint before the first step is valid too.
   LmRun fresh(c, pattern());
   fresh.save(p);

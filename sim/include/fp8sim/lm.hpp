@@ -66,6 +66,11 @@ class LmRun {
   /// too short for one window or holding a token outside the vocabulary. `data` must
   /// outlive the run.
   LmRun(LmConfig config, const TokenSplit& data);
+  /// A copy would share the model's state (Gpt holds it by pointer); runs move.
+  LmRun(const LmRun&) = delete;
+  LmRun& operator=(const LmRun&) = delete;
+  LmRun(LmRun&&) = default;
+  LmRun& operator=(LmRun&&) = default;
   const LmConfig& config() const { return config_; }
   void set_execution(const fp8emu::Execution& e);
   std::int64_t iterations_done() const;
