@@ -371,6 +371,36 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   CHECK(again.iterations_done() == 0);
 }
 
+TEST_CASE("lm: a checkpoint holds the delayed-scaling state of per-layer precision", "[sim][lm][checkpoint]") {
+  // fp32, with the first block under delayed scaling (a layer override).
+  LmConfig c = tiny();
+  LayerOverride o;
+  o.pattern = "h0.*";
+  o.recipe = "fp8-hybrid-delayed";
+  const Recipe delayed = named_recipe(o.recipe);
+  for (int r = 0; r < kRoles; ++r) o.roles[r] = delayed.roles[r];
+  c.recipe.layers.push_back(o);
+  c.model.dropout = 0.1f;
+  LmRun whole(c, pattern()), first(c, pattern());
+  train_all(whole);
+  first.train_until_eval();
+  const std::vector<std::string> names = first.model().gemm_names();
+  const std::vector<GemmCore*> cores = first.model().gemm_cores();
+  REQUIRE(names.size() == cores.size());
+  int with_state = 0, without = 0;
+  for (std::size_t i = 0; i < cores.size(); ++i)
+    (cores[i]->states[0][0].recorded > 0 ? with_state : without) += 1;
+  CHECK(with_state >= 2);  // at least h0.attn.qkv and h0.mlp.up
+  CHECK(without >= 3);
+  const std::string p = temp_path("layers.ckpt");
+  first.save(p);
+  LmRun resumed(c, pattern());
+  resumed.load(p);
+  CHECK(differences(first, resumed) == 0);
+  train_all(resumed);
+  CHECK(differences(whole, resumed) == 0);
+}
+
 TEST_CASE("lm: damaged, truncated and foreign checkpoints are refused and change nothing",
           "[sim][lm][checkpoint]") {
   const LmConfig c = tiny("fp8-hybrid-delayed");
