@@ -41,8 +41,8 @@ struct GptConfig {
 };
 
 /// The names of the model's GEMM layers, as recipe layer patterns match them: "h0.attn.qkv",
-/// "h0.attn.proj", "h0.attn.scores" (Q K^T), "h0.attn.mix" (P V), "h0.mlp.up",
-/// "h0.mlp.down", ..., "head". Each block also answers to its index from the end
+/// "h0.attn.proj", "h0.attn.scores" (Q K^T) and "h0.attn.mix" (P V) with attention_recipe,
+/// "h0.mlp.up", "h0.mlp.down", ..., "head". Each block also answers to its index from the end
 /// ("h-1.mlp.up" is the last block's), so a pattern can name the last blocks whatever
 /// the depth.
 
@@ -67,7 +67,8 @@ class Gpt {
   /// Every trainable parameter, in a fixed order (the checkpoint's).
   std::vector<Param*> params();
   /// Every GEMM layer with operand states (quantization statistics and delayed-scaling
-  /// histories), in a fixed order; names()[i] is its name.
+  /// histories), in a fixed order; gemm_names()[i] is its name. Per block: qkv, then with
+  /// attention_recipe scores and mix, then proj, up, down; the head last.
   std::vector<GemmCore*> gemm_cores();
   std::vector<std::string> gemm_names() const;
   /// One line: layers, heads, width, context, vocab, parameter count.
