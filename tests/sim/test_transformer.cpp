@@ -610,3 +610,35 @@ TEST_CASE("GPT configuration and inputs: impossible ones are refused with a mess
   ctx.recipe = nullptr;
   CHECK_THROWS_WITH(m.step(tok.data(), tgt.data(), 2, 5, ctx, true), Catch::Contains("recipe"));
 }
+
+TEST_CASE("GPT at the edges: one token, sequences shorter than the context", "[transformer]") {
+  const GptConfig c = tiny(false);
+  const Recipe r = named_recipe("fp32");
+  int checked = 0;
+  for (std::int64_t T : {1, 3})
+    for (std::int64_t B : {1, 2}) {
+      Gpt m(c, 2);
+      randomize(m, 4);
+      const std::vector<std::int32_t> tok = random_tokens(B * T, c.vocab, 90), tgt = random_tokens(B * T, c.vocab, 91);
+      StepContext ctx = context(r);
+      const double loss = m.step(tok.data(), tgt.data(), B, T, ctx, true);
+      Reference ref{c, c.mlp, tok, tgt, B, T, {}};
+      Values v = values_of(m);
+      const double loss64 = ref.loss(v);
+      INFO("T " << T << " batch " << B);
+      CHECK(std::fabs(loss - loss64) <= 1e-5 * loss64);
+      const Param* wpe = m.params()[1];
+      REQUIRE(wpe->name == "wpe");
+      bool unused_zero = true, used_nonzero = true;
+      for (std::int64_t t = 0; t < c.context; ++t) {
+        double s = 0;
+        for (std::int64_t k = 0; k < c.width; ++k) s += std::fabs(wpe->grad.data[std::size_t(t * c.width + k)]);
+        if (t < T) used_nonzero = used_nonzero && s > 0;
+        else unused_zero = unused_zero && s == 0;
+      }
+      CHECK(unused_zero);
+      CHECK(used_nonzero);
+      ++checked;
+    }
+  CHECK(checked == 4);
+}
