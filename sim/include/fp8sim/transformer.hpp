@@ -48,16 +48,18 @@ struct GptConfig {
 
 class Gpt {
  public:
-  /// Builds the model with GPT-2's initialisation drawn from (seed, stream, index): weights
-  /// ~ N(0, 0.02) (uniform with that standard deviation is acceptable if documented), the
-  /// residual output projections scaled by 1 / sqrt(2 layers), biases 0, LayerNorm gains 1.
+  /// Builds the model (config.check() first) with GPT-2's initialisation drawn from (seed,
+  /// stream, index): weights ~ N(0, 0.02) by Box-Muller (docs/simulator.md), the residual
+  /// output projections N(0, 0.02 / sqrt(2 layers)), biases 0, LayerNorm gains 1. Copies
+  /// of a Gpt share one model.
   Gpt(GptConfig config, std::uint64_t seed);
   const GptConfig& config() const { return config_; }
 
   /// Runs the model on `batch` sequences of `T` <= context tokens (row-major, batch x T) and
   /// returns the mean cross-entropy in nats of predicting targets[b, t] at every position.
   /// With `grad`, also back-propagates: every Param::grad is set (overwritten).
-  /// Token ids outside [0, vocab) throw std::invalid_argument.
+  /// Token or target ids outside [0, vocab), T outside [1, context], batch < 1, batch x heads
+  /// above 2^20 and a context without a recipe throw std::invalid_argument.
   double step(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t batch, std::int64_t T,
               StepContext& ctx, bool grad);
 
