@@ -217,8 +217,14 @@ struct Gpt::Impl {
 
   std::vector<GemmCore*> cores() {
     std::vector<GemmCore*> out;
-    for (auto& b : blocks)
-      for (GemmCore* g : {&b->qkv, &b->scores, &b->mix, &b->proj, &b->up, &b->down}) out.push_back(g);
+    for (auto& b : blocks) {
+      out.push_back(&b->qkv);
+      if (c.attention_recipe) {
+        out.push_back(&b->scores);
+        out.push_back(&b->mix);
+      }
+      for (GemmCore* g : {&b->proj, &b->up, &b->down}) out.push_back(g);
+    }
     out.push_back(&head);
     return out;
   }
