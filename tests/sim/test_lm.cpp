@@ -474,7 +474,7 @@ TEST_CASE("lm: bad settings and data are refused with what is wrong", "[sim][lm]
   CHECK(error([](LmConfig& c) { c.iterations = 0; }) == "iterations must be in [1, 2^40]");
   CHECK(error([](LmConfig& c) { c.batch = 0; }) == "batch must be in [1, 2^24]");
   CHECK(error([](LmConfig& c) { c.eval_every = 0; }) == "eval-every must be >= 1");
-  CHECK(error([](LmConfig& c) { c.batch = 1 << 19; }) == "batch x model heads must be at most 2^20");
+  CHECK(error([](LmConfig& c) { c.batch = (1 << 19) + 1; }) == "batch x model heads must be at most 2^20");
   CHECK(error([](LmConfig& c) { c.model.width = 15; }).find("model: width") == 0);
   CHECK(error([](LmConfig& c) { c.eval_batches = 0; }).find("eval-batches must be") == 0);
   CHECK(error([](LmConfig& c) { c.min_lr = 1; }) == "min-lr must be in [0, lr]");
