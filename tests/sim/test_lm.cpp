@@ -203,6 +203,64 @@ TEST_CASE("lm: the same run twice and on 1 or 2 threads gives the same bits", "[
   }
 }
 
+TEST_CASE("lm: statistics rows every log_every steps, none with stats_every 0", "[sim][lm]") {
+  LmConfig c = tiny("fp8-hybrid-current");
+  LmRun r(c, pattern());
+  train_all(r);
+  const std::size_t gemms = r.model().gemm_names().size();
+  std::set<std::int64_t> steps;
+  std::set<int> layers;
+  std::int64_t uses = 0;
+  for (const StatsRow& row : r.stats_rows) {
+    steps.insert(row.step);
+    layers.insert(row.layer);
+    uses += row.stats.uses;
+  }
+  CHECK(steps == std::set<std::int64_t>{5, 10, 15, 20});
+  CHECK(layers.size() == gemms);
+  CHECK(uses == r.total.uses);  // every step's statistics are in a row
+  c.stats_every = 0;
+  LmRun none(c, pattern());
+  train_all(none);
+  CHECK(none.stats_rows.empty());
+  CHECK(none.total.uses == 0);
+  CHECK(none.step_loss == r.step_loss);  // statistics change no number
+}
+
+TEST_CASE("lm: the fingerprint names every setting but the threads", "[sim][lm]") {
+  const LmConfig base = tiny();
+  const std::vector<std::function<void(LmConfig&)>> changes = {
+      [](LmConfig& c) { c.recipe = named_recipe("bf16"); },
+      [](LmConfig& c) { c.model.layers = 3; },
+      [](LmConfig& c) { c.model.dropout = 0.1f; },
+      [](LmConfig& c) { c.seed = 4; },
+      [](LmConfig& c) { c.iterations = 21; },
+      [](LmConfig& c) { c.batch = 5; },
+      [](LmConfig& c) { c.lr = std::nextafter(c.lr, 1.0f); },
+      [](LmConfig& c) { c.min_lr = 2e-3f; },
+      [](LmConfig& c) { c.warmup = 6; },
+      [](LmConfig& c) { c.beta1 = 0.8f; },
+      [](LmConfig& c) { c.beta2 = 0.999f; },
+      [](LmConfig& c) { c.eps = 1e-6f; },
+      [](LmConfig& c) { c.weight_decay = 0; },
+      [](LmConfig& c) { c.grad_clip = 0.5f; },
+      [](LmConfig& c) { c.eval_every = 5; },
+      [](LmConfig& c) { c.eval_batches = 3; },
+      [](LmConfig& c) { c.log_every = 1; },
+      [](LmConfig& c) { c.stats_every = 2; },
+  };
+  std::set<std::string> seen{base.fingerprint()};
+  for (const auto& change : changes) {
+    LmConfig c = base;
+    change(c);
+    seen.insert(c.fingerprint());
+  }
+  CHECK(seen.size() == changes.size() + 1);
+  LmConfig threads = base;
+  threads.exec.threads = 2;
+  CHECK(threads.fingerprint() == base.fingerprint());
+}
+
 TEST_CASE("lm: batches are random windows of the training tokens, evaluation windows are fixed",
           "[sim][lm]") {
   LmConfig c = tiny();
