@@ -245,11 +245,17 @@ const std::vector<Recipe>& named() {
       out.push_back(r);
     }
     {
+      // The scale maps amax to 1.75 (margin 8 for e4m3fn, 15 for e5m2), not to the format's
+      // max: a product of two full-range e4m3fn values (448^2) is above float16's max 65504,
+      // while sums of up to 20000 products of magnitude at most 1.75^2 stay below it.
       Recipe r = base("fp16-accumulate",
-                      "e4m3fn forward, e5m2 gradients, per-tensor current scaling, products summed in float16 "
-                      "(nearest-even, in order): 16-bit accumulation without chunks (arXiv 1812.08011)");
-      set_operands(r, "all", fp8(e4m3fn{}, current(0, 0)));
-      set_operands(r, "grad", fp8(e5m2{}, current(0, 0)));
+                      "e4m3fn forward, e5m2 gradients, per-tensor current scaling to amax 1.75, products summed "
+                      "in float16 (nearest-even, in order): 16-bit accumulation without chunks (arXiv 1812.08011)");
+      Scaling e4 = current(0, 0), e5 = current(0, 0);
+      e4.margin = 8;
+      e5.margin = 15;
+      set_operands(r, "all", fp8(e4m3fn{}, e4));
+      set_operands(r, "grad", fp8(e5m2{}, e5));
       for (RoleSpec& rs : r.roles) rs.accumulation = fp8emu::parse_accumulation("fp16");
       out.push_back(r);
     }
