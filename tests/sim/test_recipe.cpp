@@ -765,17 +765,21 @@ TEST_CASE("nvfp4 scaling: specs, checks, blocks of A and B, and non-finite input
     for (std::int64_t t = k / 16 * 16; t < k / 16 * 16 + 16; ++t) m = std::max(m, double(std::fabs(a[std::size_t(i * K + t)])));
     return m;
   };
+  std::int64_t br = 16;  // B's block rows (of its N rows of K)
   const auto block_amax_b = [&](std::int64_t j, std::int64_t k) {
     double m = 0;
-    for (std::int64_t jj = j / 16 * 16; jj < j / 16 * 16 + 16; ++jj)
+    for (std::int64_t jj = j / br * br; jj < j / br * br + br; ++jj)
       for (std::int64_t t = k / 16 * 16; t < k / 16 * 16 + 16; ++t)
         m = std::max(m, double(std::fabs(b[std::size_t(t * N + jj)])));
     return m;
   };
   OperandSpec oa{fmt("e2m1fn"), parse_scaling("nvfp4"), {}}, ob{fmt("e2m1fn"), parse_scaling("nvfp4:16x16"), {}};
-  const RoleSpec rs{oa, ob, {}};
+  RoleSpec rs{oa, ob, {}};
   int cases = 0;
+  for (const std::int64_t rows : {16, 1})
   for (bool b_col_major : {false, true}) {
+    br = rows;
+    rs.b.scaling = parse_scaling(rows == 16 ? "nvfp4:16x16" : "nvfp4");
     const MatView vb = b_col_major ? MatView{bt.data(), K, N, fp8emu::Layout::col_major, 0} : MatView{b.data(), K, N};
     std::vector<float> c(std::size_t(M * N));
     OperandState sa, sb;
@@ -791,11 +795,12 @@ TEST_CASE("nvfp4 scaling: specs, checks, blocks of A and B, and non-finite input
           s += qa * qb;
           bound += std::fabs(qa * qb);
         }
-        INFO("B " << (b_col_major ? "column" : "row") << "-major, element " << i << "," << j);
+        INFO("B " << (b_col_major ? "column" : "row") << "-major, blocks " << br << "x16, element " << i << "," << j);
         CHECK(std::fabs(double(c[std::size_t(i * N + j)]) - s) <= 1e-5 * bound + 1e-30);
       }
   }
-  REQUIRE(cases == 2 * M * N);
+  REQUIRE(cases == 4 * M * N);
+  rs.b.scaling = parse_scaling("nvfp4:16x16");
 
   // An operand with a NaN (or infinity) has no NVFP4 tensor scale: C is all NaN, the
   // operand's amax is NaN, and nothing throws.
