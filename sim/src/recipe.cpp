@@ -210,8 +210,8 @@ const std::vector<Recipe>& named() {
       out.push_back(r);
     }
     {
-      // Current rather than delayed scaling: the FP8 paper's simulations scale each tensor
-      // by its own amax, and the comparison with fp8-hybrid-current then isolates the format.
+      // Current rather than delayed scaling: each scale is a function of its tensor alone,
+      // so the comparison with fp8-hybrid-current differs in the forward format only.
       Recipe r = base("fp8-e5m2",
                       "e5m2 for every operand, per-tensor current scaling: the FP8 paper's contrast to the "
                       "hybrid (Micikevicius et al. 2022)");
