@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <vector>
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/random.hpp"
+#include "fp8sim/checkpoint.hpp"
 #include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
 #include "fp8sim/train.hpp"
@@ -918,4 +920,45 @@ TEST_CASE("layer.PATTERN = RECIPE keys: parsing, order, round trip, errors and l
   check_recipe(c);
   c.layers[0].pattern = "a b";
   CHECK(error_of([&] { check_recipe(c); }).find("layer pattern 'a b'") != std::string::npos);
+}
+
+TEST_CASE("a layer override's delayed scaling is saved and restored with the run", "[recipe]") {
+  // fp32 everywhere but the first Linear ("fc1"), which takes fp8-hybrid-delayed: the
+  // checkpoint holds amax histories for that layer's six operands only.
+  Dataset d;
+  d.count = 64;
+  d.rows = d.cols = 28;
+  d.classes = 10;
+  const fp8emu::RandomKey k = fp8emu::random_key(3, 0);
+  for (std::int64_t i = 0; i < d.count * d.features(); ++i) d.x.push_back(float(fp8emu::random_bits(k, std::uint64_t(i)) >> 8) * 0x1p-24f);
+  for (std::int64_t i = 0; i < d.count; ++i) d.y.push_back(std::uint8_t(i % 10));
+  RunConfig c;
+  c.recipe = named_recipe("fp32");
+  set_recipe_key(c.recipe, "layer.fc1", "fp8-hybrid-delayed");
+  c.epochs = 2;
+  c.batch = 32;
+  c.exec.threads = 1;
+  const auto make = [&] {
+    fp8sim::Model m = test_models::mlp(d, c.seed);
+    m.gemm_cores().front()->names = {"fc1"};
+    return Run(c, std::move(m), d, d);
+  };
+  Run r = make();
+  const CheckpointLayout l = r.checkpoint_layout();
+  REQUIRE(l.history.size() == 3 * 6);
+  for (std::size_t i = 0; i < l.history.size(); ++i) CHECK(l.history[i] == (i < 6 ? 1024 : 0));
+  r.train_epoch();
+  const std::string p = "fp8sim_test_override.ckpt";
+  r.save(p);
+  std::ifstream in(p, std::ios::binary);
+  const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const CheckpointState st = decode_checkpoint(bytes, l, p);
+  REQUIRE(st.slots.size() == 18);
+  CHECK(st.slots[0].recorded == 2);  // fc1's fprop input: one amax per step
+  CHECK(st.slots[0].history.size() == 1024);
+  CHECK(st.slots[6].history.empty());
+  Run back = make();
+  back.load(p);
+  CHECK(back.epochs_done() == 1);
+  std::remove(p.c_str());
 }
