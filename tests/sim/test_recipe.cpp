@@ -578,11 +578,17 @@ TEST_CASE("the new named recipes are what their sources say", "[recipe]") {
     CHECK(rs.accumulation.convert.rounding == fp8emu::Rounding::nearest_even);
     CHECK(rs.accumulation.unit.model == fp8emu::UnitModel::none);
   }
-  // Only nvfp4 has layer overrides or Hadamard transforms.
+  // DeepSeek-V3 keeps the output head in higher precision (3.3.1).
+  const Recipe bw = named_recipe("fp8-e4m3-blockwise");
+  REQUIRE(bw.layers.size() == 1);
+  CHECK(bw.layers[0].pattern == "head");
+  CHECK(bw.layers[0].recipe == "bf16");
+  CHECK(op_text(bw.layers[0].roles[int(Role::wgrad)].a) == op_text(named_recipe("bf16").roles[int(Role::wgrad)].a));
+  // Only these two have layer overrides, and only nvfp4 Hadamard transforms.
   for (auto name : recipe_names()) {
     const Recipe r = named_recipe(name);
     if (name == "nvfp4") continue;
-    CHECK(r.layers.empty());
+    CHECK(r.layers.size() == (name == "fp8-e4m3-blockwise" ? 1u : 0u));
     for (const RoleSpec& rs : r.roles) CHECK((rs.a.hadamard == 0 && rs.b.hadamard == 0));
   }
 }
