@@ -453,7 +453,7 @@ Recipe with_override(Recipe r, std::vector<std::string> patterns) {
 
 TEST_CASE("GPT steps are bit-identical on 1 and 2 threads, in float32 and under FP8 recipes", "[transformer]") {
   int compared = 0;
-  for (const char* name : {"fp32", "fp8-hybrid-delayed", "mxfp8", "fp8-hybrid-current"})
+  for (const char* name : {"fp32", "fp8-hybrid-delayed", "mxfp8", "fp8-hybrid-current", "nvfp4"})
     for (bool attention : {false, true}) {
       const Recipe r = named_recipe(name);
       const Outcome one = two_steps(small(attention), r, 1), two = two_steps(small(attention), r, 2);
@@ -469,7 +469,7 @@ TEST_CASE("GPT steps are bit-identical on 1 and 2 threads, in float32 and under 
       CHECK(std::isfinite(one.loss[1]));
       ++compared;
     }
-  CHECK(compared == 8);
+  CHECK(compared == 10);
 }
 
 TEST_CASE("GPT per-layer precision: overrides apply by name and by the alias from the end", "[transformer]") {
