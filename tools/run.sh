@@ -61,8 +61,8 @@ case "$mode" in
     install_missing
     build -DFP8EMU_BUILD_TESTS=OFF
     if [ "${2:-}" = "--fashion-mnist" ]; then
-      # The Fashion-MNIST precision study: every named recipe of the MLP study, 3 seeds,
-      # 10 epochs (docs/study.md); further arguments go to fp8study (see --help).
+      # The Fashion-MNIST precision study: seven named recipes, 3 seeds, 10 epochs
+      # (about 9 minutes on 2 cores, docs/study.md); further arguments go to fp8study (see --help).
       echo "== fp8study (Fashion-MNIST precision study)"
       "$BUILD_DIR/experiments/fp8study" --out results/fashion-mnist "${@:3}"
       echo

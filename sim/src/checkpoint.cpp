@@ -3,14 +3,11 @@
 
 #include <zlib.h>
 
-#include <cerrno>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <type_traits>
-
-#include "fp8emu/file.hpp"
 
 namespace fp8sim {
 namespace {
@@ -361,27 +358,6 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
     f.fail("corrupt checkpoint: " + std::to_string(body_end - f.pos()) +
            " bytes after the last field");
   return s;
-}
-
-std::vector<std::uint8_t> read_checkpoint_file(const std::string& path) {
-  std::vector<std::uint8_t> buf;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
-  std::uint8_t chunk[1 << 16];
-  std::size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  if (err) throw DataError(path + ": read error");
-  return buf;
-}
-
-void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t> bytes) {
-  try {
-    fp8emu::write_file(path, bytes);
-  } catch (const fp8emu::FileError& e) {
-    throw DataError(std::string("cannot write the checkpoint: ") + e.what());
-  }
 }
 
 }  // namespace fp8sim

@@ -64,12 +64,12 @@ void GemmCore::backward(const float* x, const float* dy, std::int64_t n, float* 
                 states[2][1], g, ctx.ws);
   }
   if (has_bias) {
+    // Column sums in float64, rows in order (row by row, for the cache).
     bias.grad.reshape(bias.value.shape);
-    for (std::int64_t j = 0; j < out; ++j) {
-      double s = 0;
-      for (std::int64_t i = 0; i < n; ++i) s += dy[i * out + j];
-      bias.grad.data[std::size_t(j)] = float(s);
-    }
+    std::vector<double> s(std::size_t(out), 0.0);
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < out; ++j) s[std::size_t(j)] += dy[i * out + j];
+    for (std::int64_t j = 0; j < out; ++j) bias.grad.data[std::size_t(j)] = float(s[std::size_t(j)]);
   }
   if (dx) {
     // dX (n x in) = dY (n x out) . W (out x in).

@@ -17,9 +17,10 @@
 namespace fp8sim {
 namespace {
 
-// The random stream of the training batches (step s: stream kBatchStream + s); the other
-// streams of the simulator are the GEMMs' (small numbers, see GemmCore), 2^61 (shuffling),
-// 2^62 (initialisation) and 2^63 (storage rounding).
+// The random stream of the training batches (step s: stream kBatchStream + s), disjoint
+// from the other streams of the simulator: the GEMMs' (small numbers, see GemmCore), the
+// model's (below 2^60, transformer.cpp), 2^61 + epoch (Run's shuffling), 2^62
+// (initialisation of a Model) and 2^63 and up (storage rounding).
 constexpr std::uint64_t kBatchStream = 3ull << 60;
 
 // Limits that keep every count of a run far from overflow.
@@ -58,6 +59,8 @@ LmConfig checked(LmConfig c, const TokenSplit& d) {
   require(c.stats_every >= 0, "stats-every", ">= 0 (0: no statistics)");
   if (c.model.vocab == 0) c.model.vocab = d.vocab;
   c.model.check();
+  // Gpt::step refuses more than 2^20 attention matrices (batch x heads) per product.
+  require(c.model.heads <= (std::int64_t(1) << 20) / c.batch, "batch x model heads", "at most 2^20");
   check_recipe(c.recipe);
   const std::int64_t window = c.model.context + 1;
   auto check_split = [&](const std::vector<std::int32_t>& t, const char* what) {
@@ -103,7 +106,6 @@ double LmConfig::learning_rate(std::int64_t step) const {
 
 LmRun::LmRun(LmConfig config, const TokenSplit& data)
     : config_(checked(std::move(config), data)), data_(&data), model_(config_.model, config_.seed) {
-  ctx_.recipe = &config_.recipe;
   ctx_.seed = config_.seed;
   ctx_.exec = config_.exec;
   store_initial(model_.params(), config_.recipe, config_.seed);
@@ -154,6 +156,7 @@ void LmRun::fill(const std::vector<std::int32_t>& tokens, const std::int64_t* st
 void LmRun::train_step() {
   const std::vector<std::int64_t> starts = batch_starts(step_);
   fill(data_->train, starts.data());
+  ctx_.recipe = &config_.recipe;  // set here, not once: a moved run has a new config_
   ctx_.step = std::uint64_t(step_);
   ctx_.training = true;
   ctx_.stats = config_.stats_every > 0 && step_ % config_.stats_every == 0;
@@ -212,6 +215,7 @@ void LmRun::train_until_eval(const std::function<void(std::int64_t)>& progress) 
 }
 
 double LmRun::evaluate() {
+  ctx_.recipe = &config_.recipe;
   ctx_.step = std::uint64_t(step_);
   ctx_.training = false;
   double sum = 0;

@@ -192,7 +192,7 @@ const std::vector<Recipe>& named() {
       // 128 is `--set accumulate=nvidia-h100-fp8,promote=128` (docs/simulator.md).
       Recipe r = base("fp8-e4m3-blockwise",
                       "DeepSeek-V3: e4m3fn everywhere, 1x128 activation and gradient blocks, 128x128 "
-                      "weight blocks, float32 accumulation, bf16 AdamW moments");
+                      "weight blocks, float32 accumulation, bf16 AdamW moments, the head in bf16");
       set_operands(r, "all", fp8(e4m3fn{}, current(1, 128)));
       set_operands(r, "weight", fp8(e4m3fn{}, current(128, 128)));
       r.moment1 = r.moment2 = parse_storage("bf16");
@@ -210,8 +210,8 @@ const std::vector<Recipe>& named() {
       out.push_back(r);
     }
     {
-      // Current rather than delayed scaling: the FP8 paper's simulations scale each tensor
-      // by its own amax, and the comparison with fp8-hybrid-current then isolates the format.
+      // Current rather than delayed scaling: each scale is a function of its tensor alone,
+      // so the comparison with fp8-hybrid-current differs in the forward format only.
       Recipe r = base("fp8-e5m2",
                       "e5m2 for every operand, per-tensor current scaling: the FP8 paper's contrast to the "
                       "hybrid (Micikevicius et al. 2022)");
@@ -227,7 +227,7 @@ const std::vector<Recipe>& named() {
       set_operands(r, "weight", fp8(e2m1fn{}, nvfp4(16, 16)));
       set_operands(r, "grad", stochastic(fp8(e2m1fn{}, nvfp4(1, 16))));
       r.roles[int(Role::wgrad)].a.hadamard = r.roles[int(Role::wgrad)].b.hadamard = kHadamardSize;
-      out.push_back(r);  // its layer overrides are added below, once bf16 is known
+      out.push_back(r);
     }
     {
       Recipe r = base("mxfp6",
@@ -245,24 +245,35 @@ const std::vector<Recipe>& named() {
       out.push_back(r);
     }
     {
+      // The scale maps amax to 1.75 (margin 8 for e4m3fn, 15 for e5m2), not to the format's
+      // max: a product of two full-range e4m3fn values (448^2) is above float16's max 65504,
+      // while sums of up to 20000 products of magnitude at most 1.75^2 stay below it.
       Recipe r = base("fp16-accumulate",
-                      "e4m3fn forward, e5m2 gradients, per-tensor current scaling, products summed in float16 "
-                      "(nearest-even, in order): 16-bit accumulation without chunks (arXiv 1812.08011)");
-      set_operands(r, "all", fp8(e4m3fn{}, current(0, 0)));
-      set_operands(r, "grad", fp8(e5m2{}, current(0, 0)));
+                      "e4m3fn forward, e5m2 gradients, per-tensor current scaling to amax 1.75, products summed "
+                      "in float16 (nearest-even, in order): 16-bit accumulation without chunks (arXiv 1812.08011)");
+      Scaling e4 = current(0, 0), e5 = current(0, 0);
+      e4.margin = 8;
+      e5.margin = 15;
+      set_operands(r, "all", fp8(e4m3fn{}, e4));
+      set_operands(r, "grad", fp8(e5m2{}, e5));
       for (RoleSpec& rs : r.roles) rs.accumulation = fp8emu::parse_accumulation("fp16");
       out.push_back(r);
     }
-    // NVFP4 keeps about 15% of the linear layers in bf16, most of them at the end of the
-    // network, and the output head: here the last block and the head.
-    for (Recipe& r : out)
-      if (r.name == "nvfp4")
-        for (const char* p : {"h-1.*", "head"}) {
-          LayerOverride o{p, "bf16", {}};
-          for (const Recipe& b : out)
-            if (b.name == "bf16") std::copy(std::begin(b.roles), std::end(b.roles), o.roles);
-          r.layers.push_back(o);
-        }
+    // Layers in bf16. DeepSeek-V3 keeps the output head in higher precision (3.3.1);
+    // NVFP4 keeps about 15% of the linear layers, most of them at the end of the network,
+    // and the head: here the last block and the head.
+    const Recipe bf16 = *std::find_if(out.begin(), out.end(), [](const Recipe& r) { return r.name == "bf16"; });
+    const auto keep_bf16 = [&](std::string_view name, std::initializer_list<const char*> patterns) {
+      for (Recipe& r : out)
+        if (r.name == name)
+          for (const char* p : patterns) {
+            LayerOverride o{p, bf16.name, {}};
+            std::copy(std::begin(bf16.roles), std::end(bf16.roles), o.roles);
+            r.layers.push_back(o);
+          }
+    };
+    keep_bf16("fp8-e4m3-blockwise", {"head"});
+    keep_bf16("nvfp4", {"h-1.*", "head"});
     return out;
   }();
   return v;

@@ -289,6 +289,27 @@ void optimizer_update(std::span<Param* const> params, const OptimizerConfig& o, 
 // Checkpoints (the file and its validation: checkpoint.cpp).
 // ---------------------------------------------------------------------------
 
+std::vector<std::uint8_t> read_checkpoint_file(const std::string& path) {
+  std::vector<std::uint8_t> buf;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
+  std::uint8_t chunk[1 << 16];
+  std::size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) throw DataError(path + ": read error");
+  return buf;
+}
+
+void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t> bytes) {
+  try {
+    fp8emu::write_file(path, bytes);
+  } catch (const fp8emu::FileError& e) {
+    throw DataError(std::string("cannot write the checkpoint: ") + e.what());
+  }
+}
+
 void Run::save(const std::string& path) const {
   CheckpointState s;
   s.step = step_;

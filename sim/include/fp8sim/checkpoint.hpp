@@ -89,6 +89,8 @@ struct CheckpointState {
   std::vector<EvalRow> eval_rows;
 };
 
+// Reading and writing the file (train.cpp: the codec above does no file access and builds
+// alone, as the fuzz target builds it).
 /// Returns the bytes of the checkpoint file `path`; throws DataError "PATH: reason" when it
 /// cannot be read.
 std::vector<std::uint8_t> read_checkpoint_file(const std::string& path);

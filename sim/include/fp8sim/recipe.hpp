@@ -10,8 +10,8 @@
 //    NVIDIA Transformer Engine, transformer_engine.common.recipe.DelayedScaling and
 //    Float8CurrentScaling;
 //  - 1x128 activation / gradient blocks and 128x128 weight blocks, e4m3 everywhere,
-//    promotion of the tensor-core sum every 128 products, bf16 AdamW moments:
-//    DeepSeek-V3 technical report, arXiv 2412.19437, section 3.3;
+//    promotion of the tensor-core sum every 128 products, bf16 AdamW moments, the output
+//    head in higher precision: DeepSeek-V3 technical report, arXiv 2412.19437, section 3.3;
 //  - MXFP8: OCP Microscaling Formats v1.0 (blocks of 32, e8m0 scales); e4m3 for every
 //    tensor and the scale rounded up: Mishra et al., "Recipes for pre-training LLMs with
 //    MXFP8", arXiv 2506.08027;
