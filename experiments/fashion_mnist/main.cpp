@@ -1,12 +1,13 @@
 // fp8study: trains a network on Fashion-MNIST under FP8 precision recipes and several
 // seeds, and reports how each recipe compares with float32 (docs/study.md).
 #include <algorithm>
-#include <functional>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string_view>
 

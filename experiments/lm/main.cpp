@@ -2,12 +2,12 @@
 // recipes and several seeds, and reports how each recipe compares with float32
 // (docs/lm-study.md).
 #include <algorithm>
-#include <functional>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "common/study_common.hpp"
