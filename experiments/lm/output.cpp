@@ -439,9 +439,9 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
        "of the recipe.\n"
     << (o.sets.empty() ? "" : "- --set: changes every recipe but the fp32 baseline; the line under the table says which.\n")
     << "\n## Prediction and measurement, per recipe\n\n"
-    << "The literature's results come from models of 100M to 671B parameters trained on billions to trillions "
-       "of tokens; this model has under a million parameters and sees " << o.iterations * o.batch * o.model.context
-    << " tokens per run. A difference here that the papers do not see, or the reverse, is a fact about this "
+    << "The literature's results come from models of hundreds of millions to hundreds of billions of "
+       "parameters trained on billions to trillions of tokens; each run here sees " << o.iterations * o.batch * o.model.context
+    << " characters. A difference here that the papers do not see, or the reverse, is a fact about this "
        "scale, and is reported as measured.\n\n";
   for (std::size_t i = 0; i < sums.size(); ++i) {
     const Summary& s = sums[i];
