@@ -420,7 +420,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << " iterations on " << o.eval_batches * o.batch << " fixed windows"
     << (o.full ? " (--full)" : "") << ". Every Linear GEMM (forward, input gradient, weight gradient) runs "
     << "through fp8emu with its operands quantized as the recipe says. Threads: " << plan.threads << " ("
-    << plan.parallel << " runs at once, " << plan.per_run << " per run; " << plan.cpus
+    << common::count_text(plan.parallel, "run") << " at once, " << plan.per_run << " per run; " << plan.cpus
     << " CPUs); the numbers do not depend on them.\n\n"
     << "## Results\n\n```\n" << tab << "```\n\n"
     << "- val loss: validation cross-entropy after the last iteration, in nats per character, mean +- sample "
