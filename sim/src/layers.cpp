@@ -45,33 +45,37 @@ void GemmCore::forward(const float* x, std::int64_t n, float* y, StepContext& ct
   GemmContext g{ctx.seed, stream(ctx, Role::fprop), ctx.training, ctx.training && ctx.stats, ctx.exec};
   // Y (n x out) = X (n x in) . W^T, W^T viewed as the column-major in x out matrix.
   const MatView a{x, n, in, fp8emu::Layout::row_major, 0};
-  const MatView b{weight.value.data.data(), in, out, fp8emu::Layout::col_major, 0};
+  const MatView b{weight_param().value.data.data(), in, out, fp8emu::Layout::col_major, 0};
   recipe_gemm(ctx.recipe->role(Role::fprop, names), a, b, y, out, false, states[0][0], states[0][1], g, ctx.ws);
+  if (!has_bias) return;
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < out; ++j) y[i * out + j] += bias.value.data[std::size_t(j)];
 }
 
 void GemmCore::backward(const float* x, const float* dy, std::int64_t n, float* dx, StepContext& ctx) {
-  weight.grad.reshape(weight.value.shape);
-  bias.grad.reshape(bias.value.shape);
+  Param& w = weight_param();
+  w.grad.reshape(w.value.shape);
   // dW (out x in) = dY^T (out x n, dY column-major) . X (n x in).
   {
     GemmContext g{ctx.seed, stream(ctx, Role::wgrad), ctx.training, ctx.training && ctx.stats, ctx.exec};
     const MatView a{dy, out, n, fp8emu::Layout::col_major, 0};
     const MatView b{x, n, in, fp8emu::Layout::row_major, 0};
-    recipe_gemm(ctx.recipe->role(Role::wgrad, names), a, b, weight.grad.data.data(), in, false, states[2][0],
+    recipe_gemm(ctx.recipe->role(Role::wgrad, names), a, b, w.grad.data.data(), in, false, states[2][0],
                 states[2][1], g, ctx.ws);
   }
-  for (std::int64_t j = 0; j < out; ++j) {
-    double s = 0;
-    for (std::int64_t i = 0; i < n; ++i) s += dy[i * out + j];
-    bias.grad.data[std::size_t(j)] = float(s);
+  if (has_bias) {
+    bias.grad.reshape(bias.value.shape);
+    for (std::int64_t j = 0; j < out; ++j) {
+      double s = 0;
+      for (std::int64_t i = 0; i < n; ++i) s += dy[i * out + j];
+      bias.grad.data[std::size_t(j)] = float(s);
+    }
   }
   if (dx) {
     // dX (n x in) = dY (n x out) . W (out x in).
     GemmContext g{ctx.seed, stream(ctx, Role::dgrad), ctx.training, ctx.training && ctx.stats, ctx.exec};
     const MatView a{dy, n, out, fp8emu::Layout::row_major, 0};
-    const MatView b{weight.value.data.data(), out, in, fp8emu::Layout::row_major, 0};
+    const MatView b{w.value.data.data(), out, in, fp8emu::Layout::row_major, 0};
     recipe_gemm(ctx.recipe->role(Role::dgrad, names), a, b, dx, in, false, states[1][0], states[1][1], g, ctx.ws);
   }
 }

@@ -138,16 +138,7 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   fp8emu::QuantizedMatrix& qm = ws.quantized[slot];
   const double amax = fp8emu::quantize_matrix({v.data, v.rows, v.cols, v.layout, v.ld}, f, o, qm);
   if (ctx.stats) merge_amax(st.stats.amax, amax);
-  if (sc.kind == ScalingKind::delayed && ctx.update && std::isfinite(amax)) {
-    // Transformer Engine: push this step's amax, then the scale of the next step. A
-    // non-finite amax is not recorded: the scale stays.
-    if (st.history.size() != std::size_t(sc.history)) st.history.assign(std::size_t(sc.history), 0.0f);
-    st.history[std::size_t(st.recorded % sc.history)] = float(amax);
-    ++st.recorded;
-    float h = float(amax);
-    if (sc.algo == AmaxAlgo::max) h = *std::max_element(st.history.begin(), st.history.end());
-    if (h > 0) st.scale = amax_scale(sc, fmax, h);
-  }
+  if (sc.kind == ScalingKind::delayed && ctx.update) push_amax(sc, fmax, st, amax);
   Quantized q;
   q.m = qm.matrix();
   q.scales = qm.scales();
@@ -202,6 +193,18 @@ double QuantStats::sqnr_db() const {
 
 float amax_scale(const Scaling& s, double fmax, double amax) {
   return fp8emu::auto_scale(fmax, amax, s.margin, s.pow2);
+}
+
+void push_amax(const Scaling& s, double fmax, OperandState& st, double amax) {
+  // Transformer Engine: push this step's amax, then the scale of the next step. A
+  // non-finite amax is not recorded: the scale stays.
+  if (!std::isfinite(amax)) return;
+  if (st.history.size() != std::size_t(s.history)) st.history.assign(std::size_t(s.history), 0.0f);
+  st.history[std::size_t(st.recorded % s.history)] = float(amax);
+  ++st.recorded;
+  float h = float(amax);
+  if (s.algo == AmaxAlgo::max) h = *std::max_element(st.history.begin(), st.history.end());
+  if (h > 0) st.scale = amax_scale(s, fmax, h);
 }
 
 int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {

@@ -73,6 +73,12 @@ class GemmCore {
   /// The layer's names for per-layer precision (Recipe::role): its name, then aliases;
   /// empty: the recipe's own roles.
   std::vector<std::string> names;
+  /// When set, the layer's weight is this parameter (its value is read, its grad written)
+  /// and `weight` is unused: a weight shared with another layer (a tied embedding).
+  Param* shared_weight = nullptr;
+  /// false: no bias (forward adds none, backward leaves bias.grad alone).
+  bool has_bias = true;
+  Param& weight_param() { return shared_weight ? *shared_weight : weight; }
 
  private:
   std::uint64_t stream(const StepContext& ctx, Role r) const;

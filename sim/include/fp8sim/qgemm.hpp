@@ -77,6 +77,11 @@ bool recipe_gemm_fast_path(const RoleSpec& role);
 /// (max / amax) / 2^margin of Transformer Engine.
 float amax_scale(const Scaling& s, double fmax, double amax);
 
+/// Delayed scaling's update of `st` after a quantization whose amax was `amax` (fmax: the
+/// format's max finite value): pushes a finite amax into the history and sets the scale of
+/// the next quantization from it (Transformer Engine); a non-finite amax is not recorded.
+void push_amax(const Scaling& s, double fmax, OperandState& st, double amax);
+
 /// Returns fp8emu::mx_exponent of a block with this amax: the smallest e with
 /// amax <= fmax 2^e (NVIDIA, arXiv 2506.08027), or floor(log2 amax) - emax_elem (OCP MX
 /// v1.0, mx_floor); -127 for amax 0; clamped to [-127, 127].

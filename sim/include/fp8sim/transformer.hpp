@@ -61,6 +61,9 @@ class Gpt {
   double step(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t batch, std::int64_t T,
               StepContext& ctx, bool grad);
 
+  /// The logits of the last step: (batch T) x vocab, row b T + t for sequence b, position t.
+  const Tensor& logits() const;
+
   /// Every trainable parameter, in a fixed order (the checkpoint's).
   std::vector<Param*> params();
   /// Every GEMM layer with operand states (quantization statistics and delayed-scaling
