@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@ constexpr std::size_t kTrailer = 4;         // CRC-32
 static_assert(sizeof(QuantStats) == 64, "QuantStats changed: update the checkpoint codec");
 static_assert(sizeof(StatsRow) == 88, "StatsRow changed: update the checkpoint codec");
 static_assert(sizeof(EpochRow) == 40, "EpochRow changed: update the checkpoint codec");
+static_assert(sizeof(EvalRow) == 32, "EvalRow changed: update the checkpoint codec");
 
 std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
   return std::uint32_t(::crc32_z(::crc32_z(0, nullptr, 0), p, n));
@@ -121,7 +123,7 @@ std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
                                             const CheckpointState& s) {
   Writer w;
   w.buf.assign(kMagic, kMagic + 8);
-  w.put(kCheckpointVersion);
+  w.put(s.lm ? kLmCheckpointVersion : kCheckpointVersion);
   w.put(std::uint64_t(0));  // the length, set below
   w.put_str(fingerprint);
   w.put(s.step);
@@ -151,6 +153,12 @@ std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
   w.put_stats(s.total);
   w.put(std::uint64_t(s.pending.size()));
   for (const QuantStats& q : s.pending) w.put_stats(q);
+  if (s.lm) {
+    w.put_vec(s.grad_norm);
+    w.put(s.clipped);
+    w.put(std::uint64_t(s.eval_rows.size()));
+    for (const EvalRow& e : s.eval_rows) w.put(e.iteration), w.put(e.train_loss), w.put(e.val_loss), w.put(e.seconds);
+  }
   const std::uint64_t length = w.buf.size() + kTrailer;
   std::memcpy(w.buf.data() + 12, &length, 8);
   w.put(crc32_of(w.buf.data(), w.buf.size()));
@@ -167,9 +175,10 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
     r.fail("truncated checkpoint: " + std::to_string(bytes.size()) + " bytes");
   r.seek(8);
   const auto version = r.get<std::uint32_t>("the version");
-  if (version != kCheckpointVersion)
-    r.fail("checkpoint of format version " + std::to_string(version) +
-           "; this fp8sim reads version " + std::to_string(kCheckpointVersion));
+  const std::uint32_t expected = layout.lm ? kLmCheckpointVersion : kCheckpointVersion;
+  if (version != expected)
+    r.fail("checkpoint of format version " + std::to_string(version) + "; this fp8sim reads version " +
+           std::to_string(expected) + (layout.lm ? " for a language-model run" : ""));
   const auto length = r.get<std::uint64_t>("the length");
   if (length > bytes.size())
     r.fail("truncated checkpoint: " + std::to_string(bytes.size()) + " of its " +
@@ -191,9 +200,10 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
     f.fail("corrupt checkpoint: " + field + " " + why);
   };
   if (f.get_str("the fingerprint") != layout.fingerprint)
-    f.fail(
-        "the checkpoint is from a run with other settings (recipe, model, seed, batch, optimizer, "
-        "limits)");
+    f.fail(layout.lm ? "the checkpoint is from a run with other settings (recipe, model, seed, batch, schedule, "
+                       "optimizer, evaluation, statistics) or other tokens"
+                     : "the checkpoint is from a run with other settings (recipe, model, seed, batch, optimizer, "
+                       "limits)");
   CheckpointState s;
   s.step = f.get<std::int64_t>("the step");
   s.epochs_done = f.get<std::int32_t>("the epochs done");
@@ -203,6 +213,10 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
   if (s.epochs_done < 0 || s.epochs_done > kMaxCheckpointEpochs)
     bad("epochs done", std::to_string(s.epochs_done) + " is outside [0, " +
                            std::to_string(kMaxCheckpointEpochs) + "]");
+  if (layout.lm && s.epochs_done != 0)
+    bad("epochs done", std::to_string(s.epochs_done) + " in a language-model checkpoint (expected 0)");
+  if (layout.lm && s.step > layout.iterations)
+    bad("step", std::to_string(s.step) + " is past the run's " + std::to_string(layout.iterations) + " iterations");
   const std::int64_t epoch_steps = std::int64_t(s.epochs_done) * layout.steps_per_epoch;
   if (s.step < epoch_steps)
     bad("step", std::to_string(s.step) + " is less than " + std::to_string(s.epochs_done) +
@@ -256,7 +270,10 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
     s.slots.push_back(std::move(st));
   }
   s.step_loss = f.get_vec<double>("the step losses");
-  if (std::int64_t(s.step_loss.size()) != epoch_steps)
+  if (layout.lm && std::int64_t(s.step_loss.size()) != s.step)
+    bad("step losses", "number " + std::to_string(s.step_loss.size()) + ", expected one per step (" +
+                           std::to_string(s.step) + ")");
+  if (!layout.lm && std::int64_t(s.step_loss.size()) != epoch_steps)
     bad("step losses", "number " + std::to_string(s.step_loss.size()) + ", expected " +
                            std::to_string(s.epochs_done) + " epochs of " +
                            std::to_string(layout.steps_per_epoch) + " steps");
@@ -303,6 +320,40 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
                                   std::to_string(slots) + " operand slots");
   for (std::size_t i = 0; i < pending; ++i)
     s.pending.push_back(f.get_stats("pending statistics " + std::to_string(i)));
+  if (layout.lm) {
+    // Evaluations at every multiple of eval_every and at the last iteration; the run is
+    // saved at one of them (or before its first step).
+    s.lm = true;
+    s.grad_norm = f.get_vec<double>("the gradient norms");
+    if (std::int64_t(s.grad_norm.size()) != s.step)
+      bad("gradient norms", "number " + std::to_string(s.grad_norm.size()) + ", expected one per step (" +
+                                std::to_string(s.step) + ")");
+    for (double v : s.grad_norm)
+      if (v < 0) bad("gradient norms", "include a negative norm");
+    s.clipped = f.get<std::int64_t>("the clipped count");
+    if (s.clipped < 0 || s.clipped > s.step)
+      bad("clipped count", std::to_string(s.clipped) + " is outside [0, step " + std::to_string(s.step) + "]");
+    const std::size_t evals = f.count("the evaluation rows", 32);
+    const std::int64_t every = layout.eval_every;
+    const std::int64_t points = s.step / every + (s.step == layout.iterations && s.step % every != 0 ? 1 : 0);
+    if (std::int64_t(evals) != points)
+      bad("evaluation rows", "number " + std::to_string(evals) + ", expected " + std::to_string(points) +
+                                 " up to step " + std::to_string(s.step));
+    for (std::size_t i = 0; i < evals; ++i) {
+      EvalRow e;
+      e.iteration = f.get<std::int64_t>("an evaluation row");
+      e.train_loss = f.get<double>("an evaluation row");
+      e.val_loss = f.get<double>("an evaluation row");
+      e.seconds = f.get<double>("an evaluation row");
+      const std::int64_t at = std::min(std::int64_t(i + 1) * every, layout.iterations);
+      if (e.iteration != at || e.train_loss < 0 || e.val_loss < 0 || !(e.seconds >= 0) || std::isinf(e.seconds))
+        bad("evaluation row " + std::to_string(i + 1),
+            "has an impossible iteration (expected " + std::to_string(at) + "), loss or time");
+      s.eval_rows.push_back(e);
+    }
+    if (s.step != (s.eval_rows.empty() ? 0 : s.eval_rows.back().iteration))
+      bad("step", std::to_string(s.step) + " is not an evaluation point of the run");
+  }
   if (f.pos() != body_end)
     f.fail("corrupt checkpoint: " + std::to_string(body_end - f.pos()) +
            " bytes after the last field");

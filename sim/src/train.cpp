@@ -53,6 +53,28 @@ void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64
   fp8emu::fake_quantize(s.format, v, v, o);
 }
 
+void store_initial(std::span<Param* const> params, const Recipe& r, std::uint64_t seed) {
+  std::uint64_t i = 0;
+  for (Param* p : params) store(r.master, p->value.data, seed, kStoreStream + i++);
+}
+
+void collect_stats(std::span<GemmCore* const> cores, std::vector<QuantStats>& pending, QuantStats& total,
+                   std::int64_t step, int log_every, std::vector<StatsRow>& rows) {
+  for (std::size_t l = 0; l < cores.size(); ++l)
+    for (int r = 0; r < kRoles; ++r)
+      for (int o = 0; o < 2; ++o) {
+        QuantStats& q = cores[l]->states[r][o].stats;
+        pending[(l * kRoles + std::size_t(r)) * 2 + std::size_t(o)].merge(q);
+        total.merge(q);
+        q = QuantStats{};
+      }
+  if (step % log_every == 0)
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].uses) rows.push_back({step, int(i / (2 * kRoles)), int(i / 2 % kRoles), int(i % 2), pending[i]});
+      pending[i] = QuantStats{};
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Model.
 // ---------------------------------------------------------------------------
@@ -134,8 +156,7 @@ Run::Run(RunConfig config, Model model, const Dataset& train, const Dataset& tes
   ctx_.recipe = &config_.recipe;
   ctx_.seed = config_.seed;
   ctx_.exec = config_.exec;
-  std::uint64_t i = 0;
-  for (Param* p : model_.params()) store(config_.recipe.master, p->value.data, config_.seed, kStoreStream + i++);
+  store_initial(model_.params(), config_.recipe, config_.seed);
   pending_.resize(model_.gemm_cores().size() * kRoles * 2);
 }
 
@@ -169,20 +190,7 @@ void Run::train_epoch(const std::function<void(std::int64_t)>& progress) {
     const double loss = train_step(x, y.data());
     step_loss.push_back(loss);
     loss_sum += loss;
-    for (std::size_t l = 0; l < cores.size(); ++l)
-      for (int r = 0; r < kRoles; ++r)
-        for (int o = 0; o < 2; ++o) {
-          QuantStats& q = cores[l]->states[r][o].stats;
-          pending_[(l * kRoles + std::size_t(r)) * 2 + std::size_t(o)].merge(q);
-          total.merge(q);
-          q = QuantStats{};
-        }
-    if (step_ % config_.log_every == 0)
-      for (std::size_t i = 0; i < pending_.size(); ++i) {
-        if (pending_[i].uses)
-          stats_rows.push_back({step_, int(i / (2 * kRoles)), int(i / 2 % kRoles), int(i % 2), pending_[i]});
-        pending_[i] = QuantStats{};
-      }
+    collect_stats(cores, pending_, total, step_, config_.log_every, stats_rows);
     if (progress) progress(s + 1);
   }
   EpochRow row;
@@ -201,7 +209,7 @@ double Run::train_step(const Tensor& x, const std::uint8_t* y) {
   const Tensor& logits = model_.forward(x, ctx_);
   const double loss = softmax_cross_entropy(logits, y, &dlogits_);
   model_.backward(dlogits_, ctx_);
-  optimizer_step();
+  optimizer_update(model_.params(), config_.optimizer, config_.recipe, config_.seed, step_);
   ++step_;
   return loss;
 }
@@ -243,37 +251,36 @@ std::string Run::divergence() const {
   return "";
 }
 
-void Run::optimizer_step() {
-  const OptimizerConfig& o = config_.optimizer;
-  const Recipe& r = config_.recipe;
-  const double t = double(step_ + 1);
+void optimizer_update(std::span<Param* const> params, const OptimizerConfig& o, const Recipe& r,
+                      std::uint64_t seed, std::int64_t step) {
+  const double t = double(step + 1);
   const float c1 = float(1.0 - std::pow(double(o.beta1), t)), c2 = float(1.0 - std::pow(double(o.beta2), t));
   std::uint64_t pi = 0;
-  for (Param* p : model_.params()) {
+  for (Param* p : params) {
     const std::size_t n = p->value.data.size();
     float* w = p->value.data.data();
     const float* g = p->grad.data.data();
     p->m1.resize(n, 0.0f);
     const float wd = p->decay ? o.weight_decay : 0.0f;
-    const std::uint64_t stream = kStoreStream + (std::uint64_t(step_ + 1) << 16) + pi * 4;
+    const std::uint64_t stream = kStoreStream + (std::uint64_t(step + 1) << 16) + pi * 4;
     if (o.kind == OptimizerKind::adamw) {
       p->m2.resize(n, 0.0f);
       for (std::size_t i = 0; i < n; ++i) {
         p->m1[i] = o.beta1 * p->m1[i] + (1.0f - o.beta1) * g[i];
         p->m2[i] = o.beta2 * p->m2[i] + (1.0f - o.beta2) * g[i] * g[i];
       }
-      store(r.moment1, p->m1, config_.seed, stream + 1);
-      store(r.moment2, p->m2, config_.seed, stream + 2);
+      store(r.moment1, p->m1, seed, stream + 1);
+      store(r.moment2, p->m2, seed, stream + 2);
       for (std::size_t i = 0; i < n; ++i) {
         const float mhat = p->m1[i] / c1, vhat = p->m2[i] / c2;
         w[i] = w[i] - o.lr * wd * w[i] - o.lr * mhat / (std::sqrt(vhat) + o.eps);
       }
     } else {
       for (std::size_t i = 0; i < n; ++i) p->m1[i] = o.momentum * p->m1[i] + g[i] + wd * w[i];
-      store(r.moment1, p->m1, config_.seed, stream + 1);
+      store(r.moment1, p->m1, seed, stream + 1);
       for (std::size_t i = 0; i < n; ++i) w[i] -= o.lr * p->m1[i];
     }
-    store(r.master, p->value.data, config_.seed, stream);
+    store(r.master, p->value.data, seed, stream);
     ++pi;
   }
 }
@@ -281,6 +288,27 @@ void Run::optimizer_step() {
 // ---------------------------------------------------------------------------
 // Checkpoints (the file and its validation: checkpoint.cpp).
 // ---------------------------------------------------------------------------
+
+std::vector<std::uint8_t> read_checkpoint_file(const std::string& path) {
+  std::vector<std::uint8_t> buf;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
+  std::uint8_t chunk[1 << 16];
+  std::size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
+  const bool err = std::ferror(f);
+  std::fclose(f);
+  if (err) throw DataError(path + ": read error");
+  return buf;
+}
+
+void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t> bytes) {
+  try {
+    fp8emu::write_file(path, bytes);
+  } catch (const fp8emu::FileError& e) {
+    throw DataError(std::string("cannot write the checkpoint: ") + e.what());
+  }
+}
 
 void Run::save(const std::string& path) const {
   CheckpointState s;
@@ -298,11 +326,7 @@ void Run::save(const std::string& path) const {
   s.epoch_rows = epoch_rows;
   s.total = total;
   s.pending = pending_;
-  try {
-    fp8emu::write_file(path, encode_checkpoint(config_.fingerprint(), s));
-  } catch (const fp8emu::FileError& e) {
-    throw DataError(std::string("cannot write the checkpoint: ") + e.what());
-  }
+  write_checkpoint_file(path, encode_checkpoint(config_.fingerprint(), s));
 }
 
 CheckpointLayout Run::checkpoint_layout() {
@@ -321,17 +345,7 @@ CheckpointLayout Run::checkpoint_layout() {
 }
 
 void Run::load(const std::string& path) {
-  std::vector<std::uint8_t> buf;
-  {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw DataError(path + ": cannot open the checkpoint: " + std::strerror(errno));
-    std::uint8_t chunk[1 << 16];
-    std::size_t got;
-    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
-    const bool err = std::ferror(f);
-    std::fclose(f);
-    if (err) throw DataError(path + ": read error");
-  }
+  const std::vector<std::uint8_t> buf = read_checkpoint_file(path);
   // Validated whole before any of it replaces the run's state.
   CheckpointState s = decode_checkpoint(buf, checkpoint_layout(), path);
   std::size_t i = 0;

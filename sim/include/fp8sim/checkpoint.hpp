@@ -8,13 +8,20 @@
 //   values recorded, float scale,
 //   step losses (count, doubles), statistics rows, epoch rows, the run's total statistics,
 //   the statistics pending since the last row (each field by field),
+//   for a language-model run (LmRun, version 3) then: gradient norms (count, doubles),
+//   int64 steps clipped, evaluation rows (count, then per row int64 iteration, doubles
+//   training loss, validation loss, seconds),
 //   uint32 CRC-32 (zlib's crc32) of every byte before it.
+// Version 2 is the file of a Run, version 3 that of an LmRun; each reads only its own.
 // decode_checkpoint refuses anything that is not exactly such a file from this run: a
 // wrong magic, version or length, a checksum mismatch, another run's fingerprint, and
 // every field outside what training can produce (sizes that do not match the model,
 // counts, epochs and steps that do not agree, amax histories of the wrong length or with
 // a counter outside [0, step], scales that are not finite and positive, statistics with
-// impossible counts). The message names the file and the field.
+// impossible counts; for a language-model run also epochs other than 0, a step past the
+// run's iterations or off an evaluation point, gradient norms other than one per step or
+// negative, a clipped count outside [0, step], evaluation rows other than one per
+// evaluation point up to the step). The message names the file and the field.
 #pragma once
 
 #include <cstddef>
@@ -23,12 +30,15 @@
 #include <string>
 #include <vector>
 
+#include "fp8sim/lm.hpp"
 #include "fp8sim/train.hpp"
 
 namespace fp8sim {
 
-/// The format version written and read.
+/// The format version written and read for a Run.
 inline constexpr std::uint32_t kCheckpointVersion = 2;
+/// The format version written and read for an LmRun.
+inline constexpr std::uint32_t kLmCheckpointVersion = 3;
 /// The largest number of epochs a checkpoint may record.
 inline constexpr int kMaxCheckpointEpochs = 1 << 20;
 /// The largest step count a checkpoint may record.
@@ -43,6 +53,10 @@ struct CheckpointLayout {
   /// scaling, 0 for every other scaling. Its size is 6 per GEMM.
   std::vector<int> history;
   std::int64_t steps_per_epoch = 0;
+  /// A language-model run (version 3; steps_per_epoch unused): evaluations fall every
+  /// `eval_every` iterations and at `iterations`.
+  bool lm = false;
+  std::int64_t iterations = 0, eval_every = 1;
 };
 
 /// One parameter's saved state (moments empty before the first optimizer step).
@@ -68,7 +82,21 @@ struct CheckpointState {
   std::vector<EpochRow> epoch_rows;
   QuantStats total;
   std::vector<QuantStats> pending;  ///< One per operand slot.
+  // A language-model run's section (written when lm is true, as version 3).
+  bool lm = false;
+  std::vector<double> grad_norm;
+  std::int64_t clipped = 0;
+  std::vector<EvalRow> eval_rows;
 };
+
+// Reading and writing the file (train.cpp: the codec above does no file access and builds
+// alone, as the fuzz target builds it).
+/// Returns the bytes of the checkpoint file `path`; throws DataError "PATH: reason" when it
+/// cannot be read.
+std::vector<std::uint8_t> read_checkpoint_file(const std::string& path);
+
+/// Writes `bytes` to `path` with fp8emu::write_file; throws DataError.
+void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t> bytes);
 
 /// Returns the bytes of a checkpoint of `s` for a run with this fingerprint.
 std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,

@@ -44,6 +44,9 @@ struct LmConfig {
   fp8emu::Execution exec{};
   /// Identifies everything that decides the numbers (not threads or paths).
   std::string fingerprint() const;
+  /// Returns the learning rate of step `step` (0-based), as nanoGPT's get_lr: lr (step + 1) /
+  /// (warmup + 1) during the warmup, then cosine decay from lr to min_lr at `iterations`.
+  double learning_rate(std::int64_t step) const;
 };
 
 /// One evaluation.
@@ -54,12 +57,20 @@ struct EvalRow {
   double seconds = 0;     ///< Wall time of the run so far (not part of any comparison).
 };
 
+struct CheckpointLayout;  // fp8sim/checkpoint.hpp
+
 /// One language-model training run, resumable at evaluation boundaries.
 class LmRun {
  public:
   /// Throws std::invalid_argument / RecipeError for a bad configuration, DataError for data
-  /// too short for one window.
+  /// too short for one window or holding a token outside the vocabulary. `data` must
+  /// outlive the run.
   LmRun(LmConfig config, const TokenSplit& data);
+  /// A copy would share the model's state (Gpt holds it by pointer); runs move.
+  LmRun(const LmRun&) = delete;
+  LmRun& operator=(const LmRun&) = delete;
+  LmRun(LmRun&&) = default;
+  LmRun& operator=(LmRun&&) = default;
   const LmConfig& config() const { return config_; }
   void set_execution(const fp8emu::Execution& e);
   std::int64_t iterations_done() const;
@@ -83,9 +94,28 @@ class LmRun {
   /// Writes / restores the complete state (as Run::save / Run::load: same guarantees).
   void save(const std::string& path) const;
   void load(const std::string& path);
+  /// What a checkpoint of this run must match.
+  CheckpointLayout checkpoint_layout();
+
+  /// The first token of each of the batch windows of step `step` (0-based).
+  std::vector<std::int64_t> batch_starts(std::int64_t step) const;
+  /// The first token of each evaluation window (eval_batches x batch of them).
+  const std::vector<std::int64_t>& validation_starts() const { return val_starts_; }
 
  private:
+  void train_step();
+  // Fills tokens_ and targets_ with the windows of `tokens` starting at starts[0 .. batch).
+  void fill(const std::vector<std::int32_t>& tokens, const std::int64_t* starts);
+  std::string checkpoint_fingerprint() const;
   LmConfig config_;
+  const TokenSplit* data_;
+  Gpt model_;
+  StepContext ctx_;
+  std::int64_t step_ = 0;
+  std::vector<QuantStats> pending_;  ///< Per operand slot since the last stats row.
+  std::vector<std::int64_t> val_starts_;
+  std::vector<std::int32_t> tokens_, targets_;
+  std::uint32_t data_crc_ = 0;  ///< CRC-32 of the tokens (part of a checkpoint's fingerprint).
 };
 
 }  // namespace fp8sim

@@ -35,6 +35,18 @@ struct OptimizerConfig {
 /// rounding draws its bits from (seed, stream, index).
 void store(const Storage& s, std::span<float> v, std::uint64_t seed, std::uint64_t stream);
 
+/// Rounds every parameter's initial value to the recipe's master-weight precision
+/// (stochastic rounding: bits from (seed, parameter index)).
+void store_initial(std::span<Param* const> params, const Recipe& r, std::uint64_t seed);
+
+/// Applies one optimizer step, the (step + 1)th, to every parameter from its Param::grad:
+/// AdamW with bias correction and decoupled weight decay lr wd w, or SGD with momentum;
+/// weight decay only where Param::decay. The moments and then the values are rounded to
+/// the recipe's moment and master precisions (stochastic rounding: bits from (seed, step,
+/// parameter index)). Moments are sized (zeros) on first use.
+void optimizer_update(std::span<Param* const> params, const OptimizerConfig& o, const Recipe& r,
+                      std::uint64_t seed, std::int64_t step);
+
 /// A sequential network ending in logits, trained with softmax cross-entropy, built from
 /// a list of layers.
 class Model {
@@ -85,6 +97,13 @@ struct StatsRow {
   int layer = 0, role = 0, operand = 0;
   QuantStats stats;
 };
+
+/// Moves the statistics of every operand slot of `cores` (GEMM, role, operand a / b;
+/// OperandState::stats, cleared) into `pending` (one per slot) and `total`; when `step`
+/// is a multiple of `log_every`, appends a StatsRow at `step` for every used slot and
+/// clears `pending`.
+void collect_stats(std::span<GemmCore* const> cores, std::vector<QuantStats>& pending, QuantStats& total,
+                   std::int64_t step, int log_every, std::vector<StatsRow>& rows);
 
 /// The results of one epoch.
 struct EpochRow {
@@ -139,7 +158,6 @@ class Run {
   CheckpointLayout checkpoint_layout();
 
  private:
-  void optimizer_step();
   RunConfig config_;
   const Dataset* train_;
   const Dataset* test_;
