@@ -41,7 +41,7 @@ case "$mode" in
   main)
     install_missing
     build -DFP8EMU_BUILD_TESTS=OFF
-    # The Fashion-MNIST precision study: every named recipe, 3 seeds, 10 epochs (about
+    # The Fashion-MNIST precision study: seven named recipes, 3 seeds, 10 epochs (about
     # 9 minutes on 2 cores, docs/study.md); extra arguments go to fp8study (see --help).
     echo "== fp8study (Fashion-MNIST precision study)"
     "$BUILD_DIR/experiments/fp8study" --out results/fashion-mnist "${@:2}"

@@ -19,7 +19,7 @@ inline constexpr const char* kBaseline = "fp32";
 /// the study's own settings.
 struct Options : fp8sim::RunConfig {
   Options() { epochs = 10; }
-  std::vector<std::string> recipes;   ///< Names or .recipe files; empty: every named recipe.
+  std::vector<std::string> recipes;   ///< Names or .recipe files; empty: the seven default recipes (main.cpp).
   std::vector<std::string> sets;      ///< key=value applied to every recipe but the baseline.
   int seeds = 3;
   std::uint64_t first_seed = 1;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <span>
+#include <stdexcept>
 
 namespace fp8sim {
 namespace {
@@ -116,7 +117,7 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   const double fmax = fp8emu::max_finite(f);
   const Scaling& sc = spec.scaling;
   const fp8emu::Layout k_major = is_a ? fp8emu::Layout::row_major : fp8emu::Layout::col_major;
-  const bool blocked = sc.kind == ScalingKind::mx ||
+  const bool blocked = sc.kind == ScalingKind::mx || sc.kind == ScalingKind::nvfp4 ||
                        (sc.kind == ScalingKind::current && (sc.block_rows != 0 || sc.block_k != 0));
   const std::int64_t inner = v.layout == fp8emu::Layout::row_major ? v.cols : v.rows;
   const bool packed = (v.ld ? v.ld : inner) == inner;
@@ -134,7 +135,9 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   o.array.stream = 2 * ctx.stream + std::uint64_t(slot);
   o.array.exec = ctx.exec;
   if (blocked) {
-    o.scaling = sc.kind == ScalingKind::mx ? fp8emu::MatrixScaling::mx : fp8emu::MatrixScaling::block;
+    o.scaling = sc.kind == ScalingKind::mx      ? fp8emu::MatrixScaling::mx
+                : sc.kind == ScalingKind::nvfp4 ? fp8emu::MatrixScaling::nvfp4
+                                                : fp8emu::MatrixScaling::block;
     o.block_rows = is_a ? sc.block_rows : sc.block_k;
     o.block_cols = is_a ? sc.block_k : sc.block_rows;
   } else if (sc.kind == ScalingKind::current) {
@@ -168,8 +171,31 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   return q;
 }
 
-Quantized quantize_any(const OperandSpec& spec, const MatView& v, bool is_a, OperandState& st,
+// Copies the logical operand `v` (A: M x K, B: K x N) into `out` as R x K rows with K
+// contiguous (A row-major, B column-major) and applies hadamard_transform to the rows.
+// Returns the view of the copy.
+MatView rotate_operand(const MatView& v, bool is_a, std::vector<float>& out) {
+  const std::int64_t R = is_a ? v.rows : v.cols, K = is_a ? v.cols : v.rows;
+  out.resize(std::size_t(R * K));
+  const bool rm = v.layout == fp8emu::Layout::row_major;
+  const std::int64_t ld = v.ld ? v.ld : (rm ? v.cols : v.rows);
+  // Element (r, k) of the R x K rows: A(r, k) or B(k, r).
+  const bool k_contiguous = is_a == rm;  // K runs along the stored rows
+  for (std::int64_t r = 0; r < R; ++r) {
+    float* dst = out.data() + r * K;
+    if (k_contiguous) {
+      std::memcpy(dst, v.data + r * ld, std::size_t(K) * sizeof(float));
+    } else {
+      for (std::int64_t k = 0; k < K; ++k) dst[k] = v.data[k * ld + r];
+    }
+  }
+  hadamard_transform(out.data(), R, K);
+  return {out.data(), v.rows, v.cols, is_a ? fp8emu::Layout::row_major : fp8emu::Layout::col_major, 0};
+}
+
+Quantized quantize_any(const OperandSpec& spec, const MatView& given, bool is_a, OperandState& st,
                        const GemmContext& ctx, GemmWorkspace& ws) {
+  const MatView v = spec.hadamard ? rotate_operand(given, is_a, ws.rotated[is_a ? 0 : 1]) : given;
   if (is_float32(spec.format) && spec.scaling.kind == ScalingKind::none) {
     // float32 without scaling: the floats are their own codes (no copy, no statistics).
     Quantized q;
@@ -182,7 +208,36 @@ Quantized quantize_any(const OperandSpec& spec, const MatView& v, bool is_a, Ope
   return quantize_operand<std::uint32_t>(spec, v, is_a, st, ctx, ws);
 }
 
+// True when the logical matrix has a NaN or an infinity.
+bool has_nonfinite(const MatView& v) {
+  const bool rm = v.layout == fp8emu::Layout::row_major;
+  const std::int64_t outer = rm ? v.rows : v.cols, inner = rm ? v.cols : v.rows;
+  const std::int64_t ld = v.ld ? v.ld : inner;
+  for (std::int64_t i = 0; i < outer; ++i)
+    for (std::int64_t j = 0; j < inner; ++j)
+      if (!std::isfinite(v.data[i * ld + j])) return true;
+  return false;
+}
+
 }  // namespace
+
+void hadamard_transform(float* x, std::int64_t rows, std::int64_t k) {
+  constexpr int n = kHadamardSize;
+  const std::int64_t runs = k / n;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t b = 0; b < runs; ++b) {
+      float* v = x + r * k + b * n;
+      for (int i = 0; i < n; ++i) v[i] = v[i] * (kHadamardSigns[std::size_t(i)] * 0.25f);
+      // Sylvester order: stage h pairs i and i + h for the i with bit h clear.
+      for (int h = 1; h < n; h *= 2)
+        for (int i = 0; i < n; i += 2 * h)
+          for (int j = i; j < i + h; ++j) {
+            const float a = v[j], c = v[j + h];
+            v[j] = a + c;
+            v[j + h] = a - c;
+          }
+    }
+}
 
 void QuantStats::merge(const QuantStats& o) {
   merge_amax(amax, o.amax);
@@ -249,8 +304,32 @@ void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float
   // it saves, and far more on a busy machine. The numbers do not depend on it.
   GemmContext g = ctx;
   if (a.rows * a.cols * b.cols < kSerialProducts) g.exec.threads = 1;
-  const Quantized qa = quantize_any(role.a, a, true, sa, g, ws);
-  const Quantized qb = quantize_any(role.b, b, false, sb, g, ws);
+  Quantized qa, qb;
+  int started = 0;  // operands whose quantization began (and whose rotation was made)
+  try {
+    started = 1;
+    qa = quantize_any(role.a, a, true, sa, g, ws);
+    started = 2;
+    qb = quantize_any(role.b, b, false, sb, g, ws);
+  } catch (const std::invalid_argument&) {
+    // NVFP4's tensor scale needs a finite amax, and quantize_matrix refuses an operand
+    // without one. On the hardware the scale, and so every output, would be NaN.
+    bool nonfinite = false;
+    for (int slot = 0; slot < started; ++slot) {
+      const OperandSpec& spec = slot ? role.b : role.a;
+      const MatView& v = slot ? b : a;
+      const std::vector<float>& rot = ws.rotated[slot];
+      if (spec.scaling.kind != ScalingKind::nvfp4) continue;
+      const bool bad = spec.hadamard ? std::any_of(rot.begin(), rot.end(), [](float x) { return !std::isfinite(x); })
+                                     : has_nonfinite(v);
+      if (bad && ctx.stats) (slot ? sb : sa).stats.amax = std::numeric_limits<double>::quiet_NaN();
+      nonfinite |= bad;
+    }
+    if (!nonfinite) throw;
+    for (std::int64_t i = 0; i < a.rows; ++i)
+      std::fill(c + i * ldc, c + i * ldc + b.cols, std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
   fp8emu::gemm(qa.m, qb.m, c, ldc, gemm_options(role, qa, qb, accumulate, g));
 }
 

@@ -1,6 +1,7 @@
 // Precision recipes (see include/fp8sim/recipe.hpp and docs/simulator.md).
 #include "fp8sim/recipe.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <filesystem>
@@ -52,6 +53,13 @@ Format parse_format_name(std::string_view v) {
 
 OperandSpec fp8(Format f, Scaling s) { return {f, s, {Rounding::nearest_even, Saturation::finite}}; }
 
+// Stochastic rounding as the recipe value `sr` gives it (sr-a, 32 random bits).
+OperandSpec stochastic(OperandSpec o) {
+  o.convert.rounding = Rounding::stochastic_a;
+  o.convert.stochastic_bits = fp8emu::default_stochastic_bits_for(o.convert.rounding);
+  return o;
+}
+
 Scaling delayed() {
   Scaling s;
   s.kind = ScalingKind::delayed;
@@ -64,11 +72,19 @@ Scaling current(std::int64_t rows, std::int64_t k) {
   s.block_k = k;
   return s;
 }
-Scaling mx() {
+Scaling mx(bool floor = false) {
   Scaling s;
   s.kind = ScalingKind::mx;
   s.block_rows = 1;
   s.block_k = 32;
+  s.mx_floor = floor;
+  return s;
+}
+Scaling nvfp4(std::int64_t rows, std::int64_t k) {
+  Scaling s;
+  s.kind = ScalingKind::nvfp4;
+  s.block_rows = rows;
+  s.block_k = k;
   return s;
 }
 
@@ -120,8 +136,13 @@ void set_operand(OperandSpec& o, std::string_view field, std::string_view v, std
     o.convert.saturation = *s;
   } else if (field == "sr-bits") {
     o.convert.stochastic_bits = int(parse_long(key, v, 1, 32));
+  } else if (field == "hadamard") {
+    if (v != "0" && v != std::to_string(kHadamardSize))
+      bad(std::string(key) + ": '" + std::string(v) + "' must be 0 (none) or " + std::to_string(kHadamardSize));
+    o.hadamard = v == "0" ? 0 : kHadamardSize;
   } else {
-    bad("unknown recipe key '" + std::string(key) + "' (fields: format, scaling, rounding, saturation, sr-bits)");
+    bad("unknown recipe key '" + std::string(key) +
+        "' (fields: format, scaling, rounding, saturation, sr-bits, hadamard)");
   }
 }
 
@@ -171,7 +192,7 @@ const std::vector<Recipe>& named() {
       // 128 is `--set accumulate=nvidia-h100-fp8,promote=128` (docs/simulator.md).
       Recipe r = base("fp8-e4m3-blockwise",
                       "DeepSeek-V3: e4m3fn everywhere, 1x128 activation and gradient blocks, 128x128 "
-                      "weight blocks, float32 accumulation, bf16 AdamW moments");
+                      "weight blocks, float32 accumulation, bf16 AdamW moments, the head in bf16");
       set_operands(r, "all", fp8(e4m3fn{}, current(1, 128)));
       set_operands(r, "weight", fp8(e4m3fn{}, current(128, 128)));
       r.moment1 = r.moment2 = parse_storage("bf16");
@@ -188,6 +209,71 @@ const std::vector<Recipe>& named() {
       set_operands(r, "grad", fp8(e5m2{}, {}));
       out.push_back(r);
     }
+    {
+      // Current rather than delayed scaling: each scale is a function of its tensor alone,
+      // so the comparison with fp8-hybrid-current differs in the forward format only.
+      Recipe r = base("fp8-e5m2",
+                      "e5m2 for every operand, per-tensor current scaling: the FP8 paper's contrast to the "
+                      "hybrid (Micikevicius et al. 2022)");
+      set_operands(r, "all", fp8(e5m2{}, current(0, 0)));
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("nvfp4",
+                      "NVIDIA's NVFP4 pre-training: e2m1fn, 1x16 blocks with e4m3fn scales and a float32 tensor "
+                      "scale, 16x16 weight blocks, stochastic rounding of gradients, a 16-point random Hadamard "
+                      "transform of both wgrad inputs, the last block and the head in bf16 (arXiv 2509.25149)");
+      set_operands(r, "all", fp8(e2m1fn{}, nvfp4(1, 16)));
+      set_operands(r, "weight", fp8(e2m1fn{}, nvfp4(16, 16)));
+      set_operands(r, "grad", stochastic(fp8(e2m1fn{}, nvfp4(1, 16))));
+      r.roles[int(Role::wgrad)].a.hadamard = r.roles[int(Role::wgrad)].b.hadamard = kHadamardSize;
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("mxfp6",
+                      "OCP MX: e3m2fn for weights, activations and gradients, blocks of 32 along K with e8m0 "
+                      "scales by OCP's rule (the MX paper's MXFP6 training, arXiv 2310.10537)");
+      set_operands(r, "all", fp8(e3m2fn{}, mx(true)));
+      out.push_back(r);
+    }
+    {
+      Recipe r = base("mxfp4",
+                      "OCP MX: e2m1fn weights, e3m2fn activations and gradients, blocks of 32 along K with e8m0 "
+                      "scales by OCP's rule (the MX paper's MXFP4 training, arXiv 2310.10537)");
+      set_operands(r, "all", fp8(e3m2fn{}, mx(true)));
+      set_operands(r, "weight", fp8(e2m1fn{}, mx(true)));
+      out.push_back(r);
+    }
+    {
+      // The scale maps amax to 1.75 (margin 8 for e4m3fn, 15 for e5m2), not to the format's
+      // max: a product of two full-range e4m3fn values (448^2) is above float16's max 65504,
+      // while sums of up to 20000 products of magnitude at most 1.75^2 stay below it.
+      Recipe r = base("fp16-accumulate",
+                      "e4m3fn forward, e5m2 gradients, per-tensor current scaling to amax 1.75, products summed "
+                      "in float16 (nearest-even, in order): 16-bit accumulation without chunks (arXiv 1812.08011)");
+      Scaling e4 = current(0, 0), e5 = current(0, 0);
+      e4.margin = 8;
+      e5.margin = 15;
+      set_operands(r, "all", fp8(e4m3fn{}, e4));
+      set_operands(r, "grad", fp8(e5m2{}, e5));
+      for (RoleSpec& rs : r.roles) rs.accumulation = fp8emu::parse_accumulation("fp16");
+      out.push_back(r);
+    }
+    // Layers in bf16. DeepSeek-V3 keeps the output head in higher precision (3.3.1);
+    // NVFP4 keeps about 15% of the linear layers, most of them at the end of the network,
+    // and the head: here the last block and the head.
+    const Recipe bf16 = *std::find_if(out.begin(), out.end(), [](const Recipe& r) { return r.name == "bf16"; });
+    const auto keep_bf16 = [&](std::string_view name, std::initializer_list<const char*> patterns) {
+      for (Recipe& r : out)
+        if (r.name == name)
+          for (const char* p : patterns) {
+            LayerOverride o{p, bf16.name, {}};
+            std::copy(std::begin(bf16.roles), std::end(bf16.roles), o.roles);
+            r.layers.push_back(o);
+          }
+    };
+    keep_bf16("fp8-e4m3-blockwise", {"head"});
+    keep_bf16("nvfp4", {"h-1.*", "head"});
     return out;
   }();
   return v;
@@ -200,6 +286,7 @@ std::string operand_text(const std::string& prefix, const OperandSpec& o) {
   s += prefix + ".saturation = " + std::string(fp8emu::to_string(o.convert.saturation)) + "\n";
   if (fp8emu::is_stochastic(o.convert.rounding))
     s += prefix + ".sr-bits = " + std::to_string(o.convert.stochastic_bits) + "\n";
+  if (o.hadamard) s += prefix + ".hadamard = " + std::to_string(o.hadamard) + "\n";
   return s;
 }
 
@@ -243,8 +330,16 @@ Scaling parse_scaling(std::string_view spec) {
     s = delayed();
   } else if (head == "mx") {
     s = mx();
+  } else if (head == "nvfp4") {
+    s = nvfp4(1, 16);
+    if (parts.size() >= 2 && parts[1].find('x') != parts[1].npos) {
+      const auto dims = split(parts[1], 'x');
+      if (dims.size() != 2) bad(what("block size must be RxK, as 16x16"));
+      s = nvfp4(parse_long(what("block rows"), dims[0], 1, 1 << 20), parse_long(what("block K"), dims[1], 1, 1 << 20));
+      i = 2;
+    }
   } else {
-    bad(what("unknown kind (none, tensor, row, block:RxK, delayed, mx)"));
+    bad(what("unknown kind (none, tensor, row, block:RxK, delayed, mx, nvfp4[:RxK])"));
   }
   for (; i < parts.size(); ++i) {
     const std::string_view p = parts[i];
@@ -275,6 +370,9 @@ std::string scaling_spec(const Scaling& s) {
   switch (s.kind) {
     case ScalingKind::none: return "none";
     case ScalingKind::mx: return s.mx_floor ? "mx:floor" : "mx";
+    case ScalingKind::nvfp4:
+      if (s.block_rows == 1 && s.block_k == 16) return "nvfp4";
+      return "nvfp4:" + std::to_string(s.block_rows) + "x" + std::to_string(s.block_k);
     case ScalingKind::current:
       if (s.block_rows == 0 && s.block_k == 0) out = "tensor";
       else if (s.block_rows == 1 && s.block_k == 0) out = "row";
@@ -361,6 +459,28 @@ void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
     if (key != "moment1") r.moment2 = s;
     return;
   }
+  if (key.substr(0, 6) == "layer.") {
+    const std::string_view pattern = key.substr(6);
+    if (!valid_layer_pattern(pattern))
+      bad("recipe key '" + std::string(key) + "': the layer pattern must be 1 to " +
+          std::to_string(kMaxRecipeNameLength) + " of the characters A-Z a-z 0-9 . _ - *");
+    Recipe named;
+    try {
+      named = named_recipe(value);
+    } catch (const RecipeError& e) {
+      bad("recipe key '" + std::string(key) + "': " + e.what());
+    }
+    LayerOverride o{std::string(pattern), named.name, {}};
+    std::copy(std::begin(named.roles), std::end(named.roles), o.roles);
+    // A pattern set again keeps its place in the order.
+    for (LayerOverride& old : r.layers)
+      if (old.pattern == pattern) {
+        old = o;
+        return;
+      }
+    r.layers.push_back(o);
+    return;
+  }
   const std::size_t dot = key.rfind('.');
   const std::string_view target = dot == key.npos ? "" : key.substr(0, dot);
   const std::string_view field = dot == key.npos ? key : key.substr(dot + 1);
@@ -385,8 +505,8 @@ void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
     }
   bad("unknown recipe key '" + std::string(key) +
       "' (keys: name, description, master, moment1, moment2, moments, [fprop.|dgrad.|wgrad.]accumulate, "
-      "OPERAND.{format,scaling,rounding,saturation,sr-bits} with OPERAND one of fprop.a, fprop.b, "
-      "dgrad.a, dgrad.b, wgrad.a, wgrad.b, input, weight, grad, all)");
+      "OPERAND.{format,scaling,rounding,saturation,sr-bits,hadamard} with OPERAND one of fprop.a, fprop.b, "
+      "dgrad.a, dgrad.b, wgrad.a, wgrad.b, input, weight, grad, all; layer.PATTERN = RECIPE)");
 }
 
 Recipe load_recipe_file(const std::string& path) {
@@ -440,27 +560,53 @@ Recipe load_recipe_file(const std::string& path) {
   return r;
 }
 
-void check_recipe(const Recipe& r) {
+namespace {
+
+// Checks the three roles of recipe `name`; `where` prefixes the messages ("" or "layer P: ").
+void check_roles(const std::string& name, const std::string& where, const RoleSpec (&roles)[kRoles]) {
   static constexpr std::array<const char*, kRoles> names = {"fprop", "dgrad", "wgrad"};
-  check_name(r.name);
   const auto k_block = [](const Scaling& s) -> std::int64_t {
-    return s.kind == ScalingKind::mx || s.kind == ScalingKind::current ? s.block_k : 0;
+    return s.kind == ScalingKind::mx || s.kind == ScalingKind::current || s.kind == ScalingKind::nvfp4 ? s.block_k
+                                                                                                      : 0;
   };
   for (int i = 0; i < kRoles; ++i) {
-    const RoleSpec& rs = r.roles[i];
+    const RoleSpec& rs = roles[i];
+    const std::string at = "recipe " + name + ": " + where + names[i];
     const std::int64_t ka = k_block(rs.a.scaling), kb = k_block(rs.b.scaling);
     if (ka && kb && ka != kb)
-      bad("recipe " + r.name + ": " + names[i] + " splits K into blocks of " + std::to_string(ka) +
-          " (operand a) and " + std::to_string(kb) + " (operand b); the lengths must agree");
+      bad(at + " splits K into blocks of " + std::to_string(ka) + " (operand a) and " + std::to_string(kb) +
+          " (operand b); the lengths must agree");
+    if (rs.a.hadamard != rs.b.hadamard)
+      bad(at + ": the Hadamard transform must apply to both operands or to neither (a: " +
+          std::to_string(rs.a.hadamard) + ", b: " + std::to_string(rs.b.hadamard) + ")");
     for (const OperandSpec* o : {&rs.a, &rs.b}) {
       try {
         fp8emu::validate(o->convert);
       } catch (const std::invalid_argument& e) {
-        bad("recipe " + r.name + ": " + names[i] + ": " + e.what());
+        bad(at + ": " + e.what());
       }
+      if (o->hadamard != 0 && o->hadamard != kHadamardSize)
+        bad(at + ": the Hadamard transform has length 0 or " + std::to_string(kHadamardSize));
       if (o->scaling.kind == ScalingKind::mx && fp8emu::total_bits(o->format) > 8)
-        bad("recipe " + r.name + ": " + names[i] + ": MX scaling needs an element format of at most 8 bits");
+        bad(at + ": MX scaling needs an element format of at most 8 bits");
+      if (o->scaling.kind == ScalingKind::nvfp4 && fp8emu::total_bits(o->format) > 8)
+        bad(at + ": NVFP4 scaling needs an element format of at most 8 bits");
+      if (o->scaling.kind == ScalingKind::nvfp4 && (o->scaling.block_rows < 1 || o->scaling.block_k < 1))
+        bad(at + ": NVFP4 blocks need at least one row and one element of K");
     }
+  }
+}
+
+}  // namespace
+
+void check_recipe(const Recipe& r) {
+  check_name(r.name);
+  check_roles(r.name, "", r.roles);
+  for (const LayerOverride& o : r.layers) {
+    if (!valid_layer_pattern(o.pattern))
+      bad("recipe " + r.name + ": layer pattern '" + o.pattern + "': use 1 to " +
+          std::to_string(kMaxRecipeNameLength) + " of the characters A-Z a-z 0-9 . _ - *");
+    check_roles(r.name, "layer " + o.pattern + " (" + o.recipe + "): ", o.roles);
   }
 }
 
@@ -480,7 +626,17 @@ std::string recipe_text(const Recipe& r) {
   s += "master = " + storage_spec(r.master) + "\n";
   s += "moment1 = " + storage_spec(r.moment1) + "\n";
   s += "moment2 = " + storage_spec(r.moment2) + "\n";
+  for (const LayerOverride& o : r.layers) s += "layer." + o.pattern + " = " + o.recipe + "\n";
   return s;
+}
+
+bool valid_layer_pattern(std::string_view pattern) {
+  if (pattern.empty() || pattern.size() > kMaxRecipeNameLength) return false;
+  for (const char c : pattern)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-' || c == '*'))
+      return false;
+  return true;
 }
 
 bool layer_matches(std::string_view pattern, std::string_view name) {

@@ -334,10 +334,11 @@ CheckpointLayout Run::checkpoint_layout() {
   l.fingerprint = config_.fingerprint();
   for (Param* p : model_.params()) l.param_sizes.push_back(p->value.data.size());
   l.second_moment = config_.optimizer.kind == OptimizerKind::adamw;
-  for (std::size_t c = 0; c < model_.gemm_cores().size(); ++c)
+  for (GemmCore* core : model_.gemm_cores())
     for (int r = 0; r < kRoles; ++r)
       for (int o = 0; o < 2; ++o) {
-        const Scaling& sc = o ? config_.recipe.roles[r].b.scaling : config_.recipe.roles[r].a.scaling;
+        const RoleSpec& rs = config_.recipe.role(Role(r), core->names);  // with its layer override
+        const Scaling& sc = o ? rs.b.scaling : rs.a.scaling;
         l.history.push_back(sc.kind == ScalingKind::delayed ? sc.history : 0);
       }
   l.steps_per_epoch = steps_per_epoch();

@@ -4,6 +4,7 @@
 // passes scale_inv to cuBLASLt). Statistics of every quantization are gathered here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -57,13 +58,32 @@ struct GemmContext {
   fp8emu::Execution exec{};
 };
 
-/// Reusable buffers of one thread of work (the codes and scales of A and B).
+/// Reusable buffers of one thread of work (the codes and scales of A and B, and the
+/// Hadamard-transformed operands).
 struct GemmWorkspace {
   fp8emu::QuantizedMatrix quantized[2];
+  std::vector<float> rotated[2];
 };
 
+/// The signs d of the random Hadamard transform: the fixed vector of Transformer Engine's
+/// NVFP4 recipe (transformer_engine/pytorch/tensor/nvfp4_tensor.py,
+/// get_wgrad_sign_vector), the same for every layer, step and seed.
+inline constexpr std::array<float, kHadamardSize> kHadamardSigns = {1, 1,  1,  -1, 1, -1, -1, -1,
+                                                                    -1, -1, -1, 1, -1, 1, -1, -1};
+
+/// Replaces every full run of 16 elements of each row of the R x K row-major matrix `x`
+/// by v Q with Q = D H / 4: D = diag(kHadamardSigns), H the Sylvester Hadamard matrix of
+/// order 16 (H_ic = (-1)^popcount(i & c)); Q is orthogonal, so two operands transformed
+/// alike along K keep their product. A last run shorter than 16 is left as it is. In
+/// float32, in a fixed order: v_i d_i / 4 (exact above the subnormal range), then the four
+/// butterfly stages (a + b, a - b) of the fast Walsh-Hadamard transform.
+void hadamard_transform(float* x, std::int64_t rows, std::int64_t k);
+
 /// Computes C (M x N, row-major, leading dimension ldc) = A B (+ C when accumulate) with A
-/// (M x K) and B (K x N) quantized as `role` says, updating the two operand states.
+/// (M x K) and B (K x N) quantized as `role` says, updating the two operand states. An
+/// operand with `hadamard` is transformed along K first (hadamard_transform). Under NVFP4
+/// scaling an operand with a NaN or infinity has no scale: C is all NaN, as the tensor
+/// scale would be, and the operand's amax is NaN.
 void recipe_gemm(const RoleSpec& role, const MatView& a, const MatView& b, float* c,
                  std::int64_t ldc, bool accumulate, OperandState& sa, OperandState& sb,
                  const GemmContext& ctx, GemmWorkspace& ws);

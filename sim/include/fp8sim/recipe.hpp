@@ -10,11 +10,24 @@
 //    NVIDIA Transformer Engine, transformer_engine.common.recipe.DelayedScaling and
 //    Float8CurrentScaling;
 //  - 1x128 activation / gradient blocks and 128x128 weight blocks, e4m3 everywhere,
-//    promotion of the tensor-core sum every 128 products, bf16 AdamW moments:
-//    DeepSeek-V3 technical report, arXiv 2412.19437, section 3.3;
+//    promotion of the tensor-core sum every 128 products, bf16 AdamW moments, the output
+//    head in higher precision: DeepSeek-V3 technical report, arXiv 2412.19437, section 3.3;
 //  - MXFP8: OCP Microscaling Formats v1.0 (blocks of 32, e8m0 scales); e4m3 for every
 //    tensor and the scale rounded up: Mishra et al., "Recipes for pre-training LLMs with
-//    MXFP8", arXiv 2506.08027.
+//    MXFP8", arXiv 2506.08027;
+//  - e5m2 for every tensor (the FP8 paper's contrast to its hybrid): arXiv 2209.05433;
+//  - NVFP4 (e2m1 elements, 1x16 blocks with e4m3 scales and a float32 tensor scale, 16x16
+//    weight blocks, stochastic rounding of gradients, a 16-point random Hadamard transform
+//    of both weight-gradient inputs, the last layers in bf16): NVIDIA, "Pretraining large
+//    language models with NVFP4", arXiv 2509.25149; Transformer Engine's NVFP4BlockScaling
+//    (transformer_engine/common/recipe/__init__.py) and its fixed sign vector
+//    (transformer_engine/pytorch/tensor/nvfp4_tensor.py, get_wgrad_sign_vector);
+//  - MXFP6 and MXFP4 training (e3m2 weights, activations and gradients; e2m1 weights with
+//    e3m2 activations and gradients; OCP's scale rule): Rouhani et al., "Microscaling data
+//    formats for deep learning", arXiv 2310.10537;
+//  - FP8 products summed in float16: Wang et al., "Training deep neural networks with 8-bit
+//    floating point numbers", arXiv 1812.08011 (16-bit accumulation needs chunking);
+//    DeepSeek-V3, arXiv 2412.19437, section 3.3.2 (limited accumulation precision).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +54,7 @@ enum class ScalingKind : std::uint8_t {
   current,  ///< From the amax of the operand itself, per block of a grid (tensor, row, tile).
   delayed,  ///< Per tensor, from an amax history of previous steps (Transformer Engine).
   mx,       ///< OCP MX: blocks of 32 along K, power-of-two (e8m0) scales.
+  nvfp4,    ///< NVFP4: blocks (1 x 16 or as given) with e4m3fn scales, a float32 tensor scale.
 };
 
 /// Which amax of the history a delayed scale uses (Transformer Engine amax_compute_algo).
@@ -51,7 +65,7 @@ enum class AmaxAlgo : std::uint8_t { max, most_recent };
 /// whole dimension, so (0, 0) is per tensor and (1, 0) is per row (per output channel).
 struct Scaling {
   ScalingKind kind = ScalingKind::none;
-  std::int64_t block_rows = 0, block_k = 0;  ///< current: the block grid.
+  std::int64_t block_rows = 0, block_k = 0;  ///< current, mx, nvfp4: the block grid.
   bool pow2 = false;         ///< current / delayed: round the scale down to a power of two.
   int history = 1024;        ///< delayed: amax history length (>= 1).
   AmaxAlgo algo = AmaxAlgo::max;
@@ -59,11 +73,18 @@ struct Scaling {
   bool mx_floor = false;     ///< mx: OCP's floor(log2 amax) - emax rule instead of rounding up.
 };
 
+/// The length of the random Hadamard transform (OperandSpec::hadamard).
+inline constexpr int kHadamardSize = 16;
+
 /// One operand of a GEMM role: its format, scaling and conversion (rounding, overflow).
 struct OperandSpec {
   fp8emu::Format format = fp8emu::formats::float32{};
   Scaling scaling;
   fp8emu::ConvertOptions convert{fp8emu::Rounding::nearest_even, fp8emu::Saturation::finite};
+  /// 0, or kHadamardSize: before quantization, every run of 16 elements along K is
+  /// multiplied by the orthogonal matrix D H / 4 (hadamard_transform). Both operands of a
+  /// role must agree, so that the product is kept up to rounding.
+  int hadamard = 0;
 };
 
 /// The three GEMMs of a linear layer y = x W^T (W stored out x in):
@@ -91,7 +112,9 @@ struct Storage {
 /// GEMM layers that keep another precision: every GEMM layer with a name matching
 /// `pattern` (`*` matches any run of characters, everything else itself) takes the roles
 /// of the named recipe `recipe` instead of the recipe's own (the recipe key
-/// `layer.PATTERN = RECIPE`). Storage precisions stay the recipe's.
+/// `layer.PATTERN = RECIPE`). Storage precisions stay the recipe's; the named recipe's
+/// own storage and overrides are not used. A pattern is 1 to 64 characters of
+/// [A-Za-z0-9._*-] (valid_layer_pattern).
 struct LayerOverride {
   std::string pattern;
   std::string recipe;
@@ -100,6 +123,9 @@ struct LayerOverride {
 
 /// Returns true when `name` matches the glob `pattern` (`*`: any run of characters).
 bool layer_matches(std::string_view pattern, std::string_view name);
+
+/// Returns true for a layer pattern of 1 to 64 characters of [A-Za-z0-9._*-].
+bool valid_layer_pattern(std::string_view pattern);
 
 /// A complete precision recipe.
 struct Recipe {
@@ -142,8 +168,10 @@ void set_recipe_key(Recipe& r, std::string_view key, std::string_view value);
 /// number.
 Recipe load_recipe_file(const std::string& path);
 
-/// Throws RecipeError when the recipe cannot run: its name is not valid_recipe_name, both operands of a role split K into
-/// blocks of different lengths, or a matrix-unit accumulation is inconsistent.
+/// Throws RecipeError when the recipe cannot run: its name is not valid_recipe_name, both
+/// operands of a role split K into blocks of different lengths, only one operand of a role
+/// has the Hadamard transform, an MX or NVFP4 element format is wider than 8 bits, a
+/// conversion is inconsistent, or a layer override has a bad pattern or such a role.
 void check_recipe(const Recipe& r);
 
 /// Returns a recipe from a name or a path ending in ".recipe".
@@ -153,7 +181,7 @@ Recipe resolve_recipe(std::string_view spec);
 std::string recipe_text(const Recipe& r);
 
 /// Parses a scaling spec: none | tensor | row | block:RxK[:pow2] | delayed[:history=N]
-/// [:algo=max|most_recent][:margin=M][:pow2] | mx[:floor]. Throws RecipeError.
+/// [:algo=max|most_recent][:margin=M][:pow2] | mx[:floor] | nvfp4[:RxK]. Throws RecipeError.
 Scaling parse_scaling(std::string_view spec);
 /// Returns the canonical spec of `s` (parse_scaling reads it back).
 std::string scaling_spec(const Scaling& s);
