@@ -1,6 +1,8 @@
 // Layers (see include/fp8sim/layers.hpp).
 #include "fp8sim/layers.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -304,32 +306,39 @@ float gelu_formula_gradient(float x, float dy) { return float(double(dy) * gelu_
 
 // The layer's loops: the polynomial result of every element without branches (so that the
 // loop vectorizes), then the formula where the polynomials could not prove it.
-void GELU::forward(const Tensor& x, Tensor& y, StepContext&) {
-  same_shape(y, x);
-  const GeluTable& tb = gelu_table();
-  const std::size_t n = x.data.size();
-  const float* __restrict xs = x.data.data();
-  float* __restrict ys = y.data.data();
-  std::vector<std::uint8_t> doubt(n);
-  std::uint8_t* __restrict d = doubt.data();
-  for (std::size_t i = 0; i < n; ++i) d[i] = !fast_value(tb, xs[i], ys[i]);
-  for (std::size_t i = 0; i < n; ++i)
-    if (d[i]) ys[i] = gelu_formula_value(xs[i]);
+namespace {
+
+// GELU's threads: each element is computed on its own, so the threads split the elements
+// of a large tensor and the results do not depend on them.
+int gelu_threads(const StepContext& ctx, std::int64_t n) {
+  if (n < (std::int64_t(1) << 16)) return 1;
+  return ctx.exec.threads > 0 ? ctx.exec.threads : omp_get_max_threads();
 }
 
-void GELU::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, StepContext&) {
+}  // namespace
+
+void GELU::forward(const Tensor& x, Tensor& y, StepContext& ctx) {
+  same_shape(y, x);
+  const GeluTable& tb = gelu_table();
+  const std::int64_t n = x.size();
+  const float* xs = x.data.data();
+  float* ys = y.data.data();
+#pragma omp parallel for num_threads(gelu_threads(ctx, n)) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!fast_value(tb, xs[i], ys[i])) ys[i] = gelu_formula_value(xs[i]);
+}
+
+void GELU::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, StepContext& ctx) {
   if (!dx) return;
   same_shape(*dx, x);
   const GeluTable& tb = gelu_table();
-  const std::size_t n = x.data.size();
-  const float* __restrict xs = x.data.data();
-  const float* __restrict gs = dy.data.data();
-  float* __restrict out = dx->data.data();
-  std::vector<std::uint8_t> doubt(n);
-  std::uint8_t* __restrict d = doubt.data();
-  for (std::size_t i = 0; i < n; ++i) d[i] = !fast_gradient(tb, xs[i], gs[i], out[i]);
-  for (std::size_t i = 0; i < n; ++i)
-    if (d[i]) out[i] = detail::gelu_formula_gradient(xs[i], gs[i]);
+  const std::int64_t n = x.size();
+  const float* xs = x.data.data();
+  const float* gs = dy.data.data();
+  float* out = dx->data.data();
+#pragma omp parallel for num_threads(gelu_threads(ctx, n)) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!fast_gradient(tb, xs[i], gs[i], out[i])) out[i] = detail::gelu_formula_gradient(xs[i], gs[i]);
 }
 
 LayerNorm::LayerNorm(std::int64_t features, float eps) : eps(eps) {

@@ -2,7 +2,8 @@
 // matrix multiply (Linear, and Conv2d through im2col) goes through recipe_gemm: forward
 // (fprop), input gradient (dgrad) and weight gradient (wgrad), each under the recipe's
 // role. Element-wise layers compute in float32 (LayerNorm and softmax statistics in
-// float64), one thread, in a fixed order, so results never depend on the thread count.
+// float64) in a fixed order (GELU, whose elements are independent, splits large tensors
+// among the threads), so results never depend on the thread count.
 // tests/sim/test_layers.cpp checks every backward pass against float64 finite
 // differences of an independent float64 forward.
 #pragma once
