@@ -66,8 +66,8 @@ void GemmCore::backward(const float* x, const float* dy, std::int64_t n, float* 
                 states[2][1], g, ctx.ws);
   }
   if (has_bias) {
+    // Column sums in float64, rows in order (row by row, for the cache).
     bias.grad.reshape(bias.value.shape);
-    // Column sums in float64, each in row order, read row by row.
     std::vector<double> s(std::size_t(out), 0.0);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t j = 0; j < out; ++j) s[std::size_t(j)] += dy[i * out + j];

@@ -72,6 +72,11 @@ void apply_dropout(const Dropout& d, float* v, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) v[i] *= d.factor(std::uint64_t(i));
 }
 
+// out = a + b (the residual connections), element by element in float32.
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  for (std::size_t e = 0; e < a.data.size(); ++e) out.data[e] = a.data[e] + b.data[e];
+}
+
 int thread_count(const fp8emu::Execution& e) { return e.threads > 0 ? e.threads : omp_get_max_threads(); }
 
 std::string number(double v) {
@@ -217,8 +222,14 @@ struct Gpt::Impl {
 
   std::vector<GemmCore*> cores() {
     std::vector<GemmCore*> out;
-    for (auto& b : blocks)
-      for (GemmCore* g : {&b->qkv, &b->scores, &b->mix, &b->proj, &b->up, &b->down}) out.push_back(g);
+    for (auto& b : blocks) {
+      out.push_back(&b->qkv);
+      if (c.attention_recipe) {
+        out.push_back(&b->scores);
+        out.push_back(&b->mix);
+      }
+      for (GemmCore* g : {&b->proj, &b->up, &b->down}) out.push_back(g);
+    }
     out.push_back(&head);
     return out;
   }
@@ -439,7 +450,7 @@ struct Gpt::Impl {
       bk.proj.forward(bk.y.data.data(), N, t0.data.data(), ctx);
       apply_dropout(dropout(c, ctx, std::uint64_t(2 + 3 * i)), t0.data.data(), N * W);
       bk.xm.reshape({N, W});
-      for (std::int64_t e = 0; e < N * W; ++e) bk.xm.data[std::size_t(e)] = x.data[std::size_t(e)] + t0.data[std::size_t(e)];
+      add(x, t0, bk.xm);
       bk.ln2.forward(bk.xm, bk.a2, ctx);
       bk.u.reshape({N, mlp});
       bk.up.forward(bk.a2.data.data(), N, bk.u.data.data(), ctx);
@@ -448,7 +459,7 @@ struct Gpt::Impl {
       apply_dropout(dropout(c, ctx, std::uint64_t(3 + 3 * i)), t0.data.data(), N * W);
       Tensor& xo = xs[std::size_t(i + 1)];
       xo.reshape({N, W});
-      for (std::int64_t e = 0; e < N * W; ++e) xo.data[std::size_t(e)] = bk.xm.data[std::size_t(e)] + t0.data[std::size_t(e)];
+      add(bk.xm, t0, xo);
     }
 
     // Final LayerNorm, head, loss.

@@ -41,23 +41,25 @@ struct GptConfig {
 };
 
 /// The names of the model's GEMM layers, as recipe layer patterns match them: "h0.attn.qkv",
-/// "h0.attn.proj", "h0.attn.scores" (Q K^T), "h0.attn.mix" (P V), "h0.mlp.up",
-/// "h0.mlp.down", ..., "head". Each block also answers to its index from the end
+/// "h0.attn.proj", "h0.attn.scores" (Q K^T) and "h0.attn.mix" (P V) with attention_recipe,
+/// "h0.mlp.up", "h0.mlp.down", ..., "head". Each block also answers to its index from the end
 /// ("h-1.mlp.up" is the last block's), so a pattern can name the last blocks whatever
 /// the depth.
 
 class Gpt {
  public:
-  /// Builds the model with GPT-2's initialisation drawn from (seed, stream, index): weights
-  /// ~ N(0, 0.02) (uniform with that standard deviation is acceptable if documented), the
-  /// residual output projections scaled by 1 / sqrt(2 layers), biases 0, LayerNorm gains 1.
+  /// Builds the model (config.check() first) with GPT-2's initialisation drawn from (seed,
+  /// stream, index): weights ~ N(0, 0.02) by Box-Muller (docs/simulator.md), the residual
+  /// output projections N(0, 0.02 / sqrt(2 layers)), biases 0, LayerNorm gains 1. Copies
+  /// of a Gpt share one model.
   Gpt(GptConfig config, std::uint64_t seed);
   const GptConfig& config() const { return config_; }
 
   /// Runs the model on `batch` sequences of `T` <= context tokens (row-major, batch x T) and
   /// returns the mean cross-entropy in nats of predicting targets[b, t] at every position.
   /// With `grad`, also back-propagates: every Param::grad is set (overwritten).
-  /// Token ids outside [0, vocab) throw std::invalid_argument.
+  /// Token or target ids outside [0, vocab), T outside [1, context], batch < 1, batch x heads
+  /// above 2^20 and a context without a recipe throw std::invalid_argument.
   double step(const std::int32_t* tokens, const std::int32_t* targets, std::int64_t batch, std::int64_t T,
               StepContext& ctx, bool grad);
 
@@ -67,7 +69,8 @@ class Gpt {
   /// Every trainable parameter, in a fixed order (the checkpoint's).
   std::vector<Param*> params();
   /// Every GEMM layer with operand states (quantization statistics and delayed-scaling
-  /// histories), in a fixed order; names()[i] is its name.
+  /// histories), in a fixed order; gemm_names()[i] is its name. Per block: qkv, then with
+  /// attention_recipe scores and mix, then proj, up, down; the head last.
   std::vector<GemmCore*> gemm_cores();
   std::vector<std::string> gemm_names() const;
   /// One line: layers, heads, width, context, vocab, parameter count.
