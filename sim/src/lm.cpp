@@ -59,6 +59,8 @@ LmConfig checked(LmConfig c, const TokenSplit& d) {
   require(c.stats_every >= 0, "stats-every", ">= 0 (0: no statistics)");
   if (c.model.vocab == 0) c.model.vocab = d.vocab;
   c.model.check();
+  // Gpt::step refuses more than 2^20 attention matrices (batch x heads) per product.
+  require(c.model.heads <= (std::int64_t(1) << 20) / c.batch, "batch x model heads", "at most 2^20");
   check_recipe(c.recipe);
   const std::int64_t window = c.model.context + 1;
   auto check_split = [&](const std::vector<std::int32_t>& t, const char* what) {

@@ -170,6 +170,7 @@ TEST_CASE("lm: the same run twice and on 1 or 2 threads gives the same bits", "[
     LmConfig c = tiny(recipe);
     LmRun a(c, pattern()), b(c, pattern());
     c.exec.threads = 2;
+    c.exec.parallel_threshold = 1;  // the array kernels split even these small tensors
     LmRun two(c, pattern());
     train_all(a);
     train_all(b);
@@ -200,6 +201,64 @@ TEST_CASE("lm: the same run twice and on 1 or 2 threads gives the same bits", "[
     train_all(other);
     CHECK(differences(a, other) > 0);
   }
+}
+
+TEST_CASE("lm: statistics rows every log_every steps, none with stats_every 0", "[sim][lm]") {
+  LmConfig c = tiny("fp8-hybrid-current");
+  LmRun r(c, pattern());
+  train_all(r);
+  const std::size_t gemms = r.model().gemm_names().size();
+  std::set<std::int64_t> steps;
+  std::set<int> layers;
+  std::int64_t uses = 0;
+  for (const StatsRow& row : r.stats_rows) {
+    steps.insert(row.step);
+    layers.insert(row.layer);
+    uses += row.stats.uses;
+  }
+  CHECK(steps == std::set<std::int64_t>{5, 10, 15, 20});
+  CHECK(layers.size() == gemms);
+  CHECK(uses == r.total.uses);  // every step's statistics are in a row
+  c.stats_every = 0;
+  LmRun none(c, pattern());
+  train_all(none);
+  CHECK(none.stats_rows.empty());
+  CHECK(none.total.uses == 0);
+  CHECK(none.step_loss == r.step_loss);  // statistics change no number
+}
+
+TEST_CASE("lm: the fingerprint names every setting but the threads", "[sim][lm]") {
+  const LmConfig base = tiny();
+  const std::vector<std::function<void(LmConfig&)>> changes = {
+      [](LmConfig& c) { c.recipe = named_recipe("bf16"); },
+      [](LmConfig& c) { c.model.layers = 3; },
+      [](LmConfig& c) { c.model.dropout = 0.1f; },
+      [](LmConfig& c) { c.seed = 4; },
+      [](LmConfig& c) { c.iterations = 21; },
+      [](LmConfig& c) { c.batch = 5; },
+      [](LmConfig& c) { c.lr = std::nextafter(c.lr, 1.0f); },
+      [](LmConfig& c) { c.min_lr = 2e-3f; },
+      [](LmConfig& c) { c.warmup = 6; },
+      [](LmConfig& c) { c.beta1 = 0.8f; },
+      [](LmConfig& c) { c.beta2 = 0.999f; },
+      [](LmConfig& c) { c.eps = 1e-6f; },
+      [](LmConfig& c) { c.weight_decay = 0; },
+      [](LmConfig& c) { c.grad_clip = 0.5f; },
+      [](LmConfig& c) { c.eval_every = 5; },
+      [](LmConfig& c) { c.eval_batches = 3; },
+      [](LmConfig& c) { c.log_every = 1; },
+      [](LmConfig& c) { c.stats_every = 2; },
+  };
+  std::set<std::string> seen{base.fingerprint()};
+  for (const auto& change : changes) {
+    LmConfig c = base;
+    change(c);
+    seen.insert(c.fingerprint());
+  }
+  CHECK(seen.size() == changes.size() + 1);
+  LmConfig threads = base;
+  threads.exec.threads = 2;
+  CHECK(threads.fingerprint() == base.fingerprint());
 }
 
 TEST_CASE("lm: batches are random windows of the training tokens, evaluation windows are fixed",
@@ -371,6 +430,36 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   CHECK(again.iterations_done() == 0);
 }
 
+TEST_CASE("lm: a checkpoint holds the delayed-scaling state of per-layer precision", "[sim][lm][checkpoint]") {
+  // fp32, with the first block under delayed scaling (a layer override).
+  LmConfig c = tiny();
+  LayerOverride o;
+  o.pattern = "h0.*";
+  o.recipe = "fp8-hybrid-delayed";
+  const Recipe delayed = named_recipe(o.recipe);
+  for (int r = 0; r < kRoles; ++r) o.roles[r] = delayed.roles[r];
+  c.recipe.layers.push_back(o);
+  c.model.dropout = 0.1f;
+  LmRun whole(c, pattern()), first(c, pattern());
+  train_all(whole);
+  first.train_until_eval();
+  const std::vector<std::string> names = first.model().gemm_names();
+  const std::vector<GemmCore*> cores = first.model().gemm_cores();
+  REQUIRE(names.size() == cores.size());
+  int with_state = 0, without = 0;
+  for (std::size_t i = 0; i < cores.size(); ++i)
+    (cores[i]->states[0][0].recorded > 0 ? with_state : without) += 1;
+  CHECK(with_state >= 2);  // at least h0.attn.qkv and h0.mlp.up
+  CHECK(without >= 3);
+  const std::string p = temp_path("layers.ckpt");
+  first.save(p);
+  LmRun resumed(c, pattern());
+  resumed.load(p);
+  CHECK(differences(first, resumed) == 0);
+  train_all(resumed);
+  CHECK(differences(whole, resumed) == 0);
+}
+
 TEST_CASE("lm: damaged, truncated and foreign checkpoints are refused and change nothing",
           "[sim][lm][checkpoint]") {
   const LmConfig c = tiny("fp8-hybrid-delayed");
@@ -443,6 +532,8 @@ TEST_CASE("lm: bad settings and data are refused with what is wrong", "[sim][lm]
   CHECK(error([](LmConfig& c) { c.iterations = 0; }) == "iterations must be in [1, 2^40]");
   CHECK(error([](LmConfig& c) { c.batch = 0; }) == "batch must be in [1, 2^24]");
   CHECK(error([](LmConfig& c) { c.eval_every = 0; }) == "eval-every must be >= 1");
+  CHECK(error([](LmConfig& c) { c.batch = (1 << 19) + 1; }) == "batch x model heads must be at most 2^20");
+  CHECK(error([](LmConfig& c) { c.model.width = 15; }).find("model: width") == 0);
   CHECK(error([](LmConfig& c) { c.eval_batches = 0; }).find("eval-batches must be") == 0);
   CHECK(error([](LmConfig& c) { c.min_lr = 1; }) == "min-lr must be in [0, lr]");
   CHECK(error([](LmConfig& c) { c.grad_clip = -1; }).find("grad-clip must be") == 0);

@@ -76,11 +76,13 @@ class LmRun {
   std::int64_t iterations_done() const;
   bool done() const;
   /// Trains up to the next evaluation point (or the end) and evaluates there;
-  /// `progress(iterations done)` is called after each step.
+  /// `progress(iterations done)` is called after each step. Does nothing once done().
   void train_until_eval(const std::function<void(std::int64_t)>& progress = {});
   /// Returns the mean validation loss (nats per token) of the current model.
   double evaluate();
-  /// Says why the run diverged (a non-finite loss or gradient norm), or "".
+  /// Says why the run diverged, or "": the first step with a non-finite loss or gradient
+  /// norm (a step whose norm is not finite changes no weight or moment), or a non-finite
+  /// validation loss.
   std::string divergence() const;
 
   std::vector<double> step_loss;   ///< Every step's batch loss.
