@@ -241,16 +241,19 @@ struct GeluTable {
       }
     }
   }
-  // Returns the polynomial of `c` at v in [kLo, kHi).
+  // Returns the polynomial of `c` at v in [kLo, kHi); v outside is moved inside (the
+  // result is then not used). No branches: the layer's loop vectorizes.
   static double eval(const double* c, double v) {
-    const int i = int((v - kLo) * kPerUnit);
-    const double t = v - (kLo + (double(i) + 0.5) / kPerUnit);
-    const double* a = c + i * kStride;
-    double r = a[kDegree];
-    for (int k = kDegree - 1; k >= 0; --k) r = r * t + a[k];
+    const double v1 = v > kLo ? v : kLo;                                  // NaN: kLo
+    const double vc = v1 < kHi - 0x1p-30 ? v1 : kHi - 0x1p-30;            // above every float below kHi
+    const int i = int((vc - kLo) * kPerUnit);
+    const double t = vc - (kLo + (double(i) + 0.5) / kPerUnit);
+    const int j = i * kStride;
+    double r = c[j + kDegree];
+    for (int k = kDegree - 1; k >= 0; --k) r = r * t + c[j + k];
     return r;
   }
-  static bool covers(double v) { return v >= kLo && v < kHi; }  // false for NaN
+  static bool covers(double v) { return (v >= kLo) & (v < kHi); }  // false for NaN
 };
 
 constexpr double kGeluBound = 1e-15;
@@ -270,24 +273,38 @@ const GeluTable& gelu_table() {
   return (lo == hi) & (std::signbit(lo) == std::signbit(hi));
 }
 
-// gelu_fast_value and gelu_fast_gradient with the table given (inlined into the layer's
-// loops, whose iterations then overlap).
+// gelu_fast_value and gelu_fast_gradient with the table given.
 [[gnu::always_inline]] inline bool fast_value(const GeluTable& tb, float x, float& y) {
   const double v = x;
-  const bool in = GeluTable::covers(v);
   // 0.5 erfc is exact in float64, so the formula's value is v P rounded once, with P
   // within kGeluBound of the polynomial p: the product lies within |v| kGeluBound of v p.
-  const double p = GeluTable::eval(tb.phi, in ? v : 0.0);
-  return round_unique(v * p, std::fabs(v) * kGeluBound, y) & in;
+  const double p = GeluTable::eval(tb.phi, v);
+  return round_unique(v * p, std::fabs(v) * kGeluBound, y) & GeluTable::covers(v);
 }
 
 [[gnu::always_inline]] inline bool fast_gradient(const GeluTable& tb, float x, float dy, float& dx) {
   const double v = x;
-  const bool in = GeluTable::covers(v);
-  const double s = GeluTable::eval(tb.slope, in ? v : 0.0);
+  const double s = GeluTable::eval(tb.slope, v);
   // The formula's slope has the sign of s only when |s| exceeds the bound (a zero product
   // takes the slope's sign).
-  return round_unique(double(dy) * s, std::fabs(double(dy)) * kGeluBound, dx) & in & (std::fabs(s) > kGeluBound);
+  return round_unique(double(dy) * s, std::fabs(double(dy)) * kGeluBound, dx) & GeluTable::covers(v) &
+         (std::fabs(s) > kGeluBound);
+}
+
+// The polynomial results of n elements and whether each is proven. The loop vectorizes
+// (gathers from the table on AVX2); a copy is compiled for AVX2 and one for the baseline,
+// the CPU picks one at load time. Each lane does fast_value's operations in its order, so
+// the copies give the same results.
+[[gnu::target_clones("avx2", "default")]] void gelu_values(const GeluTable& tb, const float* __restrict x,
+                                                          float* __restrict y, std::int32_t* __restrict ok,
+                                                          std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) ok[i] = fast_value(tb, x[i], y[i]);
+}
+
+[[gnu::target_clones("avx2", "default")]] void gelu_gradients(const GeluTable& tb, const float* __restrict x,
+                                                             const float* __restrict dy, float* __restrict dx,
+                                                             std::int32_t* __restrict ok, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) ok[i] = fast_gradient(tb, x[i], dy[i], dx[i]);
 }
 
 }  // namespace
@@ -317,28 +334,40 @@ int gelu_threads(const StepContext& ctx, std::int64_t n) {
 
 }  // namespace
 
+// The layer: pieces of 1024 elements, the polynomials on all of them, then the formula
+// where they proved nothing.
 void GELU::forward(const Tensor& x, Tensor& y, StepContext& ctx) {
   same_shape(y, x);
   const GeluTable& tb = gelu_table();
-  const std::int64_t n = x.size();
+  const std::int64_t n = x.size(), pieces = (n + 1023) / 1024;
   const float* xs = x.data.data();
   float* ys = y.data.data();
 #pragma omp parallel for num_threads(gelu_threads(ctx, n)) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i)
-    if (!fast_value(tb, xs[i], ys[i])) ys[i] = gelu_formula_value(xs[i]);
+  for (std::int64_t q = 0; q < pieces; ++q) {
+    const std::int64_t b = q * 1024, len = std::min<std::int64_t>(1024, n - b);
+    std::int32_t ok[1024];
+    gelu_values(tb, xs + b, ys + b, ok, len);
+    for (std::int64_t i = 0; i < len; ++i)
+      if (!ok[i]) ys[b + i] = gelu_formula_value(xs[b + i]);
+  }
 }
 
 void GELU::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, StepContext& ctx) {
   if (!dx) return;
   same_shape(*dx, x);
   const GeluTable& tb = gelu_table();
-  const std::int64_t n = x.size();
+  const std::int64_t n = x.size(), pieces = (n + 1023) / 1024;
   const float* xs = x.data.data();
   const float* gs = dy.data.data();
   float* out = dx->data.data();
 #pragma omp parallel for num_threads(gelu_threads(ctx, n)) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i)
-    if (!fast_gradient(tb, xs[i], gs[i], out[i])) out[i] = detail::gelu_formula_gradient(xs[i], gs[i]);
+  for (std::int64_t q = 0; q < pieces; ++q) {
+    const std::int64_t b = q * 1024, len = std::min<std::int64_t>(1024, n - b);
+    std::int32_t ok[1024];
+    gelu_gradients(tb, xs + b, gs + b, out + b, ok, len);
+    for (std::int64_t i = 0; i < len; ++i)
+      if (!ok[i]) out[b + i] = detail::gelu_formula_gradient(xs[b + i], gs[b + i]);
+  }
 }
 
 LayerNorm::LayerNorm(std::int64_t features, float eps) : eps(eps) {
