@@ -6,7 +6,11 @@
 # simulator's fp32 step.
 #   tests/bench/lm_step_compare.sh [BUILD_DIR] [--benchmark_filter=...]
 # (default BUILD_DIR: build). Without PyTorch the simulator's table is printed alone.
+# Both run with OMP_WAIT_POLICY=passive unless it is set: threads waiting at a barrier
+# sleep instead of spinning, which on a shared machine keeps a spinning thread from
+# taking the core its partner needs (the simulator's programs wait passively too).
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build}
 [ $# -gt 0 ] && shift
@@ -17,11 +21,12 @@ py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "== PyTorch float32 ($("$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent))"
+echo "== PyTorch float32 ($("$py" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent)), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 "$py" "$here/torch_gpt_step.py" --threads 1,2 --repetitions 3 | tee "$work/torch.txt"
 echo "== simulator"
 "$bench" --benchmark_filter='^BM_lm_step/' --benchmark_repetitions=3 --benchmark_min_time=1.5 \
-  --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$work/sim.json"
+  --benchmark_report_aggregates_only=true --benchmark_out="$work/sim.json" --benchmark_out_format=json "$@"
+echo "== summary (medians of 3)"
 
 "$py" - "$work/torch.txt" "$work/sim.json" <<'EOF'
 import json, re, sys
