@@ -45,7 +45,6 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
   // saturating cast clipped such values.
   const double clip = fmax + std::ldexp(1.0, std::ilogb(fmax) - f.mantissa_bits - 1);
   const bool table = fp8emu::total_bits(f) <= 16;
-  const std::vector<float>* t = table ? &fp8emu::value_table(f) : nullptr;
   // The sums: eight partial sums per quantity (a fixed order, whatever the threads), so
   // that the loop vectorizes. The counts are exact, in any order: per block in 32-bit
   // lanes on the floats.
@@ -53,7 +52,17 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
   constexpr std::int64_t kChunk = std::int64_t(1) << 30;  // 32-bit counts never overflow
   std::int64_t nonzero = 0, flushed = 0, saturated = 0;
   double signal[L] = {}, noise[L] = {};
+  // The values of codes of at most 16 bits, all at once by fp8emu::dequantize (its SIMD
+  // kernels give each code's value-table entry); wider codes are decoded block by block.
+  thread_local std::vector<float> decoded;
   std::vector<float> vals;
+  if (table) {
+    const std::size_t n = std::size_t(g.R * g.K);
+    decoded.resize(n);
+    fp8emu::ArrayOptions ao;
+    ao.exec.threads = 1;
+    fp8emu::dequantize(f, std::span<const Code>(codes, n), std::span<float>(decoded.data(), n), ao);
+  }
   for (std::int64_t r = 0; r < g.R; ++r)
     for (std::int64_t k0 = 0; k0 < g.K; k0 += g.bk) {
       const std::int64_t k1 = std::min(g.K, k0 + g.bk), len = k1 - k0;
@@ -64,12 +73,11 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
       if (double(flimit) > limit) flimit = std::nextafter(flimit, -INFINITY);
       const float* __restrict xs = x + r * g.K + k0;
       const Code* __restrict cs = codes + r * g.K + k0;
-      vals.resize(std::size_t(len));
-      float* __restrict v = vals.data();
-      if (table)
-        for (std::int64_t k = 0; k < len; ++k) v[k] = (*t)[cs[k]];
-      else
-        for (std::int64_t k = 0; k < len; ++k) v[k] = float(fp8emu::decode(f, cs[k]));
+      if (!table) {
+        vals.resize(std::size_t(len));
+        for (std::int64_t k = 0; k < len; ++k) vals[std::size_t(k)] = float(fp8emu::decode(f, cs[k]));
+      }
+      const float* __restrict v = table ? decoded.data() + r * g.K + k0 : vals.data();
       for (std::int64_t c0 = 0; c0 < len; c0 += kChunk) {
         std::int32_t nz = 0, fl = 0, sat = 0;
         for (std::int64_t k = c0, c1 = std::min(len, c0 + kChunk); k < c1; ++k) {
