@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "fp8emu/arith.hpp"
@@ -269,6 +270,20 @@ void check_matrix(const char* name, const CodeMatrix& m) {
   // kernels index value tables with them).
   const int bits = total_bits(m.format);
   if (bits >= 8 * code_bytes(m.format)) return;
+  // First the OR of every line's codes (a line: the contiguous dimension), a loop that
+  // vectorizes; only a matrix with a wide code is searched for the first one.
+  const std::int64_t lines = m.layout == Layout::row_major ? m.rows : m.cols, ld = m.ld ? m.ld : inner;
+  const auto any_wide = [&](const auto* p) {
+    std::remove_cvref_t<decltype(*p)> all = 0;
+    for (std::int64_t l = 0; l < lines; ++l)
+      for (std::int64_t i = 0; i < inner; ++i) all |= p[l * ld + i];
+    return (std::uint32_t(all) >> bits) != 0;
+  };
+  const int bytes = code_bytes(m.format);
+  if (!(bytes == 1   ? any_wide(static_cast<const std::uint8_t*>(m.data))
+        : bytes == 2 ? any_wide(static_cast<const std::uint16_t*>(m.data))
+                     : any_wide(static_cast<const std::uint32_t*>(m.data))))
+    return;
   const detail::Strided st = detail::strided(m);
   for (std::int64_t r = 0; r < m.rows; ++r)
     for (std::int64_t c = 0; c < m.cols; ++c)

@@ -45,49 +45,67 @@ void gather_stats(QuantStats& st, const Format& f, const float* x, const Code* c
   // saturating cast clipped such values.
   const double clip = fmax + std::ldexp(1.0, std::ilogb(fmax) - f.mantissa_bits - 1);
   const bool table = fp8emu::total_bits(f) <= 16;
-  const std::vector<float>* t = table ? &fp8emu::value_table(f) : nullptr;
-  // Eight partial sums per quantity (a fixed order, whatever the threads), so that the
-  // loop vectorizes.
+  // The sums: eight partial sums per quantity (a fixed order, whatever the threads), so
+  // that the loop vectorizes. The counts are exact, in any order: per block in 32-bit
+  // lanes on the floats.
   constexpr int L = 8;
-  std::int64_t nonzero[L] = {}, flushed[L] = {}, saturated[L] = {};
+  constexpr std::int64_t kChunk = std::int64_t(1) << 30;  // 32-bit counts never overflow
+  std::int64_t nonzero = 0, flushed = 0, saturated = 0;
   double signal[L] = {}, noise[L] = {};
+  // The values of codes of at most 16 bits, all at once by fp8emu::dequantize (its SIMD
+  // kernels give each code's value-table entry); wider codes are decoded block by block.
+  thread_local std::vector<float> decoded;
   std::vector<float> vals;
+  if (table) {
+    const std::size_t n = std::size_t(g.R * g.K);
+    decoded.resize(n);
+    fp8emu::ArrayOptions ao;
+    ao.exec.threads = 1;
+    fp8emu::dequantize(f, std::span<const Code>(codes, n), std::span<float>(decoded.data(), n), ao);
+  }
   for (std::int64_t r = 0; r < g.R; ++r)
     for (std::int64_t k0 = 0; k0 < g.K; k0 += g.bk) {
       const std::int64_t k1 = std::min(g.K, k0 + g.bk), len = k1 - k0;
       const float s = (*g.scale)[std::size_t(r / g.br * g.gk + k0 / g.bk)];
       const double limit = clip / double(s);
+      // |x| > limit for a float |x| is |x| > the largest float at or below limit.
+      float flimit = float(limit);
+      if (double(flimit) > limit) flimit = std::nextafter(flimit, -INFINITY);
       const float* __restrict xs = x + r * g.K + k0;
       const Code* __restrict cs = codes + r * g.K + k0;
-      vals.resize(std::size_t(len));
-      float* __restrict v = vals.data();
-      if (table)
-        for (std::int64_t k = 0; k < len; ++k) v[k] = (*t)[cs[k]];
-      else
-        for (std::int64_t k = 0; k < len; ++k) v[k] = float(fp8emu::decode(f, cs[k]));
+      if (!table) {
+        vals.resize(std::size_t(len));
+        for (std::int64_t k = 0; k < len; ++k) vals[std::size_t(k)] = float(fp8emu::decode(f, cs[k]));
+      }
+      const float* __restrict v = table ? decoded.data() + r * g.K + k0 : vals.data();
+      for (std::int64_t c0 = 0; c0 < len; c0 += kChunk) {
+        std::int32_t nz = 0, fl = 0, sat = 0;
+        for (std::int64_t k = c0, c1 = std::min(len, c0 + kChunk); k < c1; ++k) {
+          nz += xs[k] != 0;
+          fl += (xs[k] != 0) & (v[k] == 0);
+          sat += std::fabs(xs[k]) > flimit;
+        }
+        nonzero += nz;
+        flushed += fl;
+        saturated += sat;
+      }
       std::int64_t k = 0;
       for (; k + L <= len; k += L)
         for (int l = 0; l < L; ++l) {
           const double xi = xs[k + l], e = xi - double(v[k + l] / s);
-          nonzero[l] += xi != 0;
-          flushed[l] += xi != 0 && v[k + l] == 0;
-          saturated[l] += std::fabs(xi) > limit;
           signal[l] += xi * xi;
           noise[l] += e * e;
         }
       for (; k < len; ++k) {
         const double xi = xs[k], e = xi - double(v[k] / s);
-        nonzero[0] += xi != 0;
-        flushed[0] += xi != 0 && v[k] == 0;
-        saturated[0] += std::fabs(xi) > limit;
         signal[0] += xi * xi;
         noise[0] += e * e;
       }
     }
+  st.nonzero += nonzero;
+  st.flushed += flushed;
+  st.saturated += saturated;
   for (int l = 0; l < L; ++l) {
-    st.nonzero += nonzero[l];
-    st.flushed += flushed[l];
-    st.saturated += saturated[l];
     st.signal += signal[l];
     st.noise += noise[l];
   }

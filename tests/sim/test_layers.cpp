@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -276,6 +277,97 @@ TEST_CASE("element-wise layers, max-pool and flatten against float64 finite diff
     pool.backward(x4, y, dy, &dx, ctx);
     REQUIRE(check_gradient("maxpool", x4q, as_double(dx.data), f, upp, 1e-4) == n * c * h * w);
   }
+}
+
+namespace {
+
+std::uint32_t bits_of(float f) {
+  std::uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// The same float: equal bits, or both NaN (the sign and payload of a NaN depend on how
+// the compiler orders the operands).
+bool same_float(float a, float b) { return (std::isnan(a) && std::isnan(b)) || bits_of(a) == bits_of(b); }
+
+float float_of(std::uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+// GELU's float64 formulas, written out as the layer documents them.
+float gelu_value64(float x) {
+  const double v = x;
+  return float(0.5 * v * std::erfc(-v / std::sqrt(2.0)));
+}
+
+float gelu_gradient64(float x, float dy) {
+  const double v = x;
+  return float(double(dy) * (0.5 * std::erfc(-v / std::sqrt(2.0)) +
+                             v * 0.3989422804014327 * std::exp(-0.5 * v * v)));
+}
+
+}  // namespace
+
+TEST_CASE("GELU's polynomial path equals the float64 formula bit for bit") {
+  // Every 4099th float bit pattern (both signs, zeros, subnormals, infinities, NaNs), each
+  // with an output gradient of assorted magnitude and sign.
+  const fp8emu::RandomKey k = fp8emu::random_key(11, 0);
+  std::int64_t cases = 0, in_range = 0, fast_value = 0, fast_gradient = 0;
+  Tensor x, dy;
+  x.reshape({0});
+  for (std::uint64_t b = 0; b < (std::uint64_t(1) << 32); b += 4099) {
+    const float xv = float_of(std::uint32_t(b));
+    const std::uint32_t r = fp8emu::random_bits(k, b);
+    // dy = +-m 2^e, e in [-40, 23], or 0 for 1 in 64.
+    const float dv = r % 64 == 0 ? 0.0f : std::ldexp(float(r >> 8 | 1) * 0x1p-24f, int(r % 64) - 40) * (r & 256 ? -1 : 1);
+    ++cases;
+    // In range and not subnormal (half a subnormal is often a midpoint between floats, too
+    // close to call).
+    in_range += xv >= -6.0f && xv < 6.0f && std::fpclassify(xv) != FP_SUBNORMAL;
+    float y = 0, g = 0;
+    if (detail::gelu_fast_value(xv, y)) {
+      ++fast_value;
+      INFO("x " << std::hex << bits_of(xv));
+      REQUIRE(same_float(y, gelu_value64(xv)));
+    }
+    if (detail::gelu_fast_gradient(xv, dv, g)) {
+      ++fast_gradient;
+      INFO("x " << std::hex << bits_of(xv) << " dy " << bits_of(dv));
+      REQUIRE(same_float(g, gelu_gradient64(xv, dv)));
+    }
+    REQUIRE(same_float(detail::gelu_formula(xv), gelu_value64(xv)));
+    REQUIRE(same_float(detail::gelu_formula_gradient(xv, dv), gelu_gradient64(xv, dv)));
+    if (cases % 8 == 0) {
+      x.data.push_back(xv);
+      dy.data.push_back(dv);
+    }
+  }
+  REQUIRE(cases == 1047809);
+  // The polynomials cover [-6, 6) (about half the positive and half the negative patterns
+  // lie below 6 in magnitude), and prove almost every rounding there.
+  REQUIRE(in_range > cases * 48 / 100);
+  CHECK(fast_value > in_range * 999 / 1000);
+  CHECK(fast_gradient > in_range * 99 / 100);
+  // The layer, on a sample of them, on 1 and 2 threads (the tensor is large enough to be
+  // split): the formula's results everywhere.
+  x.shape = dy.shape = {std::int64_t(x.data.size())};
+  for (int threads : {1, 2}) {
+    GELU l;
+    StepContext ctx;
+    ctx.exec.threads = threads;
+    Tensor y, dx;
+    l.forward(x, y, ctx);
+    l.backward(x, y, dy, &dx, ctx);
+    for (std::size_t i = 0; i < x.data.size(); ++i) {
+      INFO("threads " << threads << " x " << std::hex << bits_of(x.data[i]) << " dy " << bits_of(dy.data[i]));
+      REQUIRE(same_float(y.data[i], gelu_value64(x.data[i])));
+      REQUIRE(same_float(dx.data[i], gelu_gradient64(x.data[i], dy.data[i])));
+    }
+  }
+  REQUIRE(x.data.size() == 130976);
 }
 
 TEST_CASE("softmax cross-entropy value and gradient against float64") {

@@ -2,7 +2,8 @@
 // matrix multiply (Linear, and Conv2d through im2col) goes through recipe_gemm: forward
 // (fprop), input gradient (dgrad) and weight gradient (wgrad), each under the recipe's
 // role. Element-wise layers compute in float32 (LayerNorm and softmax statistics in
-// float64), one thread, in a fixed order, so results never depend on the thread count.
+// float64) in a fixed order (GELU, whose elements are independent, splits large tensors
+// among the threads), so results never depend on the thread count.
 // tests/sim/test_layers.cpp checks every backward pass against float64 finite
 // differences of an independent float64 forward.
 #pragma once
@@ -122,13 +123,28 @@ class ReLU : public Layer {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, StepContext& ctx) override;
 };
 
-/// GELU with the exact Gaussian CDF: x Phi(x) (Hendrycks and Gimpel 2016).
+/// GELU with the exact Gaussian CDF: x Phi(x) (Hendrycks and Gimpel 2016). Each output is
+/// the float64 formula rounded once to float (detail::gelu_formula and
+/// detail::gelu_formula_gradient), computed from piecewise polynomials where an error bound
+/// proves the rounded result equal to the formula's.
 class GELU : public Layer {
  public:
   std::string name() const override { return "gelu"; }
   void forward(const Tensor& x, Tensor& y, StepContext& ctx) override;
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, StepContext& ctx) override;
 };
+
+namespace detail {
+/// Returns 0.5 x erfc(-x / sqrt 2) in float64, rounded to float: GELU's value.
+float gelu_formula(float x);
+/// Returns dy (Phi(x) + x phi(x)) in float64, rounded to float: GELU's input gradient.
+float gelu_formula_gradient(float x, float dy);
+/// Sets y to gelu_formula(x) from the polynomials and returns true, or returns false where
+/// they cannot prove the rounded result (outside [-6, 6), NaN, a rounding too close to call).
+bool gelu_fast_value(float x, float& y);
+/// As gelu_fast_value for gelu_formula_gradient(x, dy).
+bool gelu_fast_gradient(float x, float dy, float& dx);
+}  // namespace detail
 
 /// Layer normalisation over the last dimension with gain and bias (Ba et al. 2016).
 class LayerNorm : public Layer {
