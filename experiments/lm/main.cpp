@@ -34,7 +34,7 @@ constexpr const char* kUsage =
     "  --attention-recipe       run the attention products Q K^T and P V under the recipe too\n"
     "                           (default: float32)\n"
     "  --list-recipes           print the chosen recipes in full and exit\n"
-    "  --iters N                training iterations per run (default 500)\n"
+    "  --iters N                training iterations per run (default 250)\n"
     "  --seeds N                seeds per recipe (default 2), seeds S..S+N-1\n"
     "  --first-seed S           first seed (default 1)\n"
     "  --full                   nanoGPT's setting: 2000 iterations, 3 seeds, an evaluation\n"

@@ -14,7 +14,7 @@ namespace lm {
 
 /// Iterations per run of the default study (sized to finish within 10 minutes on 2 cores),
 /// and of --full (nanoGPT's character-level Shakespeare setting).
-inline constexpr std::int64_t kDefaultIterations = 500;
+inline constexpr std::int64_t kDefaultIterations = 250;
 inline constexpr std::int64_t kFullIterations = 2000;
 inline constexpr int kDefaultSeeds = 2, kFullSeeds = 3;
 /// Evaluations per run when --eval-every is not given (the last at the end of the run).
