@@ -271,13 +271,7 @@ void LmRun::save(const std::string& path) const {
   Gpt& m = const_cast<Gpt&>(model_);
   CheckpointState s;
   s.step = step_;
-  for (Param* p : m.params()) s.params.push_back({p->value.data, p->m1, p->m2});
-  for (GemmCore* c : m.gemm_cores())
-    for (int r = 0; r < kRoles; ++r)
-      for (int o = 0; o < 2; ++o) {
-        const OperandState& st = c->states[r][o];
-        s.slots.push_back({st.history, st.recorded, st.scale});
-      }
+  capture_model_state(m.params(), m.gemm_cores(), s);
   s.step_loss = step_loss;
   s.stats_rows = stats_rows;
   s.total = total;
@@ -293,23 +287,7 @@ void LmRun::load(const std::string& path) {
   const std::vector<std::uint8_t> buf = read_checkpoint_file(path);
   // Validated whole before any of it replaces the run's state.
   CheckpointState s = decode_checkpoint(buf, checkpoint_layout(), path);
-  std::size_t i = 0;
-  for (Param* p : model_.params()) {
-    p->value.data = std::move(s.params[i].value);
-    p->m1 = std::move(s.params[i].m1);
-    p->m2 = std::move(s.params[i].m2);
-    ++i;
-  }
-  i = 0;
-  for (GemmCore* c : model_.gemm_cores())
-    for (int r = 0; r < kRoles; ++r)
-      for (int o = 0; o < 2; ++o) {
-        OperandState& st = c->states[r][o];
-        st.history = std::move(s.slots[i].history);
-        st.recorded = s.slots[i].recorded;
-        st.scale = s.slots[i].scale;
-        ++i;
-      }
+  restore_model_state(s, model_.params(), model_.gemm_cores());
   step_loss = std::move(s.step_loss);
   grad_norm = std::move(s.grad_norm);
   clipped = s.clipped;

@@ -310,17 +310,41 @@ void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t
   }
 }
 
-void Run::save(const std::string& path) const {
-  CheckpointState s;
-  s.step = step_;
-  s.epochs_done = epochs_done_;
-  for (Param* p : const_cast<Model&>(model_).params()) s.params.push_back({p->value.data, p->m1, p->m2});
-  for (GemmCore* c : const_cast<Model&>(model_).gemm_cores())
+void capture_model_state(std::span<Param* const> params, std::span<GemmCore* const> cores, CheckpointState& s) {
+  for (Param* p : params) s.params.push_back({p->value.data, p->m1, p->m2});
+  for (GemmCore* c : cores)
     for (int r = 0; r < kRoles; ++r)
       for (int o = 0; o < 2; ++o) {
         const OperandState& st = c->states[r][o];
         s.slots.push_back({st.history, st.recorded, st.scale});
       }
+}
+
+void restore_model_state(CheckpointState& s, std::span<Param* const> params, std::span<GemmCore* const> cores) {
+  std::size_t i = 0;
+  for (Param* p : params) {
+    p->value.data = std::move(s.params[i].value);
+    p->m1 = std::move(s.params[i].m1);
+    p->m2 = std::move(s.params[i].m2);
+    ++i;
+  }
+  i = 0;
+  for (GemmCore* c : cores)
+    for (int r = 0; r < kRoles; ++r)
+      for (int o = 0; o < 2; ++o) {
+        OperandState& st = c->states[r][o];
+        st.history = std::move(s.slots[i].history);
+        st.recorded = s.slots[i].recorded;
+        st.scale = s.slots[i].scale;
+        ++i;
+      }
+}
+
+void Run::save(const std::string& path) const {
+  CheckpointState s;
+  s.step = step_;
+  s.epochs_done = epochs_done_;
+  capture_model_state(const_cast<Model&>(model_).params(), const_cast<Model&>(model_).gemm_cores(), s);
   s.step_loss = step_loss;
   s.stats_rows = stats_rows;
   s.epoch_rows = epoch_rows;
@@ -349,23 +373,7 @@ void Run::load(const std::string& path) {
   const std::vector<std::uint8_t> buf = read_checkpoint_file(path);
   // Validated whole before any of it replaces the run's state.
   CheckpointState s = decode_checkpoint(buf, checkpoint_layout(), path);
-  std::size_t i = 0;
-  for (Param* p : model_.params()) {
-    p->value.data = std::move(s.params[i].value);
-    p->m1 = std::move(s.params[i].m1);
-    p->m2 = std::move(s.params[i].m2);
-    ++i;
-  }
-  i = 0;
-  for (GemmCore* c : model_.gemm_cores())
-    for (int r = 0; r < kRoles; ++r)
-      for (int o = 0; o < 2; ++o) {
-        OperandState& st = c->states[r][o];
-        st.history = std::move(s.slots[i].history);
-        st.recorded = s.slots[i].recorded;
-        st.scale = s.slots[i].scale;
-        ++i;
-      }
+  restore_model_state(s, model_.params(), model_.gemm_cores());
   step_loss = std::move(s.step_loss);
   stats_rows = std::move(s.stats_rows);
   epoch_rows = std::move(s.epoch_rows);

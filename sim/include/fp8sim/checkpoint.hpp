@@ -98,6 +98,14 @@ std::vector<std::uint8_t> read_checkpoint_file(const std::string& path);
 /// Writes `bytes` to `path` with fp8emu::write_file; throws DataError.
 void write_checkpoint_file(const std::string& path, std::span<const std::uint8_t> bytes);
 
+/// Appends the model's state to `s`: every parameter (value and moments) and every operand
+/// slot of every GEMM core (amax history, count, scale), in order (train.cpp).
+void capture_model_state(std::span<Param* const> params, std::span<GemmCore* const> cores, CheckpointState& s);
+
+/// Moves the parameters and operand slots of a decoded, validated `s` into the model, in
+/// the order capture_model_state wrote them (train.cpp).
+void restore_model_state(CheckpointState& s, std::span<Param* const> params, std::span<GemmCore* const> cores);
+
 /// Returns the bytes of a checkpoint of `s` for a run with this fingerprint.
 std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
                                             const CheckpointState& s);
