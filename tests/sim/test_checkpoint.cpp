@@ -19,6 +19,7 @@
 
 #include "fp8sim/checkpoint.hpp"
 #include "fp8sim/train.hpp"
+#include "sim/files.hpp"
 #include "sim/models.hpp"
 
 using namespace fp8sim;
@@ -65,22 +66,9 @@ Run make_run(RunConfig c) {
   return Run(std::move(c), std::move(m), train_set(), test_set());
 }
 
-std::string temp_path(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("fp8sim-checkpoint-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return (d / name).string();
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
+std::string temp_path(const std::string& name) { return test_files::temp_path("fp8sim-checkpoint-", name); }
+using test_files::read_bytes;
+using test_files::write_bytes;
 
 std::string load_error(const std::string& path, RunConfig c = small_config()) {
   Run r = make_run(std::move(c));

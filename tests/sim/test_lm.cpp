@@ -18,6 +18,7 @@
 
 #include "fp8sim/checkpoint.hpp"
 #include "fp8sim/lm.hpp"
+#include "sim/files.hpp"
 
 using namespace fp8sim;
 namespace fs = std::filesystem;
@@ -68,20 +69,9 @@ void train_all(LmRun& r) {
   while (!r.done()) r.train_until_eval();
 }
 
-std::string temp_path(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("fp8sim-lm-" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return (d / name).string();
-}
-
-std::vector<std::uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
+std::string temp_path(const std::string& name) { return test_files::temp_path("fp8sim-lm-", name); }
+using test_files::read_bytes;
+using test_files::write_bytes;
 
 // Counts the fields in which two runs differ (histories, statistics, parameters, moments,
 // delayed-scaling state).
