@@ -3,7 +3,7 @@
 # run. A block marked on the line above with
 #   <!-- example: PATH -->        must be identical to the file PATH (from the repository root);
 #   <!-- example: PATH#NAME -->   to the lines of PATH between "[doc:NAME]" and "[/doc:NAME]".
-# Every ```cpp block must be marked, every marker must stand just above a block, and every
+# Every ```cpp block (and every ```python block of docs/python.md) must be marked, every marker must stand just above a block, and every
 # program or script in docs/examples/ must be shown somewhere.
 #   docs_examples_test.sh SOURCE_DIR
 set -u
@@ -64,7 +64,7 @@ for md in README.md docs/*.md; do
       if [[ -n $marker ]]; then
         capture=1
         : > "$work/block"
-      elif [[ $lang == cpp || $lang == c++ || $lang == cxx ]]; then
+      elif [[ $lang == cpp || $lang == c++ || $lang == cxx || ($lang == python && $md == docs/python.md) ]]; then
         err "$md:$n: a \`\`\`$lang block without an <!-- example: docs/examples/FILE --> marker above it"
       fi
       continue
@@ -86,7 +86,7 @@ done
 # Every program and script of docs/examples/ appears in the docs.
 shopt -s nullglob
 touch "$work/used"
-for f in docs/examples/*.cpp docs/examples/*.sh docs/examples/*.recipe docs/examples/CMakeLists.txt; do
+for f in docs/examples/*.cpp docs/examples/*.py docs/examples/*.sh docs/examples/*.recipe docs/examples/CMakeLists.txt; do
   grep -q -e "^$f\(#.*\)\?$" "$work/used" || err "$f is not shown in README.md or docs/"
 done
 

@@ -14,7 +14,8 @@ JOBS=${JOBS:-$(nproc)}
 # Debian packages the project needs; only the missing ones are installed.
 packages=(cmake g++ make libxsimd-dev libboost-dev libmpfr-dev libgmp-dev catch2 zlib1g-dev
           libbenchmark-dev libopenblas-dev python3-numpy clang libclang-rt-14-dev
-          dataset-fashion-mnist gnuplot-nox bible-kjv python3-torch)
+          dataset-fashion-mnist gnuplot-nox bible-kjv python3-torch python3-dev python3-pybind11
+          python3-pytest)
 
 install_missing() {
   local missing=()
@@ -54,6 +55,14 @@ build() {
   echo "== configuring and building in $BUILD_DIR"
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build "$BUILD_DIR" -j "$JOBS"
+  # The Python package, into the interpreter's site directory (docs/python.md), so that
+  # `python3 -c "import fp8emu"` works; skipped where it was not built.
+  if [ -d "$BUILD_DIR/python/fp8emu" ]; then
+    echo "== installing the Python package fp8emu"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo cmake --install "$BUILD_DIR" --component python
+  fi
 }
 
 case "$mode" in

@@ -1,0 +1,1 @@
+"""fp8emu.torch: PyTorch layers whose GEMMs follow fp8emu's precision recipes (being written)."""
