@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cli_path():
     """The fp8emu command line of this build."""
     path = os.environ.get("FP8EMU_CLI")
