@@ -123,6 +123,7 @@ void arith_impl(ArithOp op, const Format& f, std::span<const std::size_t> shape,
     data[k] = operands[std::size_t(k)].codes.data();
   }
   for (int k = 0; k < count; ++k) check_codes(f, operands[std::size_t(k)].codes, k);
+  if (n == 0) return;
 
   // 2. Chunks of the result in C order, each on one thread: the multi-index and the
   //    operands' offsets of its first element, then one step of an odometer per element.

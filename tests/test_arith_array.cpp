@@ -147,6 +147,14 @@ TEST_CASE("arith arrays: broadcast and strided operands", "[arith][arith-array]"
   int checked = 0;
   for (std::size_t r = 0; r < 6; ++r, ++checked) CHECK(z[r] == div(f, m[3 * r], m[3 * r + 2]));
   CHECK(checked == 6);
+  // An empty result reads nothing; a 0-d one is one element.
+  const std::vector<std::size_t> empty = {0, 3}, none = {};
+  const std::vector<std::uint8_t> one = {0x38};
+  const std::vector<CodeOperand<std::uint8_t>> scalars = {{one, {0, 0}}, {one, {0, 0}}};
+  arith(ArithOp::add, f, empty, std::span<const CodeOperand<std::uint8_t>>(scalars), std::span(z).first(0));
+  const std::vector<CodeOperand<std::uint8_t>> zero_d = {{one, {}}, {one, {}}};
+  arith(ArithOp::add, f, none, std::span<const CodeOperand<std::uint8_t>>(zero_d), std::span(z).first(1));
+  CHECK(z[0] == 0x40);
 }
 
 TEST_CASE("arith arrays: broadcast helpers and bad arguments", "[arith][arith-array]") {
