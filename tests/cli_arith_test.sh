@@ -20,6 +20,9 @@ np.save("wide.npy", np.array([0x38, 0x12C], np.uint16))
 np.save("neg.npy", np.array([0x38, -1], np.int32))
 np.save("f32.npy", np.ones(3, np.float32))
 np.save("col.npy", np.zeros((4, 1), np.uint8))
+# More elements than the library runs on one thread (2^16), for --threads.
+rng = np.random.default_rng(1)
+np.save("big.npy", rng.integers(0, 256, size=(300, 1000), dtype=np.uint8))
 PY
 
 "$tool" arith add --format e4m3fn --a a.npy --b b.npy sum.npy > add.txt; rc=$?
@@ -43,8 +46,8 @@ check "div by zero under saturation none: NaN (e4m3fn has no infinity)" \
 "$tool" arith mul --format bfloat16 --a bf.npy --b bf.npy m.npy > /dev/null
 check "bfloat16 codes are uint16: 1*1, 2*2" \
   "$py -c 'import numpy as np; m = np.load(\"m.npy\"); assert m.dtype == np.uint16 and m.tolist() == [0x3F80, 0x4080]'"
-"$tool" arith add --format e4m3fn --a a.npy --b b.npy --rounding sr-a --sr-bits 3 --seed 5 --stream 2 --threads 1 s1.npy > sr.txt
-"$tool" arith add --format e4m3fn --a a.npy --b b.npy --rounding sr-a --sr-bits 3 --seed 5 --stream 2 --threads 2 s2.npy > /dev/null
+"$tool" arith add --format e4m3fn --a big.npy --b big.npy --rounding sr-a --sr-bits 3 --seed 5 --stream 2 --threads 1 s1.npy > sr.txt
+"$tool" arith add --format e4m3fn --a big.npy --b big.npy --rounding sr-a --sr-bits 3 --seed 5 --stream 2 --threads 2 s2.npy > /dev/null
 check "stochastic rounding names its stream" "grep -q 'seed 5, 3 random bits, stream 2' sr.txt"
 check "stochastic rounding does not depend on the thread count" "cmp -s s1.npy s2.npy"
 

@@ -32,7 +32,7 @@ py::array code_operand(const py::handle& h, const Format& f, const char* fn, int
   const py::dtype want = code_dtype(f);
   if (!a.dtype().equal(want))
     throw py::type_error(std::string(fn) + ": operand " + kOperandNames[k] + " has dtype " +
-                         dtype_name(a) + "; codes of " + format_name(f) + " are " +
+                         std::string(py::str(a.dtype())) + "; codes of " + format_name(f) + " are " +
                          std::string(py::str(want.attr("name"))) + " (fmt.code_dtype)");
   return c_contiguous(a);
 }
@@ -64,7 +64,6 @@ py::array elementwise(ArithOp op, const std::vector<py::object>& operands, const
                       std::uint64_t first_index, int threads) {
   const std::string fn(to_string(op));
   const Format f = to_format(fmt);
-  if (auto err = check(f)) throw py::value_error("invalid format: " + *err);
   ArrayOptions o;
   o.convert = convert_options(k);
   o.seed = seed;
@@ -97,8 +96,6 @@ constexpr const char* kKeywordsDoc =
     "the result is a new array of fmt.code_dtype with the broadcast shape. A code wider\n"
     "than the format, shapes that do not broadcast, a bad format or option: ValueError.";
 
-}  // namespace
-
 // Binds `fn` as `name` with the positional arguments `args` and the keyword-only
 // conversion, random-stream and thread keywords every operation takes.
 template <class Fn, class... Args>
@@ -109,6 +106,8 @@ void def_operation(py::module_& m, const char* name, Fn&& fn, const std::string&
         py::arg("ftz") = false, py::arg("sr_bits") = py::none(), py::arg("seed") = 0,
         py::arg("stream") = 0, py::arg("first_index") = 0, py::arg("threads") = 0, doc.c_str());
 }
+
+}  // namespace
 
 void bind_arith(py::module_& m) {
   for (ArithOp op : {ArithOp::add, ArithOp::sub, ArithOp::mul, ArithOp::div}) {
