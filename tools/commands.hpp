@@ -12,5 +12,6 @@ int cmd_quantize(int argc, char** argv);
 int cmd_dequantize(int argc, char** argv);
 int cmd_gemm(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
+int cmd_arith(int argc, char** argv);
 
 }  // namespace fp8emu::cli

@@ -7,6 +7,7 @@
 //   fp8emu dequantize --format F [--scale X] [--dtype T] IN.npy OUT.npy
 //   fp8emu gemm --a A.npy --b B.npy [options] OUT.npy
 //   fp8emu compare --format F --expected E.npy --actual A.npy [options]
+//   fp8emu arith OP --format F --a A.npy [--b B.npy] [--c C.npy] [options] OUT.npy
 //   fp8emu --version
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr);
@@ -41,7 +42,8 @@ constexpr const char* kMainHelp =
     "  quantize    round a .npy array of floats to a format (codes or values)\n"
     "  dequantize  decode a .npy array of codes to float32 or float64\n"
     "  gemm        multiply two .npy matrices in emulated precision (accumulation presets)\n"
-    "  compare     compare a kernel's output with the expected one, in ulps of a format\n";
+    "  compare     compare a kernel's output with the expected one, in ulps of a format\n"
+    "  arith       add, sub, mul, div, fma or sqrt on .npy arrays of codes, rounded once\n";
 
 }  // namespace
 
@@ -66,8 +68,9 @@ int main(int argc, char** argv) {
     if (cmd == "dequantize") return cmd_dequantize(argc - 2, argv + 2);
     if (cmd == "gemm") return cmd_gemm(argc - 2, argv + 2);
     if (cmd == "compare") return cmd_compare(argc - 2, argv + 2);
+    if (cmd == "arith") return cmd_arith(argc - 2, argv + 2);
     throw UsageError("unknown command '" + cmd +
-                     "' (formats, explain, table, quantize, dequantize, gemm, compare; see fp8emu --help)");
+                     "' (formats, explain, table, quantize, dequantize, gemm, compare, arith; see fp8emu --help)");
   } catch (const UsageError& e) {
     std::cerr << "fp8emu: error: " << e.what() << "\n";
     return 2;
