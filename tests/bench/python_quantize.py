@@ -8,8 +8,9 @@ same values (the benchmark's generator), timed with time.perf_counter, each timi
 running calls for at least --min-time seconds; --repetitions such rounds (C++, then
 Python, so that both run under the same load), and the medians are reported. Python is timed writing into a given array
 (out=, as the C++ benchmark writes into its buffer) and returning a new one. Prints one
-line per thread count and call:
-  python_quantize size=N threads=T call=out cpp_elem_per_s=X python_elem_per_s=Y python/cpp=R
+line per thread count and call, with the rates in elements per second of wall-clock time
+and the ratio of the rates in CPU time (less sensitive to other load on the machine):
+  python_quantize size=N threads=T call=out cpp_elem_per_s=X python_elem_per_s=Y python/cpp=R cpu_time: python/cpp=C
 
   PYTHONPATH=build/python /usr/bin/python3 tests/bench/python_quantize.py \\
       [--bench build/tests/bench/fp8emu_bench] [--size 64M|64K] [--threads 1,0]
@@ -52,8 +53,12 @@ def benchmark_values(n):
     return ((states >> np.uint64(32)).astype(np.uint32).view(np.int32).astype(np.float32) * np.float32(2.0 ** -24))
 
 
-def cpp_rates(bench, tag, min_time):
-    """Runs the C++ benchmark once; returns {"1thread" | "allthreads": elements per second}."""
+UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def cpp_rates(bench, tag, n, min_time):
+    """Runs the C++ benchmark once; returns {"1thread" | "allthreads": (elements per
+    second of wall-clock time, of CPU time)}."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "bench.json")
         subprocess.run([bench, f"--benchmark_filter=^quantize/e4m3fn/rne/{tag}/", f"--benchmark_min_time={min_time}",
@@ -64,19 +69,21 @@ def cpp_rates(bench, tag, min_time):
     rates = {}
     for r in runs:
         threads = [part for part in r["name"].split("/") if part in ("1thread", "allthreads")]
-        rates[threads[0]] = r["elem_per_s"]
+        unit = UNITS[r["time_unit"]]
+        rates[threads[0]] = (n / (r["real_time"] * unit), n / (r["cpu_time"] * unit))
     return rates
 
 
-def python_rate(fn, n, min_time):
-    """Runs fn for at least min_time seconds; returns elements per second."""
-    calls, t0 = 0, time.perf_counter()
+def python_rates(fn, n, min_time):
+    """Runs fn for at least min_time seconds; returns (elements per second of wall-clock
+    time, of CPU time)."""
+    calls, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         calls += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= min_time:
-            return n * calls / elapsed
+            return n * calls / elapsed, n * calls / (time.process_time() - c0)
 
 
 def main():
@@ -86,7 +93,7 @@ def main():
     p.add_argument("--size", choices=sorted(SIZES), default="64M")
     p.add_argument("--threads", default="1,0", help="comma-separated thread counts, 0: all (default 1,0)")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per timing (default 0.5)")
-    p.add_argument("--repetitions", type=int, default=3, help="timings per case (the median is reported)")
+    p.add_argument("--repetitions", type=int, default=3, help="rounds (the medians are reported)")
     a = p.parse_args()
     n = SIZES[a.size]
     threads = [int(t) for t in a.threads.split(",")]
@@ -103,17 +110,20 @@ def main():
     # Rounds of the C++ benchmark and then the Python calls, so that both see the same load.
     cpp, py = {}, {}
     for _ in range(a.repetitions):
-        for k, v in cpp_rates(a.bench, a.size, a.min_time).items():
+        for k, v in cpp_rates(a.bench, a.size, n, a.min_time).items():
             cpp.setdefault(k, []).append(v)
         for t in threads:
             for name, fn in calls.items():
-                py.setdefault((t, name), []).append(python_rate(lambda: fn(t), n, a.min_time))
+                py.setdefault((t, name), []).append(python_rates(lambda: fn(t), n, a.min_time))
+    median = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
     for t in threads:
-        c = statistics.median(cpp[label(t)])
+        c = cpp[label(t)]
         for name in calls:
-            r = statistics.median(py[(t, name)])
+            r = py[(t, name)]
             print(f"python_quantize size={n} threads={t or 'all'} call={name} "
-                  f"cpp_elem_per_s={c:.4g} python_elem_per_s={r:.4g} python/cpp={r / c:.3f}", flush=True)
+                  f"cpp_elem_per_s={median(c, 0):.4g} python_elem_per_s={median(r, 0):.4g} "
+                  f"python/cpp={median(r, 0) / median(c, 0):.3f} "
+                  f"cpu_time: python/cpp={median(r, 1) / median(c, 1):.3f}", flush=True)
 
 
 if __name__ == "__main__":
