@@ -380,14 +380,32 @@ def test_quantize_matrix_codes_are_quantize_of_each_block(scaling, fmt, kw, layo
         for (i, j), s in np.ndenumerate(qs):
             a = np.max(np.abs(x[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols]))
             assert s == fp8emu.auto_scale(f.max, a, pow2=kw.get("pow2", False))
-    elif scaling == "mx":
+        return
+        return
+    rows, cols = q.scale_block
+    block_amax = np.array([[np.max(np.abs(x[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols]))
+                            for j in range(qs.shape[1])] for i in range(qs.shape[0])])
+    if scaling == "mx":
         assert q.scale_encoding == "e8m0" and q.scales.dtype == np.uint8
         assert q.scale_block == ((1, 32) if kw.get("operand", "a") == "a" else (32, 1))
         assert np.array_equal(qs, np.exp2(127.0 - q.scales).astype(np.float32))
+        e = q.scales.astype(int) - 127
+        if kw.get("mx_rule", "floor") == "floor":  # OCP MX: floor(log2 amax) - emax
+            assert np.array_equal(e, np.floor(np.log2(block_amax)).astype(int) - f.emax)
+        else:  # the smallest e with amax <= max 2^e
+            assert np.all(block_amax <= f.max * np.exp2(e)) and np.all(block_amax > f.max * np.exp2(e - 1))
     else:
         assert q.scale_encoding == "e4m3" and q.scales.dtype == np.uint8
         assert q.scale_block == ((1, 16) if kw.get("operand", "a") == "a" else (16, 1))
-        assert q.tensor_scale != 1
+        # float32 steps of the NVFP4 reference quantizer: a tensor scale from the amax, an
+        # e4m3fn block scale from each block's amax.
+        one, enc = np.float32(1), np.float32(np.float32(448 * f.max) / np.float32(q.amax))
+        tensor = one / enc
+        assert q.tensor_scale == tensor
+        v = block_amax.astype(np.float32) * (enc * (one / np.float32(f.max)))
+        assert np.array_equal(q.scales, fp8emu.quantize(v, "e4m3fn"))
+        d = fp8emu.dequantize(q.scales, "e4m3fn")
+        assert np.all(d > 0) and np.array_equal(qs, one / (d * tensor))
 
 
 def test_quantize_matrix_orders_and_errors():
