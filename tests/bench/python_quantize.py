@@ -7,10 +7,10 @@ thread count, the C++ benchmark (build/tests/bench/fp8emu_bench,
 quantize/e4m3fn/rne/SIZE/THREADS) and then fp8emu.quantize on the same values (the
 benchmark's generator), so that both run under the same load; each Python timing
 (time.perf_counter) runs calls for at least --min-time seconds, writing into a given
-array (out=, as the C++ benchmark writes into its buffer) or returning a new one. Prints
-the medians over the rounds, one line per thread count and call: the rates in elements
-per second of wall-clock time and, on one thread, the ratio of the rates in CPU time
-(less sensitive to other load on the machine):
+array (out=, as the C++ benchmark writes into its buffer) or returning a new one. Prints,
+one line per thread count and call, the medians over the rounds of the rates in elements
+per second of wall-clock time and of the ratio of the two rates of each round, and on
+one thread the median ratio of the rates in CPU time:
   python_quantize size=N threads=T call=out cpp_elem_per_s=X python_elem_per_s=Y python/cpp=R cpu_time: python/cpp=C
 
   PYTHONPATH=build/python /usr/bin/python3 tests/bench/python_quantize.py \\
@@ -112,15 +112,16 @@ def main():
             cpp.setdefault(label(t), []).append(cpp_rates(a.bench, a.size, label(t), n, a.min_time))
             for name, fn in calls.items():
                 py.setdefault((t, name), []).append(python_rates(lambda: fn(t), n, a.min_time))
-    median = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
+    median = lambda values: statistics.median(values)  # noqa: E731
     for t in threads:
         c = cpp[label(t)]
         for name in calls:
             r = py[(t, name)]
+            wall = median(p[0] / q[0] for p, q in zip(r, c))
+            cpu = median(p[1] / q[1] for p, q in zip(r, c))
             print(f"python_quantize size={n} threads={t or 'all'} call={name} "
-                  f"cpp_elem_per_s={median(c, 0):.4g} python_elem_per_s={median(r, 0):.4g} "
-                  f"python/cpp={median(r, 0) / median(c, 0):.3f}"
-                  + (f" cpu_time: python/cpp={median(r, 1) / median(c, 1):.3f}" if t == 1 else ""), flush=True)
+                  f"cpp_elem_per_s={median(q[0] for q in c):.4g} python_elem_per_s={median(p[0] for p in r):.4g} "
+                  f"python/cpp={wall:.3f}" + (f" cpu_time: python/cpp={cpu:.3f}" if t == 1 else ""), flush=True)
 
 
 if __name__ == "__main__":
