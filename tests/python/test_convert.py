@@ -3,6 +3,8 @@ against the fp8emu command line on the same .npy files (docs/python.md, "Convers
 "Block, MX and NVFP4 scaling", "Arrays: dtypes, shapes, copies and threads")."""
 
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -295,6 +297,30 @@ def test_simd_path_runs_and_matches_the_reference():
         assert np.array_equal(bits(deq), bits(fp8emu.dequantize(fast[0][0], "e4m3fn")))
     finally:
         fp8emu.set_simd_target("")
+
+
+def test_gil_is_released_around_the_kernel():
+    # While a thread is in a long call (float64 takes the reference loop: about 0.2 s
+    # here), this thread runs in the middle of it only when the call released the GIL.
+    x = np.linspace(-3, 3, 1 << 22)
+    out = np.empty(x.shape, np.uint8)
+    times, ticks = {}, []
+
+    def work():
+        times["begin"] = time.perf_counter()
+        fp8emu.quantize(x, "e4m3fn", out=out, threads=1)
+        times["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+        time.sleep(0.002)
+    worker.join()
+    begin, end = times["begin"], times["end"]
+    middle = [t for t in ticks if begin + 0.25 * (end - begin) < t < begin + 0.75 * (end - begin)]
+    assert middle, (end - begin, len(ticks))
+    assert np.array_equal(out, fp8emu.quantize(x, "e4m3fn"))
 
 
 def test_amax_and_auto_scale():
