@@ -25,10 +25,12 @@ def test_installed_package_imports_and_runs(tmp_path):
     assert len(list((site / "fp8emu").glob("_fp8emu*.so"))) == 1
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
-    code = ("import fp8emu, pathlib, sys; "
-            "print(pathlib.Path(fp8emu.__file__).parent); print(fp8emu.__version__)")
+    code = ("import fp8emu, pathlib, numpy as np; "
+            "print(pathlib.Path(fp8emu.__file__).parent); print(fp8emu.__version__); "
+            "print(fp8emu.quantize(np.array([1.0, 448.0, 1e9], np.float32), 'e4m3fn').tolist())")
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                        capture_output=True, text=True, check=True)
-    where, version = p.stdout.split()
+    where, version, codes = p.stdout.splitlines()
     assert pathlib.Path(where) == site / "fp8emu"
     assert version.count(".") == 2
+    assert codes == "[56, 126, 126]"  # 1 = 0x38, 448 = 0x7E, and 1e9 saturates to 448
