@@ -352,7 +352,7 @@ void bind_recipe(py::module_& m) {
       }, py::arg("role"), py::arg("step"), py::arg("training") = true,
       "Returns the random stream of a role's GEMM (operand a draws from 2 stream, b from 2 stream + 1).")
       .def_property_readonly("history_length", &RecipeLinear::history_length)
-      .def_property_readonly("recipe", &RecipeLinear::recipe)
+      .def_property_readonly("recipe", [](const RecipeLinear& l) { return l.recipe(); }, "The recipe (a copy).")
       .def_property_readonly("names", &RecipeLinear::names)
       .def_property_readonly("override", &RecipeLinear::override_recipe,
                              "The recipe of the layer override matching the names, or None.")
