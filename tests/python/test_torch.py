@@ -401,3 +401,38 @@ def test_batch_dimensions_and_copies():
     xt = x.reshape(15, 8).t().contiguous().t()  # the same values, column-major
     assert not xt.is_contiguous()
     assert torch.equal(layer(xt), y2.reshape(15, 4))
+
+
+def test_threads_do_not_change_the_bits():
+    """A layer large enough for the GEMMs to run on several threads (>= 2^22 products), with
+    stochastic rounding (nvfp4): 1 and 2 threads give the same bits."""
+    torch.manual_seed(7)
+    x0, dy = torch.randn(128, 256), torch.randn(128, 160)
+    out = []
+    for threads in (1, 2):
+        torch.manual_seed(8)
+        layer = ft.Linear(256, 160, recipe="nvfp4", seed=4, threads=threads)
+        x = x0.clone().requires_grad_(True)
+        y = layer(x)
+        y.backward(dy)
+        out.append((y.detach(), x.grad, layer.weight.grad))
+    for a, b in zip(*out):
+        assert torch.equal(a, b)
+
+
+def test_import_without_torch():
+    """`import fp8emu` does not import PyTorch; `import fp8emu.torch` without it raises
+    ImportError saying what is missing."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import fp8emu\n"
+            "assert fp8emu.Recipe('fp32').name == 'fp32'\n"
+            "try:\n"
+            "    import fp8emu.torch\n"
+            "except ImportError as e:\n"
+            "    print(e)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "fp8emu.torch needs PyTorch" in p.stdout
