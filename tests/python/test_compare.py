@@ -79,7 +79,7 @@ def test_codes(cli, npy):
 def test_values(cli, npy, dtype):
     x, y = values_pair(dtype)
     r = check(cli, npy, x, y, "e4m3fn", tolerance=1.5)
-    assert r.off_grid_expected > 0 and not r.as_codes
+    assert r.off_grid_expected > 0 and not r.as_codes and r.format == fp8emu.Format("e4m3fn")
     check(cli, npy, x, y, "bfloat16")
     check(cli, npy, x, y, "float16" if dtype != np.float64 else "float32", tolerance=3, keep=3)
     check(cli, npy, x, x, "float32")
