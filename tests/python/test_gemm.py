@@ -96,6 +96,12 @@ def test_fast_path_ran(run_cli):
     assert check(run_cli, AC, BC, accumulate="nvidia-h100-fp8")[1] == "unit"
     assert fp8emu.gemm_path(np.asfortranarray(AC), BC, accumulate="fp16") == "accumulator"
     assert fp8emu.gemm_path(AC, BC, accumulate="fp32,kahan=1") == "accumulator-wide"
+    # The SIMD kernels of the target in use ran for the float32 path.
+    target = fp8emu.simd_target()
+    if target != "none":
+        before = fp8emu.simd_calls(target)
+        fp8emu.gemm(AC, BC)
+        assert fp8emu.simd_calls(target) > before
     # ... and the reference where none applies (stochastic float32 accumulation).
     assert check(run_cli, AC, BC, accumulate="fp32,rounding=sr-a,seed=3")[1] == "reference"
 
