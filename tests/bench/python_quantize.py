@@ -2,14 +2,15 @@
 """fp8emu.quantize from Python against the C++ benchmark of the same call, in one run.
 
 Quantizes float32 values to e4m3fn (rne, saturating) at 64M elements (or 64K with
---size 64K), on 1 thread and on all threads: first the C++ benchmark
-(build/tests/bench/fp8emu_bench, quantize/e4m3fn/rne/SIZE), then fp8emu.quantize on the
-same values (the benchmark's generator), timed with time.perf_counter, each timing
-running calls for at least --min-time seconds; --repetitions such rounds (C++, then
-Python, so that both run under the same load), and the medians are reported. Python is timed writing into a given array
-(out=, as the C++ benchmark writes into its buffer) and returning a new one. Prints one
-line per thread count and call, with the rates in elements per second of wall-clock time
-and the ratio of the rates in CPU time (less sensitive to other load on the machine):
+--size 64K), on 1 thread and on all threads. Each of --repetitions rounds runs, per
+thread count, the C++ benchmark (build/tests/bench/fp8emu_bench,
+quantize/e4m3fn/rne/SIZE/THREADS) and then fp8emu.quantize on the same values (the
+benchmark's generator), so that both run under the same load; each Python timing
+(time.perf_counter) runs calls for at least --min-time seconds, writing into a given
+array (out=, as the C++ benchmark writes into its buffer) or returning a new one. Prints,
+one line per thread count and call, the medians over the rounds of the rates in elements
+per second of wall-clock time and of the ratio of the two rates of each round, and on
+one thread the median ratio of the rates in CPU time:
   python_quantize size=N threads=T call=out cpp_elem_per_s=X python_elem_per_s=Y python/cpp=R cpu_time: python/cpp=C
 
   PYTHONPATH=build/python /usr/bin/python3 tests/bench/python_quantize.py \\
@@ -56,22 +57,19 @@ def benchmark_values(n):
 UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def cpp_rates(bench, tag, n, min_time):
-    """Runs the C++ benchmark once; returns {"1thread" | "allthreads": (elements per
-    second of wall-clock time, of CPU time)}."""
+def cpp_rates(bench, tag, threads, n, min_time):
+    """Runs the C++ benchmark once for `threads` ("1thread" or "allthreads"); returns
+    (elements per second of wall-clock time, of the main thread's CPU time)."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "bench.json")
-        subprocess.run([bench, f"--benchmark_filter=^quantize/e4m3fn/rne/{tag}/", f"--benchmark_min_time={min_time}",
+        subprocess.run([bench, f"--benchmark_filter=^quantize/e4m3fn/rne/{tag}/{threads}/", f"--benchmark_min_time={min_time}",
                         f"--benchmark_out={out}", "--benchmark_out_format=json"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(out) as f:
             runs = json.load(f)["benchmarks"]
-    rates = {}
-    for r in runs:
-        threads = [part for part in r["name"].split("/") if part in ("1thread", "allthreads")]
-        unit = UNITS[r["time_unit"]]
-        rates[threads[0]] = (n / (r["real_time"] * unit), n / (r["cpu_time"] * unit))
-    return rates
+    (r,) = runs
+    unit = UNITS[r["time_unit"]]
+    return n / (r["real_time"] * unit), n / (r["cpu_time"] * unit)
 
 
 def python_rates(fn, n, min_time):
@@ -110,20 +108,20 @@ def main():
     # Rounds of the C++ benchmark and then the Python calls, so that both see the same load.
     cpp, py = {}, {}
     for _ in range(a.repetitions):
-        for k, v in cpp_rates(a.bench, a.size, n, a.min_time).items():
-            cpp.setdefault(k, []).append(v)
         for t in threads:
+            cpp.setdefault(label(t), []).append(cpp_rates(a.bench, a.size, label(t), n, a.min_time))
             for name, fn in calls.items():
                 py.setdefault((t, name), []).append(python_rates(lambda: fn(t), n, a.min_time))
-    median = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
+    median = lambda values: statistics.median(values)  # noqa: E731
     for t in threads:
         c = cpp[label(t)]
         for name in calls:
             r = py[(t, name)]
+            wall = median(p[0] / q[0] for p, q in zip(r, c))
+            cpu = median(p[1] / q[1] for p, q in zip(r, c))
             print(f"python_quantize size={n} threads={t or 'all'} call={name} "
-                  f"cpp_elem_per_s={median(c, 0):.4g} python_elem_per_s={median(r, 0):.4g} "
-                  f"python/cpp={median(r, 0) / median(c, 0):.3f} "
-                  f"cpu_time: python/cpp={median(r, 1) / median(c, 1):.3f}", flush=True)
+                  f"cpp_elem_per_s={median(q[0] for q in c):.4g} python_elem_per_s={median(p[0] for p in r):.4g} "
+                  f"python/cpp={wall:.3f}" + (f" cpu_time: python/cpp={cpu:.3f}" if t == 1 else ""), flush=True)
 
 
 if __name__ == "__main__":
