@@ -4,10 +4,12 @@
 // (sim/src/layers.cpp): each by fp8sim::recipe_gemm with the layer's role, its six operand
 // states (delayed scaling's amax history and scale, statistics) kept across calls.
 // fp8emu.torch builds its autograd functions and its Linear on RecipeLinear.
+
 #include <pybind11/stl.h>
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,7 +68,8 @@ py::dict stats_dict(const fp8sim::QuantStats& s) {
 }
 
 // One linear layer y = x W^T (W: out x in) under a recipe: the roles for its names, the
-// operand states and a workspace. Not thread-safe (one call at a time: Python holds it).
+// operand states and a workspace. One call at a time: a GEMM runs without the GIL, so a
+// second Python thread calling the same layer waits for it (lock_).
 class RecipeLinear {
  public:
   RecipeLinear(const Recipe& recipe, std::vector<std::string> names, std::uint64_t seed,
@@ -169,6 +172,7 @@ class RecipeLinear {
   // its first entries, zeros before its first amax and after its length), amax values
   // recorded (6) and scales (6), the slots in the order (fprop, dgrad, wgrad) x (a, b).
   py::dict state() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     const int h = history_length();
     py::array_t<float> hist({py::ssize_t(kSlots), py::ssize_t(h)});
     py::array_t<std::int64_t> rec(kSlots);
@@ -227,13 +231,17 @@ class RecipeLinear {
       next[s].recorded = rp[s];
       next[s].scale = sp[s];
       if (rp[s] > 0) next[s].history.assign(row, row + len);
-      next[s].stats = states_[s].stats;
     }
-    for (int s = 0; s < kSlots; ++s) states_[s] = std::move(next[s]);
+    const std::lock_guard<std::mutex> hold(lock_.m);
+    for (int s = 0; s < kSlots; ++s) {
+      next[s].stats = std::move(states_[s].stats);
+      states_[s] = std::move(next[s]);
+    }
   }
 
   // {role: {"a": stats, "b": stats}} since the last reset_statistics().
   py::dict statistics() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     py::dict d;
     for (int r = 0; r < fp8sim::kRoles; ++r) {
       py::dict role;
@@ -244,9 +252,14 @@ class RecipeLinear {
     return d;
   }
   void reset_statistics() {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     for (OperandState& s : states_) s.stats = {};
   }
 
+  RecipeLinear copy() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
+    return *this;
+  }
   const Recipe& recipe() const { return recipe_; }
   const std::vector<std::string>& names() const { return names_; }
   const std::optional<std::string>& override_recipe() const { return override_; }
@@ -272,7 +285,8 @@ class RecipeLinear {
     const fp8sim::GemmContext g{seed_, stream_of(r, step.value_or(this->step), train), train, stats,
                                 exec_};
     const int i = int(r);
-    py::gil_scoped_release release;
+    py::gil_scoped_release release;  // then the lock: its holder never waits for the GIL
+    const std::lock_guard<std::mutex> hold(lock_.m);
     fp8sim::recipe_gemm(roles_[i], a, b, c, ldc, false, states_[2 * i], states_[2 * i + 1], g, ws_);
   }
 
@@ -285,6 +299,14 @@ class RecipeLinear {
   std::optional<std::string> override_;
   OperandState states_[kSlots];
   fp8sim::GemmWorkspace ws_;
+  // A mutex that a copy of the layer does not share.
+  struct Lock {
+    std::mutex m;
+    Lock() = default;
+    Lock(const Lock&) {}
+    Lock& operator=(const Lock&) { return *this; }
+  };
+  mutable Lock lock_;
 };
 
 }  // namespace
@@ -366,9 +388,9 @@ void bind_recipe(py::module_& m) {
       .def("wgrad", &RecipeLinear::wgrad, py::arg("dy"), py::arg("x"), py::kw_only(),
            py::arg("step") = py::none(), py::arg("training") = py::none(),
            "Returns dW = dy^T x (dy: n x out, x: n x in).")
-      .def("__copy__", [](const RecipeLinear& l) { return RecipeLinear(l); })
+      .def("__copy__", [](const RecipeLinear& l) { return l.copy(); })
       .def(
-          "__deepcopy__", [](const RecipeLinear& l, const py::dict&) { return RecipeLinear(l); },
+          "__deepcopy__", [](const RecipeLinear& l, const py::dict&) { return l.copy(); },
           py::arg("memo"),
           "Returns a copy with its own state (copy.deepcopy of a model copies its layers' states).")
       .def("bias_grad", &RecipeLinear::bias_grad, py::arg("dy"),

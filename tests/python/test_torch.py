@@ -446,3 +446,28 @@ def test_import_without_torch():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "fp8emu.torch needs PyTorch" in p.stdout
+
+
+def test_one_layer_from_two_threads():
+    """Two Python threads calling one layer's GEMMs (which run without the GIL) get what a
+    single thread gets: the calls take turns on the layer's workspace and state."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    core = fp8emu.RecipeLinear(fp8emu.Recipe("mxfp8"))
+    x = rng.standard_normal((64, 256), dtype=np.float32)
+    ws = [rng.standard_normal((96, 256), dtype=np.float32) for _ in range(2)]
+    expected = [core.fprop(x, w, training=False) for w in ws]
+    bad = []
+
+    def work(i):
+        for _ in range(30):
+            if not same_bits(core.fprop(x, ws[i], training=False), expected[i]):
+                bad.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
