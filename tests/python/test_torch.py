@@ -471,3 +471,19 @@ def test_one_layer_from_two_threads():
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_linear_is_a_torch_linear():
+    """The parameters and initialisation of torch.nn.Linear (the same random draws)."""
+    torch.manual_seed(12)
+    ref = torch.nn.Linear(24, 10)
+    torch.manual_seed(12)
+    layer = ft.Linear(24, 10)
+    assert isinstance(layer, torch.nn.Linear)
+    assert torch.equal(layer.weight, ref.weight) and torch.equal(layer.bias, ref.bias)
+    assert ft.Linear(24, 10, bias=False).bias is None
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    out = ft.Linear(3, 2, bias=False, recipe="fp32")
+    x = torch.randn(5, 3, requires_grad=True)
+    out(x).sum().backward()
+    assert out.weight.grad.shape == (2, 3) and x.grad.shape == (5, 3)
