@@ -302,3 +302,58 @@ TEST_CASE("ulp histogram: each bucket's label states the distances it holds", "[
   CHECK(r.histogram[ulp_bucket(r.first[0].ulps)] == 1);
   CHECK(ulp_bucket_label(ulp_bucket(r.first[0].ulps)) == "(1, 2]");
 }
+
+TEST_CASE("compare_float16_bits: compare_values of the widened values, the records with float16 bits; "
+          "the report's text and JSON",
+          "[compare]") {
+  // Every float16 code against its successor and its negation (NaN codes included).
+  std::vector<std::uint16_t> e, a;
+  for (std::uint32_t c = 0; c < 0x10000; c += 7) {
+    e.push_back(std::uint16_t(c));
+    a.push_back(std::uint16_t(c % 3 == 0 ? c + 1 : c % 3 == 1 ? c ^ 0x8000 : c));
+  }
+  std::vector<float> ew(e.size()), aw(a.size());
+  for (std::size_t i = 0; i < e.size(); ++i) {
+    ew[i] = float(decode(formats::float16{}, e[i]));
+    aw[i] = float(decode(formats::float16{}, a[i]));
+  }
+  CompareOptions o;
+  o.keep = 100000;
+  o.first_index = 5;
+  const CompareReport r = compare_float16_bits(formats::bfloat16{}, e, a, o);
+  const CompareReport w = compare_values(formats::bfloat16{}, ew, aw, o);
+  CHECK((r.total == e.size() && r.exact == w.exact && r.failed == w.failed && r.by_kind == w.by_kind &&
+         r.histogram == w.histogram && r.off_grid_expected == w.off_grid_expected));
+  REQUIRE(r.first.size() == w.first.size());
+  REQUIRE(r.first.size() > 6000);
+  std::size_t bad = 0;
+  for (std::size_t k = 0; k < r.first.size(); ++k) {
+    const MismatchRecord &m = r.first[k], &n = w.first[k];
+    bad += m.index != n.index || m.ulps != n.ulps || m.kind != n.kind ||
+           m.expected_bits != e[m.index - 5] || m.actual_bits != a[m.index - 5];
+  }
+  CHECK(bad == 0);
+  CHECK_THROWS_AS(compare_float16_bits(formats::bfloat16{}, std::span(e).first(3), std::span(a).first(4)),
+                  std::invalid_argument);
+
+  // The text and the JSON name the subject; hex digits of the records' width.
+  CompareSubject s;
+  s.format = formats::bfloat16{};
+  s.codes = false;
+  s.dtype = "float16";
+  s.value_bits = 16;
+  s.shape = {e.size()};
+  CompareOptions one;
+  one.keep = 1;
+  const CompareReport r1 = compare_float16_bits(formats::bfloat16{}, std::span(e).first(2), std::span(a).first(2), one);
+  s.shape = {2};
+  const std::string text = compare_text(s, r1), json = compare_json(s, r1);
+  CHECK(text.starts_with("compare: 2 elements of bfloat16 values (float16, shape 2), tolerance 0 ulps\n"));
+  CHECK(text.find(" (0x0000) ") != std::string::npos);
+  CHECK(text.ends_with("FAIL: 2 elements differ by more than 0 ulps\n"));
+  CHECK(json.find("\"expected\": null") != std::string::npos);
+  CHECK(json.find("\"expected_hex\": \"0x0000\"") != std::string::npos);
+  CHECK(json.find("\"actual_hex\": \"0x0001\"") != std::string::npos);
+  CHECK(multi_index({2, 3, 4}, 23) == "[1, 2, 3]");
+  CHECK((shape_text({2, 3, 4}) == "2x3x4" && shape_text({}) == "scalar"));
+}

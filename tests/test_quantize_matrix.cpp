@@ -421,3 +421,107 @@ TEST_CASE("quantize_matrix: bad input throws", "[quantize_matrix]") {
   CHECK(q.float_scales[1] == 1.0f);
   CHECK(q.float_scales[0] == 1.0f / 448.0f);
 }
+
+TEST_CASE("quantize_operand: the scale spellings of fp8emu gemm, each by its definition",
+          "[quantize_matrix]") {
+  // 1. The spellings.
+  const OperandScale none = parse_operand_scale("", Operand::a, "--a-scale");
+  CHECK(none.scaling == MatrixScaling::none);
+  const OperandScale x = parse_operand_scale("0x1p-3", Operand::a, "--a-scale");
+  CHECK((x.scaling == MatrixScaling::tensor && x.scale == 0.125f));
+  const OperandScale au = parse_operand_scale("auto", Operand::b, "--b-scale");
+  CHECK((au.scaling == MatrixScaling::tensor && au.scale == 0.0f));
+  const OperandScale bl = parse_operand_scale("block:3x0x10", Operand::a, "--a-scale");
+  CHECK((bl.scaling == MatrixScaling::block && bl.block_rows == 3 && bl.block_cols == 16));
+  const OperandScale mxa = parse_operand_scale("mx", Operand::a, "s"), mxb = parse_operand_scale("mx", Operand::b, "s");
+  CHECK((mxa.block_rows == 1 && mxa.block_cols == 32 && mxb.block_rows == 32 && mxb.block_cols == 1));
+  const OperandScale nv = parse_operand_scale("nvfp4", Operand::b, "s");
+  CHECK((nv.scaling == MatrixScaling::nvfp4 && nv.block_rows == 16 && nv.block_cols == 1));
+  CHECK(default_operand_format(nv) == Format(formats::e2m1fn{}));
+  CHECK(default_operand_format(mxa) == Format(formats::e4m3fn{}));
+  const std::string rule = "expected a number > 0 that is finite as a float32, such as 2, 0.125 or 0x1p-7, or auto, F, block:RxC, mx, nvfp4";
+  for (const std::string bad : {"mxfp8", "0", "-1", "1e39", "1e-46", "nan", "inf", "2x"})
+    CHECK_THROWS_WITH(parse_operand_scale(bad, Operand::a, "--a-scale", ", F"),
+                      "invalid --a-scale '" + bad + "': " + rule);
+  CHECK_THROWS_WITH(parse_operand_scale("block:0x4", Operand::a, "w"), "invalid w block: '0' (expected 1..1073741824)");
+  CHECK_THROWS_WITH(parse_operand_scale("block:1x", Operand::a, "w"), "invalid w block: '' (expected 1..1073741824)");
+  CHECK_THROWS_WITH(parse_operand_scale("block:", Operand::a, "w"), "invalid w block: '' (expected RxC, e.g. 1x128)");
+
+  // 2. None, tensor and auto: element i is encode_scaled(x[i], q) from its own type (float64
+  //    and float16 values too), q = 1 / X or auto_scale of the amax.
+  const std::int64_t rows = 7, cols = 45;
+  const std::vector<float> v = test_matrix(rows, cols, 5);
+  std::vector<double> d(v.size());
+  std::vector<std::uint16_t> h(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    d[i] = double(v[i]) * (1 + 0x1p-40);  // not a float
+    h[i] = std::uint16_t(encode(formats::float16{}, v[i] * 0x1p-4f));
+  }
+  int checked = 0;
+  for (const Format f : {Format(formats::e4m3fn{}), Format(formats::e5m2{}), Format(formats::float16{})}) {
+    for (const OperandScale& s : {none, x, au}) {
+      for (const FloatOperand::Type t : {FloatOperand::Type::float32, FloatOperand::Type::float64, FloatOperand::Type::float16}) {
+        const void* p = t == FloatOperand::Type::float32   ? static_cast<const void*>(v.data())
+                        : t == FloatOperand::Type::float64 ? static_cast<const void*>(d.data())
+                                                           : static_cast<const void*>(h.data());
+        const auto value = [&](std::size_t i) {
+          return t == FloatOperand::Type::float32   ? double(v[i])
+                 : t == FloatOperand::Type::float64 ? d[i]
+                                                    : decode(formats::float16{}, h[i]);
+        };
+        QuantizedMatrix q;
+        quantize_operand({p, t, rows, cols}, f, s, "--a-scale", q);
+        double amax = 0;
+        for (std::size_t i = 0; i < v.size(); ++i) amax = std::max(amax, std::fabs(value(i)));
+        const float qs = s.scaling == MatrixScaling::none ? 1.0f
+                         : s.scale != 0                   ? 1.0f / s.scale
+                                                          : auto_scale(max_finite(f), amax);
+        CHECK(q.amax == amax);
+        CHECK(q.tensor == (s.scale != 0 ? s.scale : 1.0f / qs));
+        CHECK(q.scales().data == nullptr);
+        REQUIRE((q.rows == rows && q.cols == cols && q.layout == Layout::row_major));
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          const std::uint32_t want = encode_scaled(f, value(i), qs);
+          const std::uint32_t got = code_bytes(f) == 1 ? reinterpret_cast<const std::uint8_t*>(q.storage.data())[i]
+                                                       : reinterpret_cast<const std::uint16_t*>(q.storage.data())[i];
+          bad += got != want;
+        }
+        CHECK(bad == 0);
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 27);
+
+  // 3. Block scales: quantize_matrix's, of float32 values (float16 widened exactly).
+  std::vector<float> wide(h.size());
+  for (std::size_t i = 0; i < h.size(); ++i) wide[i] = float(decode(formats::float16{}, h[i]));
+  for (const OperandScale& s : {bl, mxa, nv}) {
+    const Format f = default_operand_format(s);
+    QuantizedMatrix q;
+    quantize_operand({h.data(), FloatOperand::Type::float16, rows, cols}, f, s, "w", q);
+    MatrixQuantizeOptions o;
+    o.scaling = s.scaling;
+    o.block_rows = s.block_rows;
+    o.block_cols = s.block_cols;
+    const QuantizedMatrix want = quantize_matrix({wide.data(), rows, cols}, f, o);
+    CHECK((q.storage == want.storage && q.float_scales == want.float_scales && q.code_scales == want.code_scales &&
+           q.tensor == want.tensor && q.scale_block_rows == s.block_rows && q.scale_block_cols == s.block_cols));
+  }
+
+  // 4. Bad input, the message naming the spec.
+  QuantizedMatrix q;
+  CHECK_THROWS_WITH(quantize_operand({d.data(), FloatOperand::Type::float64, rows, cols}, formats::e4m3fn{}, mxa, "--a-scale", q),
+                    "--a-scale mx quantizes float32 or float16 values; the input holds float64");
+  std::vector<float> nan = v;
+  nan[std::size_t(3 * cols + 4)] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(quantize_operand({nan.data(), FloatOperand::Type::float32, rows, cols}, formats::e4m3fn{}, bl, "--a-scale", q),
+                    "--a-scale block:3x0x10: element (3, 4) is nan; block scales need finite inputs");
+  const OperandScale tiny = parse_operand_scale("1e-40", Operand::a, "--a-scale");
+  CHECK_THROWS_WITH(quantize_operand({v.data(), FloatOperand::Type::float32, rows, cols}, formats::e4m3fn{}, tiny, "--a-scale", q),
+                    "--a-scale: 1/scale is not a finite float");
+  // auto of an input with NaN: scale 1, the amax says so.
+  quantize_operand({nan.data(), FloatOperand::Type::float32, rows, cols}, formats::e4m3fn{}, au, "--a-scale", q);
+  CHECK((std::isnan(q.amax) && q.tensor == 1.0f));
+}

@@ -111,8 +111,8 @@ void prepare(GemmInput& in, const std::string& name, const py::object& x, const 
   // 2. The scale: a spec as --a-scale spells it (a number as its shortest decimal).
   if (py::isinstance<py::str>(scale)) {
     in.scale = parse_operand_scale(scale.cast<std::string>(), name == "a" ? Operand::a : Operand::b, sname);
-  } else if ((py::isinstance<py::float_>(scale) || py::isinstance<py::int_>(scale)) &&
-             !py::isinstance<py::bool_>(scale)) {
+  } else if (!scale.is_none() && !scale_array && !py::isinstance<py::bool_>(scale) &&
+             py::hasattr(scale, "__float__")) {  // Python and NumPy numbers
     in.scale = parse_operand_scale(std::string(py::repr(py::float_(scale))),
                                    name == "a" ? Operand::a : Operand::b, sname);
   } else if (!scale.is_none() && !scale_array) {

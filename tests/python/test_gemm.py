@@ -132,6 +132,7 @@ def test_scales(run_cli, a_scale, b_scale, fmt):
 
 def test_number_scales_equal_spec_strings():
     same_bits(fp8emu.gemm(A, B, a_scale=0.5, b_scale=2), fp8emu.gemm(A, B, a_scale="0.5", b_scale="2"))
+    same_bits(fp8emu.gemm(A, B, a_scale=np.float32(0.5), b_scale=np.int64(2)), fp8emu.gemm(A, B, a_scale="0.5", b_scale="2"))
     same_bits(fp8emu.gemm(AC, BC, b_scale=4), fp8emu.gemm(AC, BC, b_scale="4"))
 
 
@@ -242,8 +243,9 @@ def test_bad_input():
         (TypeError, r"c: expected a float32 array, not float64", lambda: fp8emu.gemm(A, B, beta=1.0, c=C.astype(np.float64))),
         (ValueError, r"invalid format 'e9m1'", lambda: fp8emu.gemm(A, B, out_format="e9m1")),
         (ValueError, r"threads: expected 0 \(all\) or 1..1024", lambda: fp8emu.gemm(A, B, threads=-1)),
+        (TypeError, r"a_scale: expected None, a number, 'auto'", lambda: fp8emu.gemm(A, B, a_scale=True)),
     ]
     for error, message, call in cases:
         with pytest.raises(error, match=message):
             call()
-    assert len(cases) == 29
+    assert len(cases) == 30
