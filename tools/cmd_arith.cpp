@@ -8,6 +8,7 @@
 
 #include "args.hpp"
 #include "fp8emu/arith_array.hpp"
+#include "fp8emu/compare.hpp"
 
 namespace fp8emu::cli {
 namespace {
