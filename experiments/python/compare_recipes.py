@@ -22,6 +22,7 @@ Results are deterministic for a seed and a thread count. Without PyTorch the scr
 """
 import argparse
 import csv
+import fnmatch
 import gzip
 import io
 import math
@@ -37,6 +38,7 @@ import numpy as np
 DEFAULT_RECIPES = "fp32,bf16,fp8-hybrid-delayed,mxfp8,nvfp4"
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 CLASSES = 10
+LAYERS = ("fc1", "fc2", "head")
 
 
 class DataError(Exception):
@@ -94,24 +96,24 @@ def parse_args(argv):
     p.add_argument("--first-seed", type=nonnegative_int, default=1,
                    help="first seed (default 1): seeds S..S+N-1")
     p.add_argument("--epochs", type=positive_int, default=1, help="epochs per run (default 1)")
-    p.add_argument("--batch", type=positive_int, default=100, help="examples per step (default 100)")
+    p.add_argument("--batch", type=positive_int, default=128, help="examples per step (default 128)")
     p.add_argument("--hidden", type=positive_int, default=128, help="width of the two hidden layers (default 128)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="AdamW learning rate, decaying linearly to 0 (default 2e-3)")
     p.add_argument("--keep", type=name_list, default=[],
-                   help="comma-separated layers left in torch.nn.Linear (of fc1, fc2, head; default none)")
-    p.add_argument("--train-limit", type=positive_int, default=10000,
-                   help="use the first N training examples (default 10000)")
+                   help="comma-separated layers (or globs) left in torch.nn.Linear, of fc1, fc2 and head (default none)")
+    p.add_argument("--train-limit", type=positive_int, default=60000,
+                   help="use the first N training examples (default 60000, all)")
     p.add_argument("--test-limit", type=positive_int, default=10000,
                    help="use the first N test examples (default 10000, all)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="threads of PyTorch and fp8emu (default: PyTorch's default)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="threads of PyTorch and of fp8emu's GEMMs (default 1: the layers are small)")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"Fashion-MNIST directory (default {DEFAULT_DATA})")
     p.add_argument("--out", default="results/compare-recipes",
                    help="results directory (default results/compare-recipes)")
     a = p.parse_args(argv)
-    unknown = [k for k in a.keep if k not in ("fc1", "fc2", "head")]
+    unknown = [k for k in a.keep if not fnmatch.filter(LAYERS, k)]
     if unknown:
-        p.error(f"--keep: unknown layer '{unknown[0]}' (the layers are fc1, fc2, head)")
+        p.error(f"--keep: '{unknown[0]}' matches no layer (the layers are {', '.join(LAYERS)})")
     if os.path.exists(a.out) and not os.path.isdir(a.out):
         p.error(f"--out: '{a.out}' exists and is not a directory")
     return p, a
@@ -168,7 +170,7 @@ def run(torch, fp8torch, a, recipe, seed, data):
     x_train, y_train, x_test, y_test = data
     torch.manual_seed(seed)
     model = make_model(torch, x_train.shape[1], a.hidden)
-    fp8torch.convert(model, recipe, keep=tuple(a.keep), seed=seed)
+    fp8torch.convert(model, recipe, keep=tuple(a.keep), seed=seed, threads=a.threads)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(x_train.shape[0] / a.batch)
     total_steps = a.epochs * steps_per_epoch
@@ -236,7 +238,7 @@ def csv_text(rows):
     return f.getvalue()
 
 
-def markdown(summary, a, command, threads, wall_s):
+def markdown(summary, a, command, wall_s):
     base = summary[0]
     lines = [
         "# Recipes compared on an MLP on Fashion-MNIST", "",
@@ -244,7 +246,7 @@ def markdown(summary, a, command, threads, wall_s):
         f"{a.epochs} epoch(s) over the first {a.train_limit} training examples, tested on "
         f"{a.test_limit} test examples; layers kept in torch.nn.Linear: "
         f"{', '.join(a.keep) if a.keep else 'none'}; {summary[0]['seeds']} seed(s) from "
-        f"{a.first_seed}; {threads} thread(s). Mean ± sample standard deviation over the "
+        f"{a.first_seed}; {a.threads} thread(s). Mean ± sample standard deviation over the "
         f"seeds [minimum, maximum]; Δ accuracy is against {base['recipe']}, the first recipe.", "",
         "| recipe | test accuracy (%) | Δ accuracy (points) | test loss | final training loss | s per run |",
         "|---|---|---|---|---|---|",
@@ -288,9 +290,7 @@ def main(argv):
             fp8torch.convert(make_model(torch, 4, 4), r)
         except (ValueError, OSError) as e:
             p.error(f"--recipes: {e}")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    threads = torch.get_num_threads()
+    torch.set_num_threads(a.threads)
     try:
         x_train, y_train = load(a.data, True, a.train_limit)
         x_test, y_test = load(a.data, False, a.test_limit)
@@ -300,7 +300,11 @@ def main(argv):
     mean, sd = float(x_train.mean()), float(x_train.std())
     data = tuple(torch.from_numpy(v) for v in ((x_train - mean) / sd, y_train, (x_test - mean) / sd, y_test))
     a.train_limit, a.test_limit = x_train.shape[0], x_test.shape[0]
-    os.makedirs(a.out, exist_ok=True)
+    try:
+        os.makedirs(a.out, exist_ok=True)
+    except OSError as e:
+        print(f"compare_recipes.py: --out: cannot create {a.out} ({e.strerror})", file=sys.stderr)
+        return 2
 
     command = "/usr/bin/python3 experiments/python/compare_recipes.py " + " ".join(shlex.quote(s) for s in argv)
     t0 = time.perf_counter()
@@ -314,7 +318,7 @@ def main(argv):
                   flush=True)
     wall_s = time.perf_counter() - t0
     summary = summarize(rows, a.recipes)
-    table = markdown(summary, a, command.strip(), threads, wall_s)
+    table = markdown(summary, a, command.strip(), wall_s)
     write_atomic(a.out, "runs.csv", csv_text(rows))
     write_atomic(a.out, "summary.csv", csv_text(summary))
     write_atomic(a.out, "results.md", table)

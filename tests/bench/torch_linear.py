@@ -28,6 +28,8 @@ DEFAULT_RECIPES = "fp32,bf16,fp8-hybrid-delayed,mxfp8,nvfp4"
 def timed_steps(layer, x, g, steps):
     """Returns the mean forward and backward milliseconds of `steps` steps of `layer`."""
     fwd = bwd = 0.0
+    if steps == 0:
+        return fwd, bwd
     for _ in range(steps):
         x.grad = None
         layer.zero_grad(set_to_none=True)
@@ -67,28 +69,37 @@ def main():
     except ImportError as e:
         print(f"skipped: PyTorch is not installed ({e}); Debian: apt-get install python3-torch")
         return 0
+    import fp8emu
     import fp8emu.torch as fp8torch
+
+    for r in recipes:
+        try:
+            fp8emu.Recipe(r)
+        except ValueError as e:
+            p.error(f"--recipes: {e}")
 
     torch.manual_seed(0)
     reference = torch.nn.Linear(a.in_features, a.out_features)
-    layers = [("torch.nn.Linear", reference)]
-    for r in recipes:
-        try:
-            layer = fp8torch.Linear(a.in_features, a.out_features, recipe=r)
-        except ValueError as e:
-            p.error(f"--recipes: {e}")
-        with torch.no_grad():
-            layer.weight.copy_(reference.weight)
-            layer.bias.copy_(reference.bias)
-        layers.append((r, layer))
     x = torch.randn(a.batch, a.in_features, requires_grad=True)
     g = torch.randn(a.batch, a.out_features)
+
+    def layers_for(threads):
+        """torch.nn.Linear, then each recipe's fp8emu.torch.Linear with its weights."""
+        out = [("torch.nn.Linear", reference)]
+        for r in recipes:
+            layer = fp8torch.Linear(a.in_features, a.out_features, recipe=r, threads=threads)
+            with torch.no_grad():
+                layer.weight.copy_(reference.weight)
+                layer.bias.copy_(reference.bias)
+            out.append((r, layer))
+        return out
 
     print(f"torch_linear: {a.batch} x {a.in_features} -> {a.out_features}, medians of {a.repetitions} "
           f"repetitions of {a.steps} steps (torch {torch.__version__})", flush=True)
     table = []
     for t in threads:
         torch.set_num_threads(t)
+        layers = layers_for(t)
         times = {name: ([], []) for name, _ in layers}
         for _ in range(a.repetitions):
             for name, layer in layers:
