@@ -9,7 +9,8 @@ of their GEMMs. After training, each run is evaluated on the test set (the forwa
 under its recipe).
 
 Writes into --out (each file written whole, then renamed into place):
-  runs.csv     one row per (recipe, seed): final training loss, test loss and accuracy, time
+  runs.csv     one row per (recipe, seed): training loss (the mean over the last epoch),
+               test loss and accuracy, seconds of training and of training and testing
   summary.csv  one row per recipe: mean, sample standard deviation, minimum and maximum
                over the seeds
   results.md   the summary as a markdown table, with the command that made it
@@ -17,8 +18,9 @@ Writes into --out (each file written whole, then renamed into place):
   /usr/bin/python3 experiments/python/compare_recipes.py \\
       [--recipes fp32,bf16,fp8-hybrid-delayed,mxfp8,nvfp4] [--seeds 3] [--out DIR]
 
-Results are deterministic for a seed and a thread count. Without PyTorch the script says
-"skipped: ..." and exits 1.
+The results are deterministic: the same for the same options (the times aside). Bad
+options exit with status 2 and a message. Without PyTorch the script says "skipped: ..."
+and exits 1.
 """
 import argparse
 import csv
@@ -32,6 +34,11 @@ import statistics
 import sys
 import tempfile
 import time
+
+# Threads waiting at a barrier sleep rather than spin (unless OMP_WAIT_POLICY is set): on a
+# shared machine a spinning thread takes the time slice its partner needs. Read by libgomp
+# when PyTorch or fp8emu first loads it.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numpy as np
 
@@ -97,7 +104,7 @@ def parse_args(argv):
                    help="first seed (default 1): seeds S..S+N-1")
     p.add_argument("--epochs", type=positive_int, default=1, help="epochs per run (default 1)")
     p.add_argument("--batch", type=positive_int, default=128, help="examples per step (default 128)")
-    p.add_argument("--hidden", type=positive_int, default=128, help="width of the two hidden layers (default 128)")
+    p.add_argument("--hidden", type=positive_int, default=256, help="width of the two hidden layers (default 256)")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="AdamW learning rate, decaying linearly to 0 (default 2e-3)")
     p.add_argument("--keep", type=name_list, default=[],
                    help="comma-separated layers (or globs) left in torch.nn.Linear, of fc1, fc2 and head (default none)")
@@ -248,7 +255,7 @@ def markdown(summary, a, command, wall_s):
         f"{', '.join(a.keep) if a.keep else 'none'}; {summary[0]['seeds']} seed(s) from "
         f"{a.first_seed}; {a.threads} thread(s). Mean ± sample standard deviation over the "
         f"seeds [minimum, maximum]; Δ accuracy is against {base['recipe']}, the first recipe.", "",
-        "| recipe | test accuracy (%) | Δ accuracy (points) | test loss | final training loss | s per run |",
+        "| recipe | test accuracy (%) | Δ accuracy (points) | test loss | training loss, last epoch | s per run |",
         "|---|---|---|---|---|---|",
     ]
     for s in summary:

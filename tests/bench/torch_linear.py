@@ -18,9 +18,15 @@ prints "skipped: ..." and exits 0 (Debian python3-torch).
   /usr/bin/python3 tests/bench/torch_linear.py [--threads 1,2] [--recipes fp32,...]
 """
 import argparse
+import os
 import statistics
 import sys
 import time
+
+# Threads waiting at a barrier sleep rather than spin (unless OMP_WAIT_POLICY is set): on a
+# shared machine a spinning thread takes the time slice its partner needs. Read by libgomp
+# when PyTorch or fp8emu first loads it.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 DEFAULT_RECIPES = "fp32,bf16,fp8-hybrid-delayed,mxfp8,nvfp4"
 
