@@ -4,11 +4,16 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "fp8emu/array.hpp"
 #include "fp8emu/convert.hpp"
+#include "fp8emu/explain.hpp"
+#include "fp8emu/json.hpp"
 
 namespace fp8emu {
 
@@ -253,6 +258,186 @@ CompareReport compare_values(const Format& f, std::span<const float> expected,
 CompareReport compare_values(const Format& f, std::span<const double> expected,
                              std::span<const double> actual, const CompareOptions& o) {
   return compare_values_impl(f, expected, actual, o);
+}
+
+CompareReport compare_float16_bits(const Format& f, std::span<const std::uint16_t> expected,
+                                   std::span<const std::uint16_t> actual, const CompareOptions& o) {
+  check_lengths(expected.size(), actual.size());
+  std::vector<float> e(expected.size()), a(actual.size());
+  dequantize(formats::float16{}, expected, std::span<float>(e));
+  dequantize(formats::float16{}, actual, std::span<float>(a));
+  CompareReport r = compare_values(f, e, a, o);
+  for (MismatchRecord& m : r.first) {
+    m.expected_bits = expected[m.index - o.first_index];
+    m.actual_bits = actual[m.index - o.first_index];
+  }
+  return r;
+}
+
+std::string multi_index(const std::vector<std::size_t>& shape, std::uint64_t flat) {
+  if (shape.empty()) return "[]";
+  std::vector<std::uint64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  std::string s = "[";
+  for (std::size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+std::string shape_text(const std::vector<std::size_t>& shape) {
+  if (shape.empty()) return "scalar";
+  std::string s;
+  for (std::size_t d = 0; d < shape.size(); ++d) s += (d ? "x" : "") + std::to_string(shape[d]);
+  return s;
+}
+
+namespace {
+
+// Appends printf's output to `out`.
+[[gnu::format(printf, 2, 3)]] void appendf(std::string& out, const char* fmt, ...) {
+  va_list args, again;
+  va_start(args, fmt);
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
+  va_end(args);
+  const std::size_t at = out.size();
+  out.resize(at + std::size_t(n) + 1);
+  std::vsnprintf(out.data() + at, std::size_t(n) + 1, fmt, again);
+  va_end(again);
+  out.resize(at + std::size_t(n));
+}
+
+// Returns n / total as a percentage with 4 decimals ("" for total 0).
+std::string percent(std::uint64_t n, std::uint64_t total) {
+  if (total == 0) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f%%", 100.0 * double(n) / double(total));
+  return buf;
+}
+
+// The width of the hex bits the report shows: the format's for codes, the element's for values.
+int shown_bits(const CompareSubject& s) { return s.codes ? total_bits(s.format) : s.value_bits; }
+
+// Returns an element decoded, in its shortest round-trip form, with its hex bits.
+std::string shown(const CompareSubject& s, std::uint64_t bits, double value) {
+  const std::string v = s.codes || s.value_bits == 64 ? shortest(value) : shortest(float(value));
+  return v + " (" + hex_code(bits, shown_bits(s)) + ")";
+}
+
+}  // namespace
+
+std::string compare_text(const CompareSubject& s, const CompareReport& r) {
+  std::string out;
+  const double tolerance = s.tolerance_ulps;
+  appendf(out, "compare: %llu elements of %s %s (%s, shape %s), tolerance %s ulps\n",
+          (unsigned long long)r.total, format_name(s.format).c_str(), s.codes ? "codes" : "values",
+          s.dtype.c_str(), shape_text(s.shape).c_str(), shortest(tolerance).c_str());
+  appendf(out, "  %-20s %12llu  %s\n", "bit-exact", (unsigned long long)r.exact, percent(r.exact, r.total).c_str());
+  appendf(out, "  %-20s %12llu  %s\n", "within tolerance", (unsigned long long)r.tolerated,
+          percent(r.tolerated, r.total).c_str());
+  appendf(out, "  %-20s %12llu  %s\n", "beyond tolerance", (unsigned long long)r.failed,
+          percent(r.failed, r.total).c_str());
+  if (!s.codes && (r.off_grid_expected || r.off_grid_actual))
+    appendf(out, "  not values of %s: %llu expected, %llu actual (distances are fractional there)\n",
+            format_name(s.format).c_str(), (unsigned long long)r.off_grid_expected,
+            (unsigned long long)r.off_grid_actual);
+  const std::uint64_t mismatches = r.tolerated + r.failed;
+  if (mismatches == 0) {
+    out += "PASS: every element is bit-exact\n";
+    return out;
+  }
+  out += "ulp distance of the mismatches:\n";
+  for (std::size_t b = 0; b < kUlpBuckets; ++b)
+    if (r.histogram[b])
+      appendf(out, "  %-20s %12llu\n", ulp_bucket_label(b).c_str(), (unsigned long long)r.histogram[b]);
+  out += "mismatches by class:\n";
+  for (std::size_t k = 0; k < kDifferenceCount; ++k)
+    if (r.by_kind[k])
+      appendf(out, "  %-20s %12llu\n", std::string(difference_name(Difference(k))).c_str(),
+              (unsigned long long)r.by_kind[k]);
+  if (r.max_abs_error > 0 || r.max_ulps > 0) {
+    out += "largest errors (pairs of finite values):\n";
+    auto line = [&](const char* what, double v, std::uint64_t i) {
+      if (!(v > 0)) return;
+      appendf(out, "  %-9s %-14s at %s (flat %llu)\n", what, shortest(v).c_str(),
+              multi_index(s.shape, i).c_str(), (unsigned long long)i);
+    };
+    line("ulps", r.max_ulps, r.max_ulps_index);
+    line("absolute", r.max_abs_error, r.max_abs_index);
+    line("relative", r.max_rel_error, r.max_rel_index);
+  }
+  if (!r.first.empty()) {
+    appendf(out, "first %zu mismatches:\n", r.first.size());
+    appendf(out, "  %-16s %10s  %-26s %-26s %10s  %s\n", "index", "flat", "expected", "actual", "ulps",
+            "class");
+    for (const MismatchRecord& m : r.first)
+      appendf(out, "  %-16s %10llu  %-26s %-26s %10s  %s%s\n", multi_index(s.shape, m.index).c_str(),
+              (unsigned long long)m.index, shown(s, m.expected_bits, m.expected).c_str(),
+              shown(s, m.actual_bits, m.actual).c_str(), shortest(m.ulps).c_str(),
+              std::string(difference_name(m.kind)).c_str(), m.tolerated ? " (tolerated)" : "");
+  }
+  if (r.passed())
+    appendf(out, "PASS: %llu mismatches, all within %s ulps\n", (unsigned long long)mismatches,
+            shortest(tolerance).c_str());
+  else
+    appendf(out, "FAIL: %llu element%s differ%s by more than %s ulps\n", (unsigned long long)r.failed,
+            r.failed == 1 ? "" : "s", r.failed == 1 ? "s" : "", shortest(tolerance).c_str());
+  return out;
+}
+
+std::string compare_json(const CompareSubject& s, const CompareReport& r) {
+  json::Value j = json::Value::object();
+  j.set("format", format_name(s.format));
+  j.set("as", s.codes ? "codes" : "values");
+  j.set("expected", s.expected ? json::Value(*s.expected) : json::Value());
+  j.set("actual", s.actual ? json::Value(*s.actual) : json::Value());
+  j.set("dtype", s.dtype);
+  json::Value shape = json::Value::array();
+  for (std::size_t d : s.shape) shape.push(d);
+  j.set("shape", std::move(shape));
+  j.set("tolerance_ulps", s.tolerance_ulps);
+  j.set("total", r.total);
+  j.set("exact", r.exact);
+  j.set("tolerated", r.tolerated);
+  j.set("failed", r.failed);
+  j.set("passed", r.passed());
+  json::Value hist = json::Value::array();
+  for (std::size_t b = 0; b < kUlpBuckets; ++b)
+    if (r.histogram[b])
+      hist.push(json::Value::object().set("ulps", ulp_bucket_label(b)).set("count", r.histogram[b]));
+  j.set("ulp_histogram", std::move(hist));
+  json::Value kinds = json::Value::object();
+  for (std::size_t k = 0; k < kDifferenceCount; ++k)
+    kinds.set(difference_name(Difference(k)), r.by_kind[k]);
+  j.set("by_class", std::move(kinds));
+  auto extreme = [&](double v, std::uint64_t i) {
+    if (!(v > 0)) return json::Value();
+    return json::Value::object().set("value", v).set("index", i).set("at", multi_index(s.shape, i));
+  };
+  j.set("max_ulps", extreme(r.max_ulps, r.max_ulps_index));
+  j.set("max_abs_error", extreme(r.max_abs_error, r.max_abs_index));
+  j.set("max_rel_error", extreme(r.max_rel_error, r.max_rel_index));
+  if (!s.codes) {
+    j.set("off_grid_expected", r.off_grid_expected);
+    j.set("off_grid_actual", r.off_grid_actual);
+  }
+  json::Value list = json::Value::array();
+  const int bits = shown_bits(s);
+  for (const MismatchRecord& m : r.first)
+    list.push(json::Value::object()
+                  .set("index", m.index)
+                  .set("at", multi_index(s.shape, m.index))
+                  .set("expected", m.expected)
+                  .set("expected_hex", hex_code(m.expected_bits, bits))
+                  .set("actual", m.actual)
+                  .set("actual_hex", hex_code(m.actual_bits, bits))
+                  .set("ulps", m.ulps)
+                  .set("class", difference_name(m.kind))
+                  .set("tolerated", m.tolerated));
+  j.set("first_mismatches", std::move(list));
+  return j.dump();
 }
 
 }  // namespace fp8emu

@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "fp8emu/convert.hpp"
+#include "fp8emu/explain.hpp"
 
 namespace fp8emu {
 namespace {
@@ -366,6 +370,168 @@ Scales QuantizedMatrix::scales() const {
   if (!float_scales.empty()) s.data = float_scales.data();
   if (!code_scales.empty()) s.data = code_scales.data();
   return s;
+}
+
+namespace {
+
+// The integer `s` of `what` in 1..2^30 (decimal, hex or octal, as strtoull reads it).
+std::int64_t block_extent(const std::string& s, const std::string& what) {
+  constexpr unsigned long long kMax = 1ull << 30;
+  const std::string range = " (expected 1.." + std::to_string(kMax) + ")";
+  if (s.empty() || s[0] == '-' || s[0] == '+')
+    throw std::invalid_argument("invalid " + what + " '" + s + "'" + range);
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 0);
+  if (end != s.c_str() + s.size() || errno == ERANGE || v > kMax || v < 1)
+    throw std::invalid_argument("invalid " + what + " '" + s + "'" + range);
+  return std::int64_t(v);
+}
+
+// Quantizes n values of T (float16 bits as std::uint16_t) into `storage` with `o`.
+template <class T>
+ArrayStats quantize_values(const Format& f, const T* x, std::int64_t n,
+                           std::vector<std::uint32_t>& storage, const ArrayOptions& o) {
+  const std::span<const T> in(x, std::size_t(n));
+  const auto run = [&](auto codes) {
+    if constexpr (std::is_same_v<T, std::uint16_t>) {
+      return quantize_float16_bits(f, in, codes, o);
+    } else {
+      return quantize(f, in, codes, o);
+    }
+  };
+  switch (code_bytes(f)) {
+    case 1: return run(code_span<std::uint8_t>(storage, n));
+    case 2: return run(code_span<std::uint16_t>(storage, n));
+    default: return run(code_span<std::uint32_t>(storage, n));
+  }
+}
+
+}  // namespace
+
+OperandScale parse_operand_scale(std::string_view spec, Operand op, std::string_view what,
+                                 std::string_view more) {
+  OperandScale s;
+  s.spelling = spec;
+  const std::string w(what);
+  const bool k_cols = op == Operand::a;
+  if (spec.empty()) return s;
+  if (spec == "auto") {
+    s.scaling = MatrixScaling::tensor;
+    return s;
+  }
+  if (spec == "mx" || spec == "nvfp4") {
+    s.scaling = spec == "mx" ? MatrixScaling::mx : MatrixScaling::nvfp4;
+    const std::int64_t k = spec == "mx" ? 32 : 16;
+    s.block_rows = k_cols ? 1 : k;
+    s.block_cols = k_cols ? k : 1;
+    return s;
+  }
+  if (spec.starts_with("block:")) {
+    const std::string rc(spec.substr(6));
+    const auto x = rc.find('x');
+    if (x == std::string::npos)
+      throw std::invalid_argument("invalid " + w + " block: '" + rc + "' (expected RxC, e.g. 1x128)");
+    s.scaling = MatrixScaling::block;
+    s.block_rows = block_extent(rc.substr(0, x), w + " block:");
+    s.block_cols = block_extent(rc.substr(x + 1), w + " block:");
+    return s;
+  }
+  const std::string text(spec);
+  const std::string rule = "a number > 0 that is finite as a float32, such as 2, 0.125 or 0x1p-7, or auto" +
+                           std::string(more) + ", block:RxC, mx, nvfp4";
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const float x = float(v);
+  if (end != text.c_str() + text.size() || !std::isfinite(v) || !(x > 0.0f && std::isfinite(x)))
+    throw std::invalid_argument("invalid " + w + " '" + text + "': expected " + rule);
+  s.scaling = MatrixScaling::tensor;
+  s.scale = x;
+  return s;
+}
+
+Format default_operand_format(const OperandScale& s) {
+  return s.scaling == MatrixScaling::nvfp4 ? Format(formats::e2m1fn{}) : Format(formats::e4m3fn{});
+}
+
+void quantize_operand(const FloatOperand& x, const Format& f, const OperandScale& s,
+                      std::string_view what, QuantizedMatrix& out, const Execution& exec) {
+  using Type = FloatOperand::Type;
+  const std::int64_t rows = x.rows, cols = x.cols, n = rows * cols;
+  if (rows < 0 || cols < 0) bad("negative size");
+  if (n > 0 && !x.data) bad("null data");
+  const std::string spec = std::string(what) + " " + s.spelling;
+  const bool blocked = s.scaling == MatrixScaling::block || s.scaling == MatrixScaling::mx ||
+                       s.scaling == MatrixScaling::nvfp4;
+  MatrixQuantizeOptions o;
+  o.array.exec = exec;
+  if (blocked) {
+    // 1. Block scales: float32 values (float16 widened, exactly), all finite.
+    if (x.type == Type::float64)
+      throw std::invalid_argument(spec + " quantizes float32 or float16 values; the input holds float64");
+    const float* p = static_cast<const float*>(x.data);
+    std::vector<float> widened;
+    if (x.type == Type::float16) {
+      widened.resize(std::size_t(n));
+      dequantize(formats::float16{}, std::span<const std::uint16_t>(static_cast<const std::uint16_t*>(x.data), std::size_t(n)),
+                 std::span<float>(widened));
+      p = widened.data();
+    }
+    for (std::int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i]))
+        throw std::invalid_argument(spec + ": element (" + std::to_string(i / cols) + ", " +
+                                    std::to_string(i % cols) + ") is " + shortest(p[i]) +
+                                    "; block scales need finite inputs");
+    o.scaling = s.scaling;
+    o.block_rows = s.block_rows;
+    o.block_cols = s.block_cols;
+    try {
+      quantize_matrix(FloatMatrix{p, rows, cols}, f, o, out);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(spec + ": " + e.what());
+    }
+    return;
+  }
+  // 2. None, a tensor scale X (x / X is quantized), or auto.
+  const bool given = s.scaling == MatrixScaling::tensor && s.scale != 0.0f;
+  float q = 1.0f;
+  if (given) {
+    q = 1.0f / s.scale;
+    if (!(q > 0.0f && std::isfinite(q)))
+      throw std::invalid_argument(std::string(what) + ": 1/scale is not a finite float");
+  }
+  if (x.type == Type::float32) {
+    o.scaling = s.scaling;
+    o.scale = given ? q : 0.0f;
+    o.inverse = given ? s.scale : 0.0f;
+    quantize_matrix(FloatMatrix{static_cast<const float*>(x.data), rows, cols}, f, o, out);
+    return;
+  }
+  // float64 and float16 values, each quantized from its own type.
+  ArrayOptions ao;
+  ao.exec = exec;
+  const auto run = [&](const ArrayOptions& a) {
+    return x.type == Type::float64
+               ? quantize_values(f, static_cast<const double*>(x.data), n, out.storage, a)
+               : quantize_values(f, static_cast<const std::uint16_t*>(x.data), n, out.storage, a);
+  };
+  if (s.scaling == MatrixScaling::tensor && !given) q = auto_scale(max_finite(f), run(ao).amax);
+  ao.scale = q;
+  const ArrayStats st = run(ao);
+  if (n == 0) out.storage.assign(1, 0);
+  out.format = f;
+  out.rows = rows;
+  out.cols = cols;
+  out.layout = Layout::row_major;
+  out.encoding = ScaleEncoding::float32;
+  out.scale_block_rows = out.scale_block_cols = 0;
+  out.tensor = given ? s.scale : 1.0f / q;
+  out.float_scales.clear();
+  out.code_scales.clear();
+  out.quant_scales.assign(1, q);
+  out.block_rows = out.block_cols = 0;
+  out.amax = st.amax;
+  out.block_amax.clear();
 }
 
 }  // namespace fp8emu

@@ -187,30 +187,4 @@ npy::Array code_array(const std::vector<std::uint32_t>& codes, int bits,
   return out;
 }
 
-std::string multi_index(const std::vector<std::size_t>& shape, std::uint64_t flat) {
-  if (shape.empty()) return "[]";
-  std::vector<std::uint64_t> idx(shape.size());
-  for (std::size_t d = shape.size(); d-- > 0;) {
-    idx[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  std::string s = "[";
-  for (std::size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
-  return s + "]";
-}
-
-std::string shape_text(const std::vector<std::size_t>& shape) {
-  if (shape.empty()) return "scalar";
-  std::string s;
-  for (std::size_t d = 0; d < shape.size(); ++d) s += (d ? "x" : "") + std::to_string(shape[d]);
-  return s;
-}
-
-std::string percent(std::uint64_t n, std::uint64_t total) {
-  if (total == 0) return "";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f%%", 100.0 * double(n) / double(total));
-  return buf;
-}
-
 }  // namespace fp8emu::cli

@@ -108,13 +108,4 @@ std::span<const T> view(const npy::Array& a) {
 npy::Array code_array(const std::vector<std::uint32_t>& codes, int bits,
                       const std::vector<std::size_t>& shape);
 
-/// Returns a flat index as a multi-index of `shape`: "[1, 2]".
-std::string multi_index(const std::vector<std::size_t>& shape, std::uint64_t flat);
-
-/// Returns a shape as "3x4" ("scalar" for 0-d).
-std::string shape_text(const std::vector<std::size_t>& shape);
-
-/// Returns n / total as a percentage with 4 decimals ("" for total 0).
-std::string percent(std::uint64_t n, std::uint64_t total);
-
 }  // namespace fp8emu::cli

@@ -1,20 +1,15 @@
 // fp8emu CLI: fp8emu compare, a kernel's output against the expected one.
 #include "commands.hpp"
 
-#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
-#include <span>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
 #include "fp8emu/array.hpp"
 #include "fp8emu/compare.hpp"
-#include "fp8emu/explain.hpp"
 #include "fp8emu/file.hpp"
-#include "fp8emu/json.hpp"
 
 namespace fp8emu::cli {
 namespace {
@@ -51,135 +46,6 @@ struct CompareInput {
   bool codes = true;
   npy::Array e, a;
 };
-
-// Returns element i as its bits (the dtype's width).
-std::uint64_t raw_bits(const npy::Array& x, std::size_t i) {
-  const std::size_t w = npy::item_size(x.dtype);
-  std::uint64_t b = 0;
-  std::memcpy(&b, x.data.data() + i * w, w);
-  return b;
-}
-
-// Returns element i decoded, in its shortest round-trip form, with its hex bits.
-std::string shown(const CompareInput& in, const npy::Array& x, std::size_t i, double value) {
-  const std::uint64_t b = raw_bits(x, i);
-  if (in.codes) return shortest(value) + " (" + hex_code(b, total_bits(in.f)) + ")";
-  const int bits = int(8 * npy::item_size(x.dtype));
-  const std::string v = x.dtype == npy::DType::float64 ? shortest(value) : shortest(float(value));
-  return v + " (" + hex_code(b, bits) + ")";
-}
-
-
-// Returns the report as JSON (fp8emu/json.hpp: non-finite numbers as strings).
-std::string report_json(const CompareInput& in, const CompareReport& r, double tolerance,
-                        const std::string& epath, const std::string& apath) {
-  json::Value j = json::Value::object();
-  j.set("format", format_name(in.f));
-  j.set("as", in.codes ? "codes" : "values");
-  j.set("expected", epath);
-  j.set("actual", apath);
-  j.set("dtype", npy::dtype_name(in.e.dtype));
-  json::Value shape = json::Value::array();
-  for (std::size_t d : in.e.shape) shape.push(d);
-  j.set("shape", std::move(shape));
-  j.set("tolerance_ulps", tolerance);
-  j.set("total", r.total);
-  j.set("exact", r.exact);
-  j.set("tolerated", r.tolerated);
-  j.set("failed", r.failed);
-  j.set("passed", r.passed());
-  json::Value hist = json::Value::array();
-  for (std::size_t b = 0; b < kUlpBuckets; ++b)
-    if (r.histogram[b])
-      hist.push(json::Value::object().set("ulps", ulp_bucket_label(b)).set("count", r.histogram[b]));
-  j.set("ulp_histogram", std::move(hist));
-  json::Value kinds = json::Value::object();
-  for (std::size_t k = 0; k < kDifferenceCount; ++k)
-    kinds.set(difference_name(Difference(k)), r.by_kind[k]);
-  j.set("by_class", std::move(kinds));
-  auto extreme = [&](double v, std::uint64_t i) {
-    if (!(v > 0)) return json::Value();
-    return json::Value::object().set("value", v).set("index", i).set("at", multi_index(in.e.shape, i));
-  };
-  j.set("max_ulps", extreme(r.max_ulps, r.max_ulps_index));
-  j.set("max_abs_error", extreme(r.max_abs_error, r.max_abs_index));
-  j.set("max_rel_error", extreme(r.max_rel_error, r.max_rel_index));
-  if (!in.codes) {
-    j.set("off_grid_expected", r.off_grid_expected);
-    j.set("off_grid_actual", r.off_grid_actual);
-  }
-  json::Value list = json::Value::array();
-  const int bits = in.codes ? total_bits(in.f) : int(8 * npy::item_size(in.e.dtype));
-  for (const MismatchRecord& m : r.first)
-    list.push(json::Value::object()
-                  .set("index", m.index)
-                  .set("at", multi_index(in.e.shape, m.index))
-                  .set("expected", m.expected)
-                  .set("expected_hex", hex_code(raw_bits(in.e, m.index), bits))
-                  .set("actual", m.actual)
-                  .set("actual_hex", hex_code(raw_bits(in.a, m.index), bits))
-                  .set("ulps", m.ulps)
-                  .set("class", difference_name(m.kind))
-                  .set("tolerated", m.tolerated));
-  j.set("first_mismatches", std::move(list));
-  return j.dump();
-}
-
-void print_report(const CompareInput& in, const CompareReport& r, double tolerance) {
-  std::printf("compare: %llu elements of %s %s (%s, shape %s), tolerance %s ulps\n",
-              (unsigned long long)r.total, format_name(in.f).c_str(), in.codes ? "codes" : "values",
-              npy::dtype_name(in.e.dtype), shape_text(in.e.shape).c_str(), shortest(tolerance).c_str());
-  std::printf("  %-20s %12llu  %s\n", "bit-exact", (unsigned long long)r.exact, percent(r.exact, r.total).c_str());
-  std::printf("  %-20s %12llu  %s\n", "within tolerance", (unsigned long long)r.tolerated,
-              percent(r.tolerated, r.total).c_str());
-  std::printf("  %-20s %12llu  %s\n", "beyond tolerance", (unsigned long long)r.failed,
-              percent(r.failed, r.total).c_str());
-  if (!in.codes && (r.off_grid_expected || r.off_grid_actual))
-    std::printf("  not values of %s: %llu expected, %llu actual (distances are fractional there)\n",
-                format_name(in.f).c_str(), (unsigned long long)r.off_grid_expected,
-                (unsigned long long)r.off_grid_actual);
-  const std::uint64_t mismatches = r.tolerated + r.failed;
-  if (mismatches == 0) {
-    std::printf("PASS: every element is bit-exact\n");
-    return;
-  }
-  std::printf("ulp distance of the mismatches:\n");
-  for (std::size_t b = 0; b < kUlpBuckets; ++b)
-    if (r.histogram[b])
-      std::printf("  %-20s %12llu\n", ulp_bucket_label(b).c_str(), (unsigned long long)r.histogram[b]);
-  std::printf("mismatches by class:\n");
-  for (std::size_t k = 0; k < kDifferenceCount; ++k)
-    if (r.by_kind[k])
-      std::printf("  %-20s %12llu\n", std::string(difference_name(Difference(k))).c_str(),
-                  (unsigned long long)r.by_kind[k]);
-  if (r.max_abs_error > 0 || r.max_ulps > 0) {
-    std::printf("largest errors (pairs of finite values):\n");
-    auto line = [&](const char* what, double v, std::uint64_t i) {
-      if (!(v > 0)) return;
-      std::printf("  %-9s %-14s at %s (flat %llu)\n", what, shortest(v).c_str(),
-                  multi_index(in.e.shape, i).c_str(), (unsigned long long)i);
-    };
-    line("ulps", r.max_ulps, r.max_ulps_index);
-    line("absolute", r.max_abs_error, r.max_abs_index);
-    line("relative", r.max_rel_error, r.max_rel_index);
-  }
-  if (!r.first.empty()) {
-    std::printf("first %zu mismatches:\n", r.first.size());
-    std::printf("  %-16s %10s  %-26s %-26s %10s  %s\n", "index", "flat", "expected", "actual", "ulps",
-                "class");
-    for (const MismatchRecord& m : r.first)
-      std::printf("  %-16s %10llu  %-26s %-26s %10s  %s%s\n", multi_index(in.e.shape, m.index).c_str(),
-                  (unsigned long long)m.index, shown(in, in.e, m.index, m.expected).c_str(),
-                  shown(in, in.a, m.index, m.actual).c_str(), shortest(m.ulps).c_str(),
-                  std::string(difference_name(m.kind)).c_str(), m.tolerated ? " (tolerated)" : "");
-  }
-  if (r.passed())
-    std::printf("PASS: %llu mismatches, all within %s ulps\n", (unsigned long long)mismatches,
-                shortest(tolerance).c_str());
-  else
-    std::printf("FAIL: %llu element%s differ%s by more than %s ulps\n", (unsigned long long)r.failed,
-                r.failed == 1 ? "" : "s", r.failed == 1 ? "s" : "", shortest(tolerance).c_str());
-}
 
 }  // namespace
 
@@ -250,22 +116,23 @@ int cmd_compare(int argc, char** argv) {
       case npy::DType::float32:
         r = compare_values(in.f, view<float>(in.e), view<float>(in.a), o);
         break;
-      default: {
-        // float16 widened to float (exact); the report shows its bits from the file.
-        std::vector<float> ev(in.e.size()), av(in.a.size());
-        dequantize(formats::float16{}, view<std::uint16_t>(in.e), std::span<float>(ev));
-        dequantize(formats::float16{}, view<std::uint16_t>(in.a), std::span<float>(av));
-        r = compare_values(in.f, ev, av, o);
-      }
+      default:  // float16, widened to float (exact); the report shows its bits
+        r = compare_float16_bits(in.f, view<std::uint16_t>(in.e), view<std::uint16_t>(in.a), o);
     }
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  print_report(in, r, tolerance);
-  if (a.opt.count("--json")) {
-    const std::string j = report_json(in, r, tolerance, epath, apath);
-    write_file(a.opt["--json"], j);
-  }
+  CompareSubject subject;
+  subject.format = in.f;
+  subject.codes = in.codes;
+  subject.dtype = npy::dtype_name(dt);
+  subject.value_bits = int(8 * npy::item_size(dt));
+  subject.shape = in.e.shape;
+  subject.tolerance_ulps = tolerance;
+  subject.expected = epath;
+  subject.actual = apath;
+  std::fputs(compare_text(subject, r).c_str(), stdout);
+  if (a.opt.count("--json")) write_file(a.opt["--json"], compare_json(subject, r));
   std::fflush(stdout);
   return r.passed() ? 0 : 1;
 }

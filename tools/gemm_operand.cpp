@@ -3,11 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <limits>
-#include <span>
 #include <string_view>
-#include <tuple>
 
 #include "fp8emu/array.hpp"
 #include "fp8emu/explain.hpp"
@@ -15,30 +11,6 @@
 
 namespace fp8emu::cli {
 namespace {
-
-// The block scalings of float operands (--a-scale / --b-scale): one scale per block of the
-// operand, computed from the block's largest magnitude by quantize_matrix (docs/gemm.md,
-// "Command line").
-struct BlockRule {
-  MatrixScaling scaling;
-  std::string_view name;    ///< Its --X-scale spelling.
-  std::int64_t k_block;     ///< Elements per block along K; 0: given as block:RxC.
-  std::string_view format;  ///< The operand's default format.
-};
-
-constexpr BlockRule kBlockRules[] = {
-    {MatrixScaling::block, "block:RxC", 0, "e4m3fn"},
-    {MatrixScaling::mx, "mx", 32, "e4m3fn"},
-    {MatrixScaling::nvfp4, "nvfp4", 16, "e2m1fn"},
-};
-
-// Returns the rule of a --X-scale spelling, or nullptr when it names no block scaling.
-const BlockRule* block_rule(const std::string& s) {
-  for (const BlockRule& r : kBlockRules) {
-    if (r.k_block ? s == r.name : s.starts_with(r.name.substr(0, r.name.find(':') + 1))) return &r;
-  }
-  return nullptr;
-}
 
 // Returns "N blocks, min X, max Y" over the scale values of the non-empty grid.
 std::string scale_range(const std::vector<float>& values) {
@@ -55,61 +27,21 @@ std::pair<std::int64_t, std::int64_t> block_arg(const std::string& s, const std:
   return {std::int64_t(r), std::int64_t(c)};
 }
 
-// Quantizes a float operand with one scale per block of br x bc by the rule `r`
-// (quantize_matrix), and sets op's codes, scales and summary.
-void quantize_blocked(GemmOperand& op, const npy::Array& in, const Format& f, const BlockRule& r,
-                      std::int64_t br, std::int64_t bc, const std::string& what) {
-  const std::int64_t rows = std::int64_t(in.shape[0]), cols = std::int64_t(in.shape[1]);
-  std::vector<float> x(in.size());
-  if (in.dtype == npy::DType::float32) {
-    if (!x.empty()) std::memcpy(x.data(), in.data.data(), 4 * x.size());
-  } else if (in.dtype == npy::DType::float16) {
-    dequantize(formats::float16{}, view<std::uint16_t>(in), std::span<float>(x));  // exact
-  } else {
-    throw UsageError(what + " quantizes float32 or float16 values; the input holds " +
-                     npy::dtype_name(in.dtype));
-  }
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i]))
-      throw UsageError(what + ": element (" + std::to_string(std::int64_t(i) / cols) + ", " +
-                       std::to_string(std::int64_t(i) % cols) + ") is " + shortest(x[i]) +
-                       "; block scales need finite inputs");
-  MatrixQuantizeOptions o;
-  o.scaling = r.scaling;
-  o.block_rows = br;
-  o.block_cols = bc;
-  QuantizedMatrix q;
-  try {
-    quantize_matrix(FloatMatrix{x.data(), rows, cols}, f, o, q);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(what + ": " + e.what());
-  }
-  // The codes as stored: code_bytes(f) bytes each (at most 16 bits here), row-major.
-  op.codes.shape = in.shape;
-  op.codes.dtype = total_bits(f) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
-  op.codes.data.resize(x.size() * npy::item_size(op.codes.dtype));
-  if (!x.empty()) std::memcpy(op.codes.data.data(), q.storage.data(), op.codes.data.size());
-  op.fscales = std::move(q.float_scales);
-  op.cscales = std::move(q.code_scales);
-  op.scales.data = q.encoding == ScaleEncoding::float32 ? static_cast<const void*>(op.fscales.data())
-                                                        : static_cast<const void*>(op.cscales.data());
-  op.scales.encoding = q.encoding;
-  op.scales.block_rows = br;
-  op.scales.block_cols = bc;
-  op.scales.tensor = q.tensor;
-  // The dequantization scale of every block, and how many blocks are all zeros.
-  std::vector<float> values(op.fscales);
-  for (const std::uint8_t c : op.cscales)
+// Says which block scales quantize_operand gave `q` (scaling s): their shape, encoding,
+// count, min and max, how many blocks are all zeros, and NVFP4's tensor scale.
+std::string block_summary(const QuantizedMatrix& q, const OperandScale& s) {
+  std::vector<float> values(q.float_scales);
+  for (const std::uint8_t c : q.code_scales)
     values.push_back(q.encoding == ScaleEncoding::e8m0 ? float(decode(formats::e8m0fnu{}, c))
                                                        : float(decode(formats::e4m3fn{}, c)));
   const auto zero = std::count(q.block_amax.begin(), q.block_amax.end(), 0.0);
-  op.summary = std::string(r.scaling == MatrixScaling::block ? "block" : r.name) + " scales of " +
-               std::to_string(br) + "x" + std::to_string(bc) + " blocks (" +
-               (q.encoding == ScaleEncoding::e4m3 ? std::string("e4m3fn") : std::string(to_string(q.encoding))) + "): " + scale_range(values) + "; " +
-               std::to_string(zero) + " with amax 0" +
-               (r.scaling == MatrixScaling::nvfp4
-                    ? "; tensor scale " + shortest(q.tensor) + " (amax " + shortest(q.amax) + ")"
-                    : "");
+  return std::string(matrix_scaling_name(s.scaling)) + " scales of " + std::to_string(s.block_rows) + "x" +
+         std::to_string(s.block_cols) + " blocks (" +
+         (q.encoding == ScaleEncoding::e4m3 ? std::string("e4m3fn") : std::string(to_string(q.encoding))) +
+         "): " + scale_range(values) + "; " + std::to_string(zero) + " with amax 0" +
+         (s.scaling == MatrixScaling::nvfp4
+              ? "; tensor scale " + shortest(q.tensor) + " (amax " + shortest(q.amax) + ")"
+              : "");
 }
 
 }  // namespace
@@ -118,10 +50,20 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   const std::string path = a.opt["--" + name];
   const std::string sopt = "--" + name + "-scale";
   const std::string sarg = a.opt.count(sopt) ? a.opt[sopt] : "";
-  const BlockRule* rule = block_rule(sarg);
+  const bool file = sarg.size() > 4 && sarg.ends_with(".npy");
+  OperandScale scale;  // none, a tensor scale, auto or block scales (FILE.npy: below)
+  if (!file) {
+    try {
+      scale = parse_operand_scale(sarg, name == "a" ? Operand::a : Operand::b, sopt, ", FILE.npy");
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
+  const bool blocked = scale.scaling != MatrixScaling::none && scale.scaling != MatrixScaling::tensor;
+  const bool is_auto = scale.scaling == MatrixScaling::tensor && scale.scale == 0.0f;
   const std::string fopt = "--" + name + "-format";
   const Format f =
-      format_arg(a.opt.count(fopt) ? a.opt[fopt] : std::string(rule ? rule->format : "e4m3fn"));
+      format_arg(a.opt.count(fopt) ? a.opt[fopt] : format_name(default_operand_format(scale)));
   if (total_bits(f) > 16) throw UsageError("--" + name + "-format: codes of at most 16 bits");
   if (!fits_float(f)) throw UsageError("--" + name + "-format: the values must fit in float32");
   GemmOperand op;
@@ -134,30 +76,15 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   const npy::DType code_type = total_bits(f) <= 8 ? npy::DType::uint8 : npy::DType::uint16;
   const std::size_t n = in.size();
   op.scales.tensor = 1.0f;
-  float quant_scale = 1.0f;  // x * quant_scale is quantized; 1 / quant_scale dequantizes
   op.summary = is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype) + ", no scale"
                         : format_name(f) + " codes, no scale";
-  const bool file = sarg.size() > 4 && sarg.ends_with(".npy");
   for (const std::string o : {"-block", "-scale-codes"})
     if (!file && a.opt.count("--" + name + o))
       throw UsageError("--" + name + o + " applies to " + sopt +
                        " FILE.npy (block scales of code inputs)");
-  if (rule) {
-    if (!is_float)
-      throw UsageError(sopt + " " + sarg + " needs float input (" + path + " holds codes)");
-    std::int64_t br = 1, bc = 1;
-    if (rule->k_block)
-      (name == "a" ? bc : br) = rule->k_block;
-    else
-      std::tie(br, bc) = block_arg(sarg.substr(sarg.find(':') + 1), sopt + " block:");
-    quantize_blocked(op, in, f, *rule, br, bc, sopt + " " + sarg);
-    op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", " + op.summary;
-    op.m = CodeMatrix{f, op.codes.data.data(), rows, cols, Layout::row_major, 0};
-    return op;
-  }
-  if (sarg == "auto") {
-    if (!is_float) throw UsageError(sopt + " auto needs float input (" + path + " holds codes)");
-  } else if (file) {
+  if ((blocked || is_auto) && !is_float)
+    throw UsageError(sopt + " " + sarg + " needs float input (" + path + " holds codes)");
+  if (file) {
     // Block scales from a file.
     const std::string bopt = "--" + name + "-block";
     if (!a.opt.count(bopt)) throw UsageError(sopt + " FILE.npy needs " + bopt + " RxC");
@@ -189,37 +116,36 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
     if (is_float) throw UsageError(sopt + " FILE.npy applies to code inputs; quantize float inputs first");
     op.summary = format_name(f) + " codes, " + std::to_string(sc.size()) + " scales of " +
                  std::to_string(br) + "x" + std::to_string(bc) + " blocks from " + sarg;
-  } else if (!sarg.empty()) {
-    op.scales.tensor = scale_arg(sarg, sopt, ", or auto, FILE.npy, block:RxC, mx, nvfp4");
+  } else if (scale.scaling == MatrixScaling::tensor && !is_auto) {
+    op.scales.tensor = scale.scale;
     op.summary = (is_float ? format_name(f) + " from " + npy::dtype_name(in.dtype)
                            : format_name(f) + " codes") +
                  ", tensor scale " + shortest(op.scales.tensor);
-    if (is_float) {
-      quant_scale = 1.0f / op.scales.tensor;
-      if (!(quant_scale > 0.0f && std::isfinite(quant_scale))) throw UsageError(sopt + ": 1/scale is not a finite float");
-    }
   }
   if (is_float) {
-    std::vector<std::uint32_t> codes(n);
-    ArrayOptions qo;
-    const auto run = [&](const ArrayOptions& o) {
-      switch (in.dtype) {
-        case npy::DType::float16: return quantize_float16_bits(f, view<std::uint16_t>(in), codes, o);
-        case npy::DType::float32: return quantize(f, view<float>(in), codes, o);
-        default: return quantize(f, view<double>(in), codes, o);
-      }
-    };
-    if (sarg == "auto") {
-      const double amax = run(qo).amax;
-      quant_scale = auto_scale_arg(amax, max_finite(f));
-      op.scales.tensor = 1.0f / quant_scale;
-      op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", tensor scale " +
-                   shortest(op.scales.tensor) + " (auto: amax " + shortest(amax) + ")";
+    // quantize_operand: the codes and scales of the library's quantize-matrix step.
+    const FloatOperand x{in.data.data(),
+                         in.dtype == npy::DType::float16   ? FloatOperand::Type::float16
+                         : in.dtype == npy::DType::float32 ? FloatOperand::Type::float32
+                                                           : FloatOperand::Type::float64,
+                         rows, cols};
+    try {
+      quantize_operand(x, f, scale, sopt, op.q);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
     }
-    qo.scale = quant_scale;
-    run(qo);
-    op.codes = code_array(codes, total_bits(f), in.shape);
-  } else if (in.dtype == code_type) {
+    if (is_auto) {
+      auto_scale_arg(op.q.amax, max_finite(f));  // NaN or infinity: an error
+      op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", tensor scale " +
+                   shortest(op.q.tensor) + " (auto: amax " + shortest(op.q.amax) + ")";
+    } else if (blocked) {
+      op.summary = format_name(f) + " from " + npy::dtype_name(in.dtype) + ", " + block_summary(op.q, scale);
+    }
+    op.m = op.q.matrix();
+    op.scales = op.q.scales();
+    return op;
+  }
+  if (in.dtype == code_type) {
     op.codes = std::move(in);
     // Every code must belong to the format.
     for (std::size_t i = 0; i < n; ++i) {
@@ -235,6 +161,5 @@ GemmOperand gemm_operand(Args& a, const std::string& name) {
   op.m = CodeMatrix{f, op.codes.data.data(), rows, cols, Layout::row_major, 0};
   return op;
 }
-
 
 }  // namespace fp8emu::cli

@@ -9,12 +9,14 @@
 #include "args.hpp"
 #include "fp8emu/gemm.hpp"
 #include "fp8emu/npy.hpp"
+#include "fp8emu/quantize_matrix.hpp"
 
 namespace fp8emu::cli {
 
-// One operand of gemm: its codes (as a CodeMatrix over owned storage), its scales, and a
-// line that says which scales were used.
+// One operand of gemm: its codes (as a CodeMatrix over owned storage: `q` for float
+// inputs, `codes` for code inputs), its scales, and a line that says which scales were used.
 struct GemmOperand {
+  QuantizedMatrix q;
   npy::Array codes;
   std::vector<float> fscales;
   std::vector<std::uint8_t> cscales;

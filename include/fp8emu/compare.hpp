@@ -14,7 +14,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -117,5 +119,36 @@ CompareReport compare_values(const Format& f, std::span<const float> expected,
                              std::span<const float> actual, const CompareOptions& o = {});
 CompareReport compare_values(const Format& f, std::span<const double> expected,
                              std::span<const double> actual, const CompareOptions& o = {});
+/// Compares float16 values given as their bits, widened to float (exactly) and compared
+/// as compare_values does; the records carry the float16 bits.
+CompareReport compare_float16_bits(const Format& f, std::span<const std::uint16_t> expected,
+                                   std::span<const std::uint16_t> actual,
+                                   const CompareOptions& o = {});
+
+/// What the report of a comparison says of the arrays compared.
+struct CompareSubject {
+  Format format = formats::e4m3fn{};
+  bool codes = true;               ///< Codes of `format`, or values measured on its grid.
+  std::string dtype;               ///< The arrays' element type, as NumPy names it ("uint8").
+  int value_bits = 32;             ///< Values: the bits of one element (16, 32 or 64).
+  std::vector<std::size_t> shape;  ///< The arrays' shape (none: a scalar).
+  double tolerance_ulps = 0;
+  std::optional<std::string> expected, actual;  ///< Where the arrays came from (files).
+};
+
+/// Returns the report `fp8emu compare` prints: the counts, the histogram of the ulp
+/// distances and the classes of the mismatches, the largest errors, the first mismatches
+/// (decoded and in hex: the codes, or the bits of the values), and a PASS or FAIL line.
+std::string compare_text(const CompareSubject& s, const CompareReport& r);
+
+/// Returns the report as the JSON that `fp8emu compare --json` writes (json.hpp: numbers
+/// that are not finite as strings; "expected" and "actual" null when not given).
+std::string compare_json(const CompareSubject& s, const CompareReport& r);
+
+/// Returns a flat index into an array of `shape` as its multi-index: "[1, 2]".
+std::string multi_index(const std::vector<std::size_t>& shape, std::uint64_t flat);
+
+/// Returns a shape as the reports print it: "3x4" ("scalar" for no dimensions).
+std::string shape_text(const std::vector<std::size_t>& shape);
 
 }  // namespace fp8emu

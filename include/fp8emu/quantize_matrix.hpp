@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -130,5 +131,46 @@ double quantize_matrix(const FloatMatrix& x, const Format& f, const MatrixQuanti
 /// Returns the quantized matrix (quantize_matrix into a new QuantizedMatrix).
 QuantizedMatrix quantize_matrix(const FloatMatrix& x, const Format& f,
                                 const MatrixQuantizeOptions& o);
+
+/// The scale of a float GEMM operand as `fp8emu gemm --a-scale` spells it (docs/gemm.md,
+/// "Command line"): none; one tensor scale X (x / X is quantized, X dequantizes); auto
+/// (x s is quantized with s = auto_scale of the operand's amax, 1 / s dequantizes); or
+/// block scales by quantize_matrix (block, mx, nvfp4).
+struct OperandScale {
+  MatrixScaling scaling = MatrixScaling::none;  ///< none, tensor, block, mx or nvfp4.
+  float scale = 0.0f;                           ///< tensor: X; 0 means auto.
+  std::int64_t block_rows = 0, block_cols = 0;  ///< block, mx, nvfp4: the block shape.
+  std::string spelling;                         ///< The spec it was parsed from.
+};
+
+/// Returns the scale `spec` spells for operand `op`: "" (none), a number > 0 that is
+/// finite as a float32 (decimal or hex; the tensor scale X), "auto", "block:RxC" (R, C in
+/// 1..2^30), "mx" (blocks of 32 along K: A 1 x 32, B 32 x 1) or "nvfp4" (16 along K).
+/// Throws std::invalid_argument naming `what` (the option, "--a-scale"); the message
+/// lists the accepted spellings, with `more` (", FILE.npy") after auto.
+OperandScale parse_operand_scale(std::string_view spec, Operand op, std::string_view what,
+                                 std::string_view more = "");
+
+/// Returns the format of an operand scaled by `s` when none is given: e2m1fn for nvfp4,
+/// e4m3fn otherwise.
+Format default_operand_format(const OperandScale& s);
+
+/// A row-major packed rows x cols matrix of float32 or float64 values, or float16 bits.
+struct FloatOperand {
+  enum class Type : std::uint8_t { float16, float32, float64 };
+  const void* data = nullptr;
+  Type type = Type::float32;
+  std::int64_t rows = 0, cols = 0;
+};
+
+/// Quantizes the float operand `x` to codes of `f` (nearest-even, saturating) with the
+/// scale `s`, as `fp8emu gemm` does, into `out` (row-major codes; out.scales() are the
+/// scales gemm takes): none and tensor scales quantize each value from its own type;
+/// auto takes auto_scale of the amax (1 when the amax is 0, NaN or infinite; out.amax
+/// tells); block, mx and nvfp4 are quantize_matrix's, of float32 or float16 values (exact
+/// in float32) without NaN or infinity. Throws std::invalid_argument, the message
+/// starting with `what` (the option, "--a-scale") for errors of the scale.
+void quantize_operand(const FloatOperand& x, const Format& f, const OperandScale& s,
+                      std::string_view what, QuantizedMatrix& out, const Execution& exec = {});
 
 }  // namespace fp8emu

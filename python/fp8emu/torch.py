@@ -248,15 +248,11 @@ def convert(model, recipe="fp8-hybrid-delayed", *, keep=(), seed=0, threads=0):
     rec = _recipe(recipe)
     if type(model) is torch.nn.Linear:
         return model if _keep("", keep) else Linear.from_linear(model, rec, seed=seed, threads=threads)
-    index = 0
-    for path, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            child_path = f"{path}.{child_name}" if path else child_name
-            if type(child) is not torch.nn.Linear or _keep(child_path, keep):
-                continue
-            setattr(module, child_name,
-                    Linear.from_linear(child, rec, name=child_path, seed=seed, index=index, threads=threads))
-            index += 1
+    targets = [(p, m) for p, m in model.named_modules() if type(m) is torch.nn.Linear and not _keep(p, keep)]
+    for index, (path, child) in enumerate(targets):
+        parent, _, attr = path.rpartition(".")
+        setattr(model.get_submodule(parent), attr,
+                Linear.from_linear(child, rec, name=path, seed=seed, index=index, threads=threads))
     return model
 
 

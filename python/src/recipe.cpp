@@ -334,6 +334,10 @@ void bind_recipe(py::module_& m) {
            py::arg("training") = py::none(), "Returns dx = dy W (dy: n x out, w: out x in).")
       .def("wgrad", &RecipeLinear::wgrad, py::arg("dy"), py::arg("x"), py::kw_only(), py::arg("step") = py::none(),
            py::arg("training") = py::none(), "Returns dW = dy^T x (dy: n x out, x: n x in).")
+      .def("__copy__", [](const RecipeLinear& l) { return RecipeLinear(l); })
+      .def(
+          "__deepcopy__", [](const RecipeLinear& l, const py::dict&) { return RecipeLinear(l); }, py::arg("memo"),
+          "Returns a copy with its own state (copy.deepcopy of a model copies its layers' states).")
       .def("bias_grad", &RecipeLinear::bias_grad, py::arg("dy"),
            "Returns the column sums of dy (float64, row by row, rounded once to float32).")
       .def("state", &RecipeLinear::state,
@@ -352,7 +356,7 @@ void bind_recipe(py::module_& m) {
       }, py::arg("role"), py::arg("step"), py::arg("training") = true,
       "Returns the random stream of a role's GEMM (operand a draws from 2 stream, b from 2 stream + 1).")
       .def_property_readonly("history_length", &RecipeLinear::history_length)
-      .def_property_readonly("recipe", &RecipeLinear::recipe)
+      .def_property_readonly("recipe", [](const RecipeLinear& l) { return l.recipe(); }, "The recipe (a copy).")
       .def_property_readonly("names", &RecipeLinear::names)
       .def_property_readonly("override", &RecipeLinear::override_recipe,
                              "The recipe of the layer override matching the names, or None.")
