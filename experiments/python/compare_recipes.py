@@ -290,7 +290,12 @@ def main(argv):
     except ImportError as e:
         print(f"skipped: PyTorch is not installed ({e}); Debian: apt-get install python3-torch")
         return 1
-    import fp8emu.torch as fp8torch
+    try:
+        import fp8emu.torch as fp8torch
+    except ImportError as e:
+        print(f"compare_recipes.py: cannot import fp8emu.torch ({e}); build the package (cmake --build build "
+              "--target fp8emu_python) and run with PYTHONPATH=build/python", file=sys.stderr)
+        return 1
 
     for r in a.recipes:  # every recipe checked before the first run
         try:
@@ -326,9 +331,13 @@ def main(argv):
     wall_s = time.perf_counter() - t0
     summary = summarize(rows, a.recipes)
     table = markdown(summary, a, command.strip(), wall_s)
-    write_atomic(a.out, "runs.csv", csv_text(rows))
-    write_atomic(a.out, "summary.csv", csv_text(summary))
-    write_atomic(a.out, "results.md", table)
+    try:
+        write_atomic(a.out, "runs.csv", csv_text(rows))
+        write_atomic(a.out, "summary.csv", csv_text(summary))
+        write_atomic(a.out, "results.md", table)
+    except OSError as e:
+        print(f"compare_recipes.py: cannot write into {a.out}: {e}", file=sys.stderr)
+        return 1
     print("\n" + table)
     print(f"wrote {os.path.join(a.out, 'results.md')}, summary.csv and runs.csv")
     return 0
