@@ -151,6 +151,7 @@ void bind_compare(py::module_& m) {
             return l;
           },
           "The first `keep` mismatches by index (MismatchRecord).")
+      .def_property_readonly("format", [](const Report& r) { return r.subject.format; })
       .def_property_readonly("tolerance_ulps", [](const Report& r) { return r.subject.tolerance_ulps; })
       .def_property_readonly("as_codes", [](const Report& r) { return r.subject.codes; },
                              "True when codes were compared, False for values.")

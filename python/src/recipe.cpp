@@ -4,13 +4,15 @@
 // (sim/src/layers.cpp): each by fp8sim::recipe_gemm with the layer's role, its six operand
 // states (delayed scaling's amax history and scale, statistics) kept across calls.
 // fp8emu.torch builds its autograd functions and its Linear on RecipeLinear.
+
+#include <pybind11/stl.h>
+
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <pybind11/stl.h>
 
 #include "bindings.hpp"
 #include "fp8sim/qgemm.hpp"
@@ -42,7 +44,8 @@ py::array float_matrix(const py::array& a, const char* what) {
   if (!a.dtype().is(py::dtype::of<float>()))
     throw py::type_error(std::string(what) + ": expected a float32 array, got " + dtype_name(a));
   if (a.ndim() != 2)
-    throw py::value_error(std::string(what) + ": expected a 2-D array, got " + std::to_string(a.ndim()) + "-D");
+    throw py::value_error(std::string(what) + ": expected a 2-D array, got " +
+                          std::to_string(a.ndim()) + "-D");
   return c_contiguous(a);
 }
 
@@ -65,14 +68,20 @@ py::dict stats_dict(const fp8sim::QuantStats& s) {
 }
 
 // One linear layer y = x W^T (W: out x in) under a recipe: the roles for its names, the
-// operand states and a workspace. Not thread-safe (one call at a time: Python holds it).
+// operand states and a workspace. One call at a time: a GEMM runs without the GIL, so a
+// second Python thread calling the same layer waits for it (lock_).
 class RecipeLinear {
  public:
-  RecipeLinear(const Recipe& recipe, std::vector<std::string> names, std::uint64_t seed, std::int64_t index,
-               int threads)
-      : recipe_(checked(recipe)), names_(std::move(names)), seed_(seed), index_(index), exec_(execution(threads)) {
+  RecipeLinear(const Recipe& recipe, std::vector<std::string> names, std::uint64_t seed,
+               std::int64_t index, int threads)
+      : recipe_(checked(recipe)),
+        names_(std::move(names)),
+        seed_(seed),
+        index_(index),
+        exec_(execution(threads)) {
     if (index < 0 || index > kMaxLayerIndex)
-      throw py::value_error("index: expected 0.." + std::to_string(kMaxLayerIndex) + ", got " + std::to_string(index));
+      throw py::value_error("index: expected 0.." + std::to_string(kMaxLayerIndex) + ", got " +
+                            std::to_string(index));
     for (int r = 0; r < fp8sim::kRoles; ++r) roles_[r] = recipe_.role(Role(r), names_);
     for (const fp8sim::LayerOverride& o : recipe_.layers)
       for (const std::string& n : names_)
@@ -85,7 +94,8 @@ class RecipeLinear {
                   std::optional<bool> training) {
     const py::array x = float_matrix(x_in, "x"), w = float_matrix(w_in, "w");
     const std::int64_t n = x.shape(0), in = x.shape(1), out = w.shape(0);
-    if (w.shape(1) != in) throw py::value_error(shapes("fprop: x", x, "w", w, "x.shape[1] == w.shape[1]"));
+    if (w.shape(1) != in)
+      throw py::value_error(shapes("fprop: x", x, "w", w, "x.shape[1] == w.shape[1]"));
     py::array y = new_array(py::dtype::of<float>(), {n, out});
     float* yp = static_cast<float*>(y.mutable_data());
     const fp8sim::MatView a{data_of(x), n, in, Layout::row_major, 0};
@@ -99,7 +109,8 @@ class RecipeLinear {
                   std::optional<bool> training) {
     const py::array dy = float_matrix(dy_in, "dy"), w = float_matrix(w_in, "w");
     const std::int64_t n = dy.shape(0), out = dy.shape(1), in = w.shape(1);
-    if (w.shape(0) != out) throw py::value_error(shapes("dgrad: dy", dy, "w", w, "dy.shape[1] == w.shape[0]"));
+    if (w.shape(0) != out)
+      throw py::value_error(shapes("dgrad: dy", dy, "w", w, "dy.shape[1] == w.shape[0]"));
     py::array dx = new_array(py::dtype::of<float>(), {n, in});
     float* p = static_cast<float*>(dx.mutable_data());
     const fp8sim::MatView a{data_of(dy), n, out, Layout::row_major, 0};
@@ -113,7 +124,8 @@ class RecipeLinear {
                   std::optional<bool> training) {
     const py::array dy = float_matrix(dy_in, "dy"), x = float_matrix(x_in, "x");
     const std::int64_t n = dy.shape(0), out = dy.shape(1), in = x.shape(1);
-    if (x.shape(0) != n) throw py::value_error(shapes("wgrad: dy", dy, "x", x, "dy.shape[0] == x.shape[0]"));
+    if (x.shape(0) != n)
+      throw py::value_error(shapes("wgrad: dy", dy, "x", x, "dy.shape[0] == x.shape[0]"));
     py::array dw = new_array(py::dtype::of<float>(), {out, in});
     float* p = static_cast<float*>(dw.mutable_data());
     const fp8sim::MatView a{data_of(dy), out, n, Layout::col_major, 0};
@@ -160,6 +172,7 @@ class RecipeLinear {
   // its first entries, zeros before its first amax and after its length), amax values
   // recorded (6) and scales (6), the slots in the order (fprop, dgrad, wgrad) x (a, b).
   py::dict state() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     const int h = history_length();
     py::array_t<float> hist({py::ssize_t(kSlots), py::ssize_t(h)});
     py::array_t<std::int64_t> rec(kSlots);
@@ -183,10 +196,13 @@ class RecipeLinear {
   // first (the rules of the simulator's checkpoints): ValueError naming the slot.
   void set_state(const py::array& hist_in, const py::array& rec_in, const py::array& scale_in) {
     const int h = history_length();
-    if (!hist_in.dtype().is(py::dtype::of<float>()) || !scale_in.dtype().is(py::dtype::of<float>()) ||
+    if (!hist_in.dtype().is(py::dtype::of<float>()) ||
+        !scale_in.dtype().is(py::dtype::of<float>()) ||
         !rec_in.dtype().is(py::dtype::of<std::int64_t>()))
-      throw py::type_error("set_state: expected amax_history and scale float32, amax_recorded int64");
-    const py::array hist = c_contiguous(hist_in), rec = c_contiguous(rec_in), scale = c_contiguous(scale_in);
+      throw py::type_error(
+          "set_state: expected amax_history and scale float32, amax_recorded int64");
+    const py::array hist = c_contiguous(hist_in), rec = c_contiguous(rec_in),
+                    scale = c_contiguous(scale_in);
     if (hist.ndim() != 2 || hist.shape(0) != kSlots || hist.shape(1) != h || rec.ndim() != 1 ||
         rec.shape(0) != kSlots || scale.ndim() != 1 || scale.shape(0) != kSlots)
       throw py::value_error("set_state: expected amax_history of shape (6, " + std::to_string(h) +
@@ -199,24 +215,33 @@ class RecipeLinear {
       const std::string slot = std::string(kRoleNames[s / 2]) + (s % 2 ? ".b" : ".a");
       const int len = slot_history(s);
       const float* row = hp + s * h;
-      auto bad = [&](const std::string& why) { throw py::value_error("set_state: slot " + slot + ": " + why); };
+      auto bad = [&](const std::string& why) {
+        throw py::value_error("set_state: slot " + slot + ": " + why);
+      };
       if (rp[s] < 0) bad("amax_recorded is negative");
       if (!(sp[s] > 0) || std::isinf(sp[s])) bad("scale is not finite and positive");
-      if (len == 0 && (rp[s] != 0 || sp[s] != 1.0f)) bad("no delayed scaling: amax_recorded must be 0 and scale 1");
+      if (len == 0 && (rp[s] != 0 || sp[s] != 1.0f))
+        bad("no delayed scaling: amax_recorded must be 0 and scale 1");
       for (int i = 0; i < h; ++i) {
-        if (!(row[i] >= 0) || std::isinf(row[i])) bad("an amax history entry is not finite and >= 0");
-        if ((i >= len || rp[s] == 0) && row[i] != 0) bad("an amax history entry past what was recorded is not 0");
+        if (!(row[i] >= 0) || std::isinf(row[i]))
+          bad("an amax history entry is not finite and >= 0");
+        if ((i >= len || rp[s] == 0) && row[i] != 0)
+          bad("an amax history entry past what was recorded is not 0");
       }
       next[s].recorded = rp[s];
       next[s].scale = sp[s];
       if (rp[s] > 0) next[s].history.assign(row, row + len);
-      next[s].stats = states_[s].stats;
     }
-    for (int s = 0; s < kSlots; ++s) states_[s] = std::move(next[s]);
+    const std::lock_guard<std::mutex> hold(lock_.m);
+    for (int s = 0; s < kSlots; ++s) {
+      next[s].stats = std::move(states_[s].stats);
+      states_[s] = std::move(next[s]);
+    }
   }
 
   // {role: {"a": stats, "b": stats}} since the last reset_statistics().
   py::dict statistics() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     py::dict d;
     for (int r = 0; r < fp8sim::kRoles; ++r) {
       py::dict role;
@@ -227,9 +252,14 @@ class RecipeLinear {
     return d;
   }
   void reset_statistics() {
+    const std::lock_guard<std::mutex> hold(lock_.m);
     for (OperandState& s : states_) s.stats = {};
   }
 
+  RecipeLinear copy() const {
+    const std::lock_guard<std::mutex> hold(lock_.m);
+    return *this;
+  }
   const Recipe& recipe() const { return recipe_; }
   const std::vector<std::string>& names() const { return names_; }
   const std::optional<std::string>& override_recipe() const { return override_; }
@@ -240,18 +270,23 @@ class RecipeLinear {
   bool stats = true;
 
  private:
-  static std::string shapes(const std::string& a_name, const py::array& a, const std::string& b_name,
-                            const py::array& b, const std::string& rule) {
-    auto dims = [](const py::array& m) { return std::to_string(m.shape(0)) + "x" + std::to_string(m.shape(1)); };
+  static std::string shapes(const std::string& a_name, const py::array& a,
+                            const std::string& b_name, const py::array& b,
+                            const std::string& rule) {
+    auto dims = [](const py::array& m) {
+      return std::to_string(m.shape(0)) + "x" + std::to_string(m.shape(1));
+    };
     return a_name + " is " + dims(a) + ", " + b_name + " is " + dims(b) + ": expected " + rule;
   }
 
   void run(Role r, const fp8sim::MatView& a, const fp8sim::MatView& b, float* c, std::int64_t ldc,
            std::optional<std::uint64_t> step, std::optional<bool> training) {
     const bool train = training.value_or(this->training);
-    const fp8sim::GemmContext g{seed_, stream_of(r, step.value_or(this->step), train), train, stats, exec_};
+    const fp8sim::GemmContext g{seed_, stream_of(r, step.value_or(this->step), train), train, stats,
+                                exec_};
     const int i = int(r);
-    py::gil_scoped_release release;
+    py::gil_scoped_release release;  // then the lock: its holder never waits for the GIL
+    const std::lock_guard<std::mutex> hold(lock_.m);
     fp8sim::recipe_gemm(roles_[i], a, b, c, ldc, false, states_[2 * i], states_[2 * i + 1], g, ws_);
   }
 
@@ -264,6 +299,14 @@ class RecipeLinear {
   std::optional<std::string> override_;
   OperandState states_[kSlots];
   fp8sim::GemmWorkspace ws_;
+  // A mutex that a copy of the layer does not share.
+  struct Lock {
+    std::mutex m;
+    Lock() = default;
+    Lock(const Lock&) {}
+    Lock& operator=(const Lock&) { return *this; }
+  };
+  mutable Lock lock_;
 };
 
 }  // namespace
@@ -278,15 +321,17 @@ void bind_recipe(py::module_& m) {
       },
       "Returns the names of the simulator's named recipes (docs/simulator.md).");
 
-  py::class_<Recipe>(m, "Recipe",
-                     "A precision recipe of the simulator: how each GEMM of a linear layer (fprop, dgrad, "
-                     "wgrad) quantizes its operands and accumulates. Recipe(name_or_path): a named recipe "
-                     "(fp8emu.recipe_names()) or a recipe file ending in .recipe, read by the simulator's "
-                     "parser; ValueError with its message otherwise.")
+  py::class_<Recipe>(
+      m, "Recipe",
+      "A precision recipe of the simulator: how each GEMM of a linear layer (fprop, dgrad, "
+      "wgrad) quantizes its operands and accumulates. Recipe(name_or_path): a named recipe "
+      "(fp8emu.recipe_names()) or a recipe file ending in .recipe, read by the simulator's "
+      "parser; ValueError with its message otherwise.")
       .def(py::init([](const std::string& spec) { return checked(fp8sim::resolve_recipe(spec)); }),
            py::arg("name_or_path"))
       .def_static(
-          "from_file", [](const std::string& path) { return checked(fp8sim::load_recipe_file(path)); },
+          "from_file",
+          [](const std::string& path) { return checked(fp8sim::load_recipe_file(path)); },
           py::arg("path"), "Reads a recipe file (key = value lines; docs/simulator.md).")
       .def(
           "set",
@@ -298,9 +343,11 @@ void bind_recipe(py::module_& m) {
             return r;
           },
           py::arg("key"), py::arg("value"), py::return_value_policy::reference_internal,
-          "Applies one `key = value` setting of a recipe file (such as 'layer.head = bf16'), checks "
+          "Applies one `key = value` setting of a recipe file (such as 'layer.head = bf16'), "
+          "checks "
           "the recipe and returns it; on a bad key or value the recipe is unchanged (ValueError).")
-      .def("copy", [](const Recipe& r) { return r; }, "Returns a copy.")
+      .def(
+          "copy", [](const Recipe& r) { return r; }, "Returns a copy.")
       .def_property_readonly("name", [](const Recipe& r) { return r.name; })
       .def_property_readonly("description", [](const Recipe& r) { return r.description; })
       .def_property_readonly("text", &fp8sim::recipe_text,
@@ -309,11 +356,15 @@ void bind_recipe(py::module_& m) {
           "layers",
           [](const Recipe& r) {
             py::list l;
-            for (const fp8sim::LayerOverride& o : r.layers) l.append(py::make_tuple(o.pattern, o.recipe));
+            for (const fp8sim::LayerOverride& o : r.layers)
+              l.append(py::make_tuple(o.pattern, o.recipe));
             return l;
           },
           "The per-layer overrides (pattern, recipe name), first match wins.")
-      .def("__eq__", [](const Recipe& a, const Recipe& b) { return fp8sim::recipe_text(a) == fp8sim::recipe_text(b); })
+      .def("__eq__",
+           [](const Recipe& a, const Recipe& b) {
+             return fp8sim::recipe_text(a) == fp8sim::recipe_text(b);
+           })
       .def("__str__", &fp8sim::recipe_text)
       .def("__repr__", [](const Recipe& r) { return "fp8emu.Recipe('" + r.name + "')"; });
 
@@ -325,18 +376,22 @@ void bind_recipe(py::module_& m) {
       "operand states (delayed scaling's amax history and scale, statistics). Arrays: 2-D float32 "
       "(C-contiguous ones used in place). Stochastic rounding draws from (seed, stream) with the "
       "stream a function of (step, index, role, training).")
-      .def(py::init<const Recipe&, std::vector<std::string>, std::uint64_t, std::int64_t, int>(), py::arg("recipe"),
-           py::kw_only(), py::arg("names") = std::vector<std::string>{}, py::arg("seed") = 0, py::arg("index") = 0,
-           py::arg("threads") = 0)
-      .def("fprop", &RecipeLinear::fprop, py::arg("x"), py::arg("w"), py::kw_only(), py::arg("step") = py::none(),
-           py::arg("training") = py::none(), "Returns y = x W^T (x: n x in, w: out x in).")
-      .def("dgrad", &RecipeLinear::dgrad, py::arg("dy"), py::arg("w"), py::kw_only(), py::arg("step") = py::none(),
-           py::arg("training") = py::none(), "Returns dx = dy W (dy: n x out, w: out x in).")
-      .def("wgrad", &RecipeLinear::wgrad, py::arg("dy"), py::arg("x"), py::kw_only(), py::arg("step") = py::none(),
-           py::arg("training") = py::none(), "Returns dW = dy^T x (dy: n x out, x: n x in).")
-      .def("__copy__", [](const RecipeLinear& l) { return RecipeLinear(l); })
+      .def(py::init<const Recipe&, std::vector<std::string>, std::uint64_t, std::int64_t, int>(),
+           py::arg("recipe"), py::kw_only(), py::arg("names") = std::vector<std::string>{},
+           py::arg("seed") = 0, py::arg("index") = 0, py::arg("threads") = 0)
+      .def("fprop", &RecipeLinear::fprop, py::arg("x"), py::arg("w"), py::kw_only(),
+           py::arg("step") = py::none(), py::arg("training") = py::none(),
+           "Returns y = x W^T (x: n x in, w: out x in).")
+      .def("dgrad", &RecipeLinear::dgrad, py::arg("dy"), py::arg("w"), py::kw_only(),
+           py::arg("step") = py::none(), py::arg("training") = py::none(),
+           "Returns dx = dy W (dy: n x out, w: out x in).")
+      .def("wgrad", &RecipeLinear::wgrad, py::arg("dy"), py::arg("x"), py::kw_only(),
+           py::arg("step") = py::none(), py::arg("training") = py::none(),
+           "Returns dW = dy^T x (dy: n x out, x: n x in).")
+      .def("__copy__", [](const RecipeLinear& l) { return l.copy(); })
       .def(
-          "__deepcopy__", [](const RecipeLinear& l, const py::dict&) { return RecipeLinear(l); }, py::arg("memo"),
+          "__deepcopy__", [](const RecipeLinear& l, const py::dict&) { return l.copy(); },
+          py::arg("memo"),
           "Returns a copy with its own state (copy.deepcopy of a model copies its layers' states).")
       .def("bias_grad", &RecipeLinear::bias_grad, py::arg("dy"),
            "Returns the column sums of dy (float64, row by row, rounded once to float32).")
@@ -344,19 +399,25 @@ void bind_recipe(py::module_& m) {
            "Returns the delayed-scaling state: dict(amax_history=float32 (6, history_length), "
            "amax_recorded=int64 (6,), scale=float32 (6,)), slots (fprop, dgrad, wgrad) x (a, b).")
       .def("set_state", &RecipeLinear::set_state, py::arg("amax_history"), py::arg("amax_recorded"),
-           py::arg("scale"), "Replaces the delayed-scaling state (arrays as state() returns them; checked).")
+           py::arg("scale"),
+           "Replaces the delayed-scaling state (arrays as state() returns them; checked).")
       .def("statistics", &RecipeLinear::statistics,
-           "Returns {role: {'a': stats, 'b': stats}}: the quantization statistics since the last reset.")
+           "Returns {role: {'a': stats, 'b': stats}}: the quantization statistics since the last "
+           "reset.")
       .def("reset_statistics", &RecipeLinear::reset_statistics)
-      .def("stream", [](const RecipeLinear& l, const std::string& role, std::uint64_t step,
-                        bool training) {
-        for (int r = 0; r < fp8sim::kRoles; ++r)
-          if (role == kRoleNames[r]) return l.stream_of(Role(r), step, training);
-        throw py::value_error("role: expected fprop, dgrad or wgrad, got '" + role + "'");
-      }, py::arg("role"), py::arg("step"), py::arg("training") = true,
-      "Returns the random stream of a role's GEMM (operand a draws from 2 stream, b from 2 stream + 1).")
+      .def(
+          "stream",
+          [](const RecipeLinear& l, const std::string& role, std::uint64_t step, bool training) {
+            for (int r = 0; r < fp8sim::kRoles; ++r)
+              if (role == kRoleNames[r]) return l.stream_of(Role(r), step, training);
+            throw py::value_error("role: expected fprop, dgrad or wgrad, got '" + role + "'");
+          },
+          py::arg("role"), py::arg("step"), py::arg("training") = true,
+          "Returns the random stream of a role's GEMM (operand a draws from 2 stream, b from 2 "
+          "stream + 1).")
       .def_property_readonly("history_length", &RecipeLinear::history_length)
-      .def_property_readonly("recipe", [](const RecipeLinear& l) { return l.recipe(); }, "The recipe (a copy).")
+      .def_property_readonly(
+          "recipe", [](const RecipeLinear& l) { return l.recipe(); }, "The recipe (a copy).")
       .def_property_readonly("names", &RecipeLinear::names)
       .def_property_readonly("override", &RecipeLinear::override_recipe,
                              "The recipe of the layer override matching the names, or None.")
