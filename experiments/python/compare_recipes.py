@@ -113,7 +113,7 @@ def parse_args(argv):
     p.add_argument("--test-limit", type=positive_int, default=10000,
                    help="use the first N test examples (default 10000, all)")
     p.add_argument("--threads", type=positive_int, default=1,
-                   help="threads of PyTorch and of fp8emu's GEMMs (default 1: the layers are small)")
+                   help="threads of fp8emu's GEMMs, and torch.set_num_threads (default 1: the layers are small)")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"Fashion-MNIST directory (default {DEFAULT_DATA})")
     p.add_argument("--out", default="results/compare-recipes",
                    help="results directory (default results/compare-recipes)")
