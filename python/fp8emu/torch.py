@@ -182,8 +182,9 @@ class Linear(torch.nn.Linear):
         return self._core
 
     def _pull_state(self, updated):
-        # The buffers follow the C++ operand states after every call that advanced them.
-        if not updated:
+        # The buffers follow the C++ operand states after every call that advanced them;
+        # without delayed scaling (history length 0) the state never changes.
+        if not updated or self._core.history_length == 0:
             return
         st = self._core.state()
         with torch.no_grad():
