@@ -50,6 +50,10 @@ def main():
     except ImportError as e:
         print(f"skipped: PyTorch is not installed ({e}); Debian: apt-get install python3-torch")
         return 0
+    import torch_threads
+
+    blas = torch_threads.openblas_threads_setter()
+    print(f"torch_gpt_step: torch {torch.__version__}, its BLAS threads: {torch_threads.describe(blas)}", flush=True)
 
     class Block(nn.Module):
         def __init__(self, width, heads, context):
@@ -121,7 +125,7 @@ def main():
         return loss.item()
 
     for t in threads:
-        torch.set_num_threads(t)
+        torch_threads.set_threads(t, blas)
         for i in range(a.warmup):
             step(i)
         times = []

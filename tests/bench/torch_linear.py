@@ -18,7 +18,6 @@ prints "skipped: ..." and exits 0 (Debian python3-torch).
   /usr/bin/python3 tests/bench/torch_linear.py [--threads 1,2] [--recipes fp32,...]
 """
 import argparse
-import ctypes
 import os
 import statistics
 import sys
@@ -30,21 +29,6 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 DEFAULT_RECIPES = "fp32,bf16,fp8-hybrid-delayed,mxfp8,nvfp4"
-
-
-def openblas_threads_setter():
-    """Returns openblas_set_num_threads of the OpenBLAS loaded into this process, or None.
-
-    A PyTorch built on OpenBLAS (Debian's: BLAS_INFO=generic, libblas.so.3 from
-    openblas-pthread) runs its matrix products on OpenBLAS's own threads, which
-    torch.set_num_threads does not change: without this, torch.nn.Linear would use every
-    core while fp8emu uses the thread count asked for."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "libopenblas" in line.rsplit("/", 1)[-1]})
-    except OSError:
-        return None
-    return ctypes.CDLL(paths[0]).openblas_set_num_threads if paths else None
 
 
 def timed_steps(layer, x, g, steps):
@@ -95,6 +79,7 @@ def main():
         return 0
     import fp8emu
     import fp8emu.torch as fp8torch
+    import torch_threads
 
     for r in recipes:
         try:
@@ -102,8 +87,7 @@ def main():
         except ValueError as e:
             p.error(f"--recipes: {e}")
 
-    torch.ones(2, 2) @ torch.ones(2, 2)  # PyTorch's BLAS loaded
-    set_blas_threads = openblas_threads_setter()
+    blas = torch_threads.openblas_threads_setter()
     torch.manual_seed(0)
     reference = torch.nn.Linear(a.in_features, a.out_features)
     x = torch.randn(a.batch, a.in_features, requires_grad=True)
@@ -124,13 +108,11 @@ def main():
     print(f"torch_linear: {a.batch} x {a.in_features} -> {a.out_features}, medians of {a.repetitions} "
           f"repetitions of {a.steps} steps, statistics {'off' if a.no_statistics else 'on'} "
           f"(torch {torch.__version__}; its BLAS threads: "
-          f"{'openblas_set_num_threads' if set_blas_threads else 'torch.set_num_threads only, not OpenBLAS'})",
+          f"{torch_threads.describe(blas)})",
           flush=True)
     table = []
     for t in threads:
-        torch.set_num_threads(t)
-        if set_blas_threads:
-            set_blas_threads(t)
+        torch_threads.set_threads(t, blas)
         layers = layers_for(t)
         times = {name: ([], []) for name, _ in layers}
         for _ in range(a.repetitions):
