@@ -170,6 +170,33 @@ std::string random_text(const ConvertOptions& c, std::uint64_t seed) {
 }
 
 // Returns codes of a format of `bits` <= 16 bits as a uint8 or uint16 array of `shape`.
+std::vector<std::uint32_t> codes_of(const npy::Array& in, const std::string& path,
+                                    const std::string& command, const std::string& context) {
+  const std::size_t n = in.size();
+  std::vector<std::uint32_t> codes(n);
+  switch (in.dtype) {
+    case npy::DType::uint8:
+      for (std::size_t i = 0; i < n; ++i) codes[i] = in.data[i];
+      break;
+    case npy::DType::uint16:
+      for (std::size_t i = 0; i < n; ++i) codes[i] = view<std::uint16_t>(in)[i];
+      break;
+    case npy::DType::int32:
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::int32_t c = view<std::int32_t>(in)[i];
+        if (c < 0)
+          throw UsageError(context + "negative code " + std::to_string(c) + " at index " +
+                           std::to_string(i) + " of " + path);
+        codes[i] = std::uint32_t(c);
+      }
+      break;
+    default:
+      throw UsageError(context + path + " holds " + npy::dtype_name(in.dtype) + "; " + command +
+                       " reads codes as uint8, uint16 or int32");
+  }
+  return codes;
+}
+
 npy::Array code_array(const std::vector<std::uint32_t>& codes, int bits,
                       const std::vector<std::size_t>& shape) {
   npy::Array out;

@@ -104,6 +104,12 @@ std::span<const T> view(const npy::Array& a) {
   return {reinterpret_cast<const T*>(a.data.data()), a.size()};
 }
 
+/// Returns the elements of the code array `in` (read from `path`) as 32-bit codes: uint8,
+/// uint16, or int32 without negative values. Throws UsageError, its message starting with
+/// `context` ("--a: ", or ""), naming `command` for another dtype.
+std::vector<std::uint32_t> codes_of(const npy::Array& in, const std::string& path,
+                                    const std::string& command, const std::string& context = "");
+
 /// Returns codes of a format of `bits` <= 16 bits as a uint8 or uint16 array of `shape`.
 npy::Array code_array(const std::vector<std::uint32_t>& codes, int bits,
                       const std::vector<std::size_t>& shape);

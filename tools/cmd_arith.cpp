@@ -47,28 +47,7 @@ std::string arith_help() {
 std::vector<std::uint32_t> read_codes(const std::string& path, const std::string& opt,
                                       std::vector<std::size_t>& shape) {
   const npy::Array in = npy::read(path);
-  const std::size_t n = in.size();
-  std::vector<std::uint32_t> codes(n);
-  switch (in.dtype) {
-    case npy::DType::uint8:
-      for (std::size_t i = 0; i < n; ++i) codes[i] = in.data[i];
-      break;
-    case npy::DType::uint16:
-      for (std::size_t i = 0; i < n; ++i) codes[i] = view<std::uint16_t>(in)[i];
-      break;
-    case npy::DType::int32:
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::int32_t c = view<std::int32_t>(in)[i];
-        if (c < 0)
-          throw UsageError(opt + ": negative code " + std::to_string(c) + " at index " +
-                           std::to_string(i) + " of " + path);
-        codes[i] = std::uint32_t(c);
-      }
-      break;
-    default:
-      throw UsageError(opt + ": " + path + " holds " + npy::dtype_name(in.dtype) +
-                       "; arith reads codes as uint8, uint16 or int32");
-  }
+  std::vector<std::uint32_t> codes = codes_of(in, path, "arith", opt + ": ");
   shape = in.shape;
   return codes;
 }

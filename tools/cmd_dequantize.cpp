@@ -42,25 +42,7 @@ int cmd_dequantize(int argc, char** argv) {
     throw UsageError("the values of " + format_name(f) + " do not fit in float32; use --dtype float64");
   const npy::Array in = npy::read(a.pos[0]);
   const std::size_t n = in.size();
-  std::vector<std::uint32_t> codes(n);
-  switch (in.dtype) {
-    case npy::DType::uint8:
-      for (std::size_t i = 0; i < n; ++i) codes[i] = in.data[i];
-      break;
-    case npy::DType::uint16:
-      for (std::size_t i = 0; i < n; ++i) codes[i] = view<std::uint16_t>(in)[i];
-      break;
-    case npy::DType::int32:
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::int32_t c = view<std::int32_t>(in)[i];
-        if (c < 0) throw UsageError("negative code " + std::to_string(c) + " at index " + std::to_string(i));
-        codes[i] = std::uint32_t(c);
-      }
-      break;
-    default:
-      throw UsageError(a.pos[0] + " holds " + npy::dtype_name(in.dtype) +
-                       "; dequantize reads codes as uint8, uint16 or int32");
-  }
+  const std::vector<std::uint32_t> codes = codes_of(in, a.pos[0], "dequantize");
   npy::Array out;
   out.shape = in.shape;
   out.dtype = dtype == "float32"   ? npy::DType::float32
