@@ -1,0 +1,52 @@
+// fp8exp: precision experiments that reproduce published findings on FP8 and other
+// low-precision formats, one subcommand per experiment (docs/experiments.md).
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "common/study_common.hpp"
+#include "findings/findings.hpp"
+
+namespace {
+
+using findings::Subcommand;
+
+/// The experiments: one line each.
+constexpr Subcommand kSubcommands[] = {
+    {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
+     findings::run_stagnation},
+};
+
+void list(std::ostream& out) {
+  out << "usage: fp8exp NAME [options]   (fp8exp NAME --help for the options of NAME)\n"
+         "Precision experiments that reproduce published findings; each writes a CSV, plots\n"
+         "and report.md into --out (default results/NAME).\n\nexperiments:\n";
+  for (const Subcommand& c : kSubcommands) {
+    out << "  " << c.name;
+    for (std::size_t k = std::strlen(c.name); k < 16; ++k) out << ' ';
+    out << c.description << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    list(std::cerr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h") {
+    list(std::cout);
+    return 0;
+  }
+  if (name == "--version") {
+    std::cout << "fp8exp " << FP8EMU_VERSION << "\n";
+    return 0;
+  }
+  for (const Subcommand& c : kSubcommands)
+    if (name == c.name) return common::run_main("fp8exp", [&] { return c.run(argc - 1, argv + 1); });
+  std::cerr << "fp8exp: unknown experiment '" << name << "'\n";
+  list(std::cerr);
+  return 2;
+}
