@@ -7,6 +7,7 @@
 // Every addition is fp8emu::add on codes (arith.hpp): the exact sum rounded once, with the
 // random bits of stochastic rounding from random_bits(random_key(seed, stream), term).
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -125,11 +126,13 @@ Options parse(int argc, char** argv) {
   }
   std::set<std::string> seen;
   for (const std::string& f : o.formats) {
+    fp8emu::Format fmt;
     try {
-      (void)fp8emu::parse_format(f);
+      fmt = fp8emu::parse_format(f);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--formats: ") + e.what());
     }
+    if (!fmt.is_signed) throw UsageError("--formats: " + f + " is unsigned (Kahan's compensation needs a sign)");
     if (!seen.insert(f).second) throw UsageError("--formats: '" + f + "' given twice");
   }
   return o;
@@ -274,11 +277,19 @@ std::string sci(double v) {
   return s.str();
 }
 
-std::string num(double v) {
+/// `v` with 9 significant digits.
+std::string sig9(double v) {
   std::ostringstream s;
   s.precision(9);
   s << v;
   return s.str();
+}
+
+/// The shortest text that reads back as `v`.
+std::string num(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 int run(int argc, char** argv) {
@@ -371,7 +382,7 @@ int run(int argc, char** argv) {
           << (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "-") << " | " << ratio << " | " << sci(e_rne)
           << " | " << sci(common::mean(e_sr)) << " (" << sci(common::stdev(e_sr)) << ", "
           << sci(*std::max_element(e_sr.begin(), e_sr.end())) << ") | " << sci(e_kahan) << " | "
-          << num(r.reference.back()) << " |\n";
+          << sig9(r.reference.back()) << " |\n";
     // The claim, as checked: RNE stagnated before the last term, and SR (mean) and Kahan
     // each end with a smaller relative error than RNE.
     ++cases;
@@ -391,7 +402,7 @@ int run(int argc, char** argv) {
     if (r.zero_terms > 0)
       zero_notes << "- " << series_name(r.series) << " in " << r.format << ": " << r.zero_terms
                  << " terms round to zero in the format; the float64 sum of the unrounded terms is "
-                 << num(r.exact_final) << ".\n";
+                 << sig9(r.exact_final) << ".\n";
   }
   std::string headline;
   for (const Result& r : results)
