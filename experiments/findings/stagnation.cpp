@@ -404,19 +404,22 @@ int run(int argc, char** argv) {
                  << " terms round to zero in the format; the float64 sum of the unrounded terms is "
                  << sig9(r.exact_final) << ".\n";
   }
+  // The headline: the first series in the first format (by default harmonic, float16).
   std::string headline;
-  for (const Result& r : results)
-    if (r.series == Series::harmonic && r.format == "float16") {
-      const auto e_sr = final_errors(r, Method::sr);
-      const Curve& rn = r.curves.front();
-      headline = (rn.last_change < o.terms ? "RNE float16 stagnates at term n = " + std::to_string(rn.last_change + 1) +
-                                                 " of the harmonic series, at " + num(rn.final_sum)
-                                           : std::string("RNE float16 does not stagnate on the harmonic series")) +
-                 " (predicted n = " + std::to_string(r.predicted_stop) + "); after " + std::to_string(o.terms) +
-                 " terms its relative error is " + sci(final_errors(r, Method::rne)[0]) + ", SR's " +
-                 sci(common::mean(e_sr)) + " (mean of " + std::to_string(o.seeds) + " seeds, sd " +
-                 sci(common::stdev(e_sr)) + "), Kahan's " + sci(final_errors(r, Method::kahan)[0]) + ".\n\n";
-    }
+  {
+    const Result& r = results.front();
+    const auto e_sr = final_errors(r, Method::sr);
+    const Curve& rn = r.curves.front();
+    const std::string what = "RNE " + r.format;
+    const std::string series = std::string(" the ") + series_name(r.series) + " series";
+    headline = (rn.last_change < o.terms ? what + " stagnates at term n = " + std::to_string(rn.last_change + 1) + " of" +
+                                               series + ", at " + num(rn.final_sum)
+                                         : what + " does not stagnate on" + series) +
+               " (predicted n = " + (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "none") + "); after " +
+               std::to_string(o.terms) + " terms its relative error is " + sci(final_errors(r, Method::rne)[0]) +
+               ", SR's " + sci(common::mean(e_sr)) + " (mean of " + std::to_string(o.seeds) + " seeds, sd " +
+               sci(common::stdev(e_sr)) + "), Kahan's " + sci(final_errors(r, Method::kahan)[0]) + ".";
+  }
 
   Report rep;
   rep.title = "Stagnation of low-precision sums, and its cures";
@@ -436,7 +439,7 @@ int run(int argc, char** argv) {
       "C. De Sa, \"Revisiting BFloat16 training\", arXiv:2010.06192 (stochastic rounding and Kahan "
       "summation for bfloat16 weight updates).";
   rep.measured =
-      headline + "Each series has " + std::to_string(o.terms) +
+      headline + "\n\nEach series has " + std::to_string(o.terms) +
       " terms, each rounded once (RNE) to the accumulator's format; every addition is the exact sum of "
       "two codes rounded once (fp8emu::add). The reference is the float64 sum of the same stored "
       "terms, so the errors are those of the accumulation alone. RNE stagnates at term n "
@@ -463,8 +466,8 @@ int run(int argc, char** argv) {
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp stagnation: " << headline << "fp8exp stagnation: agrees in " << agree << " of " << cases
-            << " cases; wrote " << o.out << "/report.md, stagnation.csv and plots (" << common::fixed(seconds, 1)
+  std::cout << "fp8exp stagnation: " << headline << "\nfp8exp stagnation: agrees in " << agree << " of " << cases
+            << " cases; wrote report.md, stagnation.csv" << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " (" << common::fixed(seconds, 1)
             << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp stagnation: " << plot_note << "\n";
   return 0;
