@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Subcommand& c : kSubcommands)
-    if (name == c.name) return common::run_main("fp8exp", [&] { return c.run(argc - 1, argv + 1); });
+    if (name == c.name)
+      return common::run_main("fp8exp", [&] { return c.run(argc - 1, argv + 1); });
   std::cerr << "fp8exp: unknown experiment '" << name << "'\n";
   list(std::cerr);
   return 2;

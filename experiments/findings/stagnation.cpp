@@ -54,7 +54,8 @@ struct MethodEntry {
 constexpr MethodEntry kMethods[] = {
     {Method::rne, "rne", "s = RNE(s + t)"},
     {Method::sr, "sr", "s = SR(s + t), stochastic rounding sr-a with 32 random bits"},
-    {Method::kahan, "kahan", "Kahan's compensated sum, each of its four operations RNE in the format"},
+    {Method::kahan, "kahan",
+     "Kahan's compensated sum, each of its four operations RNE in the format"},
 };
 
 const char* method_name(Method m) {
@@ -132,7 +133,8 @@ Options parse(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--formats: ") + e.what());
     }
-    if (!fmt.is_signed) throw UsageError("--formats: " + f + " is unsigned (Kahan's compensation needs a sign)");
+    if (!fmt.is_signed)
+      throw UsageError("--formats: " + f + " is unsigned (Kahan's compensation needs a sign)");
     if (!seen.insert(f).second) throw UsageError("--formats: '" + f + "' given twice");
   }
   return o;
@@ -169,19 +171,21 @@ struct Curve {
 struct Result {
   Series series = Series::harmonic;
   std::string format;
-  double start = 0;               ///< The accumulator's start (0, or 1 for constant).
-  std::vector<double> reference;  ///< float64 sum of the stored terms, at the sample points.
-  double exact_final = 0;         ///< float64 sum of the terms before rounding them.
-  std::int64_t zero_terms = 0;    ///< Terms that round to zero in the format.
+  double start = 0;                 ///< The accumulator's start (0, or 1 for constant).
+  std::vector<double> reference;    ///< float64 sum of the stored terms, at the sample points.
+  double exact_final = 0;           ///< float64 sum of the terms before rounding them.
+  std::int64_t zero_terms = 0;      ///< Terms that round to zero in the format.
   std::int64_t predicted_stop = 0;  ///< First n whose term < ulp(reference partial sum)/2.
   double kahan_compensation = 0;    ///< Kahan's compensation after the last term.
   std::vector<Curve> curves;
 };
 
-double term_value(Series s, std::int64_t i) { return s == Series::harmonic ? 1.0 / double(i) : 0.001; }
+double term_value(Series s, std::int64_t i) {
+  return s == Series::harmonic ? 1.0 / double(i) : 0.001;
+}
 
-Result run_one(Series series, const std::string& format, const Options& o, const std::vector<std::int64_t>& points,
-               std::uint64_t stream) {
+Result run_one(Series series, const std::string& format, const Options& o,
+               const std::vector<std::int64_t>& points, std::uint64_t stream) {
   const fp8emu::Format f = fp8emu::parse_format(format);
   const fp8emu::ConvertOptions rne{};
   fp8emu::ConvertOptions sr{};
@@ -195,7 +199,8 @@ Result run_one(Series series, const std::string& format, const Options& o, const
   // The accumulators: RNE, SR per seed, Kahan (sum and compensation).
   std::vector<std::uint32_t> acc(2 + std::size_t(o.seeds), start);
   std::vector<fp8emu::RandomKey> keys;
-  for (int k = 0; k < o.seeds; ++k) keys.push_back(fp8emu::random_key(o.first_seed + std::uint64_t(k), stream));
+  for (int k = 0; k < o.seeds; ++k)
+    keys.push_back(fp8emu::random_key(o.first_seed + std::uint64_t(k), stream));
   std::uint32_t kahan_c = fp8emu::encode(f, 0.0, rne);
   std::vector<std::int64_t> last(acc.size(), 0);
   std::vector<std::vector<double>> sums(acc.size());
@@ -254,7 +259,9 @@ Result run_one(Series series, const std::string& format, const Options& o, const
   return r;
 }
 
-double rel_error(double s, double ref) { return ref == 0 ? std::abs(s) : std::abs(s - ref) / std::abs(ref); }
+double rel_error(double s, double ref) {
+  return ref == 0 ? std::abs(s) : std::abs(s - ref) / std::abs(ref);
+}
 
 const char* series_name(Series s) {
   for (const auto& e : kSeries)
@@ -302,7 +309,8 @@ int run(int argc, char** argv) {
   std::uint64_t stream = 0;
   for (Series s : o.series)
     for (const std::string& f : o.formats) results.push_back(run_one(s, f, o, points, stream++));
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // CSV: every partial sum at the sample points.
   std::ostringstream csv;
@@ -311,8 +319,9 @@ int run(int argc, char** argv) {
     for (const Curve& c : r.curves)
       for (std::size_t k = 0; k < points.size(); ++k)
         csv << series_name(r.series) << ',' << r.format << ',' << method_name(c.method) << ','
-            << (c.method == Method::sr ? std::to_string(c.seed) : "") << ',' << points[k] << ',' << num(c.sums[k])
-            << ',' << num(r.reference[k]) << ',' << num(rel_error(c.sums[k], r.reference[k])) << '\n';
+            << (c.method == Method::sr ? std::to_string(c.seed) : "") << ',' << points[k] << ','
+            << num(c.sums[k]) << ',' << num(r.reference[k]) << ','
+            << num(rel_error(c.sums[k], r.reference[k])) << '\n';
   out.write("stagnation.csv", csv.str());
 
   // Plot data: relative error against n per series, format and method (SR: the mean over
@@ -326,15 +335,17 @@ int run(int argc, char** argv) {
     pngs.push_back(png);
     const int cols = o.formats.size() > 1 ? 2 : 1;
     const int rows = int((o.formats.size() + 1) / std::size_t(cols));
-    gp << "set output '" << png << ".tmp'\nset multiplot layout " << rows << "," << cols << " title '"
-       << series_name(s) << " series: relative error of the partial sum against the float64 sum of the same terms'\n";
+    gp << "set output '" << png << ".tmp'\nset multiplot layout " << rows << "," << cols
+       << " title '" << series_name(s)
+       << " series: relative error of the partial sum against the float64 sum of the same terms'\n";
     for (const Result& r : results) {
       if (r.series != s) continue;
       gp << "set title '" << r.format << "'\nset xlabel 'n'\nset ylabel 'relative error'\nplot";
       bool first = true;
       for (const MethodEntry& m : kMethods) {
         std::ostringstream dat;
-        dat << "# n relative_error (" << m.name << (m.value == Method::sr ? ", mean over the seeds" : "") << ")\n";
+        dat << "# n relative_error (" << m.name
+            << (m.value == Method::sr ? ", mean over the seeds" : "") << ")\n";
         for (std::size_t k = 0; k < points.size(); ++k) {
           std::vector<double> e;
           for (const Curve& c : r.curves)
@@ -342,10 +353,11 @@ int run(int argc, char** argv) {
           const double v = common::mean(e);
           if (v > 0) dat << points[k] << ' ' << num(v) << '\n';
         }
-        const std::string file = std::string("plot-data/") + series_name(s) + "-" + r.format + "-" + m.name + ".dat";
+        const std::string file =
+            std::string("plot-data/") + series_name(s) + "-" + r.format + "-" + m.name + ".dat";
         out.write(file, dat.str());
-        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with linespoints title '" << m.name
-           << (m.value == Method::sr ? " (mean)" : "") << "'";
+        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with linespoints title '"
+           << m.name << (m.value == Method::sr ? " (mean)" : "") << "'";
         first = false;
       }
       gp << "\n";
@@ -356,7 +368,8 @@ int run(int argc, char** argv) {
 
   // The report.
   std::ostringstream table;
-  table << "| series | format | RNE stagnates at term n (its sum) | predicted n | term / ulp of the RNE sum there | "
+  table << "| series | format | RNE stagnates at term n (its sum) | predicted n | term / ulp of "
+           "the RNE sum there | "
            "RNE final rel. error | SR final rel. error, mean (sd, max) over "
         << o.seeds
         << " seeds | Kahan final rel. error | float64 sum of the stored terms |\n"
@@ -378,11 +391,11 @@ int run(int argc, char** argv) {
       ratio = common::fixed(t / ulp_at(f, rn.final_sum), 3);
     }
     table << "| " << series_name(r.series) << " | " << r.format << " | "
-          << (stopped ? std::to_string(stop) + " (" + num(rn.final_sum) + ")" : "did not stagnate") << " | "
-          << (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "-") << " | " << ratio << " | " << sci(e_rne)
-          << " | " << sci(common::mean(e_sr)) << " (" << sci(common::stdev(e_sr)) << ", "
-          << sci(*std::max_element(e_sr.begin(), e_sr.end())) << ") | " << sci(e_kahan) << " | "
-          << sig9(r.reference.back()) << " |\n";
+          << (stopped ? std::to_string(stop) + " (" + num(rn.final_sum) + ")" : "did not stagnate")
+          << " | " << (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "-") << " | "
+          << ratio << " | " << sci(e_rne) << " | " << sci(common::mean(e_sr)) << " ("
+          << sci(common::stdev(e_sr)) << ", " << sci(*std::max_element(e_sr.begin(), e_sr.end()))
+          << ") | " << sci(e_kahan) << " | " << sig9(r.reference.back()) << " |\n";
     // The claim, as checked: RNE stagnated before the last term, and SR (mean) and Kahan
     // each end with a smaller relative error than RNE.
     ++cases;
@@ -391,12 +404,13 @@ int run(int argc, char** argv) {
     if (stopped && sr_better && kahan_better) {
       ++agree;
     } else {
-      disagreements << "- " << series_name(r.series) << " in " << r.format << ":" << (stopped ? "" : " RNE did not stagnate.")
+      disagreements << "- " << series_name(r.series) << " in " << r.format << ":"
+                    << (stopped ? "" : " RNE did not stagnate.")
                     << (sr_better ? "" : " SR ended no better than RNE.");
       if (!kahan_better)
-        disagreements << " Kahan ended no better than RNE: its sum last changed at term " << kh.last_change
-                      << " (sum " << num(kh.final_sum) << "), its compensation ended at " << num(r.kahan_compensation)
-                      << ".";
+        disagreements << " Kahan ended no better than RNE: its sum last changed at term "
+                      << kh.last_change << " (sum " << num(kh.final_sum)
+                      << "), its compensation ended at " << num(r.kahan_compensation) << ".";
       disagreements << "\n";
     }
     if (r.zero_terms > 0)
@@ -412,13 +426,16 @@ int run(int argc, char** argv) {
     const Curve& rn = r.curves.front();
     const std::string what = "RNE " + r.format;
     const std::string series = std::string(" the ") + series_name(r.series) + " series";
-    headline = (rn.last_change < o.terms ? what + " stagnates at term n = " + std::to_string(rn.last_change + 1) + " of" +
-                                               series + ", at " + num(rn.final_sum)
-                                         : what + " does not stagnate on" + series) +
-               " (predicted n = " + (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "none") + "); after " +
-               std::to_string(o.terms) + " terms its relative error is " + sci(final_errors(r, Method::rne)[0]) +
-               ", SR's " + sci(common::mean(e_sr)) + " (mean of " + std::to_string(o.seeds) + " seeds, sd " +
-               sci(common::stdev(e_sr)) + "), Kahan's " + sci(final_errors(r, Method::kahan)[0]) + ".";
+    headline =
+        (rn.last_change < o.terms
+             ? what + " stagnates at term n = " + std::to_string(rn.last_change + 1) + " of" +
+                   series + ", at " + num(rn.final_sum)
+             : what + " does not stagnate on" + series) +
+        " (predicted n = " + (r.predicted_stop > 0 ? std::to_string(r.predicted_stop) : "none") +
+        "); after " + std::to_string(o.terms) + " terms its relative error is " +
+        sci(final_errors(r, Method::rne)[0]) + ", SR's " + sci(common::mean(e_sr)) + " (mean of " +
+        std::to_string(o.seeds) + " seeds, sd " + sci(common::stdev(e_sr)) + "), Kahan's " +
+        sci(final_errors(r, Method::kahan)[0]) + ".";
   }
 
   Report rep;
@@ -440,15 +457,18 @@ int run(int argc, char** argv) {
       "summation for bfloat16 weight updates).";
   rep.measured =
       headline + "\n\nEach series has " + std::to_string(o.terms) +
-      " terms, each rounded once (RNE) to the accumulator's format; every addition is the exact sum of "
+      " terms, each rounded once (RNE) to the accumulator's format; every addition is the exact "
+      "sum of "
       "two codes rounded once (fp8emu::add). The reference is the float64 sum of the same stored "
       "terms, so the errors are those of the accumulation alone. RNE stagnates at term n "
       "when no term from n on changes its sum (the sum after n - 1 terms is the one shown); the "
       "predicted n is the first term below half an ulp of the float64 partial sum before it (the "
       "terms never grow). The term / ulp column is the stored term n over the ulp of the RNE sum: "
-      "below 0.5 it cannot move the sum, at 0.5 a tie goes to the even neighbour. SR is sr-a with 32 random bits, seeds " +
-      std::to_string(o.first_seed) + ".." + std::to_string(o.first_seed + std::uint64_t(o.seeds) - 1) +
-      ". Wall time " + common::fixed(seconds, 1) + " s.\n\n" + table.str() +
+      "below 0.5 it cannot move the sum, at 0.5 a tie goes to the even neighbour. SR is sr-a with "
+      "32 random bits, seeds " +
+      std::to_string(o.first_seed) + ".." +
+      std::to_string(o.first_seed + std::uint64_t(o.seeds) - 1) + ". Wall time " +
+      common::fixed(seconds, 1) + " s.\n\n" + table.str() +
       (zero_notes.str().empty() ? "" : "\n" + zero_notes.str()) +
       "\nPlots: relative error against n, log axes, one panel per format (" +
       [&] {
@@ -457,18 +477,23 @@ int run(int argc, char** argv) {
         return s;
       }() +
       "); every partial sum at the sample points is in stagnation.csv.";
-  rep.agrees = std::string(agree == cases ? "Yes" : agree == 0 ? "No" : "Partly") + ": in " +
-               std::to_string(agree) + " of " + std::to_string(cases) +
-               " series and formats, RNE stagnated before the last term and both SR (mean over the seeds) and "
-               "Kahan ended with a smaller relative error than RNE (the test fixed before the run, not tuned to agree). The measured n of stagnation equals the predicted n in " +
+  rep.agrees = std::string(agree == cases ? "Yes"
+                           : agree == 0   ? "No"
+                                          : "Partly") +
+               ": in " + std::to_string(agree) + " of " + std::to_string(cases) +
+               " series and formats, RNE stagnated before the last term and both SR (mean over the "
+               "seeds) and "
+               "Kahan ended with a smaller relative error than RNE (the test fixed before the run, "
+               "not tuned to agree). The measured n of stagnation equals the predicted n in " +
                std::to_string(n_match) + " of " + std::to_string(cases) + "." +
                (disagreements.str().empty() ? "" : " Where not:\n\n" + disagreements.str());
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp stagnation: " << headline << "\nfp8exp stagnation: agrees in " << agree << " of " << cases
-            << " cases; wrote report.md, stagnation.csv" << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " (" << common::fixed(seconds, 1)
-            << " s)\n";
+  std::cout << "fp8exp stagnation: " << headline << "\nfp8exp stagnation: agrees in " << agree
+            << " of " << cases << " cases; wrote report.md, stagnation.csv"
+            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
+            << common::fixed(seconds, 1) << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp stagnation: " << plot_note << "\n";
   return 0;
 }
