@@ -11,7 +11,8 @@ namespace {
 
 using findings::Subcommand;
 
-/// The experiments: one line each.
+/// The experiments, one entry each: a new one adds its entry here, its run_NAME to
+/// findings.hpp and its source file to experiments/CMakeLists.txt.
 constexpr Subcommand kSubcommands[] = {
     {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
      findings::run_stagnation},
