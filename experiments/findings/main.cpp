@@ -16,6 +16,8 @@ using findings::Subcommand;
 constexpr Subcommand kSubcommands[] = {
     {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
      findings::run_stagnation},
+    {"underflow", "unscaled FP8 casts of a deep network's gradients flush them to zero; per-tensor scaling",
+     findings::run_underflow},
 };
 
 void list(std::ostream& out) {
