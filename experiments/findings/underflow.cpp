@@ -50,11 +50,11 @@ constexpr const char* kUsage =
     "                    fp8-unscaled-e4m3 is fp8-unscaled with e4m3fn gradients\n"
     "  --depth N         linear layers (default 8), N - 1 hidden layers with ReLU\n"
     "  --width W         hidden features (default 128)\n"
-    "  --epochs E        epochs (default 2)\n"
-    "  --train N         training examples used (default 12800)\n"
-    "  --test N          test examples used (default 2000)\n"
+    "  --epochs E        epochs (default 8)\n"
+    "  --train N         training examples used, the first N (default 60000: all)\n"
+    "  --test N          test examples used, the first N (default 10000: all)\n"
     "  --batch B         examples per step (default 128)\n"
-    "  --log-every S     steps per logged row (default 10)\n"
+    "  --log-every S     steps per logged window (default 20)\n"
     "  --lr X            AdamW learning rate (default 0.001)\n"
     "  --seed S          seed of initialisation and shuffling (default 1)\n"
     "  --threads T       threads (default: the CPUs this process may use)\n"
@@ -66,10 +66,10 @@ struct Options {
   std::vector<std::string> recipes = {"fp32", "fp8-unscaled", kE4m3Unscaled, "fp8-hybrid-delayed"};
   int depth = 8;
   int width = 128;
-  int epochs = 2;
-  std::int64_t train = 12800, test = 2000;
+  int epochs = 8;
+  std::int64_t train = 60000, test = 10000;
   int batch = 128;
-  int log_every = 10;
+  int log_every = 20;
   float lr = 1e-3f;
   std::uint64_t seed = 1;
   int threads = 0;
@@ -122,6 +122,11 @@ Options parse(int argc, char** argv) {
   if (o.batch > o.train)
     throw UsageError("--batch " + std::to_string(o.batch) + " is larger than --train " + std::to_string(o.train) +
                      ": an epoch would have no step");
+  // The last partial batch of an epoch is dropped.
+  const std::int64_t steps = o.train / o.batch * o.epochs;
+  if (o.log_every > steps)
+    throw UsageError("--log-every " + std::to_string(o.log_every) + " is more than the " + std::to_string(steps) +
+                     " steps of the run: nothing would be logged");
   return o;
 }
 
@@ -232,10 +237,10 @@ int run(int argc, char** argv) {
       results.push_back(std::move(r));
     }
   }
-  const Outputs out(o.out, o.plots);
-  const common::DirectoryLock lock(o.out, "fp8exp");
   const fp8sim::Dataset train = fashion_mnist::load(o.data, true);
   const fp8sim::Dataset test = fashion_mnist::load(o.data, false);
+  const Outputs out(o.out, o.plots);
+  const common::DirectoryLock lock(o.out, "fp8exp");
 
   const auto t0 = std::chrono::steady_clock::now();
   for (Result& r : results) {
@@ -267,9 +272,6 @@ int run(int argc, char** argv) {
     collect(r, o.depth, o.log_every);
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (results.front().steps.empty())
-    throw UsageError("--log-every " + std::to_string(o.log_every) + " is more than the " +
-                     std::to_string(results.front().run->step_loss.size()) + " steps of the run: nothing was logged");
 
   // CSV: every window of every layer of every recipe.
   std::ostringstream csv;
@@ -389,8 +391,9 @@ int run(int argc, char** argv) {
       std::string t = r->recipe.name + ": " + pct(f_all(r)) + " of all layers' nonzero output-gradient values "
                       "flushed to zero in the last window, at layer 1 ";
       const Cell& c = r->cells[last][0];
-      return t + (c.w.nonzero ? pct(f_end(r, 0)) + " (" + pct(f_start(r, 0)) + " in the first window)"
-                              : std::string("no nonzero value arrives"));
+      const Cell& c0 = r->cells.front()[0];
+      return t + (c.w.nonzero ? pct(f_end(r, 0)) : std::string("no nonzero value arrives")) + " (in the first window " +
+             (c0.w.nonzero ? pct(f_start(r, 0)) : std::string("no nonzero value")) + ")";
     };
     headline = "under " + at(u) + ", at layer " + std::to_string(o.depth) + " next to the loss " + pct(f_end(u, top));
     for (const Result* s : scaled) headline += "; under " + at(s);
