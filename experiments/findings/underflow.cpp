@@ -70,7 +70,7 @@ struct Options {
   std::int64_t train = 60000, test = 10000;
   int batch = 128;
   int log_every = 20;
-  float lr = 1e-3f;
+  double lr = 1e-3;
   std::uint64_t seed = 1;
   int threads = 0;
   std::string data = fashion_mnist::kDir;
@@ -103,7 +103,7 @@ Options parse(int argc, char** argv) {
     } else if (a == "--log-every") {
       o.log_every = number<int>(a, value(), 1, 1000000);
     } else if (a == "--lr") {
-      o.lr = number<float>(a, value(), 1e-8f, 10.0f);
+      o.lr = number<double>(a, value(), 1e-8, 10.0);
     } else if (a == "--seed") {
       o.seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0});
     } else if (a == "--threads") {
@@ -120,13 +120,13 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.batch > o.train)
-    throw UsageError("--batch " + std::to_string(o.batch) + " is larger than --train " + std::to_string(o.train) +
-                     ": an epoch would have no step");
+    throw UsageError("--batch " + std::to_string(o.batch) + " is larger than --train " +
+                     std::to_string(o.train) + ": an epoch would have no step");
   // The last partial batch of an epoch is dropped.
   const std::int64_t steps = o.train / o.batch * o.epochs;
   if (o.log_every > steps)
-    throw UsageError("--log-every " + std::to_string(o.log_every) + " is more than the " + std::to_string(steps) +
-                     " steps of the run: nothing would be logged");
+    throw UsageError("--log-every " + std::to_string(o.log_every) + " is more than the " +
+                     std::to_string(steps) + " steps of the run: nothing would be logged");
   return o;
 }
 
@@ -171,8 +171,8 @@ struct Cell {
 struct Result {
   fp8sim::Recipe recipe;
   std::unique_ptr<fp8sim::Run> run;
-  std::vector<std::int64_t> steps;      ///< The last step of each window.
-  std::vector<double> loss;             ///< Mean batch loss of each window.
+  std::vector<std::int64_t> steps;  ///< The last step of each window.
+  std::vector<double> loss;         ///< Mean batch loss of each window.
   std::vector<std::vector<Cell>> cells;
   double test_loss = 0, test_accuracy = 0, seconds = 0;
   std::string divergence;
@@ -250,7 +250,7 @@ int run(int argc, char** argv) {
     c.seed = o.seed;
     c.epochs = o.epochs;
     c.batch = o.batch;
-    c.optimizer.lr = o.lr;
+    c.optimizer.lr = float(o.lr);
     c.log_every = o.log_every;
     c.train_limit = o.train;
     c.test_limit = o.test;
@@ -271,11 +271,13 @@ int run(int argc, char** argv) {
     r.divergence = r.run->divergence();
     collect(r, o.depth, o.log_every);
   });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // CSV: every window of every layer of every recipe.
   std::ostringstream csv;
-  csv << "step,recipe,layer,dgrad_grad_flushed_fraction,wgrad_grad_flushed_fraction,grad_count,grad_nonzero,"
+  csv << "step,recipe,layer,dgrad_grad_flushed_fraction,wgrad_grad_flushed_fraction,grad_count,"
+         "grad_nonzero,"
          "grad_flushed,grad_amax,train_loss\n";
   for (const Result& r : results)
     for (std::size_t w = 0; w < r.steps.size(); ++w)
@@ -283,9 +285,11 @@ int run(int argc, char** argv) {
         const Cell& c = r.cells[w][std::size_t(l)];
         csv << r.steps[w] << ',' << r.recipe.name << ',' << l + 1 << ','
             << (c.dgrad ? num(c.d.flushed_fraction()) : "") << ','
-            << (c.wgrad ? num(c.w.flushed_fraction()) : "") << ',' << (c.wgrad ? std::to_string(c.w.count) : "") << ','
-            << (c.wgrad ? std::to_string(c.w.nonzero) : "") << ',' << (c.wgrad ? std::to_string(c.w.flushed) : "")
-            << ',' << (c.wgrad ? num(c.w.amax) : "") << ',' << num(r.loss[w]) << '\n';
+            << (c.wgrad ? num(c.w.flushed_fraction()) : "") << ','
+            << (c.wgrad ? std::to_string(c.w.count) : "") << ','
+            << (c.wgrad ? std::to_string(c.w.nonzero) : "") << ','
+            << (c.wgrad ? std::to_string(c.w.flushed) : "") << ',' << (c.wgrad ? num(c.w.amax) : "")
+            << ',' << num(r.loss[w]) << '\n';
       }
   out.write("underflow.csv", csv.str());
 
@@ -298,33 +302,41 @@ int run(int argc, char** argv) {
   gp << "set terminal pngcairo size 1000," << std::max(400, 350 * panels)
      << " noenhanced\nset grid\nset key outside right\nset output 'underflow-flushed.png.tmp'\n"
         "set multiplot layout "
-     << std::max(panels, 1) << ",1 title 'output gradients flushed to zero by the cast (wgrad operand a), per layer'\n";
+     << std::max(panels, 1)
+     << ",1 title 'output gradients flushed to zero by the cast (wgrad operand a), per layer'\n";
   for (const Result& r : results) {
     if (!quantized(r)) continue;
     gp << "set title '" << r.recipe.name << "'\nset xlabel 'step'\nset ylabel 'flushed fraction'\n"
        << "set yrange [0:1]\nplot";
     for (int l = 0; l < o.depth; ++l) {
       std::ostringstream dat;
-      dat << "# step wgrad_grad_flushed_fraction (" << r.recipe.name << ", layer " << l + 1 << ")\n";
+      dat << "# step wgrad_grad_flushed_fraction (" << r.recipe.name << ", layer " << l + 1
+          << ")\n";
       for (std::size_t w = 0; w < r.steps.size(); ++w)
         dat << r.steps[w] << ' ' << num(r.cells[w][std::size_t(l)].w.flushed_fraction()) << '\n';
-      const std::string file = "plot-data/" + r.recipe.name + "-layer" + std::to_string(l + 1) + ".dat";
+      const std::string file =
+          "plot-data/" + r.recipe.name + "-layer" + std::to_string(l + 1) + ".dat";
       out.write(file, dat.str());
-      gp << (l ? ", " : " ") << "'" << file << "' using 1:2 with lines title 'layer " << l + 1 << "'";
+      gp << (l ? ", " : " ") << "'" << file << "' using 1:2 with lines title 'layer " << l + 1
+         << "'";
     }
     gp << "\n";
   }
-  gp << "unset multiplot\nunset output\nset terminal pngcairo size 1000,500 noenhanced\nset autoscale y\n"
-        "set output 'underflow-loss.png.tmp'\nset title 'training loss (mean over each logged window)'\n"
+  gp << "unset multiplot\nunset output\nset terminal pngcairo size 1000,500 noenhanced\nset "
+        "autoscale y\n"
+        "set output 'underflow-loss.png.tmp'\nset title 'training loss (mean over each logged "
+        "window)'\n"
         "set xlabel 'step'\nset ylabel 'loss'\nplot";
   for (std::size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
     std::ostringstream dat;
     dat << "# step train_loss (" << r.recipe.name << ")\n";
-    for (std::size_t w = 0; w < r.steps.size(); ++w) dat << r.steps[w] << ' ' << num(r.loss[w]) << '\n';
+    for (std::size_t w = 0; w < r.steps.size(); ++w)
+      dat << r.steps[w] << ' ' << num(r.loss[w]) << '\n';
     const std::string file = "plot-data/" + r.recipe.name + "-loss.dat";
     out.write(file, dat.str());
-    gp << (i ? ", " : " ") << "'" << file << "' using 1:2 with lines title '" << r.recipe.name << "'";
+    gp << (i ? ", " : " ") << "'" << file << "' using 1:2 with lines title '" << r.recipe.name
+       << "'";
   }
   gp << "\nunset output\n";
   const std::string plot_note = out.plot(gp.str(), pngs);
@@ -332,8 +344,10 @@ int run(int argc, char** argv) {
   // The report: per recipe and layer, the flushed fraction in the first and the last window.
   const std::size_t last = results.front().steps.size() - 1;
   std::ostringstream table;
-  table << "| recipe | layer | grad flushed, first window (dgrad / wgrad) | nonzero share before the cast | "
-           "last window (dgrad / wgrad) | nonzero share | grad amax, last window |\n|---|---|---|---|---|---|---|\n";
+  table << "| recipe | layer | grad flushed, first window (dgrad / wgrad) | nonzero share before "
+           "the cast | "
+           "last window (dgrad / wgrad) | nonzero share | grad amax, last window "
+           "|\n|---|---|---|---|---|---|---|\n";
   for (const Result& r : results) {
     if (!quantized(r)) continue;
     for (int l = 0; l < o.depth; ++l) {
@@ -341,20 +355,25 @@ int run(int argc, char** argv) {
       const Cell& b = r.cells[last][std::size_t(l)];
       const auto both = [](const Cell& c) {
         if (c.w.nonzero == 0) return std::string("no nonzero value");
-        return (c.dgrad ? pct(c.d.flushed_fraction()) : std::string("-")) + " / " + pct(c.w.flushed_fraction());
+        return (c.dgrad ? pct(c.d.flushed_fraction()) : std::string("-")) + " / " +
+               pct(c.w.flushed_fraction());
       };
-      const auto share = [](const Cell& c) { return pct(c.w.count ? double(c.w.nonzero) / double(c.w.count) : 0); };
-      table << "| " << r.recipe.name << " | " << l + 1 << " | " << both(a) << " | " << share(a) << " | " << both(b)
-            << " | " << share(b) << " | " << num(b.w.amax) << " |\n";
+      const auto share = [](const Cell& c) {
+        return pct(c.w.count ? double(c.w.nonzero) / double(c.w.count) : 0);
+      };
+      table << "| " << r.recipe.name << " | " << l + 1 << " | " << both(a) << " | " << share(a)
+            << " | " << both(b) << " | " << share(b) << " | " << num(b.w.amax) << " |\n";
     }
   }
   std::ostringstream losses;
-  losses << "| recipe | training loss, first window | last window | test loss | test accuracy | wall time |\n"
+  losses << "| recipe | training loss, first window | last window | test loss | test accuracy | "
+            "wall time |\n"
             "|---|---|---|---|---|---|\n";
   for (const Result& r : results)
     losses << "| " << r.recipe.name << " | " << common::fixed(r.loss.front(), 4) << " | "
            << common::fixed(r.loss[last], 4) << " | " << common::fixed(r.test_loss, 4) << " | "
-           << pct(r.test_accuracy) << " | " << common::fixed(r.seconds, 1) << " s |" << (r.divergence.empty() ? "" : " diverged: " + r.divergence) << "\n";
+           << pct(r.test_accuracy) << " | " << common::fixed(r.seconds, 1) << " s |"
+           << (r.divergence.empty() ? "" : " diverged: " + r.divergence) << "\n";
 
   // The claim, as checked: in the last window, every unscaled recipe flushes a larger
   // fraction of the nonzero output-gradient values of all layers together than every
@@ -362,8 +381,12 @@ int run(int argc, char** argv) {
   std::vector<const Result*> bare, scaled;
   for (const Result& r : results)
     if (quantized(r)) (unscaled(r.recipe) ? bare : scaled).push_back(&r);
-  const auto f_end = [&](const Result* r, int l) { return r->cells[last][std::size_t(l)].w.flushed_fraction(); };
-  const auto f_start = [&](const Result* r, int l) { return r->cells.front()[std::size_t(l)].w.flushed_fraction(); };
+  const auto f_end = [&](const Result* r, int l) {
+    return r->cells[last][std::size_t(l)].w.flushed_fraction();
+  };
+  const auto f_start = [&](const Result* r, int l) {
+    return r->cells.front()[std::size_t(l)].w.flushed_fraction();
+  };
   // Over every layer: a layer above that flushes everything leaves the ones below it no
   // nonzero gradient value, which their own fraction cannot show.
   const auto f_all = [&](const Result* r) {
@@ -379,8 +402,8 @@ int run(int argc, char** argv) {
       if (f_all(u) > f_all(s)) {
         ++holds;
       } else {
-        where_not << "- " << u->recipe.name << " flushed " << pct(f_all(u)) << " of the gradient values, "
-                  << s->recipe.name << " " << pct(f_all(s)) << ".\n";
+        where_not << "- " << u->recipe.name << " flushed " << pct(f_all(u))
+                  << " of the gradient values, " << s->recipe.name << " " << pct(f_all(s)) << ".\n";
       }
     }
   std::string headline;
@@ -388,19 +411,24 @@ int run(int argc, char** argv) {
     const Result* u = bare.front();
     const int top = o.depth - 1;
     const auto at = [&](const Result* r) {
-      std::string t = r->recipe.name + ": " + pct(f_all(r)) + " of all layers' nonzero output-gradient values "
+      std::string t = r->recipe.name + ": " + pct(f_all(r)) +
+                      " of all layers' nonzero output-gradient values "
                       "flushed to zero in the last window, at layer 1 ";
       const Cell& c = r->cells[last][0];
       const Cell& c0 = r->cells.front()[0];
-      return t + (c.w.nonzero ? pct(f_end(r, 0)) : std::string("no nonzero value arrives")) + " (in the first window " +
+      return t + (c.w.nonzero ? pct(f_end(r, 0)) : std::string("no nonzero value arrives")) +
+             " (in the first window " +
              (c0.w.nonzero ? pct(f_start(r, 0)) : std::string("no nonzero value")) + ")";
     };
-    headline = "under " + at(u) + ", at layer " + std::to_string(o.depth) + " next to the loss " + pct(f_end(u, top));
+    headline = "under " + at(u) + ", at layer " + std::to_string(o.depth) + " next to the loss " +
+               pct(f_end(u, top));
     for (const Result* s : scaled) headline += "; under " + at(s);
     for (std::size_t k = 1; k < bare.size(); ++k)
-      headline += "; under " + at(bare[k]) + ", at layer " + std::to_string(o.depth) + " " + pct(f_end(bare[k], top));
+      headline += "; under " + at(bare[k]) + ", at layer " + std::to_string(o.depth) + " " +
+                  pct(f_end(bare[k], top));
     headline += "; final training loss";
-    for (const Result& r : results) headline += " " + r.recipe.name + " " + common::fixed(r.loss[last], 3);
+    for (const Result& r : results)
+      headline += " " + r.recipe.name + " " + common::fixed(r.loss[last], 3);
     headline += ".";
   } else {
     headline = "no recipe of this run casts the gradients unscaled.";
@@ -423,37 +451,46 @@ int run(int argc, char** argv) {
       "Floating Point\", arXiv:1905.12334 (e5m2 gradients trained with loss scaling to avoid "
       "underflow).";
   std::ostringstream m;
-  m << "Headline: " << headline << "\n\nThe network: " << o.depth << " linear layers (" << train.features()
-    << " -> " << o.width << " x " << o.depth - 1 << " -> " << train.classes
+  m << "Headline: " << headline << "\n\nThe network: " << o.depth << " linear layers ("
+    << train.features() << " -> " << o.width << " x " << o.depth - 1 << " -> " << train.classes
     << ") with ReLU between them, PyTorch-style uniform initialisation, AdamW lr " << num(o.lr)
-    << ", batch " << o.batch << ", the first " << o.train << " Fashion-MNIST training examples for " << o.epochs
-    << " epochs (" << results.front().run->step_loss.size() << " steps), seed " << o.seed
-    << ". Layer 1 is the input layer, farthest from the loss. A layer's output gradient is operand a of its "
-       "dgrad and wgrad GEMMs (layer 1 has no dgrad: its input gradient is not needed); the flushed "
+    << ", batch " << o.batch << ", the first " << o.train << " Fashion-MNIST training examples for "
+    << o.epochs << " epochs (" << results.front().run->step_loss.size() << " steps), seed "
+    << o.seed
+    << ". Layer 1 is the input layer, farthest from the loss. A layer's output gradient is operand "
+       "a of its "
+       "dgrad and wgrad GEMMs (layer 1 has no dgrad: its input gradient is not needed); the "
+       "flushed "
        "fraction is the share of its nonzero values that became zero in the cast, merged over each "
        "window of "
     << o.log_every << " steps. First window: steps 1.." << o.log_every << "; last: steps "
     << results.front().steps[last] - o.log_every + 1 << ".." << results.front().steps[last]
-    << ". Wall time " << common::fixed(seconds, 1) << " s (" << common::plan_text("fp8exp underflow", plan)
-    << ").\n\n"
-    << table.str() << "\n" << losses.str()
-    << "\nPlots: underflow-flushed.png (the flushed fraction against the step, per layer, per FP8 recipe), "
+    << ". Wall time " << common::fixed(seconds, 1) << " s ("
+    << common::plan_text("fp8exp underflow", plan) << ").\n\n"
+    << table.str() << "\n"
+    << losses.str()
+    << "\nPlots: underflow-flushed.png (the flushed fraction against the step, per layer, per FP8 "
+       "recipe), "
        "underflow-loss.png; every window is in underflow.csv.";
   rep.measured = m.str();
-  rep.agrees = bare.empty() || scaled.empty()
-                   ? std::string("Not decided: the run needs an unscaled and a scaled FP8 recipe.")
-                   : std::string(holds == pairs ? "Yes" : holds == 0 ? "No" : "Partly") + ": in " +
-                         std::to_string(holds) + " of " + std::to_string(pairs) +
-                         " pairs of an unscaled and a scaled recipe, the unscaled one flushed a larger "
-                         "fraction of the nonzero output-gradient values of all layers together in the "
-                         "last window (the test fixed before the run, not tuned to agree)." +
-                         (where_not.str().empty() ? "" : " Where not:\n\n" + where_not.str());
+  rep.agrees =
+      bare.empty() || scaled.empty()
+          ? std::string("Not decided: the run needs an unscaled and a scaled FP8 recipe.")
+          : std::string(holds == pairs ? "Yes"
+                        : holds == 0   ? "No"
+                                       : "Partly") +
+                ": in " + std::to_string(holds) + " of " + std::to_string(pairs) +
+                " pairs of an unscaled and a scaled recipe, the unscaled one flushed a larger "
+                "fraction of the nonzero output-gradient values of all layers together in the "
+                "last window (the test fixed before the run, not tuned to agree)." +
+                (where_not.str().empty() ? "" : " Where not:\n\n" + where_not.str());
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp underflow: " << headline << "\nfp8exp underflow: agrees in " << holds << " of " << pairs
-            << " pairs; wrote report.md, underflow.csv" << (plot_note.empty() ? " and plots" : "") << " into "
-            << o.out << " (" << common::fixed(seconds, 1) << " s)\n";
+  std::cout << "fp8exp underflow: " << headline << "\nfp8exp underflow: agrees in " << holds
+            << " of " << pairs << " pairs; wrote report.md, underflow.csv"
+            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
+            << common::fixed(seconds, 1) << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp underflow: " << plot_note << "\n";
   return 0;
 }
