@@ -220,9 +220,18 @@ bool quantized(const Result& r) {
   return false;
 }
 
-/// Whether the recipe casts the gradients without a scale.
+/// Whether the recipe casts the gradients to a format of at most 8 bits without a scale
+/// (the unscaled recipes), or scales them (the scaled ones); bf16 or fp32 gradients are
+/// neither.
+bool narrow(const fp8sim::OperandSpec& g) {
+  return int(g.format.is_signed) + g.format.exponent_bits + g.format.mantissa_bits <= 8;
+}
 bool unscaled(const fp8sim::Recipe& r) {
-  return r.roles[kWgrad].a.scaling.kind == fp8sim::ScalingKind::none;
+  const fp8sim::OperandSpec& g = r.roles[kWgrad].a;
+  return g.scaling.kind == fp8sim::ScalingKind::none && narrow(g);
+}
+bool scaled(const fp8sim::Recipe& r) {
+  return r.roles[kWgrad].a.scaling.kind != fp8sim::ScalingKind::none;
 }
 
 int run(int argc, char** argv) {
@@ -378,9 +387,12 @@ int run(int argc, char** argv) {
   // The claim, as checked: in the last window, every unscaled recipe flushes a larger
   // fraction of the nonzero output-gradient values of all layers together than every
   // scaled FP8 recipe.
-  std::vector<const Result*> bare, scaled;
-  for (const Result& r : results)
-    if (quantized(r)) (unscaled(r.recipe) ? bare : scaled).push_back(&r);
+  std::vector<const Result*> bare, scaled_ones;
+  for (const Result& r : results) {
+    if (!quantized(r)) continue;
+    if (unscaled(r.recipe)) bare.push_back(&r);
+    if (scaled(r.recipe)) scaled_ones.push_back(&r);
+  }
   const auto f_end = [&](const Result* r, int l) {
     return r->cells[last][std::size_t(l)].w.flushed_fraction();
   };
@@ -397,7 +409,7 @@ int run(int argc, char** argv) {
   int holds = 0, pairs = 0;
   std::ostringstream where_not;
   for (const Result* u : bare)
-    for (const Result* s : scaled) {
+    for (const Result* s : scaled_ones) {
       ++pairs;
       if (f_all(u) > f_all(s)) {
         ++holds;
@@ -422,7 +434,7 @@ int run(int argc, char** argv) {
     };
     headline = "under " + at(u) + ", at layer " + std::to_string(o.depth) + " next to the loss " +
                pct(f_end(u, top));
-    for (const Result* s : scaled) headline += "; under " + at(s);
+    for (const Result* s : scaled_ones) headline += "; under " + at(s);
     for (std::size_t k = 1; k < bare.size(); ++k)
       headline += "; under " + at(bare[k]) + ", at layer " + std::to_string(o.depth) + " " +
                   pct(f_end(bare[k], top));
@@ -474,7 +486,7 @@ int run(int argc, char** argv) {
        "underflow-loss.png; every window is in underflow.csv.";
   rep.measured = m.str();
   rep.agrees =
-      bare.empty() || scaled.empty()
+      bare.empty() || scaled_ones.empty()
           ? std::string("Not decided: the run needs an unscaled and a scaled FP8 recipe.")
           : std::string(holds == pairs ? "Yes"
                         : holds == 0   ? "No"

@@ -66,6 +66,12 @@ PY
 "$exp" "${small[@]}" --out b > b.log 2>&1 || bad "second run failed"
 cmp -s a/underflow.csv b/underflow.csv && ok "same seed, same CSV" || bad "same seed gave another CSV"
 
+# bf16 gradients are neither unscaled FP8 nor scaled: one pair, fp8-unscaled against
+# fp8-hybrid-current.
+"$exp" "${small[@]}" --recipes fp32,bf16,fp8-unscaled,fp8-hybrid-current --out c > c.log 2>&1 || bad "bf16 run failed"
+grep -q "Yes: in 1 of 1 pairs" c/report.md && grep -q "^| bf16 | 1 |" c/report.md &&
+  ok "bf16 is in the table but in no pair" || bad "bf16 pairs: $(grep -A2 '## Agrees' c/report.md)"
+
 # Bad input: exit 2, a message, and no results directory.
 touch afile
 expect_bad() {  # regex args...
