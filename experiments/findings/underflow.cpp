@@ -243,6 +243,9 @@ int run(int argc, char** argv) {
       if (!seen.insert(s).second) throw UsageError("--recipes: '" + s + "' given twice");
       Result r;
       r.recipe = recipe_of(s);
+      for (const Result& x : results)
+        if (x.recipe.name == r.recipe.name)
+          throw UsageError("--recipes: two recipes are named '" + r.recipe.name + "'");
       results.push_back(std::move(r));
     }
   }

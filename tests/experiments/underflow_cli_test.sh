@@ -87,6 +87,8 @@ expect_bad "depth" underflow --depth eight --out badout
 expect_bad "epochs" underflow --epochs 0 --out badout
 expect_bad "unknown recipe 'nope'" underflow --recipes fp32,nope --out badout
 expect_bad "given twice" underflow --recipes fp32,fp32 --out badout
+printf 'base = fp8-unscaled\nname = fp8-hybrid-delayed\n' > same-name.recipe
+expect_bad "two recipes are named" underflow --recipes fp8-hybrid-delayed,same-name.recipe --out badout
 expect_bad "no step" underflow --train 100 --batch 128 --out badout
 expect_bad "nothing would be logged" underflow --train 1280 --epochs 1 --log-every 11 --out badout
 expect_bad "seed" underflow --seed -1 --out badout
