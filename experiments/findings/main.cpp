@@ -16,6 +16,8 @@ using findings::Subcommand;
 constexpr Subcommand kSubcommands[] = {
     {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
      findings::run_stagnation},
+    {"spike", "delayed scaling's amax history against current scaling on an activation spike",
+     findings::run_spike},
 };
 
 void list(std::ostream& out) {
