@@ -67,6 +67,8 @@ struct Options {
 std::vector<int> int_list(const std::string& flag, const std::string& v, int lo, int hi) {
   std::vector<int> r;
   std::set<int> seen;
+  if (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != std::string::npos)
+    throw UsageError(flag + ": empty item in '" + v + "'");
   for (const std::string& s : common::split_list(v)) {
     const int x = number<int>(flag, s, lo, hi);
     if (!seen.insert(x).second) throw UsageError(flag + ": " + s + " given twice");
