@@ -5,7 +5,9 @@
 //   NVIDIA Transformer Engine documentation: transformer_engine.common.recipe.DelayedScaling
 //   (margin, amax_history_len, amax_compute_algo) and the guide "FP8 Delayed Scaling".
 // Every quantization is fp8sim::recipe_gemm's, with fp8sim::push_amax updating the history.
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -22,6 +24,7 @@
 #include "fp8emu/random.hpp"
 #include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
+#include "fp8sim/train.hpp"
 
 namespace findings {
 namespace {
@@ -49,6 +52,7 @@ constexpr const char* kUsage =
     "  --size R           the tensors are R x R (default 256)\n"
     "  --seed S           seed of the activations (default 1)\n"
     "  --out DIR          results directory (default results/spike)\n"
+    "  --no-train         skip the training part (an MLP trained with the spike in its input)\n"
     "  --no-plots         do not run gnuplot\n";
 
 struct Options {
@@ -62,6 +66,7 @@ struct Options {
   std::uint64_t seed = 1;
   std::string out = default_out(kName);
   bool plots = true;
+  bool train = true;
 };
 
 std::vector<int> int_list(const std::string& flag, const std::string& v, int lo, int hi) {
@@ -106,6 +111,8 @@ Options parse(int argc, char** argv) {
       if (o.out.empty()) throw UsageError("--out: the directory is empty");
     } else if (a == "--no-plots") {
       o.plots = false;
+    } else if (a == "--no-train") {
+      o.train = false;
     } else {
       throw UsageError("unknown option '" + a + "' (fp8exp spike --help lists them)");
     }
@@ -157,6 +164,81 @@ struct Series {
 };
 
 std::string pct(double f) { return common::fixed(100 * f, 2) + " %"; }
+
+// The training part: a 32-64-4 MLP (Linear, ReLU, Linear) trained with AdamW on a teacher's
+// labels (argmax of a fixed random 4 x 32 linear map of x ~ N(0, 1)), one batch of 64 a step;
+// the batches of the spike steps are multiplied by the spike factor, so the first layer's
+// fprop input spikes. Every GEMM operand of the FP8 recipes (e4m3fn forward, e5m2
+// gradients) has the configuration's scaling; fp32 is the unquantized baseline.
+constexpr std::int64_t kFeatures = 32, kHidden = 64, kClasses = 4, kBatch = 64, kTest = 1024;
+
+struct TrainSeries {
+  int length = 1;
+  std::string name;  ///< "fp32", or a configuration's name.
+  std::vector<double> loss;
+  double test_loss = 0, test_accuracy = 0;
+};
+
+fp8sim::Dataset teacher_data(std::int64_t n, std::uint64_t seed, std::uint64_t stream) {
+  fp8sim::Dataset d;
+  d.count = n;
+  d.rows = 1;
+  d.cols = kFeatures;
+  d.classes = int(kClasses);
+  d.x.resize(std::size_t(n * kFeatures));
+  normal(d.x, seed, stream, 1.0);
+  std::vector<float> t(std::size_t(kClasses * kFeatures));
+  normal(t, seed, 1u << 30, 1.0);  // the teacher
+  d.y.resize(std::size_t(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    double best = -1e300;
+    for (std::int64_t c = 0; c < kClasses; ++c) {
+      double z = 0;
+      for (std::int64_t f = 0; f < kFeatures; ++f) z += double(t[std::size_t(c * kFeatures + f)]) * d.x[std::size_t(i * kFeatures + f)];
+      if (z > best) best = z, d.y[std::size_t(i)] = std::uint8_t(c);
+    }
+  }
+  return d;
+}
+
+TrainSeries train_one(const std::string& name, const fp8sim::Recipe& recipe, int length, const Options& o,
+                      const fp8sim::Dataset& train, const fp8sim::Dataset& test) {
+  std::vector<std::unique_ptr<fp8sim::Layer>> layers;
+  layers.push_back(std::make_unique<fp8sim::Linear>(0, kFeatures, kHidden));
+  layers.push_back(std::make_unique<fp8sim::ReLU>());
+  layers.push_back(std::make_unique<fp8sim::Linear>(1, kHidden, kClasses));
+  fp8sim::Model model(std::move(layers), {kFeatures}, o.seed);
+  fp8sim::RunConfig rc;
+  rc.recipe = recipe;
+  rc.model = "spike-mlp";
+  rc.seed = o.seed;
+  rc.batch = int(kBatch);
+  rc.optimizer.lr = 3e-3f;
+  rc.stats_every = 0;
+  rc.exec.threads = 1;
+  fp8sim::Run run(rc, std::move(model), train, test);
+  TrainSeries ts{length, name, {}, 0, 0};
+  fp8sim::Tensor x;
+  for (int t = 0; t < o.steps; ++t) {
+    x.reshape({kBatch, kFeatures});
+    const float* src = train.x.data() + std::int64_t(t) * kBatch * kFeatures;
+    const bool spiking = t >= o.spike_step && t < o.spike_step + length;
+    const float f = spiking ? float(o.spike_factor) : 1.0f;
+    for (std::size_t i = 0; i < x.data.size(); ++i) x.data[i] = src[i] * f;
+    ts.loss.push_back(run.train_step(x, train.y.data() + std::int64_t(t) * kBatch));
+  }
+  std::tie(ts.test_loss, ts.test_accuracy) = run.evaluate();
+  return ts;
+}
+
+/// Every GEMM operand of `r` with scaling `s`.
+fp8sim::Recipe with_scaling(fp8sim::Recipe r, const fp8sim::Scaling& s, const std::string& name) {
+  for (fp8sim::RoleSpec& role : r.roles) role.a.scaling = role.b.scaling = s;
+  r.name = "spike-" + name;
+  for (char& c : r.name)
+    if (c == ':' || c == '=') c = '-';
+  return r;
+}
 
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
@@ -222,6 +304,25 @@ int run(int argc, char** argv) {
         }
     }
   }
+  // The training part.
+  std::vector<TrainSeries> trains;
+  if (o.train) {
+    const fp8sim::Dataset train = teacher_data(std::int64_t(o.steps) * kBatch, o.seed, std::uint64_t(1) << 31);
+    const fp8sim::Dataset test = teacher_data(kTest, o.seed, (std::uint64_t(1) << 31) + 1);
+    const fp8sim::Recipe fp8 = fp8sim::named_recipe("fp8-hybrid-delayed");
+    for (int len : o.lengths) {
+      trains.push_back(train_one("fp32", fp8sim::named_recipe("fp32"), len, o, train, test));
+      for (const Config& cf : configs)
+        trains.push_back(train_one(cf.name, with_scaling(fp8, cf.scaling, cf.name), len, o, train, test));
+    }
+    std::ostringstream tcsv;
+    tcsv << "spike_length,config,step,spike,loss\n";
+    for (const TrainSeries& ts : trains)
+      for (int t = 0; t < o.steps; ++t)
+        tcsv << ts.length << ',' << ts.name << ',' << t << ',' << int(t >= o.spike_step && t < o.spike_step + ts.length)
+             << ',' << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
+    out.write("spike-train.csv", tcsv.str());
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // The CSV.
@@ -275,7 +376,32 @@ int run(int argc, char** argv) {
   };
   panels(pngs[0], "saturated fraction", false, [](const Point& p) { return p.saturated; });
   panels(pngs[1], "scale", true, [](const Point& p) { return p.scale; });
-  const std::string plot_note = out.plot(gp.str(), pngs);
+  std::vector<std::string> all_pngs = pngs;
+  if (o.train) {
+    all_pngs.push_back("spike-loss.png");
+    gp << "set terminal pngcairo size 1100," << 420 * o.lengths.size() << "\nset output 'spike-loss.png.tmp'\n"
+       << "set multiplot layout " << o.lengths.size() << ",1\nset key outside right\nset logscale y\n";
+    for (int len : o.lengths) {
+      gp << "set title 'MLP training loss, inputs x" << o.spike_factor << " from step " << o.spike_step << " for "
+         << len << (len == 1 ? " step" : " steps") << "'\nset xlabel 'step'\nset ylabel 'batch loss'\nplot";
+      bool first = true;
+      for (const TrainSeries& ts : trains) {
+        if (ts.length != len) continue;
+        std::ostringstream dat;
+        dat << "# step loss\n";
+        for (int t = 0; t < o.steps; ++t) dat << t << ' ' << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
+        std::string file = "plot-data/spike-loss-len" + std::to_string(len) + "-" + ts.name + ".dat";
+        for (char& ch : file)
+          if (ch == ':' || ch == '=') ch = '_';
+        out.write(file, dat.str());
+        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with lines title '" << ts.name << "'";
+        first = false;
+      }
+      gp << "\n";
+    }
+    gp << "unset multiplot\nunset output\n";
+  }
+  const std::string plot_note = out.plot(gp.str(), all_pngs);
 
   const auto mean_after = [&](const Series& s) {
     std::vector<double> v;
@@ -366,6 +492,36 @@ int run(int argc, char** argv) {
     headline = h.str();
   }
 
+  std::string train_text;
+  if (o.train) {
+    std::ostringstream tt;
+    const int after = std::min(10, o.steps - o.spike_step);
+    tt << "\n\n### Training\n\nA " << kFeatures << "-" << kHidden << "-" << kClasses
+       << " MLP (Linear, ReLU, Linear) trained with AdamW (lr 3e-3) on a teacher's labels (the argmax of a "
+          "fixed random linear map of x ~ N(0, 1)), one batch of "
+       << kBatch << " a step for " << o.steps << " steps, the batches of the spike steps multiplied by "
+       << common::fixed(o.spike_factor, 3)
+       << " (so the first layer's input spikes). The FP8 runs are the fp8-hybrid-delayed recipe (e4m3fn forward, "
+          "e5m2 gradients) with every GEMM operand under the configuration's scaling; fp32 is unquantized, with "
+          "the same spike. Test loss on "
+       << kTest << " held-out examples after the last step.\n\n"
+       << "| spike length | run | loss at the first spike step | mean loss over the " << after
+       << " steps from the spike | mean loss over the last 20 steps | test loss | test accuracy |\n"
+          "|---|---|---|---|---|---|---|\n";
+    for (const TrainSeries& ts : trains) {
+      double m = 0, last = 0;
+      for (int t = o.spike_step; t < o.spike_step + after; ++t) m += ts.loss[std::size_t(t)];
+      const int n_last = std::min(20, o.steps);
+      for (int t = o.steps - n_last; t < o.steps; ++t) last += ts.loss[std::size_t(t)];
+      tt << "| " << ts.length << " | " << ts.name << " | " << common::loss_text(ts.loss[std::size_t(o.spike_step)])
+         << " | " << common::loss_text(m / after) << " | " << common::loss_text(last / n_last) << " | "
+         << common::loss_text(ts.test_loss) << " | " << common::fixed(100 * ts.test_accuracy, 1) << " % |\n";
+    }
+    tt << "\nEvery batch loss is in spike-train.csv; spike-loss.png plots them. No published loss figure is "
+          "compared here: the loss is measured only.";
+    train_text = tt.str();
+  }
+
   Report rep;
   rep.title = "Delayed scaling against an activation spike";
   rep.command = command_line(argc, argv);
@@ -399,7 +555,8 @@ int run(int argc, char** argv) {
       "Wall time " +
       common::fixed(seconds, 1) + " s.\n\n" + table.str() +
       "\nPlots: spike-saturation.png (saturated fraction against the step) and spike-scale.png (the scale, "
-      "log axis), one panel per spike length; every step of every configuration is in spike.csv.";
+      "log axis), one panel per spike length; every step of every configuration is in spike.csv." +
+      train_text;
   rep.agrees = std::string(agree == cases ? "Yes" : agree == 0 ? "No" : "Partly") + ": in " +
                std::to_string(agree) + " of " + std::to_string(cases) +
                " configurations and spike lengths the mechanism held as predicted before the run (not tuned "
@@ -408,12 +565,12 @@ int run(int argc, char** argv) {
                "scaling's for `history` steps after the spike (or to the run's end when the history is longer "
                "than what is left of it)." +
                (disagreements.str().empty() ? "" : " Where not:\n\n" + disagreements.str()) +
-               "\n\nThe effect of the spike on a training loss is not measured here.";
+               (o.train ? "" : "\n\nThe training part was skipped (--no-train).");
   rep.notes = plot_note;
   out.report(rep);
 
   std::cout << "fp8exp spike: " << headline << "\nfp8exp spike: agrees in " << agree << " of " << cases
-            << " cases; wrote report.md, spike.csv" << (plot_note.empty() ? " and plots" : "") << " into " << o.out
+            << " cases; wrote report.md, spike.csv" << (o.train ? ", spike-train.csv" : "") << (plot_note.empty() ? " and plots" : "") << " into " << o.out
             << " (" << common::fixed(seconds, 1) << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp spike: " << plot_note << "\n";
   return 0;

@@ -4,7 +4,8 @@
 # the first step); a step saturates exactly when scale x amax passes 464 (the rounding
 # boundary above e4m3fn's 448); current scaling never saturates; delayed scaling with
 # margin 0 saturates at the spike step; history 1 is back to current scaling's scale one
-# step after the spike, history 4 four steps after it. Same seed, same CSV; bad input
+# step after the spike, history 4 four steps after it; the training losses agree up to the
+# spike for both spike lengths and part after it. Same seed, same CSV; bad input
 # exits 2 with a message and no results.
 # Usage: spike_cli_test.sh FP8EXP WORKDIR
 set -uo pipefail
@@ -18,7 +19,7 @@ bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
 
 small=(spike --steps 40 --spike-step 20 --spike-lengths 1,3 --histories 1,4,64 --margins 0,2 --size 32 --no-plots)
 "$exp" "${small[@]}" --out a > a.log 2>&1 || bad "run failed: $(tail -3 a.log)"
-for f in report.md spike.csv plots.gp; do
+for f in report.md spike.csv spike-train.csv plots.gp; do
   [ -s "a/$f" ] && ok "a/$f written" || bad "a/$f missing"
 done
 
@@ -65,8 +66,18 @@ for length in (1, 3):
         if h == 1 and length == 1:
             assert sat[spike + 1] == 0, (name, sat[spike + 1])
 print(checked, "steps checked")
+# The training part: every run's batch loss is finite and positive, the same for both spike
+# lengths up to the spike's first step, and different after the first spike step.
+train = list(csv.DictReader(open(sys.argv[1].replace("spike.csv", "spike-train.csv"))))
+assert len(train) == 2 * (1 + len(configs)) * steps, len(train)
+for name in ["fp32"] + configs:
+    by = {L: [float(r["loss"]) for r in train if r["config"] == name and r["spike_length"] == str(L)] for L in (1, 3)}
+    assert len(by[1]) == len(by[3]) == steps, name
+    assert all(0 < v < 100 for v in by[1] + by[3]), name
+    assert by[1][:spike + 1] == by[3][:spike + 1], name
+    assert by[1][spike + 1] != by[3][spike + 1], name
 assert checked == 2 * len(configs) * steps
-for title in ("## Claim", "## What this run measured", "## Agrees?", "DelayedScaling", "amax_history_len"):
+for title in ("## Claim", "## What this run measured", "## Agrees?", "DelayedScaling", "amax_history_len", "### Training"):
     assert title in report, title
 assert "Yes: in 14 of 14" in report, report[-900:]
 PY
@@ -74,6 +85,9 @@ PY
 "$exp" "${small[@]}" --out b > b.log 2>&1 || bad "second run failed"
 cmp -s a/spike.csv b/spike.csv && ok "same seed, same CSV" || bad "same seed gave another CSV"
 "$exp" "${small[@]}" --seed 7 --out c > c.log 2>&1 || bad "seed 7 run failed"
+"$exp" "${small[@]}" --no-train --out d > d.log 2>&1 || bad "--no-train run failed"
+cmp -s a/spike.csv d/spike.csv && [ ! -e d/spike-train.csv ] && grep -q -- "--no-train" d/report.md &&
+  ok "--no-train: the same spike.csv, no training" || bad "--no-train"
 cmp -s a/spike.csv c/spike.csv && bad "another seed gave the same CSV" || ok "another seed, another CSV"
 
 # Bad input: exit 2, a message, and no results directory.
