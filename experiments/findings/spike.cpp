@@ -7,10 +7,11 @@
 // Every quantization is fp8sim::recipe_gemm's, with fp8sim::push_amax updating the history.
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <memory>
+#include <numbers>
 #include <set>
 #include <sstream>
 #include <string>
@@ -118,12 +119,13 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.spike_step >= o.steps)
-    throw UsageError("--spike-step: " + std::to_string(o.spike_step) + " is not before the last step (--steps " +
-                     std::to_string(o.steps) + ")");
+    throw UsageError("--spike-step: " + std::to_string(o.spike_step) +
+                     " is not before the last step (--steps " + std::to_string(o.steps) + ")");
   for (int len : o.lengths)
     if (o.spike_step + len > o.steps)
       throw UsageError("--spike-lengths: a spike of " + std::to_string(len) + " steps from step " +
-                       std::to_string(o.spike_step) + " runs past the last step " + std::to_string(o.steps - 1));
+                       std::to_string(o.spike_step) + " runs past the last step " +
+                       std::to_string(o.steps - 1));
   return o;
 }
 
@@ -134,7 +136,7 @@ struct Config {
 };
 
 /// sigma_t of step t: a slow oscillation by +-10 % (a period of 64 steps).
-double sigma(int t) { return std::exp(0.1 * std::sin(2 * M_PI * t / 64.0)); }
+double sigma(int t) { return std::exp(0.1 * std::sin(2 * std::numbers::pi * t / 64.0)); }
 
 /// Fills `x` with N(0, s^2) values by Box-Muller on random_bits(random_key(seed, stream), i).
 void normal(std::vector<float>& x, std::uint64_t seed, std::uint64_t stream, double s) {
@@ -143,8 +145,8 @@ void normal(std::vector<float>& x, std::uint64_t seed, std::uint64_t stream, dou
     const double u1 = (double(fp8emu::random_bits(key, 2 * i)) + 0.5) * 0x1p-32;
     const double u2 = (double(fp8emu::random_bits(key, 2 * i + 1)) + 0.5) * 0x1p-32;
     const double r = std::sqrt(-2 * std::log(u1));
-    x[i] = float(s * r * std::cos(2 * M_PI * u2));
-    if (i + 1 < x.size()) x[i + 1] = float(s * r * std::sin(2 * M_PI * u2));
+    x[i] = float(s * r * std::cos(2 * std::numbers::pi * u2));
+    if (i + 1 < x.size()) x[i + 1] = float(s * r * std::sin(2 * std::numbers::pi * u2));
   }
 }
 
@@ -194,15 +196,16 @@ fp8sim::Dataset teacher_data(std::int64_t n, std::uint64_t seed, std::uint64_t s
     double best = -1e300;
     for (std::int64_t c = 0; c < kClasses; ++c) {
       double z = 0;
-      for (std::int64_t f = 0; f < kFeatures; ++f) z += double(t[std::size_t(c * kFeatures + f)]) * d.x[std::size_t(i * kFeatures + f)];
+      for (std::int64_t f = 0; f < kFeatures; ++f)
+        z += double(t[std::size_t(c * kFeatures + f)]) * d.x[std::size_t(i * kFeatures + f)];
       if (z > best) best = z, d.y[std::size_t(i)] = std::uint8_t(c);
     }
   }
   return d;
 }
 
-TrainSeries train_one(const std::string& name, const fp8sim::Recipe& recipe, int length, const Options& o,
-                      const fp8sim::Dataset& train, const fp8sim::Dataset& test) {
+TrainSeries train_one(const std::string& name, const fp8sim::Recipe& recipe, int length,
+                      const Options& o, const fp8sim::Dataset& train, const fp8sim::Dataset& test) {
   std::vector<std::unique_ptr<fp8sim::Layer>> layers;
   layers.push_back(std::make_unique<fp8sim::Linear>(0, kFeatures, kHidden));
   layers.push_back(std::make_unique<fp8sim::ReLU>());
@@ -307,27 +310,32 @@ int run(int argc, char** argv) {
   // The training part.
   std::vector<TrainSeries> trains;
   if (o.train) {
-    const fp8sim::Dataset train = teacher_data(std::int64_t(o.steps) * kBatch, o.seed, std::uint64_t(1) << 31);
+    const fp8sim::Dataset train =
+        teacher_data(std::int64_t(o.steps) * kBatch, o.seed, std::uint64_t(1) << 31);
     const fp8sim::Dataset test = teacher_data(kTest, o.seed, (std::uint64_t(1) << 31) + 1);
     const fp8sim::Recipe fp8 = fp8sim::named_recipe("fp8-hybrid-delayed");
     for (int len : o.lengths) {
       trains.push_back(train_one("fp32", fp8sim::named_recipe("fp32"), len, o, train, test));
       for (const Config& cf : configs)
-        trains.push_back(train_one(cf.name, with_scaling(fp8, cf.scaling, cf.name), len, o, train, test));
+        trains.push_back(
+            train_one(cf.name, with_scaling(fp8, cf.scaling, cf.name), len, o, train, test));
     }
     std::ostringstream tcsv;
     tcsv << "spike_length,config,step,spike,loss\n";
     for (const TrainSeries& ts : trains)
       for (int t = 0; t < o.steps; ++t)
-        tcsv << ts.length << ',' << ts.name << ',' << t << ',' << int(t >= o.spike_step && t < o.spike_step + ts.length)
-             << ',' << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
+        tcsv << ts.length << ',' << ts.name << ',' << t << ','
+             << int(t >= o.spike_step && t < o.spike_step + ts.length) << ','
+             << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
     out.write("spike-train.csv", tcsv.str());
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // The CSV.
   std::ostringstream csv;
-  csv << "spike_length,config,history,margin,step,spike,sigma,scale,amax,saturated_fraction,sqnr_db,"
+  csv << "spike_length,config,history,margin,step,spike,sigma,scale,amax,saturated_fraction,sqnr_"
+         "db,"
          "scale_over_current\n";
   for (const Series& s : series) {
     const Config& cf = configs[s.config];
@@ -335,9 +343,10 @@ int run(int argc, char** argv) {
     for (int t = 0; t < o.steps; ++t) {
       const Point& p = s.points[std::size_t(t)];
       const bool spiking = t >= o.spike_step && t < o.spike_step + s.length;
-      csv << s.length << ',' << cf.name << ',' << (delayed ? std::to_string(cf.scaling.history) : "") << ','
-          << cf.scaling.margin << ',' << t << ',' << (spiking ? 1 : 0) << ',' << common::csv_number(sigma(t))
-          << ',' << common::csv_number(p.scale) << ',' << common::csv_number(p.amax) << ','
+      csv << s.length << ',' << cf.name << ','
+          << (delayed ? std::to_string(cf.scaling.history) : "") << ',' << cf.scaling.margin << ','
+          << t << ',' << (spiking ? 1 : 0) << ',' << common::csv_number(sigma(t)) << ','
+          << common::csv_number(p.scale) << ',' << common::csv_number(p.amax) << ','
           << common::csv_number(p.saturated) << ',' << common::csv_number(p.sqnr) << ','
           << common::csv_number(p.ratio) << '\n';
     }
@@ -352,7 +361,8 @@ int run(int argc, char** argv) {
        << ".tmp'\nset multiplot layout " << o.lengths.size() << ",1\nset key outside right\n"
        << (log_y ? "set logscale y\n" : "unset logscale y\n");
     for (int len : o.lengths) {
-      gp << "set title 'x" << o.spike_factor << " spike at step" << (len == 1 ? " " : "s ") << o.spike_step;
+      gp << "set title 'x" << o.spike_factor << " spike at step" << (len == 1 ? " " : "s ")
+         << o.spike_step;
       if (len > 1) gp << ".." << o.spike_step + len - 1;
       gp << "'\nset xlabel 'step'\nset ylabel '" << what << "'\nplot";
       bool first = true;
@@ -360,14 +370,15 @@ int run(int argc, char** argv) {
         if (s.length != len) continue;
         std::ostringstream dat;
         dat << "# step " << what << "\n";
-        for (int t = 0; t < o.steps; ++t) dat << t << ' ' << common::csv_number(value(s.points[std::size_t(t)])) << '\n';
-        std::string file = "plot-data/" + png.substr(0, png.size() - 4) + "-len" + std::to_string(len) + "-" +
-                           configs[s.config].name + ".dat";
+        for (int t = 0; t < o.steps; ++t)
+          dat << t << ' ' << common::csv_number(value(s.points[std::size_t(t)])) << '\n';
+        std::string file = "plot-data/" + png.substr(0, png.size() - 4) + "-len" +
+                           std::to_string(len) + "-" + configs[s.config].name + ".dat";
         for (char& ch : file)
           if (ch == ':' || ch == '=') ch = '_';
         out.write(file, dat.str());
-        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with lines title '" << configs[s.config].name
-           << "'";
+        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with lines title '"
+           << configs[s.config].name << "'";
         first = false;
       }
       gp << "\n";
@@ -379,22 +390,28 @@ int run(int argc, char** argv) {
   std::vector<std::string> all_pngs = pngs;
   if (o.train) {
     all_pngs.push_back("spike-loss.png");
-    gp << "set terminal pngcairo size 1100," << 420 * o.lengths.size() << "\nset output 'spike-loss.png.tmp'\n"
-       << "set multiplot layout " << o.lengths.size() << ",1\nset key outside right\nset logscale y\n";
+    gp << "set terminal pngcairo size 1100," << 420 * o.lengths.size()
+       << "\nset output 'spike-loss.png.tmp'\n"
+       << "set multiplot layout " << o.lengths.size()
+       << ",1\nset key outside right\nset logscale y\n";
     for (int len : o.lengths) {
-      gp << "set title 'MLP training loss, inputs x" << o.spike_factor << " from step " << o.spike_step << " for "
-         << len << (len == 1 ? " step" : " steps") << "'\nset xlabel 'step'\nset ylabel 'batch loss'\nplot";
+      gp << "set title 'MLP training loss, inputs x" << o.spike_factor << " from step "
+         << o.spike_step << " for " << len << (len == 1 ? " step" : " steps")
+         << "'\nset xlabel 'step'\nset ylabel 'batch loss'\nplot";
       bool first = true;
       for (const TrainSeries& ts : trains) {
         if (ts.length != len) continue;
         std::ostringstream dat;
         dat << "# step loss\n";
-        for (int t = 0; t < o.steps; ++t) dat << t << ' ' << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
-        std::string file = "plot-data/spike-loss-len" + std::to_string(len) + "-" + ts.name + ".dat";
+        for (int t = 0; t < o.steps; ++t)
+          dat << t << ' ' << common::csv_number(ts.loss[std::size_t(t)]) << '\n';
+        std::string file =
+            "plot-data/spike-loss-len" + std::to_string(len) + "-" + ts.name + ".dat";
         for (char& ch : file)
           if (ch == ':' || ch == '=') ch = '_';
         out.write(file, dat.str());
-        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with lines title '" << ts.name << "'";
+        gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with lines title '" << ts.name
+           << "'";
         first = false;
       }
       gp << "\n";
@@ -405,13 +422,16 @@ int run(int argc, char** argv) {
 
   const auto mean_after = [&](const Series& s) {
     std::vector<double> v;
-    for (int t = o.spike_step + s.length; t < o.steps; ++t) v.push_back(s.points[std::size_t(t)].sqnr);
+    for (int t = o.spike_step + s.length; t < o.steps; ++t)
+      v.push_back(s.points[std::size_t(t)].sqnr);
     return v.empty() ? std::nan("") : common::mean(v);
   };
   // The report: a table, and the claim as checked.
   std::ostringstream table;
-  table << "| spike length | scaling | saturated at the first spike step | max saturated during the spike | "
-           "SQNR at the first spike step (dB) | mean SQNR after the spike (dB) | steps after the spike "
+  table << "| spike length | scaling | saturated at the first spike step | max saturated during "
+           "the spike | "
+           "SQNR at the first spike step (dB) | mean SQNR after the spike (dB) | steps after the "
+           "spike "
            "with the scale below half of current scaling's |\n|---|---|---|---|---|---|---|\n";
   int agree = 0, cases = 0;
   std::ostringstream disagreements;
@@ -419,12 +439,15 @@ int run(int argc, char** argv) {
     const Config& cf = configs[s.config];
     const auto& P = s.points;
     double max_sat = 0;
-    for (int t = o.spike_step; t < o.spike_step + s.length; ++t) max_sat = std::max(max_sat, P[std::size_t(t)].saturated);
+    for (int t = o.spike_step; t < o.spike_step + s.length; ++t)
+      max_sat = std::max(max_sat, P[std::size_t(t)].saturated);
     const int remaining = o.steps - (o.spike_step + s.length);
-    table << "| " << s.length << " | " << cf.name << " | " << pct(P[std::size_t(o.spike_step)].saturated) << " | "
-          << pct(max_sat) << " | " << common::fixed(P[std::size_t(o.spike_step)].sqnr, 2) << " | "
+    table << "| " << s.length << " | " << cf.name << " | "
+          << pct(P[std::size_t(o.spike_step)].saturated) << " | " << pct(max_sat) << " | "
+          << common::fixed(P[std::size_t(o.spike_step)].sqnr, 2) << " | "
           << (remaining > 0 ? common::fixed(mean_after(s), 2) : "-") << " | "
-          << (s.recovery >= 0 ? std::to_string(s.recovery) : ">= " + std::to_string(remaining) + " (the run's end)")
+          << (s.recovery >= 0 ? std::to_string(s.recovery)
+                              : ">= " + std::to_string(remaining) + " (the run's end)")
           << " |\n";
     // The mechanism, as predicted: current scaling never saturates; delayed scaling
     // saturates at the first spike step when the spike outgrows the margin (factor >
@@ -440,13 +463,14 @@ int run(int argc, char** argv) {
       const bool expect_sat = o.spike_factor > std::ldexp(1.0, cf.scaling.margin);
       if (expect_sat != (P[std::size_t(o.spike_step)].saturated > 0)) {
         ok = false;
-        why = std::string("it ") + (expect_sat ? "did not saturate" : "saturated") + " at the first spike step";
+        why = std::string("it ") + (expect_sat ? "did not saturate" : "saturated") +
+              " at the first spike step";
       }
       const int expect_rec = cf.scaling.history <= remaining ? cf.scaling.history : -1;
       if (o.spike_factor > 2 && s.recovery != expect_rec) {
         ok = false;
-        why += (why.empty() ? "" : "; ") + std::string("its scale recovered after ") + std::to_string(s.recovery) +
-               " steps, not " + std::to_string(expect_rec);
+        why += (why.empty() ? "" : "; ") + std::string("its scale recovered after ") +
+               std::to_string(s.recovery) + " steps, not " + std::to_string(expect_rec);
       }
     }
     if (ok)
@@ -473,22 +497,25 @@ int run(int argc, char** argv) {
       if (cf.scaling.margin != o.margins.front()) continue;
       if (!longest || cf.scaling.history > configs[longest->config].scaling.history) longest = &s;
       rec << (rec.str().empty() ? "" : ", ") << "history " << cf.scaling.history << ": "
-          << (s.recovery >= 0 ? std::to_string(s.recovery) + (s.recovery == 1 ? " step" : " steps")
-                              : "not within the run's " + std::to_string(o.steps - o.spike_step - len) +
-                                    " remaining steps");
+          << (s.recovery >= 0
+                  ? std::to_string(s.recovery) + (s.recovery == 1 ? " step" : " steps")
+                  : "not within the run's " + std::to_string(o.steps - o.spike_step - len) +
+                        " remaining steps");
     }
     std::ostringstream h;
     const std::size_t sp = std::size_t(o.spike_step);
     h << "At the x" << o.spike_factor << " spike (step " << o.spike_step << ", " << len
       << (len == 1 ? " step" : " steps") << "), delayed scaling with history "
-      << configs[longest->config].scaling.history << " and margin " << o.margins.front() << " saturated "
-      << pct(longest->points[sp].saturated) << " of the values (SQNR " << common::fixed(longest->points[sp].sqnr, 2)
-      << " dB) against " << pct(cur->points[sp].saturated) << " under current scaling (SQNR "
-      << common::fixed(cur->points[sp].sqnr, 2) << " dB); the delayed scale stayed below half of current "
+      << configs[longest->config].scaling.history << " and margin " << o.margins.front()
+      << " saturated " << pct(longest->points[sp].saturated) << " of the values (SQNR "
+      << common::fixed(longest->points[sp].sqnr, 2) << " dB) against "
+      << pct(cur->points[sp].saturated) << " under current scaling (SQNR "
+      << common::fixed(cur->points[sp].sqnr, 2)
+      << " dB); the delayed scale stayed below half of current "
          "scaling's for "
       << rec.str() << ". After the spike the mean SQNR of that delayed configuration was "
-      << common::fixed(mean_after(*longest), 2) << " dB against " << common::fixed(mean_after(*cur), 2)
-      << " dB under current scaling.";
+      << common::fixed(mean_after(*longest), 2) << " dB against "
+      << common::fixed(mean_after(*cur), 2) << " dB under current scaling.";
     headline = h.str();
   }
 
@@ -497,12 +524,16 @@ int run(int argc, char** argv) {
     std::ostringstream tt;
     const int after = std::min(10, o.steps - o.spike_step);
     tt << "\n\n### Training\n\nA " << kFeatures << "-" << kHidden << "-" << kClasses
-       << " MLP (Linear, ReLU, Linear) trained with AdamW (lr 3e-3) on a teacher's labels (the argmax of a "
+       << " MLP (Linear, ReLU, Linear) trained with AdamW (lr 3e-3) on a teacher's labels (the "
+          "argmax of a "
           "fixed random linear map of x ~ N(0, 1)), one batch of "
-       << kBatch << " a step for " << o.steps << " steps, the batches of the spike steps multiplied by "
+       << kBatch << " a step for " << o.steps
+       << " steps, the batches of the spike steps multiplied by "
        << common::fixed(o.spike_factor, 3)
-       << " (so the first layer's input spikes). The FP8 runs are the fp8-hybrid-delayed recipe (e4m3fn forward, "
-          "e5m2 gradients) with every GEMM operand under the configuration's scaling; fp32 is unquantized, with "
+       << " (so the first layer's input spikes). The FP8 runs are the fp8-hybrid-delayed recipe "
+          "(e4m3fn forward, "
+          "e5m2 gradients) with every GEMM operand under the configuration's scaling; fp32 is "
+          "unquantized, with "
           "the same spike. Test loss on "
        << kTest << " held-out examples after the last step.\n\n"
        << "| spike length | run | loss at the first spike step | mean loss over the " << after
@@ -513,11 +544,14 @@ int run(int argc, char** argv) {
       for (int t = o.spike_step; t < o.spike_step + after; ++t) m += ts.loss[std::size_t(t)];
       const int n_last = std::min(20, o.steps);
       for (int t = o.steps - n_last; t < o.steps; ++t) last += ts.loss[std::size_t(t)];
-      tt << "| " << ts.length << " | " << ts.name << " | " << common::loss_text(ts.loss[std::size_t(o.spike_step)])
-         << " | " << common::loss_text(m / after) << " | " << common::loss_text(last / n_last) << " | "
-         << common::loss_text(ts.test_loss) << " | " << common::fixed(100 * ts.test_accuracy, 1) << " % |\n";
+      tt << "| " << ts.length << " | " << ts.name << " | "
+         << common::loss_text(ts.loss[std::size_t(o.spike_step)]) << " | "
+         << common::loss_text(m / after) << " | " << common::loss_text(last / n_last) << " | "
+         << common::loss_text(ts.test_loss) << " | " << common::fixed(100 * ts.test_accuracy, 1)
+         << " % |\n";
     }
-    tt << "\nEvery batch loss is in spike-train.csv; spike-loss.png plots them. No published loss figure is "
+    tt << "\nEvery batch loss is in spike-train.csv; spike-loss.png plots them. No published loss "
+          "figure is "
           "compared here: the loss is measured only.";
     train_text = tt.str();
   }
@@ -527,51 +561,71 @@ int run(int argc, char** argv) {
   rep.command = command_line(argc, argv);
   rep.claim =
       "Transformer Engine's delayed scaling quantizes a tensor with a scale computed before it is "
-      "seen: the scale is FP8_MAX / amax / 2^margin, where amax is the maximum (by default) of an amax "
-      "history of the previous amax_history_len steps (default 1024), and values beyond the FP8 range "
-      "are clipped. So a tensor whose amax jumps above its history saturates at that step unless the "
+      "seen: the scale is FP8_MAX / amax / 2^margin, where amax is the maximum (by default) of an "
+      "amax "
+      "history of the previous amax_history_len steps (default 1024), and values beyond the FP8 "
+      "range "
+      "are clipped. So a tensor whose amax jumps above its history saturates at that step unless "
+      "the "
       "margin covers the jump, and with the max over a long history the scale stays small, the "
       "format's range under-used, until the spike leaves the history. Current scaling "
-      "computes the scale from the tensor's own amax, at the cost of a second read of the tensor, and "
+      "computes the scale from the tensor's own amax, at the cost of a second read of the tensor, "
+      "and "
       "does not saturate.";
   rep.source =
-      "NVIDIA Transformer Engine documentation: the API of transformer_engine.common.recipe.DelayedScaling "
-      "(margin, amax_history_len, amax_compute_algo; \"use scale factor from previous iteration\") and "
+      "NVIDIA Transformer Engine documentation: the API of "
+      "transformer_engine.common.recipe.DelayedScaling "
+      "(margin, amax_history_len, amax_compute_algo; \"use scale factor from previous iteration\") "
+      "and "
       "the user guide's \"FP8 Delayed Scaling\" and \"FP8 Current Scaling\" pages "
       "(https://nvidia.github.io/TransformerEngine/, features/low_precision_training/).";
   rep.measured =
-      headline + "\n\nEach step quantizes an R x R activation tensor (R = " + std::to_string(o.size) +
+      headline +
+      "\n\nEach step quantizes an R x R activation tensor (R = " + std::to_string(o.size) +
       ", N(0, sigma_t^2) with sigma_t = exp(0.1 sin(2 pi t / 64)), seed " + std::to_string(o.seed) +
-      ") to e4m3fn as operand A of fp8sim::recipe_gemm (times a fixed " + std::to_string(o.size) + " x " +
-      std::to_string(kWeightCols) +
-      " weight in e4m3fn with current scaling, float32 accumulation), for " + std::to_string(o.steps) +
-      " steps; the spike multiplies the tensor by " + common::fixed(o.spike_factor, 3) + " from step " +
-      std::to_string(o.spike_step) +
-      ". Delayed scaling is the simulator's (per tensor, amax_compute_algo max, the scale starting at 1, "
-      "fp8sim::push_amax after each step); current scaling is per tensor from the tensor's own amax. "
-      "Saturated: the fraction of values whose scaled magnitude is past the rounding boundary above 448 "
-      "(clipped by the saturating cast). SQNR is that of the quantized A against A. The last column counts "
-      "the steps after the spike whose scale is below half of current scaling's with the same margin. "
+      ") to e4m3fn as operand A of fp8sim::recipe_gemm (times a fixed " + std::to_string(o.size) +
+      " x " + std::to_string(kWeightCols) +
+      " weight in e4m3fn with current scaling, float32 accumulation), for " +
+      std::to_string(o.steps) + " steps; the spike multiplies the tensor by " +
+      common::fixed(o.spike_factor, 3) + " from step " + std::to_string(o.spike_step) +
+      ". Delayed scaling is the simulator's (per tensor, amax_compute_algo max, the scale starting "
+      "at 1, "
+      "fp8sim::push_amax after each step); current scaling is per tensor from the tensor's own "
+      "amax. "
+      "Saturated: the fraction of values whose scaled magnitude is past the rounding boundary "
+      "above 448 "
+      "(clipped by the saturating cast). SQNR is that of the quantized A against A. The last "
+      "column counts "
+      "the steps after the spike whose scale is below half of current scaling's with the same "
+      "margin. "
       "Wall time " +
       common::fixed(seconds, 1) + " s.\n\n" + table.str() +
-      "\nPlots: spike-saturation.png (saturated fraction against the step) and spike-scale.png (the scale, "
+      "\nPlots: spike-saturation.png (saturated fraction against the step) and spike-scale.png "
+      "(the scale, "
       "log axis), one panel per spike length; every step of every configuration is in spike.csv." +
       train_text;
-  rep.agrees = std::string(agree == cases ? "Yes" : agree == 0 ? "No" : "Partly") + ": in " +
-               std::to_string(agree) + " of " + std::to_string(cases) +
-               " configurations and spike lengths the mechanism held as predicted before the run (not tuned "
-               "to agree): current scaling saturated at no step; delayed scaling saturated at the first spike "
-               "step exactly when the spike factor exceeds 2^margin; and its scale stayed below half of current "
-               "scaling's for `history` steps after the spike (or to the run's end when the history is longer "
-               "than what is left of it)." +
-               (disagreements.str().empty() ? "" : " Where not:\n\n" + disagreements.str()) +
-               (o.train ? "" : "\n\nThe training part was skipped (--no-train).");
+  rep.agrees =
+      std::string(agree == cases ? "Yes"
+                  : agree == 0   ? "No"
+                                 : "Partly") +
+      ": in " + std::to_string(agree) + " of " + std::to_string(cases) +
+      " configurations and spike lengths the mechanism held as predicted before the run (not tuned "
+      "to agree): current scaling saturated at no step; delayed scaling saturated at the first "
+      "spike "
+      "step exactly when the spike factor exceeds 2^margin; and its scale stayed below half of "
+      "current "
+      "scaling's for `history` steps after the spike (or to the run's end when the history is "
+      "longer "
+      "than what is left of it)." +
+      (disagreements.str().empty() ? "" : " Where not:\n\n" + disagreements.str()) +
+      (o.train ? "" : "\n\nThe training part was skipped (--no-train).");
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp spike: " << headline << "\nfp8exp spike: agrees in " << agree << " of " << cases
-            << " cases; wrote report.md, spike.csv" << (o.train ? ", spike-train.csv" : "") << (plot_note.empty() ? " and plots" : "") << " into " << o.out
-            << " (" << common::fixed(seconds, 1) << " s)\n";
+  std::cout << "fp8exp spike: " << headline << "\nfp8exp spike: agrees in " << agree << " of "
+            << cases << " cases; wrote report.md, spike.csv" << (o.train ? ", spike-train.csv" : "")
+            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
+            << common::fixed(seconds, 1) << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp spike: " << plot_note << "\n";
   return 0;
 }
