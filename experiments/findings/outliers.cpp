@@ -168,8 +168,7 @@ struct Stats {
   std::int64_t count = 0, nonzero = 0, flushed = 0, saturated = 0;
   double sqnr_db() const {
     if (signal == 0) return std::numeric_limits<double>::quiet_NaN();
-    return noise == 0 ? std::numeric_limits<double>::infinity()
-                      : 10.0 * std::log10(signal / noise);
+    return noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal / noise);
   }
   double flushed_fraction() const { return nonzero ? double(flushed) / double(nonzero) : 0.0; }
   double saturated_fraction() const { return count ? double(saturated) / double(count) : 0.0; }
@@ -355,7 +354,8 @@ int run(int argc, char** argv) {
   };
   std::ostringstream tables;
   for (std::int64_t n : o.outliers) {
-    tables << "\n" << n << " outlier channel" << (n == 1 ? "" : "s") << " of " << o.cols
+    tables << "\n"
+           << n << " outlier channel" << (n == 1 ? "" : "s") << " of " << o.cols
            << ": SQNR in dB on all elements / on the other channels; at factor " << num(fmax)
            << " also the saturated and flushed fractions (of all elements; of the other "
               "channels' nonzero elements)\n\n| scaling | format |";
@@ -394,9 +394,9 @@ int run(int argc, char** argv) {
       const bool loses = hi < lo - 1.0;
       agree += loses;
       checks << "- " << n << " outlier channel" << (n == 1 ? ", " : "s, ") << entry(tensor).name
-             << ": the other channels' SQNR " << db(lo) << " dB at factor " << num(fmin)
-             << ", " << db(hi) << " dB at " << num(fmax) << (loses ? " (loses them)" : " (does not lose them)")
-             << "\n";
+             << ": the other channels' SQNR " << db(lo) << " dB at factor " << num(fmin) << ", "
+             << db(hi) << " dB at " << num(fmax)
+             << (loses ? " (loses them)" : " (does not lose them)") << "\n";
       for (Scheme b : blocks) {
         const double v = find(b, n, fmax).normal.sqnr_db();
         ++cases;
@@ -440,9 +440,8 @@ int run(int argc, char** argv) {
       "section 3.3.1 (per-tensor FP8 scaling is sensitive to activation outliers; "
       "fine-grained scaling of 1 x 128 activation tiles and 128 x 128 weight blocks).";
   rep.measured =
-      "Headline: " + headline.str() +
-      ".\n\nThe matrix is " + std::to_string(o.rows) + " x " + std::to_string(o.cols) +
-      " N(0, 1) float32 values (seed " + std::to_string(o.seed) +
+      "Headline: " + headline.str() + ".\n\nThe matrix is " + std::to_string(o.rows) + " x " +
+      std::to_string(o.cols) + " N(0, 1) float32 values (seed " + std::to_string(o.seed) +
       "); the outlier channels are columns chosen at random (more channels add to fewer), "
       "their values multiplied by the factor. Each scaling is fp8emu::quantize_matrix "
       "(nearest-even, saturating; scales from the amax: tensor, row and 1 x 128 blocks by "
@@ -451,11 +450,11 @@ int run(int argc, char** argv) {
       "SQNR is 10 log10(sum x^2 / sum (x - dequantized)^2). Saturated: |x s| past the "
       "midpoint above the largest finite value; flushed: x nonzero, dequantized zero. Wall "
       "time " +
-      common::fixed(seconds, 1) + " s.\n" + tables.str() +
-      "\nPlot: " + png + " (SQNR against the factor, one line per scaling); every value is in "
+      common::fixed(seconds, 1) + " s.\n" + tables.str() + "\nPlot: " + png +
+      " (SQNR against the factor, one line per scaling); every value is in "
       "outliers.csv.";
   rep.agrees =
-      std::string(cases == 0 ? "Not tested (one factor, or no outlier channels)"
+      std::string(cases == 0       ? "Not tested (one factor, or no outlier channels)"
                   : agree == cases ? "Yes"
                   : agree == 0     ? "No"
                                    : "Partly") +
@@ -468,11 +467,13 @@ int run(int argc, char** argv) {
       "\nPer-row scaling is no cure for outlier channels: every row holds them, so its scale "
       "is set by them as the tensor's is (its SQNR is in the tables). A block that holds an "
       "outlier channel loses its other values as the tensor does; the finer the blocks, the "
-      "fewer of them hold one.";
-  rep.notes =
-      (plot_note.empty() ? std::string() : plot_note + "\n\n") +
-      "The effect of these scalings on the language model's training (the fp8lm study) is "
-      "not measured here.";
+      "fewer of them hold one. LLM.int8()'s finding is for int8, whose values are evenly "
+      "spaced: a floating-point format keeps the same relative precision over its normal "
+      "range (e4m3fn: 2^-6 to 448, e2m1fn: 1 to 6), so the other channels lose accuracy only "
+      "once the scale pushes them below that range.";
+  rep.notes = (plot_note.empty() ? std::string() : plot_note + "\n\n") +
+              "The effect of these scalings on the language model's training (the fp8lm study) is "
+              "not measured here.";
   out.report(rep);
 
   std::cout << "fp8exp outliers: " << headline.str() << "\nfp8exp outliers: " << agree << " of "
