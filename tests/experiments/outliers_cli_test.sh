@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# fp8exp outliers at a small size: the per-tensor SQNR (all elements and the other
-# channels) and flushed fractions in e4m3fn and e2m1fn are those of an independent NumPy
-# computation (the same N(0, 1) values and outlier channels, nearest-even on the format's
+# fp8exp outliers at a small size: the SQNR (all elements and the other channels), the
+# flushed and the saturated fractions per tensor (e4m3fn, e2m1fn), per row, per 1 x 128
+# block and MXFP8 are those of an independent NumPy computation (the same N(0, 1) values and outlier channels, nearest-even on the format's
 # value grid from `fp8emu table`), the outputs are all there, and bad input exits 2 with a
 # message and no results.
 # Usage: outliers_cli_test.sh FP8EXP FP8EMU WORKDIR
@@ -23,7 +23,7 @@ for f in report.md outliers.csv plots.gp plot-data/3-tensor-normal.dat; do
 done
 "$tool" table e4m3fn > e4m3fn.csv && "$tool" table e2m1fn > e2m1fn.csv || bad "fp8emu table"
 
-$py - a/outliers.csv a/report.md << 'PY' && ok "per-tensor SQNR and flushed fractions agree with NumPy" || bad "NumPy check"
+$py - a/outliers.csv a/report.md << 'PY' && ok "SQNR, flushed and saturated fractions agree with NumPy" || bad "NumPy check"
 import csv, math, sys
 import numpy as np
 
@@ -68,15 +68,32 @@ def rne(y, g):  # nearest-even on the grid g (index parity = code parity), satur
     return np.sign(y) * g[pick]
 
 rows_csv = list(csv.DictReader(open(sys.argv[1])))
+# The quantization scale s of each element (x s is rounded): amax to the largest finite
+# value, rounded once to float32, per tensor, row or 1 x 128 block; MX: 2^-e with
+# e = floor(log2 amax) - emax (OCP floor rule), per 1 x 32 block.
+def scales(x, scheme, fmax):
+    a = np.abs(x).astype(np.float64)
+    if scheme in ("tensor", "tensor-fp4"):
+        return np.full(x.shape, float(np.float32(fmax / a.max())))
+    width = {"row": cols, "block1x128": 128, "mxfp8": 32}[scheme]
+    am = a.reshape(rows, cols // width, width).max(axis=2)
+    if scheme == "mxfp8":
+        e = np.frexp(am)[1] - 1 - 8
+        s = np.ldexp(1.0, -e)
+    else:
+        s = (fmax / am).astype(np.float32).astype(np.float64)
+    return np.repeat(s, width, axis=1)
+
 checked = 0
-for fmt, scheme in (("e4m3fn", "tensor"), ("e2m1fn", "tensor-fp4")):
+for fmt, scheme in (("e4m3fn", "tensor"), ("e4m3fn", "row"), ("e4m3fn", "block1x128"),
+                    ("e4m3fn", "mxfp8"), ("e2m1fn", "tensor-fp4")):
     g = grid(fmt)
+    clip = 448 + 16 if fmt == "e4m3fn" else 6 + 1
     for n in (0, 3):
         out = np.zeros(cols, bool); out[order[:n]] = True
         for factor in (1.0, 64.0):
             x = np.where(out, (base.astype(np.float64) * factor).astype(np.float32), base)
-            amax = float(np.abs(x).max())
-            s = float(np.float32(g[-1] / amax))
+            s = scales(x, scheme, g[-1])
             q = rne(x.astype(np.float64) * s, g)
             d = (q / s).astype(np.float32).astype(np.float64)
             xd = x.astype(np.float64)
@@ -85,19 +102,20 @@ for fmt, scheme in (("e4m3fn", "tensor"), ("e2m1fn", "tensor-fp4")):
             want_all, want_normal = sq(np.ones(cols, bool)), sq(~out)
             nz = xd[:, ~out] != 0
             want_fl = ((d[:, ~out] == 0) & nz).sum() / nz.sum()
+            want_sat = (np.abs(xd) * s > clip).sum() / xd.size
             got = [r for r in rows_csv if r["scaling"] == scheme and r["outlier_channels"] == str(n)
                    and float(r["factor"]) == factor]
             assert len(got) == 1, (scheme, n, factor, got)
             r = got[0]
             assert r["format"] == fmt, r
             for name, want in (("sqnr_db", want_all), ("sqnr_normal_db", want_normal),
-                               ("flushed_fraction_normal", want_fl)):
+                               ("flushed_fraction_normal", want_fl), ("saturated_fraction", want_sat)):
                 assert abs(float(r[name]) - want) < 1e-9, (scheme, n, factor, name, r[name], want)
             if n == 0:
                 assert r["sqnr_outlier_db"] == "", r
             checked += 1
-            print(scheme, n, factor, "SQNR", want_all, want_normal, "flushed", want_fl)
-assert checked == 8, checked
+            print(scheme, n, factor, "SQNR", want_all, want_normal, "flushed", want_fl, "saturated", want_sat)
+assert checked == 20, checked
 assert len(rows_csv) == 7 * 2 * 2, len(rows_csv)
 report = open(sys.argv[2]).read()
 for title in ("## Claim", "## What this run measured", "## Agrees?", "2208.07339", "2412.19437"):
