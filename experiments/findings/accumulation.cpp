@@ -199,20 +199,24 @@ std::vector<std::int64_t> integer_values(const fp8emu::QuantizedMatrix& q) {
 }
 
 struct Errors {
-  double max_rel = 0, frob_rel = 0;
+  double max_rel = 0, frob_rel = 0, norm_rel = 0;
 };
 
-// max over outputs with c64 != 0 of |c - c64| / |c64|, and ||c - c64||_F / ||c64||_F.
+// Over the outputs: max over c64 != 0 of |c - c64| / |c64|; ||C - C64||_F / ||C64||_F; and
+// max |c - c64| / max |c64|. A non-finite c counts as an infinite error.
 Errors errors(const std::vector<float>& c, const std::vector<double>& exact) {
   Errors e;
-  double num = 0, den = 0;
+  double num = 0, den = 0, max_err = 0, max_ref = 0;
   for (std::size_t i = 0; i < c.size(); ++i) {
-    const double d = double(c[i]) - exact[i];
-    if (exact[i] != 0) e.max_rel = std::max(e.max_rel, std::isfinite(d) ? std::fabs(d / exact[i]) : INFINITY);
-    num += std::isfinite(d) ? d * d : INFINITY;
+    const double d = std::isfinite(c[i]) ? std::fabs(double(c[i]) - exact[i]) : INFINITY;
+    if (exact[i] != 0) e.max_rel = std::max(e.max_rel, d / std::fabs(exact[i]));
+    num += d * d;
     den += exact[i] * exact[i];
+    max_err = std::max(max_err, d);
+    max_ref = std::max(max_ref, std::fabs(exact[i]));
   }
   e.frob_rel = std::sqrt(num / den);
+  e.norm_rel = max_err / max_ref;
   return e;
 }
 
@@ -226,9 +230,17 @@ struct Row {
 
 // The largest max_rel over the seeds and the mean frob_rel, per (kind, spec, K).
 struct Cell {
-  double max_rel = 0, frob_mean = 0;
+  double max_rel = 0, frob_mean = 0, norm_rel = 0;
   int n = 0;
 };
+// The three measures of the report's tables.
+struct Measure {
+  const char* name;
+  double Cell::*value;
+};
+constexpr std::array<Measure, 3> kMeasures = {{
+    {"max rel", &Cell::max_rel}, {"normwise", &Cell::norm_rel}, {"Frobenius", &Cell::frob_mean}}};
+
 using Table = std::map<std::tuple<DataKind, std::size_t, std::int64_t>, Cell>;
 
 std::string sci(double v) {
@@ -333,16 +345,18 @@ int run_accumulation(int argc, char** argv) {
   for (const Row& r : rows) {
     Cell& c = t[{r.kind, r.spec, r.k}];
     c.max_rel = std::max(c.max_rel, r.err.max_rel);
+    c.norm_rel = std::max(c.norm_rel, r.err.norm_rel);
     c.frob_mean += r.err.frob_rel;
     ++c.n;
   }
   for (auto& [key, c] : t) c.frob_mean /= c.n;
 
   std::ostringstream csv;
-  csv << "k,accumulation,data,seed,max_rel_err,frob_rel_err\n";
+  csv << "k,accumulation,data,seed,max_rel_err,frob_rel_err,normwise_max_rel_err\n";
   for (const Row& r : rows)
     csv << r.k << ",\"" << kSpecs[r.spec] << "\"," << fp8emu::to_string(r.kind) << "," << r.seed << ","
-        << common::csv_number(r.err.max_rel) << "," << common::csv_number(r.err.frob_rel) << "\n";
+        << common::csv_number(r.err.max_rel) << "," << common::csv_number(r.err.frob_rel) << ","
+        << common::csv_number(r.err.norm_rel) << "\n";
   out.write("accumulation.csv", csv.str());
 
   std::vector<std::string> pngs;
@@ -375,23 +389,33 @@ int run_accumulation(int argc, char** argv) {
     << (o.scaling == OperandScaling::auto_scale ? "one auto scale per tensor, amax to 448" : "not scaled")
     << "), " << o.seeds << (o.seeds == 1 ? " seed" : " seeds") << " per data kind: `normal` (N(0, 1) entries) "
     << "and `positive` (|N(0, 1)|, no cancellation). Reference: the exact product of the decoded operands "
-    << "times their scales. Two measures: the largest over the outputs of |c - c64| / |c64| (worst seed), "
-    << "and ||C - C64||_F / ||C64||_F (mean over the seeds). The computing path of each accumulation: ";
+    << "times their scales. Three measures over the outputs: **max rel**, the largest |c - c64| / |c64| "
+    << "(c64 != 0); **normwise**, max |c - c64| / max |c64|; both the worst over the seeds; and "
+    << "**Frobenius**, ||C - C64||_F / ||C64||_F, the mean over the seeds. The computing path of each "
+    << "accumulation: ";
   for (std::size_t s = 0; s < kSpecs.size(); ++s) m << (s ? ", " : "") << "`" << kSpecs[s] << "` " << paths[s];
-  m << ".\n\nAt K = " << hk << ":\n\n| accumulation | normal: max rel | normal: Frobenius | positive: max rel | "
-    << "positive: Frobenius |\n|---|---|---|---|---|\n";
+  m << ".\n\nAt K = " << hk << ":\n\n| accumulation |";
+  for (const DataKind kind : {DataKind::normal, DataKind::positive})
+    for (const Measure& me : kMeasures) m << " " << fp8emu::to_string(kind) << ": " << me.name << " |";
+  m << "\n|---|---|---|---|---|---|---|\n";
   for (std::size_t s = 0; s < kSpecs.size(); ++s) {
-    const Cell& n = t.at({DataKind::normal, s, hk});
-    const Cell& p = t.at({DataKind::positive, s, hk});
-    m << "| `" << kSpecs[s] << "` | " << sci(n.max_rel) << " | " << sci(n.frob_mean) << " | " << sci(p.max_rel)
-      << " | " << sci(p.frob_mean) << " |\n";
+    m << "| `" << kSpecs[s] << "` |";
+    for (const DataKind kind : {DataKind::normal, DataKind::positive})
+      for (const Measure& me : kMeasures) m << " " << sci(t.at({kind, s, hk}).*me.value) << " |";
+    m << "\n";
   }
-  m << "\nThe maximum relative error of `" << kUnpromoted << "` for each K (normal / positive): ";
-  for (std::size_t ki = 0; ki < ks.size(); ++ki)
-    m << (ki ? ", " : "") << ks[ki] << ": " << sci(t.at({DataKind::normal, unpromoted, ks[ki]}).max_rel) << " / "
-      << sci(t.at({DataKind::positive, unpromoted, ks[ki]}).max_rel);
-  m << ".\n\nPlots: `accumulation_normal_max.png`, `accumulation_positive_max.png` and the Frobenius errors "
-       "`accumulation_*_frob.png`; every row in `accumulation.csv`. Wall time "
+  m << "\nAgainst K (normwise on normal data, max rel on positive data):\n\n| K | `" << kUnpromoted << "` normal | `"
+    << kUnpromoted << "` positive | `" << kPromoted << "` normal | `" << kPromoted << "` positive | `fp32` positive |\n"
+    << "|---|---|---|---|---|---|\n";
+  for (const std::int64_t k : ks)
+    m << "| " << k << " | " << sci(t.at({DataKind::normal, unpromoted, k}).norm_rel) << " | "
+      << sci(t.at({DataKind::positive, unpromoted, k}).max_rel) << " | "
+      << sci(t.at({DataKind::normal, promoted, k}).norm_rel) << " | "
+      << sci(t.at({DataKind::positive, promoted, k}).max_rel) << " | "
+      << sci(t.at({DataKind::positive, fp32, k}).max_rel) << " |\n";
+  m << "\nPlots: `accumulation_normal_max.png`, `accumulation_positive_max.png` (max rel) and "
+       "`accumulation_normal_frob.png`, `accumulation_positive_frob.png` (Frobenius); every row in "
+       "`accumulation.csv`. Wall time "
     << common::fixed(seconds, 1) << " s.";
   r.measured = m.str();
 
@@ -399,21 +423,23 @@ int run_accumulation(int argc, char** argv) {
   if (hk != kClaimK) {
     ag << "Not decided: the sweep stops at K = " << hk << ", below the claim's K = " << kClaimK << ".";
   } else {
-    ag << "Decided by rules fixed before the runs: the magnitude agrees when the maximum relative error of `"
+    ag << "The rules, fixed in the program and not fitted to its results: the magnitude agrees when the error of `"
        << kUnpromoted << "` at K = 4096 lies within a factor of 2 of 2% (0.01 to 0.04); the remedy agrees when `"
-       << kPromoted << "` lowers it by at least a factor of 2.\n\n";
-    for (const DataKind kind : {DataKind::normal, DataKind::positive}) {
-      const double e0 = t.at({kind, unpromoted, hk}).max_rel, e1 = t.at({kind, promoted, hk}).max_rel;
-      const bool mag = e0 >= kClaimError / 2 && e0 <= kClaimError * 2, cure = e1 <= e0 / 2;
-      ag << "- `" << fp8emu::to_string(kind) << "` data: " << sci(e0) << " without promotion ("
-         << (mag ? "agrees" : (e0 < kClaimError / 2 ? "lower than the claim" : "higher than the claim"))
-         << "), " << sci(e1) << " with promotion every 128, " << common::fixed(e0 / e1, 1) << " times lower ("
-         << (cure ? "agrees" : "does not agree") << ").\n";
-    }
-    ag << "\nThe maximum over elements depends on how small the smallest outputs are: with cancellation "
-          "(`normal`) a few outputs near zero carry the largest ratios, so that measure grows with the number of "
-          "outputs; with `positive` data every output is of the same size and the measure is the accumulator's "
-          "own.";
+       << kPromoted << "` lowers it by at least a factor of 2. Since the claim does not say which measure it "
+          "used, each is judged:\n\n";
+    for (const DataKind kind : {DataKind::normal, DataKind::positive})
+      for (const Measure& me : kMeasures) {
+        const double e0 = t.at({kind, unpromoted, hk}).*me.value, e1 = t.at({kind, promoted, hk}).*me.value;
+        const bool mag = e0 >= kClaimError / 2 && e0 <= kClaimError * 2, cure = e1 <= e0 / 2;
+        ag << "- `" << fp8emu::to_string(kind) << "` data, " << me.name << ": " << sci(e0) << " without promotion ("
+           << (mag ? "agrees" : (e0 < kClaimError / 2 ? "below the claim" : "above the claim")) << "), "
+           << sci(e1) << " with promotion every 128, " << sci(e0 / e1) << " times lower ("
+           << (cure ? "agrees" : "does not agree") << ").\n";
+      }
+    ag << "\nWith cancellation (`normal`) a few outputs near zero carry the largest elementwise ratios, so max rel "
+          "grows with the number of outputs and says little about the accumulator; normwise and Frobenius do "
+          "not have that problem. With `positive` data every output is of the same size, and the truncation "
+          "toward zero of the model errs in one direction, so its error grows steadily with K.";
   }
   r.agrees = ag.str();
   std::string notes;
