@@ -237,9 +237,16 @@ struct Cell {
 struct Measure {
   const char* name;
   double Cell::*value;
+  const char* file;   ///< accumulation_KIND_FILE.png
+  const char* title;  ///< Of its plots, before "(worst of S seeds)" or "(mean of S seeds)".
+  const char* ylabel;
+  bool mean;          ///< The mean over the seeds (otherwise the worst).
 };
 constexpr std::array<Measure, 3> kMeasures = {{
-    {"max rel", &Cell::max_rel}, {"normwise", &Cell::norm_rel}, {"Frobenius", &Cell::frob_mean}}};
+    {"max rel", &Cell::max_rel, "max", "max relative error", "max |c - c64| / |c64|", false},
+    {"normwise", &Cell::norm_rel, "normwise", "normwise max error", "max |c - c64| / max |c64|", false},
+    {"Frobenius", &Cell::frob_mean, "frob", "relative Frobenius error", "||C - C64|| / ||C64||", true},
+}};
 
 using Table = std::map<std::tuple<DataKind, std::size_t, std::int64_t>, Cell>;
 
@@ -255,12 +262,13 @@ std::string dat_number(double v) { return std::isfinite(v) && v > 0 ? common::cs
 std::string plot_script(const Options& o, std::vector<std::string>& pngs, const Outputs& out, const Table& t,
                         const std::vector<std::int64_t>& ks) {
   std::ostringstream g;
-  g << "set terminal pngcairo size 900,600\nset logscale xy\nset datafile missing \"?\"\nset key outside right\n"
-       "set grid\nset xlabel \"K\"\nset format y \"%.0e\"\n";
+  g << "set terminal pngcairo size 900,650\nset logscale xy\nset datafile missing \"?\"\nset key below\n"
+       "set grid\nset xlabel \"K\"\nset format y \"%.0e\"\nset xrange [100:"
+    << ks.back() * 5 / 4 << "]\n";
   for (const DataKind kind : {DataKind::normal, DataKind::positive})
-    for (const bool frob : {false, true}) {
+    for (const Measure& me : kMeasures) {
       const std::string kname(fp8emu::to_string(kind));
-      const std::string base = std::string("accumulation_") + kname + (frob ? "_frob" : "_max");
+      const std::string base = "accumulation_" + kname + "_" + me.file;
       std::ostringstream dat;
       dat << "# K";
       for (const char* s : kSpecs) dat << " " << s;
@@ -269,16 +277,16 @@ std::string plot_script(const Options& o, std::vector<std::string>& pngs, const 
         dat << k;
         for (std::size_t s = 0; s < kSpecs.size(); ++s) {
           const Cell& c = t.at({kind, s, k});
-          dat << " " << dat_number(frob ? c.frob_mean : c.max_rel);
+          dat << " " << dat_number(c.*me.value);
         }
         dat << "\n";
       }
       out.write(base + ".dat", dat.str());
       pngs.push_back(base + ".png");
       g << "set output \"" << base << ".png.tmp\"\n";
-      g << "set title \"" << (frob ? "relative Frobenius error (mean of " : "max relative error (worst of ")
-        << o.seeds << " seeds), " << kname << " data, " << o.m << " x K by K x " << o.n << "\"\n";
-      g << "set ylabel \"" << (frob ? "||C - C64|| / ||C64||" : "max |c - c64| / |c64|") << "\"\n";
+      g << "set title \"" << me.title << (me.mean ? " (mean of " : " (worst of ") << o.seeds << " seeds), " << kname
+        << " data, " << o.m << " x K by K x " << o.n << "\"\n";
+      g << "set ylabel \"" << me.ylabel << "\"\n";
       g << "plot ";
       for (std::size_t s = 0; s < kSpecs.size(); ++s)
         g << (s ? ", " : "") << "\"" << base << ".dat\" using 1:" << s + 2 << " with linespoints title \""
@@ -413,8 +421,8 @@ int run_accumulation(int argc, char** argv) {
       << sci(t.at({DataKind::normal, promoted, k}).norm_rel) << " | "
       << sci(t.at({DataKind::positive, promoted, k}).max_rel) << " | "
       << sci(t.at({DataKind::positive, fp32, k}).max_rel) << " |\n";
-  m << "\nPlots: `accumulation_normal_max.png`, `accumulation_positive_max.png` (max rel) and "
-       "`accumulation_normal_frob.png`, `accumulation_positive_frob.png` (Frobenius); every row in "
+  m << "\nPlots: `accumulation_KIND_max.png` (max rel), `accumulation_KIND_normwise.png` and "
+       "`accumulation_KIND_frob.png` (Frobenius) for KIND `normal` and `positive`; every row in "
        "`accumulation.csv`. Wall time "
     << common::fixed(seconds, 1) << " s.";
   r.measured = m.str();
