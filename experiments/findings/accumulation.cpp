@@ -239,7 +239,7 @@ struct Row {
   Errors err;
 };
 
-// The largest max_rel over the seeds and the mean frob_rel, per (kind, spec, K).
+// Per (kind, spec, K): the largest max_rel and norm_rel over the seeds, the mean frob_rel.
 struct Cell {
   double max_rel = 0, frob_mean = 0, norm_rel = 0;
   int n = 0;
