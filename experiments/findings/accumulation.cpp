@@ -248,7 +248,7 @@ struct Cell {
 struct Measure {
   const char* name;
   double Cell::*value;
-  const char* file;   ///< accumulation_KIND_FILE.png
+  const char* file;   ///< accumulation-KIND-FILE.png
   const char* title;  ///< Of its plots, before "(worst of S seeds)" or "(mean of S seeds)".
   const char* ylabel;
   bool mean;  ///< The mean over the seeds (otherwise the worst).
@@ -282,7 +282,7 @@ std::string plot_script(const Options& o, std::vector<std::string>& pngs, const 
   for (const DataKind kind : {DataKind::normal, DataKind::positive})
     for (const Measure& me : kMeasures) {
       const std::string kname(fp8emu::to_string(kind));
-      const std::string base = "accumulation_" + kname + "_" + me.file;
+      const std::string base = "accumulation-" + kname + "-" + me.file;
       std::ostringstream dat;
       dat << "# K";
       for (const char* s : kSpecs) dat << " " << s;
@@ -295,7 +295,7 @@ std::string plot_script(const Options& o, std::vector<std::string>& pngs, const 
         }
         dat << "\n";
       }
-      out.write(base + ".dat", dat.str());
+      out.write("plot-data/" + base + ".dat", dat.str());
       pngs.push_back(base + ".png");
       g << "set output \"" << base << ".png.tmp\"\n";
       g << "set title \"" << me.title << (me.mean ? " (mean of " : " (worst of ") << o.seeds
@@ -303,7 +303,7 @@ std::string plot_script(const Options& o, std::vector<std::string>& pngs, const 
       g << "set ylabel \"" << me.ylabel << "\"\n";
       g << "plot ";
       for (std::size_t s = 0; s < kSpecs.size(); ++s)
-        g << (s ? ", " : "") << "\"" << base << ".dat\" using 1:" << s + 2
+        g << (s ? ", " : "") << "\"plot-data/" << base << ".dat\" using 1:" << s + 2
           << " with linespoints title \"" << kSpecs[s] << "\"";
       g << "\nunset output\n";
     }
@@ -457,9 +457,9 @@ int run_accumulation(int argc, char** argv) {
       << sci(t.at({DataKind::normal, promoted, k}).norm_rel) << " | "
       << sci(t.at({DataKind::positive, promoted, k}).max_rel) << " | "
       << sci(t.at({DataKind::positive, fp32, k}).max_rel) << " |\n";
-  m << "\nPlots: `accumulation_KIND_max.png` (max rel), `accumulation_KIND_normwise.png` and "
-       "`accumulation_KIND_frob.png` (Frobenius) for KIND `normal` and `positive`; every row in "
-       "`accumulation.csv`. Wall time "
+  m << "\nPlots: `accumulation-KIND-max.png` (max rel), `accumulation-KIND-normwise.png` and "
+       "`accumulation-KIND-frob.png` (Frobenius) for KIND `normal` and `positive`; every row in "
+       "`accumulation.csv`, the plotted points in `plot-data/`. Wall time "
     << common::fixed(seconds, 1) << " s.";
   r.measured = m.str();
 

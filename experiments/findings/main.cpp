@@ -11,7 +11,8 @@ namespace {
 
 using findings::Subcommand;
 
-/// The experiments: one line each.
+/// The experiments, one entry each: a new one adds its entry here, its run_NAME to
+/// findings.hpp and its source file to experiments/CMakeLists.txt.
 constexpr Subcommand kSubcommands[] = {
     {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
      findings::run_stagnation},
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Subcommand& c : kSubcommands)
-    if (name == c.name) return common::run_main("fp8exp", [&] { return c.run(argc - 1, argv + 1); });
+    if (name == c.name)
+      return common::run_main("fp8exp", [&] { return c.run(argc - 1, argv + 1); });
   std::cerr << "fp8exp: unknown experiment '" << name << "'\n";
   list(std::cerr);
   return 2;

@@ -6,7 +6,7 @@
 # accumulator overflowing on codes scaled to e4m3fn's range and not without the scale); the
 # numbers do not depend on the thread count; bad options exit 2 with a clear message and
 # write nothing.
-# Usage: accumulation_test.sh FP8EXP WORKDIR
+# Usage: accumulation_cli_test.sh FP8EXP WORKDIR
 set -uo pipefail
 exe=$1
 work=$2
@@ -19,7 +19,7 @@ tiny=(accumulation --k-max 1024 --m 8 --n 8 --seeds 2 --no-plots)
 
 # 1. A complete run: its outputs, and the rows of its CSV.
 if "$exe" "${tiny[@]}" --threads 1 --out t1 > t1.log 2>&1; then ok "tiny run"; else bad "tiny run: $(tail -3 t1.log)"; fi
-for f in accumulation.csv report.md accumulation_normal_max.dat accumulation_positive_frob.dat; do
+for f in accumulation.csv report.md plot-data/accumulation-normal-max.dat plot-data/accumulation-positive-frob.dat; do
   if [ -s "t1/$f" ]; then ok "t1/$f written"; else bad "t1/$f missing"; fi
 done
 for s in "## Claim" "arXiv 2412.19437" "## What this run measured" "## Agrees?" "Not decided: the sweep stops at K = 1024"; do
