@@ -414,11 +414,10 @@ int run_accumulation(int argc, char** argv) {
       "how its relative error is taken (elementwise or normwise) nor what random matrices it used.";
   r.source =
       "DeepSeek-AI, DeepSeek-V3 Technical Report, arXiv 2412.19437, section 3.3.2 (\"Increasing "
-      "Accumulation "
-      "Precision\"); section 3.5.2 describes the alignment to the largest exponent and the "
-      "truncation to 14 bits "
-      "that the nvidia-h100-fp8 model implements (MMA-Sim, arXiv 2511.10909: 13 fraction bits, "
-      "blocks of 32).";
+      "Accumulation Precision\"). Its section 3.5.2 describes the FP8 tensor cores of the Hopper "
+      "architecture (the H800's and the H100's): 32 products aligned to the largest exponent and "
+      "truncated to their highest 14 bits, which the nvidia-h100-fp8 model implements (MMA-Sim, "
+      "arXiv 2511.10909: blocks of 32, 13 fraction bits below the leading one, truncation).";
 
   std::ostringstream m;
   m << "Operands: e4m3fn codes of " << o.m << " x K and K x " << o.n << " random matrices ("
