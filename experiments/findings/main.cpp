@@ -16,6 +16,12 @@ using findings::Subcommand;
 constexpr Subcommand kSubcommands[] = {
     {"stagnation", "sums of many small terms under RNE, stochastic rounding and Kahan summation",
      findings::run_stagnation},
+    {"accumulation", "nvidia-h100-fp8 accumulation error against K, with and without promotion to float32",
+     findings::run_accumulation},
+    {"outliers", "scaling granularity (tensor, row, 1x128, MX, NVFP4) under outlier channels",
+     findings::run_outliers},
+    {"spike", "delayed scaling's amax history against current scaling on an activation spike",
+     findings::run_spike},
     {"underflow", "unscaled FP8 casts of a deep network's gradients flush them to zero; per-tensor scaling",
      findings::run_underflow},
 };
