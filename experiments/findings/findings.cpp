@@ -1,6 +1,7 @@
 #include "findings/findings.hpp"
 
 #include <filesystem>
+#include <iostream>
 #include <sstream>
 #include <system_error>
 
@@ -46,6 +47,15 @@ std::string command_line(int argc, char** argv) {
   std::string s = "fp8exp";
   for (int i = 0; i < argc; ++i) s += std::string(" ") + argv[i];
   return s;
+}
+
+void print_summary(const std::string& name, const std::string& headline, int agree, int cases,
+                   const std::string& what, const std::string& files, const std::string& dir,
+                   double seconds, const std::string& plot_note) {
+  std::cout << "fp8exp " << name << ": " << headline << "\nfp8exp " << name << ": agrees in " << agree
+            << " of " << cases << " " << what << "; wrote " << files << (plot_note.empty() ? " and plots" : "")
+            << " into " << dir << " (" << common::fixed(seconds, 1) << " s)\n";
+  if (!plot_note.empty()) std::cout << "fp8exp " << name << ": " << plot_note << "\n";
 }
 
 }  // namespace findings

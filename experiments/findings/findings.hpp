@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/study_common.hpp"
+
 namespace findings {
 
 /// One experiment: `fp8exp NAME [options]` calls run(argc, argv) with argv[0] = NAME.
@@ -57,5 +59,33 @@ class Outputs {
 
 /// The command line argv[0..argc) of a subcommand as "fp8exp NAME ARGS...".
 std::string command_line(int argc, char** argv);
+
+/// Returns the comma-separated list `v` of option `flag` as numbers in [lo, hi], in the
+/// order given; throws common::UsageError naming the flag for an empty list or item, a
+/// bad number, or a number given twice.
+template <class T>
+std::vector<T> number_list(const std::string& flag, const std::string& v, T lo, T hi) {
+  std::vector<T> out;
+  std::size_t pos = 0;
+  while (pos <= v.size()) {
+    const std::size_t c = v.find(',', pos);
+    const std::string item = v.substr(pos, c == v.npos ? v.npos : c - pos);
+    if (item.empty()) throw common::UsageError(flag + ": empty item in '" + v + "'");
+    const T x = common::number<T>(flag, item, lo, hi);
+    for (const T& y : out)
+      if (y == x) throw common::UsageError(flag + ": '" + item + "' given twice");
+    out.push_back(x);
+    if (c == v.npos) break;
+    pos = c + 1;
+  }
+  return out;
+}
+
+/// Prints the closing lines of experiment `name`: "fp8exp NAME: HEADLINE", then "fp8exp
+/// NAME: agrees in AGREE of CASES WHAT; wrote FILES[ and plots] into DIR (S s)", and the
+/// plots' note when they are missing.
+void print_summary(const std::string& name, const std::string& headline, int agree, int cases,
+                   const std::string& what, const std::string& files, const std::string& dir,
+                   double seconds, const std::string& plot_note);
 
 }  // namespace findings

@@ -87,20 +87,6 @@ struct Options {
   bool plots = true;
 };
 
-template <class T>
-std::vector<T> number_list(const std::string& flag, const std::string& v, T lo, T hi) {
-  std::vector<T> out;
-  for (const std::string& s : common::split_list(v)) {
-    const T x = number<T>(flag, s, lo, hi);
-    if (std::find(out.begin(), out.end(), x) != out.end())
-      throw UsageError(flag + ": '" + s + "' given twice");
-    out.push_back(x);
-  }
-  if (out.empty()) throw UsageError(flag + ": the list is empty");
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -117,8 +103,10 @@ Options parse(int argc, char** argv) {
         throw UsageError("--cols: " + std::to_string(o.cols) + " is not a multiple of 128");
     } else if (a == "--outliers") {
       o.outliers = number_list<std::int64_t>(a, value(), 0, std::int64_t{1} << 16);
+      std::sort(o.outliers.begin(), o.outliers.end());
     } else if (a == "--factors") {
       o.factors = number_list<double>(a, value(), 1.0, 1e6);
+      std::sort(o.factors.begin(), o.factors.end());
     } else if (a == "--seed") {
       o.seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0});
     } else if (a == "--out") {

@@ -72,19 +72,6 @@ struct Options {
   bool train = true;
 };
 
-std::vector<int> int_list(const std::string& flag, const std::string& v, int lo, int hi) {
-  std::vector<int> r;
-  std::set<int> seen;
-  if (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != std::string::npos)
-    throw UsageError(flag + ": empty item in '" + v + "'");
-  for (const std::string& s : common::split_list(v)) {
-    const int x = number<int>(flag, s, lo, hi);
-    if (!seen.insert(x).second) throw UsageError(flag + ": " + s + " given twice");
-    r.push_back(x);
-  }
-  return r;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -100,11 +87,11 @@ Options parse(int argc, char** argv) {
     } else if (a == "--spike-factor") {
       o.spike_factor = number<double>(a, value(), 1e-6, 1e6);
     } else if (a == "--spike-lengths") {
-      o.lengths = int_list(a, value(), 1, 1000000);
+      o.lengths = number_list<int>(a, value(), 1, 1000000);
     } else if (a == "--histories") {
-      o.histories = int_list(a, value(), 1, 1 << 20);
+      o.histories = number_list<int>(a, value(), 1, 1 << 20);
     } else if (a == "--margins") {
-      o.margins = int_list(a, value(), 0, 16);
+      o.margins = number_list<int>(a, value(), 0, 16);
     } else if (a == "--size") {
       o.size = number<std::int64_t>(a, value(), 1, 4096);
     } else if (a == "--seed") {
@@ -624,11 +611,9 @@ int run(int argc, char** argv) {
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp spike: " << headline << "\nfp8exp spike: agrees in " << agree << " of "
-            << cases << " cases; wrote report.md, spike.csv" << (o.train ? ", spike-train.csv" : "")
-            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
-            << common::fixed(seconds, 1) << " s)\n";
-  if (!plot_note.empty()) std::cout << "fp8exp spike: " << plot_note << "\n";
+  print_summary("spike", headline, agree, cases, "cases",
+                std::string("report.md, spike.csv") + (o.train ? ", spike-train.csv" : ""), o.out, seconds,
+                plot_note);
   return 0;
 }
 

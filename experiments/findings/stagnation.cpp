@@ -490,11 +490,8 @@ int run(int argc, char** argv) {
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp stagnation: " << headline << "\nfp8exp stagnation: agrees in " << agree
-            << " of " << cases << " cases; wrote report.md, stagnation.csv"
-            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
-            << common::fixed(seconds, 1) << " s)\n";
-  if (!plot_note.empty()) std::cout << "fp8exp stagnation: " << plot_note << "\n";
+  print_summary("stagnation", headline, agree, cases, "cases", "report.md, stagnation.csv", o.out, seconds,
+                plot_note);
   return 0;
 }
 

@@ -502,11 +502,8 @@ int run(int argc, char** argv) {
   rep.notes = plot_note;
   out.report(rep);
 
-  std::cout << "fp8exp underflow: " << headline << "\nfp8exp underflow: agrees in " << holds
-            << " of " << pairs << " pairs; wrote report.md, underflow.csv"
-            << (plot_note.empty() ? " and plots" : "") << " into " << o.out << " ("
-            << common::fixed(seconds, 1) << " s)\n";
-  if (!plot_note.empty()) std::cout << "fp8exp underflow: " << plot_note << "\n";
+  print_summary("underflow", headline, holds, pairs, "pairs", "report.md, underflow.csv", o.out, seconds,
+                plot_note);
   return 0;
 }
 
