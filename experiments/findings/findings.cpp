@@ -49,6 +49,10 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
+std::string verdict(int agree, int cases) {
+  return cases == 0 ? "Not tested" : agree == cases ? "Yes" : agree == 0 ? "No" : "Partly";
+}
+
 void print_summary(const std::string& name, const std::string& headline, int agree, int cases,
                    const std::string& what, const std::string& files, const std::string& dir,
                    double seconds, const std::string& plot_note) {

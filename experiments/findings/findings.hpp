@@ -81,6 +81,10 @@ std::vector<T> number_list(const std::string& flag, const std::string& v, T lo, 
   return out;
 }
 
+/// Returns the verdict of `agree` of `cases` checks that hold: "Yes" (all), "No" (none)
+/// or "Partly"; "Not tested" when there are none.
+std::string verdict(int agree, int cases);
+
 /// Prints the closing lines of experiment `name`: "fp8exp NAME: HEADLINE", then "fp8exp
 /// NAME: agrees in AGREE of CASES WHAT; wrote FILES[ and plots] into DIR (S s)", and the
 /// plots' note when they are missing.

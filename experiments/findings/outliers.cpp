@@ -442,10 +442,7 @@ int run(int argc, char** argv) {
       " (SQNR against the factor, one line per scaling); every value is in "
       "outliers.csv.";
   rep.agrees =
-      std::string(cases == 0       ? "Not tested (one factor, or no outlier channels)"
-                  : agree == cases ? "Yes"
-                  : agree == 0     ? "No"
-                                   : "Partly") +
+      std::string(cases == 0 ? "Not tested (one factor, or no outlier channels)" : verdict(agree, cases)) +
       ": " + std::to_string(agree) + " of " + std::to_string(cases) +
       " checks hold (fixed before the run, not tuned to agree): per-tensor scaling loses the "
       "other channels when their SQNR at the largest factor is more than 1 dB below that at "

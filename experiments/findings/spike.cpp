@@ -594,9 +594,7 @@ int run(int argc, char** argv) {
       "log axis), one panel per spike length; every step of every configuration is in spike.csv." +
       train_text;
   rep.agrees =
-      std::string(agree == cases ? "Yes"
-                  : agree == 0   ? "No"
-                                 : "Partly") +
+      verdict(agree, cases) +
       ": in " + std::to_string(agree) + " of " + std::to_string(cases) +
       " configurations and spike lengths the mechanism held as predicted before the run (not tuned "
       "to agree): current scaling saturated at no step; delayed scaling saturated at the first "

@@ -477,9 +477,7 @@ int run(int argc, char** argv) {
         return s;
       }() +
       "); every partial sum at the sample points is in stagnation.csv.";
-  rep.agrees = std::string(agree == cases ? "Yes"
-                           : agree == 0   ? "No"
-                                          : "Partly") +
+  rep.agrees = verdict(agree, cases) +
                ": in " + std::to_string(agree) + " of " + std::to_string(cases) +
                " series and formats, RNE stagnated before the last term and both SR (mean over the "
                "seeds) and "

@@ -491,9 +491,7 @@ int run(int argc, char** argv) {
   rep.agrees =
       bare.empty() || scaled_ones.empty()
           ? std::string("Not decided: the run needs an unscaled and a scaled FP8 recipe.")
-          : std::string(holds == pairs ? "Yes"
-                        : holds == 0   ? "No"
-                                       : "Partly") +
+          : verdict(holds, pairs) +
                 ": in " + std::to_string(holds) + " of " + std::to_string(pairs) +
                 " pairs of an unscaled and a scaled recipe, the unscaled one flushed a larger "
                 "fraction of the nonzero output-gradient values of all layers together in the "
