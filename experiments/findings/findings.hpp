@@ -17,6 +17,9 @@ struct Subcommand {
 
 /// The experiments' entry points, one per source file (listed in main.cpp's table).
 int run_stagnation(int argc, char** argv);
+int run_formats(int argc, char** argv);
+int run_optimizer(int argc, char** argv);
+int run_mx_scales(int argc, char** argv);
 
 /// "results/NAME", the default --out of experiment NAME.
 std::string default_out(const std::string& name);
