@@ -16,6 +16,8 @@ namespace findings {
 namespace {
 
 constexpr const char* kName = "formats";
+/// The default of --iters.
+constexpr std::int64_t kIterations = 200;
 
 std::vector<LmVariant> variants() {
   return {
@@ -33,8 +35,8 @@ int run(int argc, char** argv) {
                             "Trains the language model in float32, under the FP8 hybrid (e4m3fn forward, e5m2\n"
                             "gradients), e4m3fn everywhere and e5m2 everywhere, and compares the final\n"
                             "validation losses.\n\n" +
-                            kLmUsage;
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage);
+                            kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Format assignment: e4m3 forward and e5m2 gradients";

@@ -31,7 +31,7 @@ LmVariant lm_variant(const std::string& label, const std::string& base,
 const char* const kLmUsage =
     "  --seeds K         seeds per variant (default 2), seeds S..S+K-1\n"
     "  --first-seed S    first seed (default 1)\n"
-    "  --iters N         training iterations per run (default 200)\n"
+    "  --iters N         training iterations per run (default: below)\n"
     "  --variants LIST   comma-separated labels of the variants to run (default: all;\n"
     "                    the fp32 baseline always runs)\n"
     "  --threads N       threads in all (default: the CPUs this process may use)\n"
@@ -56,8 +56,10 @@ fp8sim::LmConfig LmSettings::config() const {
   return c;
 }
 
-LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, const std::string& usage) {
+LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, const std::string& usage,
+                             std::int64_t iterations) {
   LmSettings s;
+  s.iterations = iterations;
   s.data = lm::kDefaultData;
   s.out = default_out(name);
   for (int i = 1; i < argc; ++i) {
@@ -170,6 +172,7 @@ LmComparison lm_compare(const LmSettings& s, const std::vector<LmVariant>& varia
       r.val_loss.push_back(run.eval_rows.back().val_loss);
       r.evals.push_back(run.eval_rows);
       r.quant.merge(run.total);
+      r.quant_seed.push_back(run.total);
       r.diverged.push_back(run.divergence());
     }
     c.results.push_back(std::move(r));
@@ -189,6 +192,11 @@ std::string diverged_text(const LmResult& r, std::uint64_t first_seed) {
   return d;
 }
 
+// "1.234%", or "-" without a whole.
+std::string percent(std::int64_t part, std::int64_t whole) {
+  return whole ? common::pct(part, whole) + "%" : "-";
+}
+
 }  // namespace
 
 std::string loss_sd(const LmResult& r) {
@@ -201,15 +209,16 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
   const common::DirectoryLock lock(s.out, "fp8exp");
 
   std::ostringstream csv, ev;
-  csv << "variant,seed,final_val_loss,delta_vs_baseline_mean,saturated_fraction,flushed_fraction,diverged\n";
+  csv << "variant,seed,final_val_loss,minus_fp32_same_seed,saturated_fraction,flushed_fraction,diverged\n";
   ev << "variant,seed,iteration,train_loss,val_loss\n";
   const double base = c.results.front().mean();
   for (const LmResult& x : c.results)
     for (std::size_t k = 0; k < x.val_loss.size(); ++k) {
       const std::uint64_t seed = s.first_seed + k;
       csv << x.variant.label << ',' << seed << ',' << common::csv_number(x.val_loss[k]) << ','
-          << common::csv_number(x.val_loss[k] - base) << ',' << common::csv_number(x.quant.saturated_fraction())
-          << ',' << common::csv_number(x.quant.flushed_fraction()) << ','
+          << common::csv_number(x.val_loss[k] - c.results.front().val_loss[k]) << ','
+          << common::csv_number(x.quant_seed[k].saturated_fraction()) << ','
+          << common::csv_number(x.quant_seed[k].flushed_fraction()) << ','
           << (x.diverged[k].empty() ? 0 : 1) << '\n';
       for (const fp8sim::EvalRow& e : x.evals[k])
         ev << x.variant.label << ',' << seed << ',' << e.iteration << ',' << common::csv_number(e.train_loss) << ','
@@ -245,8 +254,8 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
     << " seeds | minus fp32 | saturated | flushed |\n|---|---|---|---|---|---|\n";
   for (const LmResult& x : c.results)
     t << "| " << x.variant.label << " | " << x.variant.what << " | " << loss_sd(x) << " | "
-      << common::signed_fixed(x.mean() - base, 4) << " | " << common::pct(x.quant.saturated, x.quant.count) << "% | "
-      << common::pct(x.quant.flushed, x.quant.nonzero) << "% |"
+      << common::signed_fixed(x.mean() - base, 4) << " | " << percent(x.quant.saturated, x.quant.count) << " | "
+      << percent(x.quant.flushed, x.quant.nonzero) << " |"
       << diverged_text(x, s.first_seed) << "\n";
   t << "\nSaturated: the GEMM operands' elements clipped by the saturating cast; flushed: their nonzero "
        "elements that became zero; both over every operand, step and seed (0% for float32 operands). "

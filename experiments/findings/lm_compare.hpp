@@ -42,9 +42,10 @@ struct LmSettings {
   fp8sim::LmConfig config() const;
 };
 
-/// Parses the options every LM experiment has (listed by kLmUsage); `usage` is printed
-/// for --help. Throws common::UsageError.
-LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, const std::string& usage);
+/// Parses the options every LM experiment has (listed by kLmUsage), `iterations` the
+/// default of --iters; `usage` is printed for --help. Throws common::UsageError.
+LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, const std::string& usage,
+                             std::int64_t iterations);
 
 /// The options of parse_lm_settings, for each experiment's usage text.
 extern const char* const kLmUsage;
@@ -55,6 +56,7 @@ struct LmResult {
   std::vector<double> val_loss;        ///< Final validation loss per seed (nats per token).
   std::vector<std::vector<fp8sim::EvalRow>> evals;  ///< Every evaluation, per seed.
   fp8sim::QuantStats quant;            ///< Merged over the GEMM operands and the seeds.
+  std::vector<fp8sim::QuantStats> quant_seed;  ///< Merged over the GEMM operands, per seed.
   std::vector<std::string> diverged;   ///< Per seed: why the run diverged, or "".
   double mean() const;
   double sd() const;
@@ -80,7 +82,8 @@ struct LmComparison {
 /// others, never it) for each seed, runs spread over the threads.
 LmComparison lm_compare(const LmSettings& s, const std::vector<LmVariant>& variants, const std::string& name);
 
-/// Writes NAME.csv (one row per variant and seed), NAME-evals.csv, val_loss.png and
+/// Writes NAME.csv (one row per variant and seed: its loss, the loss minus fp32's of the
+/// same seed, the fractions saturated and flushed), NAME-evals.csv, val_loss.png and
 /// report.md (`r` with the results table appended to r.measured), and prints the headline.
 void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, const std::string& headline);
 

@@ -16,6 +16,8 @@ namespace findings {
 namespace {
 
 constexpr const char* kName = "mx-scales";
+/// The default of --iters.
+constexpr std::int64_t kIterations = 200;
 
 std::vector<LmVariant> variants() {
   const std::vector<std::pair<std::string, std::string>> no_sr = {{"grad.rounding", "rne"}};
@@ -42,8 +44,8 @@ int run(int argc, char** argv) {
                             "up and down (OCP's rule), and under NVFP4 with and without stochastic rounding of\n"
                             "the gradients and the random Hadamard transform, and compares the final\n"
                             "validation losses with float32.\n\n" +
-                            kLmUsage;
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage);
+                            kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Block-scale rounding for MX, and NVFP4's stochastic rounding and Hadamard transform";

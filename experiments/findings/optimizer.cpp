@@ -3,6 +3,7 @@
 // float32, so that only the storage differs from the float32 baseline.
 //   Peng et al., "FP8-LM: Training FP8 large language models", arXiv:2310.18313 (2023).
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/study_common.hpp"
@@ -13,6 +14,8 @@ namespace findings {
 namespace {
 
 constexpr const char* kName = "optimizer";
+/// The default of --iters.
+constexpr std::int64_t kIterations = 150;
 
 /// Where a storage spec goes, with a short label prefix.
 struct Target {
@@ -25,21 +28,28 @@ constexpr Target kTargets[] = {
     {"moment2", "m2", "AdamW's second moment"},
     {"master", "master", "the master weights"},
 };
-/// The storage specs tried, with their labels.
+/// The storage specs tried, with their labels and the targets they are tried on
+/// (stochastic rounding for the master weights only; f16 for the second moment and the
+/// master weights, the 16-bit formats FP8-LM keeps them in).
 struct Spec {
   const char* spec;
   const char* label;
+  bool moment1, moment2, master;
 };
 constexpr Spec kSpecs[] = {
-    {"bf16", "bf16"}, {"bf16:sr", "bf16-sr"}, {"f16", "f16"}, {"e4m3fn:scaled", "e4m3-scaled"},
-    {"e5m2:scaled", "e5m2-scaled"},
+    {"bf16", "bf16", true, true, true},
+    {"bf16:sr", "bf16-sr", false, false, true},
+    {"f16", "f16", false, true, true},
+    {"e4m3fn:scaled", "e4m3-scaled", true, true, true},
+    {"e5m2:scaled", "e5m2-scaled", true, true, true},
 };
 
 std::vector<LmVariant> variants() {
   std::vector<LmVariant> v = {lm_variant("fp32", "fp32", {}, "float32 GEMMs, master weights and moments")};
   for (const Target& t : kTargets)
     for (const Spec& s : kSpecs)
-      v.push_back(lm_variant(std::string(t.prefix) + "-" + s.label, "fp32", {{t.key, s.spec}},
+      if (std::string_view(t.key) == "moment1" ? s.moment1 : std::string_view(t.key) == "moment2" ? s.moment2 : s.master)
+        v.push_back(lm_variant(std::string(t.prefix) + "-" + s.label, "fp32", {{t.key, s.spec}},
                              std::string(t.what) + " stored as `" + s.spec + "` (" + t.key + " = " + s.spec + ")"));
   return v;
 }
@@ -49,9 +59,11 @@ int run(int argc, char** argv) {
                             "Trains the language model with float32 GEMMs and AdamW's first moment, second moment\n"
                             "or master weights stored in bf16 (nearest, stochastic), f16, e4m3fn or e5m2 (scaled\n"
                             "per tensor), one at a time, and compares the final validation losses with float32.\n"
-                            "Variants: m1-, m2-, master- followed by bf16, bf16-sr, f16, e4m3-scaled, e5m2-scaled.\n\n" +
-                            kLmUsage;
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage);
+                            "Variants: m1-bf16, m1-e4m3-scaled, m1-e5m2-scaled, m2-bf16, m2-f16, m2-e4m3-scaled,\n"
+                            "m2-e5m2-scaled, master-bf16, master-bf16-sr, master-f16, master-e4m3-scaled,\n"
+                            "master-e5m2-scaled.\n\n" +
+                            kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Optimizer-state and master-weight precision";
