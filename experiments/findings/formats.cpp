@@ -68,14 +68,14 @@ int run(int argc, char** argv) {
     const bool beats_e5 = h < e5 - c.tolerance("e5m2-everywhere");
     const bool near_e4 = h <= e4 + c.tolerance("e4m3-everywhere");
     r.agrees = std::string(beats_e5 && near_e4 ? "Yes" : beats_e5 || near_e4 ? "Partly" : "No") +
-               ". The test, fixed before the run: the hybrid's mean final validation loss is below e5m2 "
-               "everywhere's by more than the tolerance (" +
-               common::fixed(c.tolerance("e5m2-everywhere"), 4) +
-               " nats: twice the larger seed standard deviation, at least 0.005) — " + (beats_e5 ? "it is" : "it is not") +
-               " (" + common::fixed(h, 4) + " against " + common::fixed(e5, 4) +
-               ") — and not above e4m3 everywhere's by more than the tolerance (" +
-               common::fixed(c.tolerance("e4m3-everywhere"), 4) + ") — " + (near_e4 ? "it is not" : "it is") + " (" +
-               common::fixed(h, 4) + " against " + common::fixed(e4, 4) + ").";
+               ". The tests, fixed before the run, on the mean final validation losses: (1) the hybrid is below e5m2 "
+               "everywhere by more than the tolerance (twice the larger seed standard deviation of the two and fp32, "
+               "at least 0.005 nats): " +
+               (beats_e5 ? "yes" : "no") + ", " + common::fixed(h, 4) + " against " + common::fixed(e5, 4) +
+               ", tolerance " + common::fixed(c.tolerance("e5m2-everywhere"), 4) +
+               "; (2) the hybrid is not above e4m3 everywhere by more than the tolerance: " + (near_e4 ? "yes" : "no") +
+               ", " + common::fixed(h, 4) + " against " + common::fixed(e4, 4) + ", tolerance " +
+               common::fixed(c.tolerance("e4m3-everywhere"), 4) + ".";
   } else {
     r.agrees = "Not decided: --variants left out a variant the test needs (hybrid, e4m3-everywhere, e5m2-everywhere).";
   }
