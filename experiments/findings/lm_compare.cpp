@@ -17,7 +17,8 @@ using common::number;
 using common::UsageError;
 
 LmVariant lm_variant(const std::string& label, const std::string& base,
-                     const std::vector<std::pair<std::string, std::string>>& keys, const std::string& what) {
+                     const std::vector<std::pair<std::string, std::string>>& keys,
+                     const std::string& what) {
   LmVariant v;
   v.label = label;
   v.recipe = fp8sim::named_recipe(base);
@@ -56,8 +57,8 @@ fp8sim::LmConfig LmSettings::config() const {
   return c;
 }
 
-LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, const std::string& usage,
-                             std::int64_t iterations) {
+LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
+                             const std::string& usage, std::int64_t iterations) {
   LmSettings s;
   s.iterations = iterations;
   s.data = lm::kDefaultData;
@@ -68,26 +69,41 @@ LmSettings parse_lm_settings(int argc, char** argv, const std::string& name, con
     if (a == "--help" || a == "-h") {
       std::cout << usage;
       std::exit(0);
-    } else if (a == "--seeds") s.seeds = number<int>(a, value(), 1, 100);
-    else if (a == "--first-seed") s.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 100);
-    else if (a == "--iters") s.iterations = number<std::int64_t>(a, value(), 1, 1 << 24);
-    else if (a == "--threads") s.threads = number<int>(a, value(), 1, 1024);
-    else if (a == "--data") s.data = value();
-    else if (a == "--variants") s.only = common::split_list(value());
-    else if (a == "--layers") s.layers = number<std::int64_t>(a, value(), 1, 64);
-    else if (a == "--heads") s.heads = number<std::int64_t>(a, value(), 1, 1024);
-    else if (a == "--width") s.width = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--context") s.context = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--batch") s.batch = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--eval-batches") s.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 14);
+    } else if (a == "--seeds")
+      s.seeds = number<int>(a, value(), 1, 100);
+    else if (a == "--first-seed")
+      s.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 100);
+    else if (a == "--iters")
+      s.iterations = number<std::int64_t>(a, value(), 1, 1 << 24);
+    else if (a == "--threads")
+      s.threads = number<int>(a, value(), 1, 1024);
+    else if (a == "--data")
+      s.data = value();
+    else if (a == "--variants")
+      s.only = common::split_list(value());
+    else if (a == "--layers")
+      s.layers = number<std::int64_t>(a, value(), 1, 64);
+    else if (a == "--heads")
+      s.heads = number<std::int64_t>(a, value(), 1, 1024);
+    else if (a == "--width")
+      s.width = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--context")
+      s.context = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--batch")
+      s.batch = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--eval-batches")
+      s.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 14);
     else if (a == "--out") {
       s.out = value();
       if (s.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") s.plots = false;
-    else throw UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
+    } else if (a == "--no-plots")
+      s.plots = false;
+    else
+      throw UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
   }
   if (s.width % s.heads != 0)
-    throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " + std::to_string(s.heads));
+    throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " +
+                     std::to_string(s.heads));
   return s;
 }
 
@@ -100,21 +116,24 @@ const LmResult& LmComparison::at(const std::string& label) const {
   throw std::out_of_range("no variant " + label);
 }
 
-double LmComparison::delta(const std::string& label) const { return at(label).mean() - results.front().mean(); }
-
-double LmComparison::tolerance(const std::string& label) const {
-  return std::max({0.005, 2 * results.front().sd(), 2 * at(label).sd()});
+double LmComparison::delta(const std::string& label) const {
+  return at(label).mean() - results.front().mean();
 }
 
-LmComparison lm_compare(const LmSettings& s, const std::vector<LmVariant>& variants, const std::string& name) {
+double LmComparison::tolerance() const { return std::max(0.005, 2 * results.front().sd()); }
+
+LmComparison lm_compare(const LmSettings& s, const std::vector<LmVariant>& variants,
+                        const std::string& name) {
   std::vector<LmVariant> chosen;
   for (const std::string& l : s.only) {
-    if (std::none_of(variants.begin(), variants.end(), [&](const LmVariant& v) { return v.label == l; })) {
+    if (std::none_of(variants.begin(), variants.end(),
+                     [&](const LmVariant& v) { return v.label == l; })) {
       std::string known;
       for (const LmVariant& v : variants) known += (known.empty() ? "" : ", ") + v.label;
       throw UsageError("--variants: unknown variant '" + l + "' (" + known + ")");
     }
-    if (std::count(s.only.begin(), s.only.end(), l) > 1) throw UsageError("--variants: '" + l + "' given twice");
+    if (std::count(s.only.begin(), s.only.end(), l) > 1)
+      throw UsageError("--variants: '" + l + "' given twice");
   }
   for (std::size_t k = 0; k < variants.size(); ++k)
     if (k == 0 || s.only.empty() || std::count(s.only.begin(), s.only.end(), variants[k].label))
@@ -187,8 +206,8 @@ std::string diverged_text(const LmResult& r, std::uint64_t first_seed) {
   std::string d;
   for (std::size_t k = 0; k < r.diverged.size(); ++k)
     if (!r.diverged[k].empty())
-      d += (d.empty() ? " diverged: " : "; ") + std::string("seed ") + std::to_string(first_seed + k) + " (" +
-           r.diverged[k] + ")";
+      d += (d.empty() ? " diverged: " : "; ") + std::string("seed ") +
+           std::to_string(first_seed + k) + " (" + r.diverged[k] + ")";
   return d;
 }
 
@@ -203,13 +222,15 @@ std::string loss_sd(const LmResult& r) {
   return common::loss_text(r.mean()) + " (sd " + common::fixed(r.sd(), 4) + ")";
 }
 
-void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, const std::string& headline) {
+void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,
+                      const std::string& headline) {
   const LmSettings& s = c.settings;
   const Outputs out(s.out, s.plots);
   const common::DirectoryLock lock(s.out, "fp8exp");
 
   std::ostringstream csv, ev;
-  csv << "variant,seed,final_val_loss,minus_fp32_same_seed,saturated_fraction,flushed_fraction,diverged\n";
+  csv << "variant,seed,final_val_loss,minus_fp32_same_seed,saturated_fraction,flushed_fraction,"
+         "diverged\n";
   ev << "variant,seed,iteration,train_loss,val_loss\n";
   const double base = c.results.front().mean();
   for (const LmResult& x : c.results)
@@ -221,8 +242,8 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
           << common::csv_number(x.quant_seed[k].flushed_fraction()) << ','
           << (x.diverged[k].empty() ? 0 : 1) << '\n';
       for (const fp8sim::EvalRow& e : x.evals[k])
-        ev << x.variant.label << ',' << seed << ',' << e.iteration << ',' << common::csv_number(e.train_loss) << ','
-           << common::csv_number(e.val_loss) << '\n';
+        ev << x.variant.label << ',' << seed << ',' << e.iteration << ','
+           << common::csv_number(e.train_loss) << ',' << common::csv_number(e.val_loss) << '\n';
     }
   out.write(name + ".csv", csv.str());
   out.write(name + "-evals.csv", ev.str());
@@ -232,7 +253,8 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
   gp << "set terminal pngcairo size 1000,700 noenhanced\nset output 'val_loss.png.tmp'\nset grid\n"
         "set title 'fp8exp "
      << name << ": validation loss, mean over " << s.seeds
-     << " seeds'\nset xlabel 'iteration'\nset ylabel 'val loss (nats per token)'\nset key top right\nplot";
+     << " seeds'\nset xlabel 'iteration'\nset ylabel 'val loss (nats per token)'\nset key top "
+        "right\nplot";
   for (std::size_t v = 0; v < c.results.size(); ++v) {
     const LmResult& x = c.results[v];
     std::ostringstream dat;
@@ -244,7 +266,8 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
     }
     const std::string file = "plot-data/" + x.variant.label + ".dat";
     out.write(file, dat.str());
-    gp << (v ? ", " : " ") << "'" << file << "' using 1:2 with linespoints title '" << x.variant.label << "'";
+    gp << (v ? ", " : " ") << "'" << file << "' using 1:2 with linespoints title '"
+       << x.variant.label << "'";
   }
   gp << "\nunset output\n";
   const std::string plot_note = out.plot(gp.str(), {"val_loss.png"});
@@ -254,24 +277,31 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r, 
     << " seeds | minus fp32 | saturated | flushed |\n|---|---|---|---|---|---|\n";
   for (const LmResult& x : c.results)
     t << "| " << x.variant.label << " | " << x.variant.what << " | " << loss_sd(x) << " | "
-      << common::signed_fixed(x.mean() - base, 4) << " | " << percent(x.quant.saturated, x.quant.count) << " | "
-      << percent(x.quant.flushed, x.quant.nonzero) << " |"
-      << diverged_text(x, s.first_seed) << "\n";
-  t << "\nSaturated: the GEMM operands' elements clipped by the saturating cast; flushed: their nonzero "
-       "elements that became zero; both over every operand, step and seed (0% for float32 operands). "
+      << common::signed_fixed(x.mean() - base, 4) << " | "
+      << percent(x.quant.saturated, x.quant.count) << " | "
+      << percent(x.quant.flushed, x.quant.nonzero) << " |" << diverged_text(x, s.first_seed)
+      << "\n";
+  t << "\nSaturated: the GEMM operands' elements clipped by the saturating cast; flushed: their "
+       "nonzero "
+       "elements that became zero; both over every operand, step and seed (0% for float32 "
+       "operands). "
        "Model: "
-    << c.model << "; " << s.iterations << " iterations of " << s.batch << " sequences of " << s.context
-    << " characters, AdamW (lr 1e-3, cosine to 1e-4); every variant trains from the same initial weights on the "
+    << c.model << "; " << s.iterations << " iterations of " << s.batch << " sequences of "
+    << s.context
+    << " characters, AdamW (lr 1e-3, cosine to 1e-4); every variant trains from the same initial "
+       "weights on the "
        "same batches per seed. Data: "
     << c.data << ". Wall time " << common::fixed(c.seconds, 1) << " s on "
     << common::count_text(common::plan_threads(s.threads, 1).cpus, "CPU") << ".";
   r.measured += t.str();
-  r.notes += (r.notes.empty() ? "" : "\n\n") + std::string("Plot: val_loss.png. Per-seed numbers: ") + name +
-             ".csv; every evaluation: " + name + "-evals.csv." + (plot_note.empty() ? "" : " " + plot_note);
+  r.notes += (r.notes.empty() ? "" : "\n\n") +
+             std::string("Plot: val_loss.png. Per-seed numbers: ") + name +
+             ".csv; every evaluation: " + name + "-evals.csv." +
+             (plot_note.empty() ? "" : " " + plot_note);
   out.report(r);
-  std::cout << "fp8exp " << name << ": " << headline << "\nfp8exp " << name << ": wrote report.md, " << name
-            << ".csv" << (plot_note.empty() ? " and val_loss.png" : "") << " into " << s.out << " ("
-            << common::fixed(c.seconds, 1) << " s)\n";
+  std::cout << "fp8exp " << name << ": " << headline << "\nfp8exp " << name << ": wrote report.md, "
+            << name << ".csv" << (plot_note.empty() ? " and val_loss.png" : "") << " into " << s.out
+            << " (" << common::fixed(c.seconds, 1) << " s)\n";
   if (!plot_note.empty()) std::cout << "fp8exp " << name << ": " << plot_note << "\n";
 }
 
