@@ -17,6 +17,10 @@ struct Subcommand {
 
 /// The experiments' entry points, one per source file (listed in main.cpp's table).
 int run_stagnation(int argc, char** argv);
+int run_accumulation(int argc, char** argv);
+int run_outliers(int argc, char** argv);
+int run_spike(int argc, char** argv);
+int run_underflow(int argc, char** argv);
 int run_formats(int argc, char** argv);
 int run_optimizer(int argc, char** argv);
 int run_mx_scales(int argc, char** argv);
