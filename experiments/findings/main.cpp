@@ -24,6 +24,12 @@ constexpr Subcommand kSubcommands[] = {
      findings::run_spike},
     {"underflow", "unscaled FP8 casts of a deep network's gradients flush them to zero; per-tensor scaling",
      findings::run_underflow},
+    {"formats", "the language model under the FP8 hybrid, e4m3 everywhere and e5m2 everywhere",
+     findings::run_formats},
+    {"optimizer", "the language model with AdamW moments and master weights in bf16, fp16 and FP8",
+     findings::run_optimizer},
+    {"mx-scales", "MXFP8 / MXFP4 with e8m0 scales rounded down or up; NVFP4 without SR or Hadamard",
+     findings::run_mx_scales},
 };
 
 void list(std::ostream& out) {

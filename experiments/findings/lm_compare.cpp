@@ -1,0 +1,308 @@
+#include "findings/lm_compare.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "common/study_common.hpp"
+#include "lm/text.hpp"
+
+namespace findings {
+
+using common::number;
+using common::UsageError;
+
+LmVariant lm_variant(const std::string& label, const std::string& base,
+                     const std::vector<std::pair<std::string, std::string>>& keys,
+                     const std::string& what) {
+  LmVariant v;
+  v.label = label;
+  v.recipe = fp8sim::named_recipe(base);
+  for (const auto& [k, val] : keys) fp8sim::set_recipe_key(v.recipe, k, val);
+  v.recipe.name = label;
+  v.what = what;
+  fp8sim::check_recipe(v.recipe);
+  return v;
+}
+
+const char* const kLmUsage =
+    "  --seeds K         seeds per variant (default 2), seeds S..S+K-1\n"
+    "  --first-seed S    first seed (default 1)\n"
+    "  --iters N         training iterations per run (default: below)\n"
+    "  --variants LIST   comma-separated labels of the variants to run (default: all;\n"
+    "                    the fp32 baseline always runs)\n"
+    "  --threads N       threads in all (default: the CPUs this process may use)\n"
+    "  --data FILE       UTF-8 text (default data/bible-kjv.txt, written by\n"
+    "                    bash tools/run.sh main)\n"
+    "  --layers N --heads N --width N --context N --batch N --eval-batches N\n"
+    "                    the model and batches (default 2, 2, 64, 64, 8, 8)\n"
+    "  --out DIR         results directory (default results/NAME)\n"
+    "  --no-plots        do not run gnuplot\n";
+
+fp8sim::LmConfig LmSettings::config() const {
+  fp8sim::LmConfig c;
+  c.model.layers = layers;
+  c.model.heads = heads;
+  c.model.width = width;
+  c.model.context = context;
+  c.batch = batch;
+  c.iterations = iterations;
+  c.warmup = std::min<std::int64_t>(100, iterations / 10);
+  c.eval_every = std::max<std::int64_t>(1, (iterations + 4) / 5);
+  c.eval_batches = eval_batches;
+  return c;
+}
+
+LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
+                             const std::string& usage, std::int64_t iterations) {
+  LmSettings s;
+  s.iterations = iterations;
+  s.data = lm::kDefaultData;
+  s.out = default_out(name);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&] { return common::option_value(argc, argv, i); };
+    if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    } else if (a == "--seeds")
+      s.seeds = number<int>(a, value(), 1, 100);
+    else if (a == "--first-seed")
+      s.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 100);
+    else if (a == "--iters")
+      s.iterations = number<std::int64_t>(a, value(), 1, 1 << 24);
+    else if (a == "--threads")
+      s.threads = number<int>(a, value(), 1, 1024);
+    else if (a == "--data")
+      s.data = value();
+    else if (a == "--variants")
+      s.only = common::split_list(value());
+    else if (a == "--layers")
+      s.layers = number<std::int64_t>(a, value(), 1, 64);
+    else if (a == "--heads")
+      s.heads = number<std::int64_t>(a, value(), 1, 1024);
+    else if (a == "--width")
+      s.width = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--context")
+      s.context = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--batch")
+      s.batch = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--eval-batches")
+      s.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 14);
+    else if (a == "--out") {
+      s.out = value();
+      if (s.out.empty()) throw UsageError("--out: the directory is empty");
+    } else if (a == "--no-plots")
+      s.plots = false;
+    else
+      throw UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
+  }
+  if (s.width % s.heads != 0)
+    throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " +
+                     std::to_string(s.heads));
+  return s;
+}
+
+double LmResult::mean() const { return common::mean(val_loss); }
+double LmResult::sd() const { return common::stdev(val_loss); }
+
+const LmResult& LmComparison::at(const std::string& label) const {
+  for (const LmResult& r : results)
+    if (r.variant.label == label) return r;
+  throw std::out_of_range("no variant " + label);
+}
+
+double LmComparison::delta(const std::string& label) const {
+  return at(label).mean() - results.front().mean();
+}
+
+double LmComparison::tolerance() const { return std::max(0.005, 2 * results.front().sd()); }
+
+LmComparison lm_compare(const LmSettings& s, const std::vector<LmVariant>& variants,
+                        const std::string& name) {
+  std::vector<LmVariant> chosen;
+  for (const std::string& l : s.only) {
+    if (std::none_of(variants.begin(), variants.end(),
+                     [&](const LmVariant& v) { return v.label == l; })) {
+      std::string known;
+      for (const LmVariant& v : variants) known += (known.empty() ? "" : ", ") + v.label;
+      throw UsageError("--variants: unknown variant '" + l + "' (" + known + ")");
+    }
+    if (std::count(s.only.begin(), s.only.end(), l) > 1)
+      throw UsageError("--variants: '" + l + "' given twice");
+  }
+  for (std::size_t k = 0; k < variants.size(); ++k)
+    if (k == 0 || s.only.empty() || std::count(s.only.begin(), s.only.end(), variants[k].label))
+      chosen.push_back(variants[k]);
+
+  const lm::Text text = lm::load(s.data);
+  LmComparison c;
+  c.settings = s;
+  c.data = lm::describe(text);
+  fp8sim::GptConfig gc = s.config().model;
+  gc.vocab = text.split.vocab;
+  try {
+    c.model = fp8sim::Gpt(gc, 0).description();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("the model: ") + e.what());
+  }
+  std::cerr << "fp8exp " << name << ": data: " << c.data << "\n";
+
+  std::vector<std::unique_ptr<fp8sim::LmRun>> runs;
+  for (const LmVariant& v : chosen)
+    for (int k = 0; k < s.seeds; ++k) {
+      fp8sim::LmConfig cfg = s.config();
+      cfg.recipe = v.recipe;
+      cfg.seed = s.first_seed + std::uint64_t(k);
+      try {
+        runs.push_back(std::make_unique<fp8sim::LmRun>(cfg, text.split));
+      } catch (const fp8sim::RecipeError&) {
+        throw;
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("the model or the training settings: ") + e.what());
+      }
+    }
+  const common::ThreadPlan plan = common::plan_threads(s.threads, runs.size());
+  std::cerr << common::plan_text("fp8exp " + name, plan) << "\n";
+  std::mutex mu;
+  std::size_t finished = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  common::for_each_run(runs.size(), plan.parallel, [&](std::size_t i) {
+    fp8sim::LmRun& run = *runs[i];
+    fp8emu::Execution exec;
+    exec.threads = plan.per_run;
+    run.set_execution(exec);
+    while (!run.done()) run.train_until_eval();
+    const std::lock_guard<std::mutex> g(mu);
+    std::cerr << "fp8exp " << name << ": [" << ++finished << "/" << runs.size() << "] "
+              << run.config().recipe.name << " seed " << run.config().seed << ": val loss "
+              << common::loss_text(run.eval_rows.back().val_loss) << "\n";
+  });
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (std::size_t v = 0; v < chosen.size(); ++v) {
+    LmResult r;
+    r.variant = chosen[v];
+    for (int k = 0; k < s.seeds; ++k) {
+      const fp8sim::LmRun& run = *runs[v * std::size_t(s.seeds) + std::size_t(k)];
+      r.val_loss.push_back(run.eval_rows.back().val_loss);
+      r.evals.push_back(run.eval_rows);
+      r.quant.merge(run.total);
+      r.quant_seed.push_back(run.total);
+      r.diverged.push_back(run.divergence());
+    }
+    c.results.push_back(std::move(r));
+  }
+  return c;
+}
+
+namespace {
+
+// " diverged: seed S (why); ..." for the runs of `r` that diverged, or "".
+std::string diverged_text(const LmResult& r, std::uint64_t first_seed) {
+  std::string d;
+  for (std::size_t k = 0; k < r.diverged.size(); ++k)
+    if (!r.diverged[k].empty())
+      d += (d.empty() ? " diverged: " : "; ") + std::string("seed ") +
+           std::to_string(first_seed + k) + " (" + r.diverged[k] + ")";
+  return d;
+}
+
+// "1.234%", or "-" without a whole.
+std::string percent(std::int64_t part, std::int64_t whole) {
+  return whole ? common::pct(part, whole) + "%" : "-";
+}
+
+}  // namespace
+
+std::string loss_sd(const LmResult& r) {
+  return common::loss_text(r.mean()) + " (sd " + common::fixed(r.sd(), 4) + ")";
+}
+
+void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,
+                      const std::string& headline) {
+  const LmSettings& s = c.settings;
+  const Outputs out(s.out, s.plots);
+  const common::DirectoryLock lock(s.out, "fp8exp");
+
+  std::ostringstream csv, ev;
+  csv << "variant,seed,final_val_loss,minus_fp32_same_seed,saturated_fraction,flushed_fraction,"
+         "diverged\n";
+  ev << "variant,seed,iteration,train_loss,val_loss\n";
+  const double base = c.results.front().mean();
+  for (const LmResult& x : c.results)
+    for (std::size_t k = 0; k < x.val_loss.size(); ++k) {
+      const std::uint64_t seed = s.first_seed + k;
+      csv << x.variant.label << ',' << seed << ',' << common::csv_number(x.val_loss[k]) << ','
+          << common::csv_number(x.val_loss[k] - c.results.front().val_loss[k]) << ','
+          << common::csv_number(x.quant_seed[k].saturated_fraction()) << ','
+          << common::csv_number(x.quant_seed[k].flushed_fraction()) << ','
+          << (x.diverged[k].empty() ? 0 : 1) << '\n';
+      for (const fp8sim::EvalRow& e : x.evals[k])
+        ev << x.variant.label << ',' << seed << ',' << e.iteration << ','
+           << common::csv_number(e.train_loss) << ',' << common::csv_number(e.val_loss) << '\n';
+    }
+  out.write(name + ".csv", csv.str());
+  out.write(name + "-evals.csv", ev.str());
+
+  // The plot: validation loss against the iteration, mean over the seeds, per variant.
+  std::ostringstream gp;
+  gp << "set terminal pngcairo size 1000,700 noenhanced\nset output 'val_loss.png.tmp'\nset grid\n"
+        "set title 'fp8exp "
+     << name << ": validation loss, mean over " << s.seeds
+     << " seeds'\nset xlabel 'iteration'\nset ylabel 'val loss (nats per token)'\nset key top "
+        "right\nplot";
+  for (std::size_t v = 0; v < c.results.size(); ++v) {
+    const LmResult& x = c.results[v];
+    std::ostringstream dat;
+    dat << "# iteration mean_val_loss (" << x.variant.label << ")\n";
+    for (std::size_t e = 0; e < x.evals.front().size(); ++e) {
+      std::vector<double> l;
+      for (const auto& seed_evals : x.evals) l.push_back(seed_evals[e].val_loss);
+      dat << x.evals.front()[e].iteration << ' ' << common::csv_number(common::mean(l)) << '\n';
+    }
+    const std::string file = "plot-data/" + x.variant.label + ".dat";
+    out.write(file, dat.str());
+    gp << (v ? ", " : " ") << "'" << file << "' using 1:2 with linespoints title '"
+       << x.variant.label << "'";
+  }
+  gp << "\nunset output\n";
+  const std::string plot_note = out.plot(gp.str(), {"val_loss.png"});
+
+  std::ostringstream t;
+  t << "\n\n| variant | what | final val loss, mean (sd) over " << s.seeds
+    << " seeds | minus fp32 | saturated | flushed |\n|---|---|---|---|---|---|\n";
+  for (const LmResult& x : c.results)
+    t << "| " << x.variant.label << " | " << x.variant.what << " | " << loss_sd(x) << " | "
+      << common::signed_fixed(x.mean() - base, 4) << " | "
+      << percent(x.quant.saturated, x.quant.count) << " | "
+      << percent(x.quant.flushed, x.quant.nonzero) << " |" << diverged_text(x, s.first_seed)
+      << "\n";
+  t << "\nSaturated: the GEMM operands' elements clipped by the saturating cast; flushed: their "
+       "nonzero "
+       "elements that became zero; both over every operand, step and seed (0% for float32 "
+       "operands). "
+       "Model: "
+    << c.model << "; " << s.iterations << " iterations of " << s.batch << " sequences of "
+    << s.context
+    << " characters, AdamW (lr 1e-3, cosine to 1e-4); every variant trains from the same initial "
+       "weights on the "
+       "same batches per seed. Data: "
+    << c.data << ". Wall time " << common::fixed(c.seconds, 1) << " s on "
+    << common::count_text(common::plan_threads(s.threads, 1).cpus, "CPU") << ".";
+  r.measured += t.str();
+  r.notes += (r.notes.empty() ? "" : "\n\n") +
+             std::string("Plot: val_loss.png. Per-seed numbers: ") + name +
+             ".csv; every evaluation: " + name + "-evals.csv." +
+             (plot_note.empty() ? "" : " " + plot_note);
+  out.report(r);
+  std::cout << "fp8exp " << name << ": " << headline << "\nfp8exp " << name << ": wrote report.md, "
+            << name << ".csv" << (plot_note.empty() ? " and val_loss.png" : "") << " into " << s.out
+            << " (" << common::fixed(c.seconds, 1) << " s)\n";
+  if (!plot_note.empty()) std::cout << "fp8exp " << name << ": " << plot_note << "\n";
+}
+
+}  // namespace findings
