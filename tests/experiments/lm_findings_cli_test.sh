@@ -5,14 +5,13 @@
 # change the numbers, and bad input exits 2 with a message and no results.
 # Usage: lm_findings_cli_test.sh FP8EXP WORKDIR TEXT
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 work=$2
 text=$(realpath "$3")
 py=/usr/bin/python3
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0
-ok() { echo "ok: $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
+source "$here/findings_checks.sh"
 
 tiny=(--data "$text" --iters 3 --seeds 2 --layers 1 --heads 1 --width 8 --context 8 --batch 2 --eval-batches 1
       --no-plots)
@@ -54,14 +53,6 @@ for s in ("## Claim", "arXiv:2209.05433", "## What this run measured", "## Agree
     assert s in report, s
 PY
 
-expect_bad() {  # MESSAGE ARGS...: exit 2, MESSAGE on stderr, no badout
-  local msg=$1
-  shift
-  "$exp" "$@" > /dev/null 2> bad.err
-  local rc=$?
-  [ $rc -eq 2 ] && grep -q -- "$msg" bad.err && ok "bad: $*" || bad "bad: $* gave $rc: $(cat bad.err)"
-  [ ! -e badout ] || bad "bad: $* left badout"
-}
 for e in formats optimizer mx-scales; do
   expect_bad "iters: '0' must be a number" $e --iters 0 --out badout
   expect_bad "seeds" $e --seeds x --out badout

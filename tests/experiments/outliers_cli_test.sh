@@ -6,15 +6,14 @@
 # message and no results.
 # Usage: outliers_cli_test.sh FP8EXP FP8EMU WORKDIR
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 tool=$(realpath "$2")
 work=$3
 py=/usr/bin/python3
 $py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0
-ok() { echo "ok: $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
+source "$here/findings_checks.sh"
 
 "$exp" outliers --rows 8 --cols 256 --outliers 0,3 --factors 1,64 --seed 5 --no-plots --out a > a.log 2>&1 ||
   bad "run failed: $(tail -3 a.log)"
@@ -128,14 +127,6 @@ cmp -s a/outliers.csv b/outliers.csv && ok "same seed, same CSV" || bad "same se
 
 # Bad input: exit 2, a message, and no results directory.
 touch afile
-expect_bad() {  # regex args...
-  local regex=$1; shift
-  rm -rf badout
-  "$exp" "$@" > bad.out 2> bad.err; local rc=$?
-  [ $rc -eq 2 ] && grep -q -- "$regex" bad.err && ok "bad: $* (exit 2, $regex)" ||
-    bad "bad: $* gave $rc: $(cat bad.err)"
-  [ ! -e badout ] || bad "bad: $* left badout"
-}
 expect_bad "rows" outliers --rows 0 --out badout
 expect_bad "cols" outliers --cols 200 --out badout
 expect_bad "cols" outliers --cols 64 --out badout

@@ -9,13 +9,12 @@
 # exits 2 with a message and no results.
 # Usage: spike_cli_test.sh FP8EXP WORKDIR
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 work=$2
 py=/usr/bin/python3
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0
-ok() { echo "ok: $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
+source "$here/findings_checks.sh"
 
 small=(spike --steps 40 --spike-step 20 --spike-lengths 1,3 --histories 1,4,64 --margins 0,2 --size 32 --no-plots)
 "$exp" "${small[@]}" --out a > a.log 2>&1 || bad "run failed: $(tail -3 a.log)"
@@ -92,14 +91,6 @@ cmp -s a/spike.csv c/spike.csv && bad "another seed gave the same CSV" || ok "an
 
 # Bad input: exit 2, a message, and no results directory.
 touch afile
-expect_bad() {  # regex args...
-  local regex=$1; shift
-  rm -rf badout
-  "$exp" "$@" > bad.out 2> bad.err; local rc=$?
-  [ $rc -eq 2 ] && grep -q -- "$regex" bad.err && ok "bad: $* (exit 2, $regex)" ||
-    bad "bad: $* gave $rc: $(cat bad.err)"
-  [ ! -e badout ] || bad "bad: $* left badout"
-}
 expect_bad "steps" spike --steps 1 --out badout
 expect_bad "steps" spike --steps many --out badout
 expect_bad "spike-step" spike --steps 50 --spike-step 50 --out badout

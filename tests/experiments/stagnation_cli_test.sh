@@ -6,14 +6,13 @@
 # outputs are all there, and bad input exits 2 with a message and no results.
 # Usage: stagnation_cli_test.sh FP8EXP WORKDIR
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 work=$2
 py=/usr/bin/python3
 $py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0
-ok() { echo "ok: $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
+source "$here/findings_checks.sh"
 
 small=(stagnation --terms 1500 --seeds 3 --formats float16,bfloat16 --no-plots)
 "$exp" "${small[@]}" --out a > a.log 2>&1 || bad "run failed: $(tail -3 a.log)"
@@ -87,14 +86,6 @@ PY
 
 # Bad input: exit 2, a message, and no results directory.
 touch afile
-expect_bad() {  # regex args...
-  local regex=$1; shift
-  rm -rf badout
-  "$exp" "$@" > bad.out 2> bad.err; local rc=$?
-  [ $rc -eq 2 ] && grep -q -- "$regex" bad.err && ok "bad: $* (exit 2, $regex)" ||
-    bad "bad: $* gave $rc: $(cat bad.err)"
-  [ ! -e badout ] || bad "bad: $* left badout"
-}
 expect_bad "unknown experiment 'nope'" nope
 expect_bad "usage: fp8exp NAME"
 expect_bad "terms" stagnation --terms 0 --out badout

@@ -7,15 +7,14 @@
 # message and no results.
 # Usage: underflow_cli_test.sh FP8EXP WORKDIR
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 work=$2
 py=/usr/bin/python3
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] ||
   { echo "skipped: dataset-fashion-mnist is not installed"; exit 77; }
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-fails=0
-ok() { echo "ok: $1"; }
-bad() { fails=$((fails + 1)); echo "FAIL: $1"; }
+source "$here/findings_checks.sh"
 
 small=(underflow --depth 5 --width 32 --train 1280 --batch 32 --test 200 --epochs 1 --log-every 5 --threads 2
        --no-plots)
@@ -74,14 +73,6 @@ grep -q "Yes: in 1 of 1 pairs" c/report.md && grep -q "^| bf16 | 1 |" c/report.m
 
 # Bad input: exit 2, a message, and no results directory.
 touch afile
-expect_bad() {  # regex args...
-  local regex=$1; shift
-  rm -rf badout
-  "$exp" "$@" > bad.out 2> bad.err; local rc=$?
-  [ $rc -eq 2 ] && grep -q -- "$regex" bad.err && ok "bad: $* (exit 2, $regex)" ||
-    bad "bad: $* gave $rc: $(cat bad.err)"
-  [ ! -e badout ] || bad "bad: $* left badout"
-}
 expect_bad "depth" underflow --depth 1 --out badout
 expect_bad "depth" underflow --depth eight --out badout
 expect_bad "epochs" underflow --epochs 0 --out badout
