@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numbers>
 #include <span>
 #include <string>
 #include <vector>
@@ -643,6 +644,34 @@ TEST_CASE("random bits: uniform low bits, distinct streams", "[random]") {
   // Different streams and seeds give different sequences.
   CHECK(random_bits(random_key(1, 0), 5) != random_bits(random_key(1, 1), 5));
   CHECK(random_bits(random_key(1, 0), 5) != random_bits(random_key(2, 0), 5));
+}
+
+TEST_CASE("random normals: moments, range and the two draws they use", "[random]") {
+  // 2^20 samples of one stream: mean, variance and the fourth moment of N(0, 1) within about
+  // 5 standard errors (fixed seeds, so the test is deterministic), and |z| below the bound
+  // sqrt(-2 ln 2^-33) that the smallest u1 gives.
+  for (std::uint64_t seed : {1ull, 7ull}) {
+    const RandomKey k = random_key(seed, 3);
+    const int n = 1 << 20;
+    double s1 = 0, s2 = 0, s4 = 0, largest = 0;
+    for (int i = 0; i < n; ++i) {
+      const double z = random_normal(k, std::uint64_t(i));
+      s1 += z, s2 += z * z, s4 += z * z * z * z;
+      largest = std::max(largest, std::fabs(z));
+    }
+    CHECK(std::fabs(s1 / n) < 5 / std::sqrt(double(n)));
+    CHECK(std::fabs(s2 / n - 1) < 5 * std::sqrt(2.0 / n));
+    CHECK(std::fabs(s4 / n - 3) < 5 * std::sqrt(96.0 / n));
+    CHECK(largest < std::sqrt(-2 * std::log(0x1p-33)));
+    CHECK(largest > 4);  // 2^20 samples reach past 4 sigma (expected about 66 of them)
+  }
+  // Element i uses the draws 2i and 2i + 1, as documented: restated from the definition.
+  const RandomKey k = random_key(5, 9);
+  for (std::uint64_t i : {0ull, 1ull, 12345ull, (1ull << 32) + 3}) {
+    const double u1 = (double(random_bits(k, 2 * i)) + 0.5) / 4294967296.0;
+    const double u2 = double(random_bits(k, 2 * i + 1)) / 4294967296.0;
+    CHECK(random_normal(k, i) == std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2));
+  }
 }
 
 TEST_CASE("array: stochastic rounding is unbiased", "[array][random]") {

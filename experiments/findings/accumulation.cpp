@@ -174,14 +174,6 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
-// N(0, 1) from two 32-bit draws by Box-Muller: u1 = (b1 + 1/2) 2^-32 in (0, 1),
-// u2 = b2 2^-32, z = sqrt(-2 ln u1) cos(2 pi u2), in double.
-double normal(fp8emu::RandomKey key, std::uint64_t i) {
-  const double u1 = (double(fp8emu::random_bits(key, 2 * i)) + 0.5) * 0x1p-32;
-  const double u2 = double(fp8emu::random_bits(key, 2 * i + 1)) * 0x1p-32;
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 // One operand: rows x cols random values of `kind`, quantized to e4m3fn (row-major codes).
 fp8emu::QuantizedMatrix make_operand(DataKind kind, std::uint64_t seed, std::uint64_t stream,
                                      std::int64_t rows, std::int64_t cols, fp8emu::Operand which,
@@ -189,7 +181,7 @@ fp8emu::QuantizedMatrix make_operand(DataKind kind, std::uint64_t seed, std::uin
   const fp8emu::RandomKey key = fp8emu::random_key(seed, stream);
   std::vector<float> x(std::size_t(rows * cols));
   for (std::size_t i = 0; i < x.size(); ++i) {
-    const double z = normal(key, i);
+    const double z = fp8emu::random_normal(key, i);
     x[i] = float(kind == DataKind::positive ? std::fabs(z) : z);
   }
   fp8emu::MatrixQuantizeOptions q;

@@ -128,13 +128,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// N(0, 1) from two 32-bit draws by Box-Muller, as the simulator initializes its weights:
-// u1 = (b1 + 1/2) 2^-32 in (0, 1), u2 = b2 2^-32, z = sqrt(-2 ln u1) cos(2 pi u2).
-double normal(std::uint32_t b1, std::uint32_t b2) {
-  const double u1 = (double(b1) + 0.5) * 0x1p-32, u2 = double(b2) * 0x1p-32;
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 /// The columns in a random order (Fisher-Yates): the first n are the n outlier channels,
 /// so that more outlier channels add to fewer.
 std::vector<std::int64_t> channel_order(std::int64_t cols, std::uint64_t seed) {
@@ -255,7 +248,7 @@ int run(int argc, char** argv) {
   std::vector<float> base(std::size_t(o.rows * o.cols));
   const fp8emu::RandomKey key = fp8emu::random_key(o.seed, 0);
   for (std::size_t i = 0; i < base.size(); ++i)
-    base[i] = float(normal(fp8emu::random_bits(key, 2 * i), fp8emu::random_bits(key, 2 * i + 1)));
+    base[i] = float(fp8emu::random_normal(key, i));
   const std::vector<std::int64_t> order = channel_order(o.cols, o.seed);
 
   std::vector<Point> points;

@@ -151,8 +151,8 @@ void run_cublaslt(const Options& o, std::vector<CheckResult>& out) {
     // N(0,1) x 16 rounded to e4m3 (amax about 80: the per-tensor recipe's range).
     std::vector<std::uint8_t> a(std::size_t(s.m) * s.k), bt(std::size_t(s.n) * s.k);
     const RandomKey ka = random_key(o.seed, 5000 + 2 * si), kb = random_key(o.seed, 5001 + 2 * si);
-    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::uint8_t(encode(e4, 16 * normal_sample(ka, i)));
-    for (std::size_t i = 0; i < bt.size(); ++i) bt[i] = std::uint8_t(encode(e4, 16 * normal_sample(kb, i)));
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::uint8_t(encode(e4, 16 * fp8emu::random_normal(ka, i)));
+    for (std::size_t i = 0; i < bt.size(); ++i) bt[i] = std::uint8_t(encode(e4, 16 * fp8emu::random_normal(kb, i)));
     // Each model once per shape (float32), rounded to bfloat16 for the bfloat16 outputs.
     std::vector<std::vector<float>> emulated, emulated_bf16;
     for (const std::string& spec : models) {

@@ -43,12 +43,6 @@ void print_check(const CheckResult& c) {
   std::fflush(stdout);
 }
 
-double normal_sample(fp8emu::RandomKey key, std::uint64_t i) {
-  const double u1 = (double(fp8emu::random_bits(key, 2 * i)) + 1) / 4294967296.0;  // (0, 1]
-  const double u2 = double(fp8emu::random_bits(key, 2 * i + 1)) / 4294967296.0;
-  return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 std::vector<float> emulate_e4m3_gemm(int m, int n, int k, const std::vector<std::uint8_t>& a,
                                      const std::vector<std::uint8_t>& bt, const std::string& spec, float scale_a,
                                      float scale_b) {

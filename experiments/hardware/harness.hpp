@@ -94,9 +94,6 @@ void run_conversions(const Options& o, std::vector<CheckResult>& out);
 void run_matrix_units(const Options& o, bool wgmma_too, std::vector<CheckResult>& out);
 void run_cublaslt(const Options& o, std::vector<CheckResult>& out);
 
-/// Returns a standard normal sample, a function of (key, i) (Box-Muller on two random words).
-double normal_sample(fp8emu::RandomKey key, std::uint64_t i);
-
 /// Returns fp8emu's M x N float32 product of e4m3fn codes A (M x K, row-major) and B given
 /// as B^T (N x K, row-major), under accumulation `spec` and per-tensor scales.
 std::vector<float> emulate_e4m3_gemm(int m, int n, int k, const std::vector<std::uint8_t>& a,

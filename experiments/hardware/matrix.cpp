@@ -105,7 +105,7 @@ std::uint8_t random_code(int dist, fp8emu::RandomKey key, std::uint64_t i) {
     return (c & 0x7F) == 0x7F ? std::uint8_t(c & 0x80) : c;  // NaN -> zero of its sign
   }
   if (dist == 1) {
-    return std::uint8_t(encode(kE4m3, 8 * normal_sample(key, i)));
+    return std::uint8_t(encode(kE4m3, 8 * fp8emu::random_normal(key, i)));
   }
   const std::uint32_t e = 5 + (r % 5);  // biased exponent 5..9: 2^-2 .. 2^2
   return std::uint8_t(((s & 1) << 7) | (e << 3) | ((r >> 8) & 7));

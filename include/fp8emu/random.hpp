@@ -16,6 +16,7 @@
 // generator, not a cryptographic one; docs/arrays.md states how it is tested.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace fp8emu {
@@ -53,6 +54,20 @@ constexpr std::uint32_t random_bits(RandomKey k, std::uint64_t index) {
   x *= 0x846CA68Bu;
   x ^= x >> 16;
   return x;
+}
+
+/// Returns a standard normal sample, element `index` of the stream with key `k`, by the
+/// Box-Muller transform (Box and Muller, Ann. Math. Statist. 29(2), 1958) of two 32-bit
+/// draws b1 = random_bits(k, 2 index), b2 = random_bits(k, 2 index + 1):
+/// u1 = (b1 + 1/2) 2^-32 in (0, 1), u2 = b2 2^-32, z = sqrt(-2 ln u1) cos(2 pi u2), in
+/// double. Its magnitude is at most sqrt(-2 ln 2^-33) < 6.76. The same (key, index)
+/// gives the same value wherever it is computed with the same C library (log and cos
+/// are not correctly rounded everywhere). The simulator's weights and the experiments'
+/// random matrices are drawn with it.
+inline double random_normal(RandomKey k, std::uint64_t index) {
+  const double u1 = (double(random_bits(k, 2 * index)) + 0.5) * 0x1p-32;
+  const double u2 = double(random_bits(k, 2 * index + 1)) * 0x1p-32;
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
 }  // namespace fp8emu

@@ -32,17 +32,10 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
-// N(0, 1) from two 32-bit draws by Box-Muller: u1 = (b1 + 1/2) 2^-32 in (0, 1),
-// u2 = b2 2^-32, z = sqrt(-2 ln u1) cos(2 pi u2), in double.
-double normal(std::uint32_t b1, std::uint32_t b2) {
-  const double u1 = (double(b1) + 0.5) * 0x1p-32, u2 = double(b2) * 0x1p-32;
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
-
 void init_normal(Param& p, double std, std::uint64_t seed, std::uint64_t index) {
   const fp8emu::RandomKey k = fp8emu::random_key(seed, kGptInitStream + index);
   for (std::size_t i = 0; i < p.value.data.size(); ++i)
-    p.value.data[i] = float(std * normal(fp8emu::random_bits(k, 2 * i), fp8emu::random_bits(k, 2 * i + 1)));
+    p.value.data[i] = float(std * fp8emu::random_normal(k, i));
 }
 
 void fill(Param& p, float v) { std::fill(p.value.data.begin(), p.value.data.end(), v); }
