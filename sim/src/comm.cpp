@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace fp8sim {
 
@@ -13,6 +14,22 @@ void LocalCommunicator::sendrecv(std::span<const std::byte> send, int to, std::s
     throw std::invalid_argument("sendrecv: rank " + std::to_string(to == 0 ? from : to) + " of a job of 1 rank");
   if (send.size() != recv.size()) throw std::invalid_argument("sendrecv: sizes differ on one rank");
   if (!send.empty()) std::memmove(recv.data(), send.data(), send.size());
+}
+
+void LocalCommunicator::send(std::span<const std::byte> bytes, int to, int tag) {
+  if (to != 0) throw std::invalid_argument("send: rank " + std::to_string(to) + " of a job of 1 rank");
+  if (tag < 0) throw std::invalid_argument("send: negative tag");
+  queue_.push_back({tag, Message{0, std::vector<std::byte>(bytes.begin(), bytes.end())}});
+}
+
+Message LocalCommunicator::receive_any(int tag) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it)
+    if (it->first == tag) {
+      Message m = std::move(it->second);
+      queue_.erase(it);
+      return m;
+    }
+  throw std::logic_error("receive_any: no message with tag " + std::to_string(tag) + " was sent on a job of 1 rank");
 }
 
 void LocalCommunicator::allgather(std::span<const std::byte> mine, std::span<std::byte> all) {

@@ -15,10 +15,20 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fp8sim {
 
-/// The ranks 0 .. size() - 1 of a job; this process is rank().
+/// A message of Communicator::receive_any.
+struct Message {
+  int from = 0;                  ///< The sender's rank.
+  std::vector<std::byte> bytes;
+};
+
+/// The ranks 0 .. size() - 1 of a job; this process is rank(). One thread at a time may
+/// call a communicator, and that need not be the thread that created it (a sweep's
+/// scheduler thread on rank 0 talks to the workers while another thread trains).
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -27,6 +37,12 @@ class Communicator {
   /// Sends `send` to rank `to` and receives recv.size() bytes from rank `from`, at once
   /// (MPI_Sendrecv; a ring step). Point to point between the two ranks involved.
   virtual void sendrecv(std::span<const std::byte> send, int to, std::span<std::byte> recv, int from) = 0;
+  /// Sends `bytes` to rank `to` with `tag` (>= 0); returns when `bytes` may be reused.
+  /// Point to point (a sweep's work queue); a rank may send to itself.
+  virtual void send(std::span<const std::byte> bytes, int to, int tag) = 0;
+  /// Receives the next message with `tag` from any rank, waiting for one. Messages from
+  /// one sender with one tag arrive in the order sent. Point to point.
+  virtual Message receive_any(int tag) = 0;
   /// Every rank's `mine` (the same size on every rank), concatenated in rank order into
   /// `all` (size() x mine.size() bytes).
   virtual void allgather(std::span<const std::byte> mine, std::span<std::byte> all) = 0;
@@ -46,12 +62,16 @@ class Communicator {
 };
 
 /// One rank: this process alone. allgather copies, reductions leave the values as they
-/// are, sendrecv to and from rank 0 copies `send` into `recv`; abort prints and exits.
+/// are, sendrecv to and from rank 0 copies `send` into `recv`, send to rank 0 queues the
+/// message for receive_any (which throws std::logic_error when none is queued: it would
+/// wait forever); abort prints and exits. Not thread-safe.
 class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
   void sendrecv(std::span<const std::byte> send, int to, std::span<std::byte> recv, int from) override;
+  void send(std::span<const std::byte> bytes, int to, int tag) override;
+  Message receive_any(int tag) override;
   void allgather(std::span<const std::byte> mine, std::span<std::byte> all) override;
   void allreduce_max(std::span<double>) override {}
   void allreduce_sum(std::span<std::int64_t>) override {}
@@ -59,6 +79,9 @@ class LocalCommunicator final : public Communicator {
   void barrier() override {}
   [[noreturn]] void abort(const std::string& why, int code) override;
   std::string description() const override { return "local"; }
+
+ private:
+  std::vector<std::pair<int, Message>> queue_;  ///< (tag, message), in the order sent.
 };
 
 /// The process's one LocalCommunicator.
