@@ -26,6 +26,7 @@ int run_underflow(int argc, char** argv);
 int run_formats(int argc, char** argv);
 int run_optimizer(int argc, char** argv);
 int run_mx_scales(int argc, char** argv);
+int run_outliers_lm(int argc, char** argv);
 
 /// "results/NAME", the default --out of experiment NAME.
 std::string default_out(const std::string& name);

@@ -20,6 +20,8 @@ constexpr Subcommand kSubcommands[] = {
      findings::run_accumulation},
     {"outliers", "scaling granularity (tensor, row, 1x128, MX, NVFP4) under outlier channels",
      findings::run_outliers},
+    {"outliers-lm", "the language model under those scalings; does it have outlier channels?",
+     findings::run_outliers_lm},
     {"spike", "delayed scaling's amax history against current scaling on an activation spike",
      findings::run_spike},
     {"underflow", "unscaled FP8 casts of a deep network's gradients flush them to zero; per-tensor scaling",
