@@ -3,13 +3,17 @@
 # flushed and the saturated fractions per tensor (e4m3fn, e2m1fn), per row, per 1 x 128
 # block and MXFP8 are those of an independent NumPy computation (the same N(0, 1) values and outlier channels, nearest-even on the format's
 # value grid from `fp8emu table`), the outputs are all there, and bad input exits 2 with a
-# message and no results.
-# Usage: outliers_cli_test.sh FP8EXP FP8EMU WORKDIR
+# message and no results. fp8exp outliers-lm on a tiny model and text: one CSV row per
+# variant, each variant's keys change the numbers, the first GEMM's input per channel is
+# the model's own (its largest amax is the probe's amax of h0.attn.qkv), the N(0, 1)
+# reference is NumPy's, the report's sections are there, and bad input exits 2.
+# Usage: outliers_cli_test.sh FP8EXP FP8EMU WORKDIR TEXT
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 exp=$(realpath "$1")
 tool=$(realpath "$2")
 work=$3
+text=$(realpath "$4")
 py=/usr/bin/python3
 $py -c "import numpy" 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 77; }
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
@@ -20,12 +24,9 @@ source "$here/findings_checks.sh"
 for f in report.md outliers.csv plots.gp plot-data/3-tensor-normal.dat; do
   [ -s "a/$f" ] && ok "a/$f written" || bad "a/$f missing"
 done
-"$tool" table e4m3fn > e4m3fn.csv && "$tool" table e2m1fn > e2m1fn.csv || bad "fp8emu table"
-
-$py - a/outliers.csv a/report.md << 'PY' && ok "SQNR, flushed and saturated fractions agree with NumPy" || bad "NumPy check"
-import csv, math, sys
+# fp8emu's random bits and normals (include/fp8emu/random.hpp) in NumPy, for both checks.
+cat > rng.py << 'PY'
 import numpy as np
-
 M64 = (1 << 64) - 1
 def mix64(z):
     z = (z + 0x9E3779B97F4A7C15) & M64
@@ -41,13 +42,22 @@ def bits(k, idx):  # idx: uint64 array
     x ^= np.uint32(k[1]) + (idx >> np.uint64(32)).astype(np.uint32) * np.uint32(0x9E3779B9)
     x *= np.uint32(0x846CA68B); x ^= x >> np.uint32(16)
     return x
+def normal(seed, stream, n):  # fp8emu::random_normal of indices 0 .. n - 1, as float
+    k = key(seed, stream)
+    i = np.arange(n, dtype=np.uint64)
+    u1 = (bits(k, 2 * i).astype(np.float64) + 0.5) * 2.0**-32
+    u2 = bits(k, 2 * i + np.uint64(1)).astype(np.float64) * 2.0**-32
+    return (np.sqrt(-2 * np.log(u1)) * np.cos(6.283185307179586 * u2)).astype(np.float32)
+PY
+"$tool" table e4m3fn > e4m3fn.csv && "$tool" table e2m1fn > e2m1fn.csv || bad "fp8emu table"
+
+$py - a/outliers.csv a/report.md << 'PY' && ok "SQNR, flushed and saturated fractions agree with NumPy" || bad "NumPy check"
+import csv, math, sys
+import numpy as np
+from rng import key, bits, normal
 
 rows, cols, seed = 8, 256, 5
-k = key(seed, 0)
-i = np.arange(rows * cols, dtype=np.uint64)
-u1 = (bits(k, 2 * i).astype(np.float64) + 0.5) * 2.0**-32
-u2 = bits(k, 2 * i + np.uint64(1)).astype(np.float64) * 2.0**-32
-base = (np.sqrt(-2 * np.log(u1)) * np.cos(6.283185307179586 * u2)).astype(np.float32).reshape(rows, cols)
+base = normal(seed, 0, rows * cols).reshape(rows, cols)
 kc = key(seed, 1)
 order = list(range(cols))
 for j in range(cols - 1):
@@ -142,6 +152,48 @@ expect_bad "factors" outliers --out badout --factors
 expect_bad "afile" outliers --rows 2 --cols 128 --out afile
 "$exp" --help | grep -q "outliers" && ok "--help lists outliers" || bad "--help"
 "$exp" outliers --help | grep -q -- "--factors LIST" && ok "outliers --help" || bad "outliers --help"
+
+# The language model (fp8exp outliers-lm), tiny: 2 blocks so that the first is e2m1fn,
+# 160 tokens a batch so that 1 x 128 blocks differ from rows in the wgrad GEMMs.
+tiny=(--data "$text" --iters 3 --seeds 1 --layers 2 --heads 1 --width 8 --context 16 --batch 10
+      --eval-batches 1 --threads 1 --no-plots)
+"$exp" outliers-lm "${tiny[@]}" --out lm > lm.log 2>&1 || bad "outliers-lm failed: $(tail -3 lm.log)"
+for f in report.md outliers-lm.csv outliers-lm-evals.csv outliers-lm-inputs.csv outliers-lm-channels.csv \
+         plots.gp plot-data/e2m1-nvfp4.dat; do
+  [ -s "lm/$f" ] && ok "lm/$f written" || bad "lm/$f missing"
+done
+$py - lm << 'PY' && ok "outliers-lm: variants, inputs, channels and report" || bad "outliers-lm check"
+import csv, sys
+import numpy as np
+from rng import normal
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/outliers-lm.csv")))
+labels = ["fp32", "e4m3-tensor", "e4m3-row", "e4m3-block1x128", "e4m3-mx", "e2m1-tensor", "e2m1-mx",
+          "e2m1-nvfp4"]
+assert [r["variant"] for r in rows] == labels, rows
+assert len({r["final_val_loss"] for r in rows}) == 8, rows  # every variant's keys took effect
+inputs = list(csv.DictReader(open(d + "/outliers-lm-inputs.csv")))
+names = [f"h{i}.{g}" for i in (0, 1) for g in ("attn.qkv", "attn.proj", "mlp.up", "mlp.down")] + ["head"]
+assert [r["gemm"] for r in inputs] == names, inputs
+assert [int(r["elements"]) for r in inputs] == [160 * k for k in (8, 8, 8, 32) * 2 + (8,)], inputs
+ch = list(csv.DictReader(open(d + "/outliers-lm-channels.csv")))
+assert [int(r["channel"]) for r in ch] == list(range(8)), ch
+assert max(float(r["amax"]) for r in ch) == float(inputs[0]["amax"]), (ch, inputs[0])
+z = normal(0, 0, 160 * 8).reshape(160, 8)
+for c, r in enumerate(ch):
+    assert abs(float(r["normal_amax"]) - float(np.abs(z[:, c]).max())) < 1e-6, (c, r)
+    assert float(r["normal_fraction_at_least_6"]) == float((np.abs(z[:, c]) >= 6).mean()), (c, r)
+report = open(d + "/report.md").read()
+for s in ("## Claim", "arXiv:2208.07339", "## What this run measured", "## Agrees?", "bit for bit: yes",
+          "| e2m1-nvfp4 |", "| h1.mlp.down | 5120 |"):
+    assert s in report, s
+PY
+expect_bad "unknown option '--rows'" outliers-lm --rows 8 --out badout
+expect_bad "iters: '0' must be a number" outliers-lm --iters 0 --out badout
+expect_bad "unknown variant 'tensor'" outliers-lm --data "$text" --variants tensor --out badout
+expect_bad "no-such.txt" outliers-lm --data no-such.txt --out badout
+"$exp" --help | grep -q "outliers-lm" && ok "--help lists outliers-lm" || bad "--help outliers-lm"
+"$exp" outliers-lm --help | grep -q -- "--variants LIST" && ok "outliers-lm --help" || bad "outliers-lm --help"
 
 [ $fails -eq 0 ] && echo "all outliers checks passed" || echo "$fails outliers checks failed"
 exit $((fails > 0))
