@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -115,18 +116,19 @@ struct Channels {
 /// What the trained float32 model's activations show.
 struct Activations {
   std::vector<InputRow> inputs;
-  bool same_loss = false;  ///< The probe's validation loss is float32's, bit for bit.
+  bool same_loss = false;  ///< The probe's validation loss is the baseline's, bit for bit.
   /// The first GEMM's input (h0.attn.qkv: ln1 of the embeddings), and N(0, 1) values of
   /// the same shape for comparison.
   Channels first, normal;
 };
 
-/// Trains the float32 baseline of the first seed again (the same run as lm_compare's) and
+/// Trains the float32 baseline of the first seed again (the same run as lm_compare's, whose
+/// final validation loss is `baseline_loss`) and
 /// measures its GEMM inputs on the validation windows: the amax and RMS of every GEMM's
 /// input from the QuantStats of a forward under a probe recipe (float32 with a power-of-two
 /// per-tensor scale of fprop.a, which changes no bit), and the first GEMM's input per
 /// channel, computed from the embeddings and h0's ln1 as the model computes it.
-Activations measure_activations(const LmSettings& s, const LmVariant& fp32) {
+Activations measure_activations(const LmSettings& s, const LmVariant& fp32, double baseline_loss) {
   const lm::Text text = lm::load(s.data);
   fp8sim::LmConfig cfg = s.config();
   cfg.recipe = fp32.recipe;
@@ -180,7 +182,7 @@ Activations measure_activations(const LmSettings& s, const LmVariant& fp32) {
     ln1.forward(x, y, ctx);
     a.first.add(y.data.data(), B * T);
   }
-  a.same_loss = loss / double(cfg.eval_batches) == run.eval_rows.back().val_loss;
+  a.same_loss = loss / double(cfg.eval_batches) == baseline_loss;
   const std::vector<std::string> names = model.gemm_names();
   const std::vector<fp8sim::GemmCore*> cores = model.gemm_cores();
   for (std::size_t k = 0; k < cores.size(); ++k)
@@ -206,7 +208,7 @@ int run(int argc, char** argv) {
   const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
   const std::vector<LmVariant> all = variants();
   const LmComparison c = lm_compare(s, all, kName);
-  const Activations act = measure_activations(s, all.front());
+  const Activations act = measure_activations(s, all.front(), c.results.front().val_loss.front());
 
   const auto has = [&](const std::string& l) {
     return std::any_of(c.results.begin(), c.results.end(),
@@ -293,8 +295,9 @@ int run(int argc, char** argv) {
       << common::fixed(x.rms(), 3) << " | " << ratio(x.stats.amax / x.rms()) << " |\n";
   m << "\nThese amax and RMS are the QuantStats of forward passes under a probe recipe, float32 "
        "with a power-of-two scale per tensor of each fprop input (`fprop.a.scaling = "
-       "tensor:pow2:margin=64`), which changes no value: its validation loss equals the float32 "
-       "run's bit for bit: "
+       "tensor:pow2:margin=64`), which changes no value: its validation loss equals the fp32 "
+       "baseline's of seed "
+    << s.first_seed << " bit for bit: "
     << (act.same_loss ? "yes" : "no")
     << ".\n\nFinal validation loss (nats per token) of each variant:";
   r.measured = m.str();
