@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "fp8sim/comm.hpp"
+#include "launcher.hpp"
 
 namespace fp8sim {
 namespace {
@@ -271,15 +272,6 @@ class MpiCommunicator final : public Communicator {
   std::vector<std::pair<int, Message>> self_;  ///< (tag, message) sent to this rank, in order.
 };
 
-/// Whether an MPI launcher started this process: Open MPI's mpirun and mpiexec set
-/// OMPI_COMM_WORLD_SIZE (and PMIX_RANK), PMIx launchers such as srun --mpi=pmix set
-/// PMIX_RANK, PMI-1 and PMI-2 launchers (srun --mpi=pmi2, MPICH's Hydra) PMI_RANK and PMI_SIZE.
-bool started_by_launcher() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
-    if (std::getenv(v)) return true;
-  return false;
-}
-
 void finish(int status, void*) {
   int finalized = 0;
   MPI_Finalized(&finalized);
@@ -314,7 +306,7 @@ MpiCommunicator* start_mpi(int& argc, char**& argv) {
 bool mpi_built() { return true; }
 
 Communicator& world_communicator(int& argc, char**& argv) {
-  if (!started_by_launcher()) return local_communicator();
+  if (!detail::launch_environment().by_launcher) return local_communicator();
   static MpiCommunicator* const world = start_mpi(argc, argv);  // never destroyed: MPI outlives main
   return *world;
 }

@@ -370,6 +370,23 @@ int main(int argc, char** argv) {
     check(!std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMIX_RANK"), "no launcher's environment");
     check(&c == &fp8sim::local_communicator(), "world_communicator is local_communicator()");
     check(c.size() == 1 && c.rank() == 0 && c.description() == "local", "one rank, 'local'");
+    if (!fp8sim::mpi_built()) {
+      // A build without MPI under a launcher: one rank is this process, several are refused.
+      ::setenv("OMPI_COMM_WORLD_SIZE", "1", 1);
+      ::setenv("OMPI_COMM_WORLD_RANK", "0", 1);
+      check(&fp8sim::world_communicator(argc, argv) == &c, "no MPI, mpirun -np 1: local");
+      ::setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+      ::setenv("OMPI_COMM_WORLD_RANK", "1", 1);
+      std::string why;
+      try {
+        fp8sim::world_communicator(argc, argv);
+      } catch (const std::runtime_error& e) {
+        why = e.what();
+      }
+      check(why.find("rank 1 of 2, but this build has no MPI") != std::string::npos, "no MPI, 2 ranks: refused: '" + why + "'");
+      ::unsetenv("OMPI_COMM_WORLD_SIZE");
+      ::unsetenv("OMPI_COMM_WORLD_RANK");
+    }
     std::printf("test_comm --expect-local: MPI %s; %s, %d rank: %d checks, %d failed\n",
                 fp8sim::mpi_built() ? "built" : "not built", c.description().c_str(), c.size(), checks, failures);
     return failures == 0 ? 0 : 1;
