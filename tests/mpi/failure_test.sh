@@ -14,14 +14,16 @@ expect() {
   local np=$1 mode=$2 rank=$3 want=$4 out status
   shift 4
   cases=$((cases + 1))
+  local start=$SECONDS
   out=$("$mpirun" "$np" "$test_comm" --fail "$mode" "$rank" 2>&1)
   status=$?
+  local took=$((SECONDS - start))
   local flat=${out//$'\n'/ }
   local ok=1
   [[ $status -eq $want ]] || ok=0
   for re in "$@"; do [[ $flat =~ $re ]] || ok=0; done
   if [[ $ok -eq 1 ]]; then
-    echo "ok: $np ranks, rank $rank $mode: exit status $status"
+    echo "ok: $np ranks, rank $rank $mode: exit status $status after ${took} s"
   else
     echo "FAIL: $np ranks, rank $rank $mode: exit status $status (expected $want), output:"
     echo "$out" | sed 's/^/    /'
@@ -44,7 +46,7 @@ expect 2 throw 1 134 "what\(\): +test_comm: failing on purpose" "process rank 1 
 expect 3 truncate 1 1 "rank 2: MPI_Sendrecv failed: MPI_ERR_TRUNCATE: message truncated"
 # A rank that returns 0 early is not a failure MPI can see: the others wait until the
 # launcher's time limit ends the job (status 124).
-FP8EMU_MPI_TIMEOUT=3 expect 2 finish 1 124 "ended after the time limit of 3 s"
+FP8EMU_MPI_TIMEOUT=2 expect 2 finish 1 124 "ended after the time limit of 2 s"
 echo "failure_test: $cases cases"
 [[ $cases -eq 7 ]] || fail=1
 exit $fail
