@@ -1,6 +1,8 @@
 // One rank, this process (fp8sim/comm.hpp).
 #include "fp8sim/comm.hpp"
 
+#include "launcher.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +44,27 @@ void LocalCommunicator::abort(const std::string& why, int code) {
   std::fflush(stderr);
   std::exit(code);
 }
+
+namespace detail {
+
+Launch launch_environment() {
+  // A variable's integer value, or `otherwise` where it is unset or not an integer.
+  auto number = [](const char* name, int otherwise) {
+    const char* s = std::getenv(name);
+    if (!s || !*s) return otherwise;
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    return *end || v < 0 || v > 1 << 30 ? otherwise : int(v);
+  };
+  Launch l;
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(v)) l.by_launcher = true;
+  l.size = number("OMPI_COMM_WORLD_SIZE", number("PMI_SIZE", 0));
+  l.rank = number("OMPI_COMM_WORLD_RANK", number("PMIX_RANK", number("PMI_RANK", -1)));
+  return l;
+}
+
+}  // namespace detail
 
 Communicator& local_communicator() {
   static LocalCommunicator c;

@@ -1,5 +1,6 @@
 #include <fp8emu/convert.hpp>
 #include <fp8emu/quantize_matrix.hpp>
+#include <fp8sim/comm.hpp>
 #include <fp8sim/recipe.hpp>
 #include <fp8sim/train.hpp>
 
@@ -24,5 +25,8 @@ int main() {
   layers.push_back(std::make_unique<fp8sim::Linear>(0, 4, 2));
   const fp8sim::Model m(std::move(layers), {4}, 1);
   std::printf("recipe %s, model %s\n", r.name.c_str(), m.description().c_str());
+  // The communicator links MPI where fp8sim was built with it (FP8EMU_MPI).
+  std::printf("MPI %s, world %s\n", fp8sim::mpi_built() ? "built" : "not built",
+              fp8sim::local_communicator().description().c_str());
   return c == 0x45 && q.code_scales[0] == 119 && r.name == "mxfp8" ? 0 : 1;
 }
