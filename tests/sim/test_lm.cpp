@@ -18,9 +18,11 @@
 
 #include "fp8sim/checkpoint.hpp"
 #include "fp8sim/lm.hpp"
+#include "sim/checks.hpp"
 #include "sim/files.hpp"
 
 using namespace fp8sim;
+using test_checks::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -115,15 +117,6 @@ std::int64_t recorded(LmRun& r) {
     for (int role = 0; role < kRoles; ++role)
       for (int o = 0; o < 2; ++o) n += c->states[role][o].recorded;
   return n;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace
