@@ -25,6 +25,9 @@
 //  - MXFP6 and MXFP4 training (e3m2 weights, activations and gradients; e2m1 weights with
 //    e3m2 activations and gradients; OCP's scale rule): Rouhani et al., "Microscaling data
 //    formats for deep learning", arXiv 2310.10537;
+//  - FP8 gradient all-reduce (the key `comm`): per-tensor scales shared across the ranks
+//    (their minimum) and the automatic scaling factor mu: Peng et al., "FP8-LM: Training
+//    FP8 large language models", arXiv 2310.18313, section 3.1;
 //  - FP8 products summed in float16: Wang et al., "Training deep neural networks with 8-bit
 //    floating point numbers", arXiv 1812.08011 (16-bit accumulation needs chunking);
 //    DeepSeek-V3, arXiv 2412.19437, section 3.3.2 (limited accumulation precision).
