@@ -406,7 +406,10 @@ TEST_CASE("dp: resuming a run with FP8 communication gives the uninterrupted run
   CHECK(error_of([&] { decode_checkpoint(bytes, first.checkpoint_layout(), p); }) ==
         p + ": checkpoint of format version 3; this fp8sim reads version 4 for a language-model run (version 3 "
             "is from before data-parallel training: start the run again)");
-  // Another rank count is another run.
+  // The fingerprint names the split; another rank count is another run.
+  CHECK(small("fp32", 2, 1).fingerprint() != small("fp32", 4, 1).fingerprint());
+  CHECK(small("fp32", 4, 1).fingerprint() != small("fp32", 4, 2).fingerprint());
+  CHECK(small("fp32", 1, 1).fingerprint().find("micro_batches") == std::string::npos);
   LmConfig four = c;
   four.ranks = 4;
   LmRun other(four, tokens());

@@ -4,7 +4,10 @@
 // (the norm of every step is kept), master weights and moments in the recipe's storage
 // precisions, per-layer quantization statistics, evaluation on the validation tokens,
 // and checkpoints that make an interrupted run end with exactly the numbers of an
-// uninterrupted one. Results do not depend on the thread count.
+// uninterrupted one. Results do not depend on the thread count. Data-parallel training
+// (LmConfig::micro_batches and ranks, the recipe key `comm`, a Communicator of several
+// ranks or all of them simulated here) gives every rank the same results
+// (docs/simulator.md, "Data-parallel training").
 #pragma once
 
 #include <cstdint>
