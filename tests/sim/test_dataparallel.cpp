@@ -228,6 +228,24 @@ TEST_CASE("dp: float32 communication trains the same bits on 1, 2 and 4 ranks", 
   }
 }
 
+TEST_CASE("dp: six micro-batches train the same bits on 1, 3 and 6 ranks", "[sim][dp]") {
+  // M = 6 is no power of two: R = 1 sums the whole tree, R = 3 and 6 sum complete subtrees.
+  LmConfig c = small("fp8-hybrid-delayed", 6, 1);
+  c.batch = 12;
+  c.iterations = 3;
+  LmRun one(c, tokens());
+  train_all(one);
+  for (std::int64_t R : {3, 6}) {
+    INFO("ranks " << R);
+    c.ranks = R;
+    LmRun simulated(c, tokens());
+    train_all(simulated);
+    CHECK(difference(one, simulated) == "");
+  }
+  c.ranks = 3;
+  for (LmRun& r : real_runs(c, 3)) CHECK(difference(one, r) == "");
+}
+
 TEST_CASE("dp: one micro-batch through the micro-batch driver gives the bytes of a plain run", "[sim][dp]") {
   for (const std::string recipe : {"fp8-hybrid-delayed", "nvfp4"}) {
     INFO(recipe);
