@@ -417,6 +417,19 @@ TEST_CASE("dp: resuming a run with FP8 communication gives the uninterrupted run
   CHECK(resumed.comm_mu != 1.0);
   train_all(resumed);
   CHECK(difference(whole, resumed) == "");
+  // Real ranks resume alike, each from its own file.
+  std::vector<std::unique_ptr<LmRun>> ranks(2);
+  on_ranks(2, [&](Communicator& comm) {
+    const std::string mine = p + std::to_string(comm.rank());
+    LmRun part(c, tokens(), comm);
+    part.train_until_eval();
+    part.save(mine);
+    auto rest = std::make_unique<LmRun>(c, tokens(), comm);
+    rest->load(mine);
+    train_all(*rest);
+    ranks[std::size_t(comm.rank())] = std::move(rest);
+  });
+  for (auto& r : ranks) CHECK(difference(whole, *r) == "");
   // A file of version 3 (before data-parallel training) is refused with a reason.
   std::vector<std::uint8_t> bytes = read_checkpoint_file(p);
   const std::uint32_t v3 = 3;
