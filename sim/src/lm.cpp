@@ -358,7 +358,8 @@ void LmRun::reduce_gradients(std::vector<std::vector<float>>& partial) {
     for (std::size_t t = 0; t < P; ++t) finite &= std::isfinite(red[t]);
     std::vector<float> c(P, 1.0f);
     if (scaled)
-      for (std::size_t t = 0; t < P; ++t) c[t] = float(comm_mu * -red[P + t]);
+      for (std::size_t t = 0; t < P; ++t)  // finite, so that a zero times c stays zero
+        c[t] = float(std::min(comm_mu * -red[P + t], double(std::numeric_limits<float>::max())));
     if (!finite) {
       // A non-finite gradient on any rank: the step has no gradient (its update is skipped).
       sum.assign(partial[0].size(), std::numeric_limits<float>::quiet_NaN());
