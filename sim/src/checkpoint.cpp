@@ -158,6 +158,9 @@ std::vector<std::uint8_t> encode_checkpoint(const std::string& fingerprint,
     w.put(s.clipped);
     w.put(std::uint64_t(s.eval_rows.size()));
     for (const EvalRow& e : s.eval_rows) w.put(e.iteration), w.put(e.train_loss), w.put(e.val_loss), w.put(e.seconds);
+    w.put(std::uint64_t(s.comm_stats.size()));
+    for (const CommStats& c : s.comm_stats) w.put(c.quantized), w.put(c.underflow), w.put(c.overflow), w.put(c.mu);
+    w.put(s.comm_mu);
   }
   const std::uint64_t length = w.buf.size() + kTrailer;
   std::memcpy(w.buf.data() + 12, &length, 8);
@@ -178,7 +181,12 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
   const std::uint32_t expected = layout.lm ? kLmCheckpointVersion : kCheckpointVersion;
   if (version != expected)
     r.fail("checkpoint of format version " + std::to_string(version) + "; this fp8sim reads version " +
-           std::to_string(expected) + (layout.lm ? " for a language-model run" : ""));
+           std::to_string(expected) +
+           (layout.lm ? " for a language-model run" +
+                            std::string(version == 3 ? " (version 3 is from before data-parallel training: "
+                                                       "start the run again)"
+                                                     : "")
+                      : ""));
   const auto length = r.get<std::uint64_t>("the length");
   if (length > bytes.size())
     r.fail("truncated checkpoint: " + std::to_string(bytes.size()) + " of its " +
@@ -353,6 +361,24 @@ CheckpointState decode_checkpoint(std::span<const std::uint8_t> bytes,
     }
     if (s.step != (s.eval_rows.empty() ? 0 : s.eval_rows.back().iteration))
       bad("step", std::to_string(s.step) + " is not an evaluation point of the run");
+    const std::size_t comms = f.count("the communication rows", 32);
+    if (std::int64_t(comms) != s.step)
+      bad("communication rows", "number " + std::to_string(comms) + ", expected one per step (" +
+                                    std::to_string(s.step) + ")");
+    auto mu_ok = [](double mu) { return mu >= kMuMin && mu <= kMuMax; };
+    for (std::size_t i = 0; i < comms; ++i) {
+      CommStats c;
+      c.quantized = f.get<std::int64_t>("a communication row");
+      c.underflow = f.get<std::int64_t>("a communication row");
+      c.overflow = f.get<std::int64_t>("a communication row");
+      c.mu = f.get<double>("a communication row");
+      if (c.quantized < 0 || c.underflow < 0 || c.underflow > c.quantized || c.overflow < 0 ||
+          c.overflow > c.quantized || !mu_ok(c.mu))
+        bad("communication row " + std::to_string(i + 1), "has impossible counts or mu");
+      s.comm_stats.push_back(c);
+    }
+    s.comm_mu = f.get<double>("the communication mu");
+    if (!mu_ok(s.comm_mu)) bad("communication mu", "is outside [2^-100, 2^100]");
   }
   if (f.pos() != body_end)
     f.fail("corrupt checkpoint: " + std::to_string(body_end - f.pos()) +

@@ -44,7 +44,7 @@ std::uint64_t GemmCore::stream(const StepContext& ctx, Role r) const {
 }
 
 void GemmCore::forward(const float* x, std::int64_t n, float* y, StepContext& ctx) {
-  GemmContext g{ctx.seed, stream(ctx, Role::fprop), ctx.training, ctx.training && ctx.stats, ctx.exec};
+  GemmContext g{ctx.seed, stream(ctx, Role::fprop), ctx.training, ctx.training && ctx.stats, ctx.exec, ctx.defer_amax};
   // Y (n x out) = X (n x in) . W^T, W^T viewed as the column-major in x out matrix.
   const MatView a{x, n, in, fp8emu::Layout::row_major, 0};
   const MatView b{weight_param().value.data.data(), in, out, fp8emu::Layout::col_major, 0};
@@ -59,7 +59,7 @@ void GemmCore::backward(const float* x, const float* dy, std::int64_t n, float* 
   w.grad.reshape(w.value.shape);
   // dW (out x in) = dY^T (out x n, dY column-major) . X (n x in).
   {
-    GemmContext g{ctx.seed, stream(ctx, Role::wgrad), ctx.training, ctx.training && ctx.stats, ctx.exec};
+    GemmContext g{ctx.seed, stream(ctx, Role::wgrad), ctx.training, ctx.training && ctx.stats, ctx.exec, ctx.defer_amax};
     const MatView a{dy, out, n, fp8emu::Layout::col_major, 0};
     const MatView b{x, n, in, fp8emu::Layout::row_major, 0};
     recipe_gemm(ctx.recipe->role(Role::wgrad, names), a, b, w.grad.data.data(), in, false, states[2][0],
@@ -75,7 +75,7 @@ void GemmCore::backward(const float* x, const float* dy, std::int64_t n, float* 
   }
   if (dx) {
     // dX (n x in) = dY (n x out) . W (out x in).
-    GemmContext g{ctx.seed, stream(ctx, Role::dgrad), ctx.training, ctx.training && ctx.stats, ctx.exec};
+    GemmContext g{ctx.seed, stream(ctx, Role::dgrad), ctx.training, ctx.training && ctx.stats, ctx.exec, ctx.defer_amax};
     const MatView a{dy, n, out, fp8emu::Layout::row_major, 0};
     const MatView b{w.value.data.data(), out, in, fp8emu::Layout::row_major, 0};
     recipe_gemm(ctx.recipe->role(Role::dgrad, names), a, b, dx, in, false, states[1][0], states[1][1], g, ctx.ws);

@@ -159,7 +159,7 @@ Quantized quantize_operand(const OperandSpec& spec, const MatView& v, bool is_a,
   fp8emu::QuantizedMatrix& qm = ws.quantized[slot];
   const double amax = fp8emu::quantize_matrix({v.data, v.rows, v.cols, v.layout, v.ld}, f, o, qm);
   if (ctx.stats) merge_amax(st.stats.amax, amax);
-  if (sc.kind == ScalingKind::delayed && ctx.update) push_amax(sc, fmax, st, amax);
+  if (sc.kind == ScalingKind::delayed && ctx.update) record_amax(sc, fmax, st, amax, ctx.defer_amax);
   Quantized q;
   q.m = qm.matrix();
   q.scales = qm.scales();
@@ -278,6 +278,19 @@ void push_amax(const Scaling& s, double fmax, OperandState& st, double amax) {
   float h = float(amax);
   if (s.algo == AmaxAlgo::max) h = *std::max_element(st.history.begin(), st.history.end());
   if (h > 0) st.scale = amax_scale(s, fmax, h);
+}
+
+void record_amax(const Scaling& s, double fmax, OperandState& st, double amax, bool defer) {
+  if (defer)
+    merge_amax(st.step_amax, amax);
+  else
+    push_amax(s, fmax, st, amax);
+}
+
+void push_step_amax(const Scaling& s, double fmax, OperandState& st) {
+  if (st.step_amax == -1) return;
+  push_amax(s, fmax, st, st.step_amax);
+  st.step_amax = -1;
 }
 
 int mx_exponent(const Scaling& s, const fp8emu::Format& elem, double amax) {

@@ -453,6 +453,10 @@ void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
     r.master = parse_storage(value);
     return;
   }
+  if (key == "comm") {
+    r.comm = parse_comm(value);
+    return;
+  }
   if (key == "moment1" || key == "moment2" || key == "moments") {
     const Storage s = parse_storage(value);
     if (key != "moment2") r.moment1 = s;
@@ -504,7 +508,7 @@ void set_recipe_key(Recipe& r, std::string_view key, std::string_view value) {
       return;
     }
   bad("unknown recipe key '" + std::string(key) +
-      "' (keys: name, description, master, moment1, moment2, moments, [fprop.|dgrad.|wgrad.]accumulate, "
+      "' (keys: name, description, master, moment1, moment2, moments, comm, [fprop.|dgrad.|wgrad.]accumulate, "
       "OPERAND.{format,scaling,rounding,saturation,sr-bits,hadamard} with OPERAND one of fprop.a, fprop.b, "
       "dgrad.a, dgrad.b, wgrad.a, wgrad.b, input, weight, grad, all; layer.PATTERN = RECIPE)");
 }
@@ -601,6 +605,8 @@ void check_roles(const std::string& name, const std::string& where, const RoleSp
 
 void check_recipe(const Recipe& r) {
   check_name(r.name);
+  if (r.comm.format == CommFormat::fp32 && r.comm.scaling != CommScaling::none)
+    bad("recipe " + r.name + ": comm: fp32 communication takes no scaling");
   check_roles(r.name, "", r.roles);
   for (const LayerOverride& o : r.layers) {
     if (!valid_layer_pattern(o.pattern))
@@ -626,7 +632,70 @@ std::string recipe_text(const Recipe& r) {
   s += "master = " + storage_spec(r.master) + "\n";
   s += "moment1 = " + storage_spec(r.moment1) + "\n";
   s += "moment2 = " + storage_spec(r.moment2) + "\n";
+  // Written only where it is not the default, so that recipes without data-parallel
+  // training keep their text (and the fingerprints of their runs).
+  if (r.comm != GradComm{}) s += "comm = " + comm_spec(r.comm) + "\n";
   for (const LayerOverride& o : r.layers) s += "layer." + o.pattern + " = " + o.recipe + "\n";
+  return s;
+}
+
+namespace {
+
+// The one name table of the communication formats and scalings.
+constexpr std::array<std::pair<CommFormat, std::string_view>, 4> kCommFormats = {
+    {{CommFormat::fp32, "fp32"}, {CommFormat::bf16, "bf16"}, {CommFormat::e4m3fn, "e4m3fn"}, {CommFormat::e5m2, "e5m2"}}};
+constexpr std::array<std::pair<CommScaling, std::string_view>, 2> kCommScalings = {
+    {{CommScaling::none, "none"}, {CommScaling::automatic, "auto"}}};
+
+// FP8 formats scale automatically unless told otherwise; fp32 and bf16 do not.
+CommScaling default_comm_scaling(CommFormat f) {
+  return f == CommFormat::e4m3fn || f == CommFormat::e5m2 ? CommScaling::automatic : CommScaling::none;
+}
+
+}  // namespace
+
+fp8emu::Format GradComm::code_format() const {
+  switch (format) {
+    case CommFormat::bf16: return fp8emu::formats::bfloat16{};
+    case CommFormat::e4m3fn: return fp8emu::formats::e4m3fn{};
+    case CommFormat::e5m2: return fp8emu::formats::e5m2{};
+    default: return fp8emu::formats::float32{};
+  }
+}
+
+GradComm parse_comm(std::string_view spec) {
+  const std::vector<std::string_view> parts = split(trim_blanks(spec), ':');
+  auto names = [](const auto& table) {
+    std::string s;
+    for (const auto& [v, n] : table) s += (s.empty() ? "" : ", ") + std::string(n);
+    return s;
+  };
+  GradComm c;
+  const auto f = std::find_if(kCommFormats.begin(), kCommFormats.end(), [&](const auto& e) { return e.second == parts[0]; });
+  if (f == kCommFormats.end())
+    bad("comm: unknown format '" + std::string(parts[0]) + "' (one of " + names(kCommFormats) + ")");
+  c.format = f->first;
+  c.scaling = default_comm_scaling(c.format);
+  if (parts.size() > 2) bad("comm: '" + std::string(spec) + "' has more than one ':' (FORMAT[:SCALING])");
+  if (parts.size() == 2) {
+    const auto s =
+        std::find_if(kCommScalings.begin(), kCommScalings.end(), [&](const auto& e) { return e.second == parts[1]; });
+    if (s == kCommScalings.end())
+      bad("comm: unknown scaling '" + std::string(parts[1]) + "' (one of " + names(kCommScalings) + ")");
+    c.scaling = s->first;
+  }
+  if (c.format == CommFormat::fp32 && c.scaling != CommScaling::none)
+    bad("comm: fp32 communication sums exactly in a fixed order and takes no scaling");
+  return c;
+}
+
+std::string comm_spec(const GradComm& c) {
+  std::string s;
+  for (const auto& [v, n] : kCommFormats)
+    if (v == c.format) s = n;
+  if (c.scaling != default_comm_scaling(c.format))
+    for (const auto& [v, n] : kCommScalings)
+      if (v == c.scaling) s += ":" + std::string(n);
   return s;
 }
 

@@ -271,7 +271,7 @@ struct Gpt::Impl {
       if (ctx.training && ctx.stats) st.stats.merge(all);
       const OperandSpec& spec = slot == 0 ? role.a : role.b;
       if (ctx.training && spec.scaling.kind == ScalingKind::delayed && all.uses > 0)
-        push_amax(spec.scaling, fp8emu::max_finite(spec.format), st, all.amax);
+        record_amax(spec.scaling, fp8emu::max_finite(spec.format), st, all.amax, ctx.defer_amax);
     }
   }
 

@@ -20,7 +20,7 @@
 namespace {
 
 // One GEMM (6 operand slots, delayed scaling on four of them), two parameters, AdamW; as a
-// Run (version 2) or as a language-model run of 5 iterations evaluated every 2 (version 3).
+// Run (version 2) or as a language-model run of 5 iterations evaluated every 2 (version 4).
 fp8sim::CheckpointLayout make_layout(bool lm) {
   fp8sim::CheckpointLayout x;
   x.fingerprint = "model=fuzz\nseed=1\n";
@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
   lm.grad_norm = {3.0, 1.5, 0.75, 0.5};
   lm.clipped = 2;
   lm.eval_rows = {{2, 2.2, 2.1, 0.5}, {4, 1.8, 1.9, 1.0}};
+  lm.comm_stats = {{0, 0, 0, 1.0}, {100, 3, 1, 1.0}, {100, 0, 0, 0.5}, {100, 2, 0, 0.5}};
+  lm.comm_mu = 0.5;
   for (const auto& [name, s] :
        {std::pair{"fresh", &fresh}, std::pair{"trained", &trained}, std::pair{"lm", &lm}}) {
     const std::vector<std::uint8_t> b = fp8sim::encode_checkpoint(layout().fingerprint, *s);

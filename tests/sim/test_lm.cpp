@@ -18,9 +18,11 @@
 
 #include "fp8sim/checkpoint.hpp"
 #include "fp8sim/lm.hpp"
+#include "sim/checks.hpp"
 #include "sim/files.hpp"
 
 using namespace fp8sim;
+using test_checks::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -115,15 +117,6 @@ std::int64_t recorded(LmRun& r) {
     for (int role = 0; role < kRoles; ++role)
       for (int o = 0; o < 2; ++o) n += c->states[role][o].recorded;
   return n;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace
@@ -398,7 +391,7 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   CHECK(resumed.done());
   CHECK(differences(whole, resumed) == 0);
   CHECK(resumed.eval_rows.size() == 2);
-  // The checkpoint is version 3, decodes to what the run holds and encodes back to itself.
+  // The checkpoint is version 4, decodes to what the run holds and encodes back to itself.
   const std::vector<std::uint8_t> bytes = read_bytes(p);
   std::uint32_t version = 0;
   std::memcpy(&version, bytes.data() + 8, 4);
@@ -411,7 +404,7 @@ TEST_CASE("lm: a resumed run ends with the numbers of an uninterrupted one", "[s
   CheckpointLayout run_layout = first.checkpoint_layout();
   run_layout.lm = false;
   CHECK(error_of([&] { decode_checkpoint(bytes, run_layout, p); }) ==
-        p + ": checkpoint of format version 3; this fp8sim reads version 2");
+        p + ": checkpoint of format version 4; this fp8sim reads version 2");
   // A checkpoint before the first step is valid too.
   LmRun fresh(c, pattern());
   fresh.save(p);

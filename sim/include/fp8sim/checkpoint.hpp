@@ -8,11 +8,14 @@
 //   values recorded, float scale,
 //   step losses (count, doubles), statistics rows, epoch rows, the run's total statistics,
 //   the statistics pending since the last row (each field by field),
-//   for a language-model run (LmRun, version 3) then: gradient norms (count, doubles),
+//   for a language-model run (LmRun, version 4) then: gradient norms (count, doubles),
 //   int64 steps clipped, evaluation rows (count, then per row int64 iteration, doubles
-//   training loss, validation loss, seconds),
+//   training loss, validation loss, seconds), the gradient communication of every step
+//   (count, then per step int64 values quantized, underflows, overflows, double mu), and
+//   the double mu of the next step,
 //   uint32 CRC-32 (zlib's crc32) of every byte before it.
-// Version 2 is the file of a Run, version 3 that of an LmRun; each reads only its own.
+// Version 2 is the file of a Run, version 4 that of an LmRun (version 3, before
+// data-parallel training, had no communication fields); each reads only its own.
 // decode_checkpoint refuses anything that is not exactly such a file from this run: a
 // wrong magic, version or length, a checksum mismatch, another run's fingerprint, and
 // every field outside what training can produce (sizes that do not match the model,
@@ -21,7 +24,9 @@
 // impossible counts; for a language-model run also epochs other than 0, a step past the
 // run's iterations or off an evaluation point, gradient norms other than one per step or
 // negative, a clipped count outside [0, step], evaluation rows other than one per
-// evaluation point up to the step). The message names the file and the field.
+// evaluation point up to the step, communication rows other than one per step or with
+// impossible counts, a mu outside [kMuMin, kMuMax]). The message names the file and the
+// field.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +43,7 @@ namespace fp8sim {
 /// The format version written and read for a Run.
 inline constexpr std::uint32_t kCheckpointVersion = 2;
 /// The format version written and read for an LmRun.
-inline constexpr std::uint32_t kLmCheckpointVersion = 3;
+inline constexpr std::uint32_t kLmCheckpointVersion = 4;
 /// The largest number of epochs a checkpoint may record.
 inline constexpr int kMaxCheckpointEpochs = 1 << 20;
 /// The largest step count a checkpoint may record.
@@ -53,7 +58,7 @@ struct CheckpointLayout {
   /// scaling, 0 for every other scaling. Its size is 6 per GEMM.
   std::vector<int> history;
   std::int64_t steps_per_epoch = 0;
-  /// A language-model run (version 3; steps_per_epoch unused): evaluations fall every
+  /// A language-model run (version 4; steps_per_epoch unused): evaluations fall every
   /// `eval_every` iterations and at `iterations`.
   bool lm = false;
   std::int64_t iterations = 0, eval_every = 1;
@@ -82,11 +87,13 @@ struct CheckpointState {
   std::vector<EpochRow> epoch_rows;
   QuantStats total;
   std::vector<QuantStats> pending;  ///< One per operand slot.
-  // A language-model run's section (written when lm is true, as version 3).
+  // A language-model run's section (written when lm is true, as version 4).
   bool lm = false;
   std::vector<double> grad_norm;
   std::int64_t clipped = 0;
   std::vector<EvalRow> eval_rows;
+  std::vector<CommStats> comm_stats;  ///< One per step.
+  double comm_mu = 1;
 };
 
 // Reading and writing the file (train.cpp: the codec above does no file access and builds

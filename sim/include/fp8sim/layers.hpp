@@ -42,6 +42,8 @@ struct StepContext {
   std::uint64_t seed = 0, step = 0;
   bool training = true;  ///< false: no delayed-scaling updates, no statistics.
   bool stats = true;     ///< Gather quantization statistics (training only).
+  /// Delayed scaling records the step's amax instead of pushing it (GemmContext::defer_amax).
+  bool defer_amax = false;
   fp8emu::Execution exec{};
   GemmWorkspace ws;
 };

@@ -4,7 +4,10 @@
 // (the norm of every step is kept), master weights and moments in the recipe's storage
 // precisions, per-layer quantization statistics, evaluation on the validation tokens,
 // and checkpoints that make an interrupted run end with exactly the numbers of an
-// uninterrupted one. Results do not depend on the thread count.
+// uninterrupted one. Results do not depend on the thread count. Data-parallel training
+// (LmConfig::micro_batches and ranks, the recipe key `comm`, a Communicator of several
+// ranks or all of them simulated here) gives every rank the same results
+// (docs/simulator.md, "Data-parallel training").
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "fp8sim/allreduce.hpp"
+#include "fp8sim/comm.hpp"
 #include "fp8sim/dataset.hpp"
 #include "fp8sim/recipe.hpp"
 #include "fp8sim/train.hpp"
@@ -41,6 +46,14 @@ struct LmConfig {
   std::int64_t eval_batches = 20;   ///< Batches of validation windows per evaluation (fixed windows).
   int log_every = 10;         ///< Steps per row of quantization statistics.
   int stats_every = 1;        ///< Gather statistics on every Nth step (0: never).
+  /// Data-parallel training (docs/simulator.md, "Data-parallel training"): each step's
+  /// batch is split into micro_batches (M) of batch / M consecutive sequences, and rank r
+  /// of `ranks` (R) computes micro-batches [r M / R, (r + 1) M / R). M divides batch, R
+  /// divides M, and M / R is a power of two unless R = 1. The step's gradient is the mean
+  /// of the micro-batch gradients, summed in a fixed order (float32: the same bits for
+  /// every R) or through the recipe's lossy ring (`comm`). M = R = 1: one batch, as before.
+  std::int64_t micro_batches = 1;
+  std::int64_t ranks = 1;
   fp8emu::Execution exec{};
   /// Identifies everything that decides the numbers (not threads or paths).
   std::string fingerprint() const;
@@ -63,9 +76,13 @@ struct CheckpointLayout;  // fp8sim/checkpoint.hpp
 class LmRun {
  public:
   /// Throws std::invalid_argument / RecipeError for a bad configuration, DataError for data
-  /// too short for one window or holding a token outside the vocabulary. `data` must
-  /// outlive the run.
-  LmRun(LmConfig config, const TokenSplit& data);
+  /// too short for one window or holding a token outside the vocabulary. `data` and `comm`
+  /// must outlive the run. With a communicator of size S > 1 this process is rank
+  /// comm.rank() of a data-parallel job and config.ranks must be S (else
+  /// std::invalid_argument); with size 1 all config.ranks ranks are simulated here. Every
+  /// rank constructs its run with the same config and data; every public result is then
+  /// the same on every rank and equal to the simulation's.
+  LmRun(LmConfig config, const TokenSplit& data, Communicator& comm = local_communicator());
   /// A copy would share the model's state (Gpt holds it by pointer); runs move.
   LmRun(const LmRun&) = delete;
   LmRun& operator=(const LmRun&) = delete;
@@ -91,7 +108,14 @@ class LmRun {
   std::vector<StatsRow> stats_rows;  ///< StatsRow::layer indexes model().gemm_names().
   std::vector<EvalRow> eval_rows;
   QuantStats total;
+  /// Every step's gradient communication (one per step; all zero counts and mu 1 for
+  /// float32 communication or one rank).
+  std::vector<CommStats> comm_stats;
+  /// The automatic scaling factor mu of the next step's FP8 communication (FP8-LM).
+  double comm_mu = 1;
   Gpt& model();
+  /// For tests: true runs M = R = 1 through the micro-batch driver too (the same bytes).
+  void use_micro_batch_driver(bool on) { force_micro_ = on; }
 
   /// Writes / restores the complete state (as Run::save / Run::load: same guarantees).
   void save(const std::string& path) const;
@@ -106,11 +130,18 @@ class LmRun {
 
  private:
   void train_step();
-  // Fills tokens_ and targets_ with the windows of `tokens` starting at starts[0 .. batch).
-  void fill(const std::vector<std::int32_t>& tokens, const std::int64_t* starts);
+  // The step of M micro-batches over R ranks (M = R = 1 without force_micro_: train_step).
+  double micro_batch_step();
+  // Replaces every Param::grad by the step's gradient: the mean of the micro-batch
+  // gradients whose per-rank partial sums (this process's ranks) are `partial`.
+  void reduce_gradients(std::vector<std::vector<float>>& partial);
+  // Fills tokens_ and targets_ with the `count` windows of `tokens` starting at starts[0 .. count).
+  void fill(const std::vector<std::int32_t>& tokens, const std::int64_t* starts, std::int64_t count);
   std::string checkpoint_fingerprint() const;
   LmConfig config_;
   const TokenSplit* data_;
+  Communicator* comm_;
+  bool force_micro_ = false;
   Gpt model_;
   StepContext ctx_;
   std::int64_t step_ = 0;

@@ -37,6 +37,11 @@ struct OperandState {
   std::vector<float> history;  ///< Ring buffer of amax values (delayed scaling).
   std::int64_t recorded = 0;   ///< Amax values pushed so far.
   float scale = 1.0f;          ///< Delayed scale in use (Transformer Engine starts at 1).
+  /// The largest amax of this step's quantizations while delayed scaling defers its push
+  /// to the end of the step (GemmContext::defer_amax: data-parallel micro-batches); -1
+  /// when none (NaN wins, as in QuantStats::amax). Not part of a checkpoint: it is -1
+  /// between steps.
+  double step_amax = -1;
   QuantStats stats;
 };
 
@@ -56,6 +61,10 @@ struct GemmContext {
   bool update = true;        ///< Push amax into delayed histories (training, not evaluation).
   bool stats = true;         ///< Gather QuantStats.
   fp8emu::Execution exec{};
+  /// With update: record the amax in OperandState::step_amax instead of pushing it, so
+  /// that the step's micro-batches all quantize with the scale of the step's start
+  /// (record_amax).
+  bool defer_amax = false;
 };
 
 /// Reusable buffers of one thread of work (the codes and scales of A and B, and the
@@ -101,6 +110,15 @@ float amax_scale(const Scaling& s, double fmax, double amax);
 /// format's max finite value): pushes a finite amax into the history and sets the scale of
 /// the next quantization from it (Transformer Engine); a non-finite amax is not recorded.
 void push_amax(const Scaling& s, double fmax, OperandState& st, double amax);
+
+/// Delayed scaling's bookkeeping after a quantization whose amax was `amax`: push_amax,
+/// or with `defer` the maximum into st.step_amax (NaN wins), pushed once at the end of the
+/// step by push_step_amax.
+void record_amax(const Scaling& s, double fmax, OperandState& st, double amax, bool defer);
+
+/// Pushes st.step_amax (when a quantization recorded one: not -1) with push_amax and
+/// resets it to -1.
+void push_step_amax(const Scaling& s, double fmax, OperandState& st);
 
 /// Returns fp8emu::mx_exponent of a block with this amax: the smallest e with
 /// amax <= fmax 2^e (NVIDIA, arXiv 2506.08027), or floor(log2 amax) - emax_elem (OCP MX

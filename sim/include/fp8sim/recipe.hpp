@@ -25,6 +25,9 @@
 //  - MXFP6 and MXFP4 training (e3m2 weights, activations and gradients; e2m1 weights with
 //    e3m2 activations and gradients; OCP's scale rule): Rouhani et al., "Microscaling data
 //    formats for deep learning", arXiv 2310.10537;
+//  - FP8 gradient all-reduce (the key `comm`): per-tensor scales shared across the ranks
+//    (their minimum) and the automatic scaling factor mu: Peng et al., "FP8-LM: Training
+//    FP8 large language models", arXiv 2310.18313, section 3.1;
 //  - FP8 products summed in float16: Wang et al., "Training deep neural networks with 8-bit
 //    floating point numbers", arXiv 1812.08011 (16-bit accumulation needs chunking);
 //    DeepSeek-V3, arXiv 2412.19437, section 3.3.2 (limited accumulation precision).
@@ -109,6 +112,34 @@ struct Storage {
   bool exact() const { return format == fp8emu::Format(fp8emu::formats::float32{}); }
 };
 
+/// The number format of the data-parallel gradient all-reduce (the recipe key `comm`;
+/// fp8sim/allreduce.hpp models it): float32 (exact sums in a fixed order) or a lossy
+/// ring whose partial sums travel as bf16, e4m3fn or e5m2 codes.
+enum class CommFormat : std::uint8_t { fp32, bf16, e4m3fn, e5m2 };
+
+/// How a lossy all-reduce scales the gradients before they are quantized: `none` (a
+/// plain cast), or `auto` (FP8-LM, arXiv 2310.18313 section 3.1: per-tensor scales shared
+/// across the ranks and the automatic scaling factor mu; docs/simulator.md, "Data-parallel
+/// training").
+enum class CommScaling : std::uint8_t { none, automatic };
+
+/// The gradient communication of data-parallel training (LmConfig::ranks > 1).
+struct GradComm {
+  CommFormat format = CommFormat::fp32;
+  CommScaling scaling = CommScaling::none;
+  bool operator==(const GradComm&) const = default;
+  /// The fp8emu format of the codes (float32 for fp32).
+  fp8emu::Format code_format() const;
+};
+
+/// Parses a communication spec: fp32 | bf16[:auto] | e4m3fn[:none] | e5m2[:none] (the
+/// FP8 formats scale automatically unless `:none`, bf16 only with `:auto`). Throws
+/// RecipeError.
+GradComm parse_comm(std::string_view spec);
+/// Returns the canonical spec of `c` (parse_comm reads it back): the format, followed by
+/// the scaling where it is not the format's default.
+std::string comm_spec(const GradComm& c);
+
 /// GEMM layers that keep another precision: every GEMM layer with a name matching
 /// `pattern` (`*` matches any run of characters, everything else itself) takes the roles
 /// of the named recipe `recipe` instead of the recipe's own (the recipe key
@@ -135,6 +166,7 @@ struct Recipe {
   Storage master;           ///< Master weights (and biases).
   Storage moment1, moment2; ///< AdamW first / second moment; SGD momentum uses moment1.
   std::vector<LayerOverride> layers;  ///< Per-layer precision, first match wins.
+  GradComm comm;            ///< Gradient all-reduce of data-parallel training (key `comm`).
   const RoleSpec& role(Role r) const { return roles[int(r)]; }
   /// The role of a GEMM layer known by `names` (its name and aliases): that of the first
   /// override matching one of them, else role(r).
