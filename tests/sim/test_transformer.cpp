@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"
 #include "fp8emu/random.hpp"
+#include "fp8sim/lm.hpp"
 #include "fp8sim/recipe.hpp"
 #include "fp8sim/transformer.hpp"
 
@@ -351,6 +353,43 @@ TEST_CASE("GPT activation spike: every gradient through spiked GEMM inputs; bit-
   CHECK(c.text() == plain);
   c.spike = s;
   CHECK(c.text() == plain + " spike=h0.mlp.down:first=5:steps=2:factor=16");
+}
+
+TEST_CASE("GPT activation spike in a language-model run: from its step on, and a checkpoint of another spike is "
+          "refused",
+          "[transformer]") {
+  TokenSplit data;
+  data.vocab = 7;
+  for (int i = 0; i < 200; ++i) data.train.push_back(std::int32_t(i * 3 % 7));
+  for (int i = 0; i < 40; ++i) data.val.push_back(std::int32_t(i * 3 % 7));
+  LmConfig plain;
+  plain.recipe = named_recipe("fp8-hybrid-delayed");
+  plain.model = tiny(true);
+  plain.iterations = 6;
+  plain.eval_every = 3;
+  plain.eval_batches = 1;
+  plain.batch = 2;
+  plain.warmup = 0;
+  plain.exec.threads = 1;
+  LmConfig spiked = plain;
+  spiked.model.spike = {"h-1.mlp.down", 4, 1, 16.0};
+  CHECK(plain.fingerprint().find("spike") == std::string::npos);
+  CHECK(spiked.fingerprint().find("spike=h-1.mlp.down:first=4:steps=1:factor=16") != std::string::npos);
+  LmRun a(plain, data), b(spiked, data);
+  a.train_until_eval();
+  b.train_until_eval();
+  const std::string path = test_files::temp_path("fp8sim-spike-", "plain.ckpt");
+  a.save(path);
+  LmRun other(spiked, data);
+  CHECK_THROWS_AS(other.load(path), DataError);
+  CHECK(other.iterations_done() == 0);
+  while (!a.done()) a.train_until_eval();
+  while (!b.done()) b.train_until_eval();
+  REQUIRE(a.step_loss.size() == 6);
+  REQUIRE(b.step_loss.size() == 6);
+  for (int t = 0; t < 4; ++t) CHECK(a.step_loss[std::size_t(t)] == b.step_loss[std::size_t(t)]);
+  CHECK(a.step_loss[4] != b.step_loss[4]);
+  CHECK(a.step_loss[5] != b.step_loss[5]);  // the weights and histories carry it on
 }
 
 TEST_CASE("GPT attention is causal and its softmax and the loss stay finite at huge scores", "[transformer]") {
