@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <numbers>
 #include <set>
 #include <sstream>
@@ -338,9 +339,16 @@ LmPlan plan_lm(const Options& o, const std::vector<Config>& configs) {
 void run_lm(LmPlan& p, int threads) {
   const common::ThreadPlan plan = common::plan_threads(threads, p.runs.size());
   std::cerr << common::plan_text("fp8exp spike", plan) << "\n";
+  std::mutex mu;
+  std::size_t finished = 0;
   common::for_each_run(p.runs.size(), plan.parallel, [&](std::size_t i) {
-    train_lm(*p.runs[i], p.spiked, plan.per_run, p.series[i]);
+    LmSeries& s = p.series[i];
+    train_lm(*p.runs[i], p.spiked, plan.per_run, s);
     p.runs[i].reset();
+    const std::lock_guard<std::mutex> g(mu);
+    std::cerr << "fp8exp spike: [" << ++finished << "/" << p.runs.size() << "] " << p.confs[s.config].name
+              << ", spike length " << s.length << ", seed " << s.seed << ": val loss "
+              << common::loss_text(s.val_loss) << "\n";
   });
 }
 
