@@ -78,13 +78,36 @@ std::string number(double v) {
   return b;
 }
 
+// The name of block i's GEMM layer `what` ("attn.qkv", ...) in a model of `layers` blocks,
+// then its alias from the end.
+std::vector<std::string> block_layer_names(std::int64_t i, std::int64_t layers, const std::string& what) {
+  return {"h" + std::to_string(i) + "." + what, "h-" + std::to_string(layers - i) + "." + what};
+}
+
+bool any_matches(const std::string& pattern, const std::vector<std::string>& names) {
+  for (const std::string& n : names)
+    if (layer_matches(pattern, n)) return true;
+  return false;
+}
+
+// The Linear GEMM layers of each block (the ones a spike can reach).
+constexpr const char* kLinearLayers[] = {"attn.qkv", "attn.proj", "mlp.up", "mlp.down"};
+
 }  // namespace
 
 std::string GptConfig::text() const {
   return "vocab=" + std::to_string(vocab) + " context=" + std::to_string(context) + " layers=" +
          std::to_string(layers) + " heads=" + std::to_string(heads) + " width=" + std::to_string(width) +
          " mlp=" + std::to_string(mlp ? mlp : 4 * width) + " tied_head=" + (tied_head ? "1" : "0") +
-         " dropout=" + number(dropout) + " attention_recipe=" + (attention_recipe ? "1" : "0");
+         " dropout=" + number(dropout) + " attention_recipe=" + (attention_recipe ? "1" : "0") +
+         (spike.on() ? " spike=" + spike.layers + ":first=" + std::to_string(spike.first) +
+                           ":steps=" + std::to_string(spike.steps) + ":factor=" + number(spike.factor)
+                     : "");
+}
+
+bool ActivationSpike::active(const StepContext& ctx) const {
+  return ctx.training && steps > 0 && ctx.step >= std::uint64_t(first) &&
+         ctx.step - std::uint64_t(first) < std::uint64_t(steps);
 }
 
 void GptConfig::check() const {
@@ -98,6 +121,19 @@ void GptConfig::check() const {
                                   std::to_string(heads) + ")");
   require(mlp >= 0, "model: mlp must be >= 0 (0: 4 width; got " + std::to_string(mlp) + ")");
   require(dropout >= 0.0f && dropout < 1.0f, "model: dropout must be in [0, 1) (got " + number(dropout) + ")");
+  require(spike.first >= 0, "model: spike.first must be >= 0 (got " + std::to_string(spike.first) + ")");
+  require(spike.steps >= 0, "model: spike.steps must be >= 0 (0: no spike; got " + std::to_string(spike.steps) + ")");
+  require(std::isfinite(spike.factor) && spike.factor > 0,
+          "model: spike.factor must be finite and > 0 (got " + number(spike.factor) + ")");
+  if (!spike.on()) return;
+  require(valid_layer_pattern(spike.layers), "model: spike.layers '" + spike.layers +
+                                                 "' is not a layer pattern (1 to 64 of A-Z a-z 0-9 . _ - *)");
+  bool any = any_matches(spike.layers, {"head"});
+  for (std::int64_t i = 0; i < layers && !any; ++i)
+    for (const char* what : kLinearLayers) any = any || any_matches(spike.layers, block_layer_names(i, layers, what));
+  require(any, "model: spike.layers '" + spike.layers +
+                   "' matches no Linear GEMM layer (hI.attn.qkv, hI.attn.proj, hI.mlp.up, hI.mlp.down, their "
+                   "aliases h-J.*, head)");
 }
 
 // ---------------------------------------------------------------------------
@@ -125,9 +161,9 @@ struct Block {
         down(int(4 * i + 3), mlp, c.width),
         scores(product_core(int(4 * c.layers + 1 + 2 * i), "", "")),
         mix(product_core(int(4 * c.layers + 2 + 2 * i), "", "")) {
-    const std::string h = "h" + std::to_string(i), hr = "h-" + std::to_string(c.layers - i);
+    const std::string h = "h" + std::to_string(i);
     const auto name = [&](GemmCore& g, const std::string& what) {
-      g.names = {h + "." + what, hr + "." + what};
+      g.names = block_layer_names(i, c.layers, what);
       g.weight.name = h + "." + what + ".weight";
       g.bias.name = h + "." + what + ".bias";
     };
@@ -179,6 +215,10 @@ struct Gpt::Impl {
   Tensor dlogits, dx, dxm, dh, dmid, dq, dp, dvt;
   Tensor t0, t1;
   std::vector<GemmWorkspace> ws;
+  // The activation spike of this step: the factor of each Linear layer (by GemmCore id; 1:
+  // not spiked) and the spiked inputs, kept for the backward.
+  std::vector<double> spike_factor;
+  std::vector<Tensor> spiked;
 
   Impl(const GptConfig& config)
       : c(config),
@@ -225,6 +265,45 @@ struct Gpt::Impl {
     }
     out.push_back(&head);
     return out;
+  }
+
+  // ---- the activation spike ----------------------------------------------
+
+  std::vector<GemmCore*> linear_cores() {
+    std::vector<GemmCore*> out;
+    for (auto& b : blocks)
+      for (GemmCore* g : {&b->qkv, &b->proj, &b->up, &b->down}) out.push_back(g);
+    out.push_back(&head);
+    return out;
+  }
+
+  void set_spike(const StepContext& ctx) {
+    spike_factor.assign(std::size_t(4 * c.layers + 1), 1.0);
+    spiked.resize(spike_factor.size());
+    if (!c.spike.active(ctx)) return;
+    for (GemmCore* g : linear_cores())
+      if (any_matches(c.spike.layers, g->names)) spike_factor[std::size_t(g->id)] = c.spike.factor;
+  }
+
+  // The input of Linear layer g in this step: x, or x times the spike's factor (kept for
+  // the backward, which must see the same input: input_of).
+  const float* spike_input(const GemmCore& g, const Tensor& x) {
+    const double f = spike_factor[std::size_t(g.id)];
+    if (f == 1.0) return x.data.data();
+    Tensor& s = spiked[std::size_t(g.id)];
+    s.reshape(x.shape);
+    for (std::size_t e = 0; e < x.data.size(); ++e) s.data[e] = float(double(x.data[e]) * f);
+    return s.data.data();
+  }
+  const float* input_of(const GemmCore& g, const Tensor& x) const {
+    return spike_factor[std::size_t(g.id)] == 1.0 ? x.data.data() : spiked[std::size_t(g.id)].data.data();
+  }
+  // The gradient of layer g's unspiked input from that of its spiked input, in place:
+  // dL/dx = factor dL/d(factor x).
+  void spike_grad(const GemmCore& g, Tensor& dx) const {
+    const double f = spike_factor[std::size_t(g.id)];
+    if (f == 1.0) return;
+    for (float& v : dx.data) v = float(double(v) * f);
   }
 
   // ---- attention ---------------------------------------------------------
@@ -418,6 +497,7 @@ struct Gpt::Impl {
     B = batch;
     T = len;
     xs.resize(std::size_t(c.layers + 1));
+    set_spike(ctx);
 
     // Embeddings.
     Tensor& x0 = xs[0];
@@ -437,18 +517,18 @@ struct Gpt::Impl {
       const Tensor& x = xs[std::size_t(i)];
       bk.ln1.forward(x, bk.a1, ctx);
       bk.q.reshape({N, 3 * W});
-      bk.qkv.forward(bk.a1.data.data(), N, bk.q.data.data(), ctx);
+      bk.qkv.forward(spike_input(bk.qkv, bk.a1), N, bk.q.data.data(), ctx);
       attention_forward(bk, ctx, i);
       t0.reshape({N, W});
-      bk.proj.forward(bk.y.data.data(), N, t0.data.data(), ctx);
+      bk.proj.forward(spike_input(bk.proj, bk.y), N, t0.data.data(), ctx);
       apply_dropout(dropout(c, ctx, std::uint64_t(2 + 3 * i)), t0.data.data(), N * W);
       bk.xm.reshape({N, W});
       add(x, t0, bk.xm);
       bk.ln2.forward(bk.xm, bk.a2, ctx);
       bk.u.reshape({N, mlp});
-      bk.up.forward(bk.a2.data.data(), N, bk.u.data.data(), ctx);
+      bk.up.forward(spike_input(bk.up, bk.a2), N, bk.u.data.data(), ctx);
       gelu.forward(bk.u, bk.g, ctx);
-      bk.down.forward(bk.g.data.data(), N, t0.data.data(), ctx);
+      bk.down.forward(spike_input(bk.down, bk.g), N, t0.data.data(), ctx);
       apply_dropout(dropout(c, ctx, std::uint64_t(3 + 3 * i)), t0.data.data(), N * W);
       Tensor& xo = xs[std::size_t(i + 1)];
       xo.reshape({N, W});
@@ -458,7 +538,7 @@ struct Gpt::Impl {
     // Final LayerNorm, head, loss.
     lnf.forward(xs.back(), xf, ctx);
     logits.reshape({N, V});
-    head.forward(xf.data.data(), N, logits.data.data(), ctx);
+    head.forward(spike_input(head, xf), N, logits.data.data(), ctx);
     if (grad) dlogits.reshape({N, V});
     double loss = 0;
     std::vector<double> e(static_cast<std::size_t>(V));
@@ -480,7 +560,8 @@ struct Gpt::Impl {
 
     // Backward. The head writes the weight gradient first (wte's, when tied).
     dh.reshape({N, W});
-    head.backward(xf.data.data(), dlogits.data.data(), N, dh.data.data(), ctx);
+    head.backward(input_of(head, xf), dlogits.data.data(), N, dh.data.data(), ctx);
+    spike_grad(head, dh);
     lnf.backward(xs.back(), xf, dh, &dx, ctx);
     for (std::int64_t i = c.layers; i-- > 0;) {
       Block& bk = *blocks[std::size_t(i)];
@@ -489,20 +570,24 @@ struct Gpt::Impl {
       t0 = dx;
       apply_dropout(dropout(c, ctx, std::uint64_t(3 + 3 * i)), t0.data.data(), N * W);
       t1.reshape({N, mlp});
-      bk.down.backward(bk.g.data.data(), t0.data.data(), N, t1.data.data(), ctx);
+      bk.down.backward(input_of(bk.down, bk.g), t0.data.data(), N, t1.data.data(), ctx);
+      spike_grad(bk.down, t1);
       gelu.backward(bk.u, bk.g, t1, &dmid, ctx);
       t1.reshape({N, W});
-      bk.up.backward(bk.a2.data.data(), dmid.data.data(), N, t1.data.data(), ctx);
+      bk.up.backward(input_of(bk.up, bk.a2), dmid.data.data(), N, t1.data.data(), ctx);
+      spike_grad(bk.up, t1);
       bk.ln2.backward(bk.xm, bk.a2, t1, &dxm, ctx);
       for (std::int64_t e2 = 0; e2 < N * W; ++e2) dxm.data[std::size_t(e2)] += dx.data[std::size_t(e2)];
       // Attention branch.
       t0 = dxm;
       apply_dropout(dropout(c, ctx, std::uint64_t(2 + 3 * i)), t0.data.data(), N * W);
       dh.reshape({N, W});
-      bk.proj.backward(bk.y.data.data(), t0.data.data(), N, dh.data.data(), ctx);
+      bk.proj.backward(input_of(bk.proj, bk.y), t0.data.data(), N, dh.data.data(), ctx);
+      spike_grad(bk.proj, dh);
       attention_backward(bk, dh, ctx, i);
       t1.reshape({N, W});
-      bk.qkv.backward(bk.a1.data.data(), dq.data.data(), N, t1.data.data(), ctx);
+      bk.qkv.backward(input_of(bk.qkv, bk.a1), dq.data.data(), N, t1.data.data(), ctx);
+      spike_grad(bk.qkv, t1);
       bk.ln1.backward(x, bk.a1, t1, &dx, ctx);
       for (std::int64_t e2 = 0; e2 < N * W; ++e2) dx.data[std::size_t(e2)] += dxm.data[std::size_t(e2)];
     }

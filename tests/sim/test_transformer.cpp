@@ -1,8 +1,9 @@
 // The GPT model (fp8sim/transformer.hpp): its loss against an independent float64 forward
 // written here (naive loops sharing no code with sim/src/transformer.cpp or layers.cpp),
 // every parameter's gradient against central differences of that float64 loss, the causal
-// mask, softmax stability, dropout, initialisation, thread-count independence, per-layer
-// precision by name and alias, and the attention products under the recipe.
+// mask, softmax stability, dropout, the activation spike, initialisation, thread-count
+// independence, per-layer precision by name and alias, and the attention products under
+// the recipe.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"
 #include "fp8emu/random.hpp"
+#include "fp8sim/lm.hpp"
+#include "fp8sim/recipe.hpp"
 #include "fp8sim/transformer.hpp"
 
 using namespace fp8sim;
@@ -76,6 +80,19 @@ struct Reference {
   std::uint64_t seed = 0, step = 0;  // of the dropout masks (c.dropout > 0)
   double max_score = 0;              // the largest |score| of the last call
 
+  // The input of GEMM layer `what` of block l ("head": l < 0) at this training step: x, or
+  // x times c.spike.factor when a spike covers the step and its pattern names the layer.
+  std::vector<double> spiked(std::vector<double> x, std::int64_t l, const std::string& what) const {
+    const ActivationSpike& s = c.spike;
+    if (s.steps <= 0 || step < std::uint64_t(s.first) || step >= std::uint64_t(s.first + s.steps)) return x;
+    const bool named = l < 0 ? layer_matches(s.layers, what)
+                             : layer_matches(s.layers, "h" + std::to_string(l) + "." + what) ||
+                                   layer_matches(s.layers, "h-" + std::to_string(c.layers - l) + "." + what);
+    if (named)
+      for (double& e : x) e *= s.factor;
+    return x;
+  }
+
   double loss(Values& v) {
     const std::int64_t W = c.width, H = c.heads, hd = W / H, N = B * T, V = c.vocab;
     const double p = c.dropout;
@@ -89,7 +106,7 @@ struct Reference {
     for (std::int64_t l = 0; l < c.layers; ++l) {
       const std::string h = "h" + std::to_string(l) + ".";
       const auto a = layer_norm64(x, N, W, v[h + "ln1.gain"], v[h + "ln1.bias"]);
-      const auto qkv = affine64(a, N, W, 3 * W, v[h + "attn.qkv.weight"], &v[h + "attn.qkv.bias"]);
+      const auto qkv = affine64(spiked(a, l, "attn.qkv"), N, W, 3 * W, v[h + "attn.qkv.weight"], &v[h + "attn.qkv.bias"]);
       std::vector<double> y(std::size_t(N * W), 0.0);
       for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t hh = 0; hh < H; ++hh)
@@ -116,16 +133,16 @@ struct Reference {
                     pij * qkv[std::size_t((b * T + j) * 3 * W + 2 * W + hh * hd + k)];
             }
           }
-      const auto o = affine64(y, N, W, W, v[h + "attn.proj.weight"], &v[h + "attn.proj.bias"]);
+      const auto o = affine64(spiked(y, l, "attn.proj"), N, W, W, v[h + "attn.proj.weight"], &v[h + "attn.proj.bias"]);
       for (std::size_t e = 0; e < x.size(); ++e) x[e] += o[e] * keep(p, seed, step, std::uint64_t(2 + 3 * l), e);
       const auto a2 = layer_norm64(x, N, W, v[h + "ln2.gain"], v[h + "ln2.bias"]);
-      auto u = affine64(a2, N, W, mlp, v[h + "mlp.up.weight"], &v[h + "mlp.up.bias"]);
+      auto u = affine64(spiked(a2, l, "mlp.up"), N, W, mlp, v[h + "mlp.up.weight"], &v[h + "mlp.up.bias"]);
       for (double& e : u) e = 0.5 * e * (1.0 + std::erf(e / std::sqrt(2.0)));
-      const auto d = affine64(u, N, mlp, W, v[h + "mlp.down.weight"], &v[h + "mlp.down.bias"]);
+      const auto d = affine64(spiked(u, l, "mlp.down"), N, mlp, W, v[h + "mlp.down.weight"], &v[h + "mlp.down.bias"]);
       for (std::size_t e = 0; e < x.size(); ++e) x[e] += d[e] * keep(p, seed, step, std::uint64_t(3 + 3 * l), e);
     }
     const auto xf = layer_norm64(x, N, W, v["ln_f.gain"], v["ln_f.bias"]);
-    logits = affine64(xf, N, W, V, c.tied_head ? v["wte"] : v["head.weight"], nullptr);
+    logits = affine64(spiked(xf, -1, "head"), N, W, V, c.tied_head ? v["wte"] : v["head.weight"], nullptr);
     double loss = 0;
     for (std::int64_t n = 0; n < N; ++n) {
       double mx = -1e300, z = 0;
@@ -193,9 +210,10 @@ double norm(const std::vector<double>& v) {
 
 // Checks every parameter's gradient of the model against central differences of the
 // float64 reference loss; returns the parameters checked.
-int check_gradients(bool tied, float dropout = 0) {
+int check_gradients(bool tied, float dropout = 0, const ActivationSpike& spike = {}) {
   GptConfig c = tiny(tied);
   c.dropout = dropout;
+  c.spike = spike;
   Gpt m(c, 3);
   randomize(m, tied ? 1 : 2);
   const std::int64_t B = 2, T = 5;
@@ -208,7 +226,7 @@ int check_gradients(bool tied, float dropout = 0) {
   const double loss = m.step(ref.tokens.data(), ref.targets.data(), B, T, ctx, true);
   Values v = values_of(m);
   const double loss64 = ref.loss(v);
-  INFO("tied " << tied << " dropout " << dropout);
+  INFO("tied " << tied << " dropout " << dropout << " spike " << c.text());
   CHECK(std::fabs(loss - loss64) <= 1e-5 * loss64);
   // Logits against the reference's.
   std::vector<double> dl(ref.logits.size());
@@ -269,6 +287,109 @@ TEST_CASE("GPT dropout: every gradient through the documented masks; none when n
   std::int64_t dropped = 0, n = 100000;
   for (std::int64_t i = 0; i < n; ++i) dropped += keep(0.25, 11, 1, 0, std::uint64_t(i)) == 0;
   CHECK(std::fabs(double(dropped) / double(n) - 0.25) < 0.01);
+}
+
+TEST_CASE("GPT activation spike: every gradient through spiked GEMM inputs; bit-identical outside its steps",
+          "[transformer]") {
+  // The step of check_gradients is 4: each of these spikes covers it.
+  CHECK(check_gradients(true, 0, {"h-1.*", 4, 1, 3.0}) == 2 + 2 * 12 + 2);
+  CHECK(check_gradients(false, 0.25f, {"*.mlp.*", 2, 3, 2.5}) == 2 + 2 * 12 + 2 + 1);
+  CHECK(check_gradients(true, 0, {"head", 0, 5, 0.5}) == 2 + 2 * 12 + 2);
+  CHECK(check_gradients(false, 0, {"h0.attn.proj", 4, 1, 7.0}) == 2 + 2 * 12 + 2 + 1);
+
+  // One training step of a model with spike `s` at step `step`: the loss, every gradient
+  // and the fprop / wgrad activation operands' amax of h0.mlp.down.
+  struct Result {
+    double loss;
+    std::vector<std::vector<float>> grads;
+    double fprop_amax, wgrad_amax;
+  };
+  const Recipe r = named_recipe("fp8-hybrid-delayed");
+  const auto run = [&](const ActivationSpike& s, std::uint64_t step, bool training) {
+    GptConfig c = tiny(true);
+    c.spike = s;
+    Gpt m(c, 3);
+    randomize(m, 5);
+    const std::vector<std::int32_t> tok = random_tokens(10, c.vocab, 70), tgt = random_tokens(10, c.vocab, 71);
+    StepContext ctx = context(r);
+    ctx.step = step;
+    ctx.training = training;
+    Result out{m.step(tok.data(), tgt.data(), 2, 5, ctx, true), {}, 0, 0};
+    for (Param* p : m.params()) out.grads.push_back(p->grad.data);
+    const auto names = m.gemm_names();
+    const auto cores = m.gemm_cores();
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == "h0.mlp.down") {
+        out.fprop_amax = cores[i]->states[0][0].stats.amax;
+        out.wgrad_amax = cores[i]->states[2][1].stats.amax;
+      }
+    return out;
+  };
+  const ActivationSpike spike{"h0.mlp.down", 5, 2, 16.0};
+  int compared = 0;
+  for (std::uint64_t step : {4, 5, 6, 7})
+    for (bool training : {true, false}) {
+      const Result none = run({}, step, training), off = run({"*", 5, 0, 16.0}, step, training),
+                   spiked = run(spike, step, training);
+      const bool active = training && (step == 5 || step == 6);
+      INFO("step " << step << " training " << training);
+      CHECK(off.loss == none.loss);
+      CHECK(off.grads == none.grads);
+      CHECK((spiked.loss == none.loss) == !active);
+      CHECK((spiked.grads == none.grads) == !active);
+      if (training) {
+        // The operands of the spiked layer, and only its input, are 16 times larger (exactly).
+        CHECK(spiked.fprop_amax == (active ? 16 : 1) * none.fprop_amax);
+        CHECK(spiked.wgrad_amax == (active ? 16 : 1) * none.wgrad_amax);
+        CHECK(none.fprop_amax > 0);
+      }
+      ++compared;
+    }
+  CHECK(compared == 8);
+  ActivationSpike s = spike;
+  GptConfig c = tiny(true);
+  const std::string plain = c.text();
+  c.spike.layers = "h0.*";  // no steps: no spike, and the line of a model without one
+  CHECK(c.text() == plain);
+  c.spike = s;
+  CHECK(c.text() == plain + " spike=h0.mlp.down:first=5:steps=2:factor=16");
+}
+
+TEST_CASE("GPT activation spike in a language-model run: from its step on, and a checkpoint of another spike is "
+          "refused",
+          "[transformer]") {
+  TokenSplit data;
+  data.vocab = 7;
+  for (int i = 0; i < 200; ++i) data.train.push_back(std::int32_t(i * 3 % 7));
+  for (int i = 0; i < 40; ++i) data.val.push_back(std::int32_t(i * 3 % 7));
+  LmConfig plain;
+  plain.recipe = named_recipe("fp8-hybrid-delayed");
+  plain.model = tiny(true);
+  plain.iterations = 6;
+  plain.eval_every = 3;
+  plain.eval_batches = 1;
+  plain.batch = 2;
+  plain.warmup = 0;
+  plain.exec.threads = 1;
+  LmConfig spiked = plain;
+  spiked.model.spike = {"h-1.mlp.down", 4, 1, 16.0};
+  CHECK(plain.fingerprint().find("spike") == std::string::npos);
+  CHECK(spiked.fingerprint().find("spike=h-1.mlp.down:first=4:steps=1:factor=16") != std::string::npos);
+  LmRun a(plain, data), b(spiked, data);
+  a.train_until_eval();
+  b.train_until_eval();
+  const std::string path = test_files::temp_path("fp8sim-spike-", "plain.ckpt");
+  a.save(path);
+  LmRun other(spiked, data);
+  CHECK_THROWS_AS(other.load(path), DataError);
+  CHECK(other.iterations_done() == 0);
+  while (!a.done()) a.train_until_eval();
+  while (!b.done()) b.train_until_eval();
+  REQUIRE(a.step_loss.size() == 6);
+  REQUIRE(b.step_loss.size() == 6);
+  for (int t = 0; t < 4; ++t) CHECK(a.step_loss[std::size_t(t)] == b.step_loss[std::size_t(t)]);
+  CHECK(a.step_loss[4] != b.step_loss[4]);
+  CHECK(a.step_loss[5] != b.step_loss[5]);  // the weights and histories carry it on
 }
 
 TEST_CASE("GPT attention is causal and its softmax and the loss stay finite at huge scores", "[transformer]") {
@@ -589,6 +710,22 @@ TEST_CASE("GPT configuration and inputs: impossible ones are refused with a mess
   CHECK(refused([](GptConfig& c) { c.dropout = 1.0f; }, "dropout"));
   CHECK(refused([](GptConfig& c) { c.dropout = -0.1f; }, "dropout"));
   CHECK(refused([](GptConfig& c) { c.dropout = NAN; }, "dropout"));
+  const auto spike = [](const std::string& layers, std::int64_t first, std::int64_t steps, double factor) {
+    return [=](GptConfig& c) { c.spike = {layers, first, steps, factor}; };
+  };
+  CHECK(refused(spike("h0.*", -1, 1, 16), "spike.first"));
+  CHECK(refused(spike("h0.*", 0, -1, 16), "spike.steps"));
+  CHECK(refused(spike("h0.*", 0, 1, 0), "spike.factor"));
+  CHECK(refused(spike("h0.*", 0, 1, -2), "spike.factor"));
+  CHECK(refused(spike("h0.*", 0, 1, NAN), "spike.factor"));
+  CHECK(refused(spike("h0.*", 0, 1, INFINITY), "spike.factor"));
+  CHECK(refused(spike("", 0, 1, 16), "spike.layers"));
+  CHECK(refused(spike("h0.mlp up", 0, 1, 16), "spike.layers"));
+  CHECK(refused(spike("h2.*", 0, 1, 16), "matches no Linear GEMM layer"));   // 2 blocks: h0, h1
+  CHECK(refused(spike("h0.attn.scores", 0, 1, 16), "matches no Linear GEMM layer"));
+  CHECK_FALSE(refused(spike("h-2.attn.qkv", 0, 1, 16), ""));
+  CHECK_FALSE(refused(spike("head", 1000, 1, 1e-3), ""));
+  CHECK_FALSE(refused(spike("not a pattern!", 0, 0, 16), ""));  // no steps: no spike, nothing to match
   CHECK_FALSE(refused([](GptConfig&) {}, ""));
   CHECK_THROWS_AS(Gpt(GptConfig{}, 1), std::invalid_argument);  // vocab 0
 

@@ -24,6 +24,24 @@
 
 namespace fp8sim {
 
+/// An injected activation spike, a fault to test scaling recipes against: in the training
+/// steps first .. first + steps - 1 (StepContext::step; never in evaluation), the input
+/// of every Linear GEMM layer whose name or alias matches `layers` (a recipe layer pattern:
+/// "h0.mlp.down", "h-1.*", "head"; the attention products are never spiked) is multiplied
+/// by `factor` before the layer sees it, as if the layer before had produced values
+/// `factor` times larger: every role of the layer (fprop, and wgrad's activation operand)
+/// sees the spiked input, and the input's gradient is `factor` dL/d(factor x). steps 0 (the
+/// default) is no spike: the model computes exactly what it computes without the field.
+struct ActivationSpike {
+  std::string layers;        ///< Layer pattern (checked when steps > 0).
+  std::int64_t first = 0;    ///< First spiked step (0-based), >= 0.
+  std::int64_t steps = 0;    ///< Spiked steps (0: no spike), >= 0.
+  double factor = 16;        ///< Finite and > 0.
+  bool on() const { return steps > 0; }
+  /// Whether the spike applies in the step of `ctx` (training, first <= step < first + steps).
+  bool active(const StepContext& ctx) const;
+};
+
 /// The sizes and options of a GPT model. Defaults: nanoGPT's CPU configuration for
 /// character-level Shakespeare (4 layers, 4 heads, 128 wide, context 64).
 struct GptConfig {
@@ -34,7 +52,9 @@ struct GptConfig {
   bool tied_head = true;     ///< The head's weight is the token embedding.
   float dropout = 0.0f;      ///< On attention probabilities, and after the attention and MLP output projections and the embeddings; [0, 1).
   bool attention_recipe = false;  ///< Q K^T and P V under the recipe (fprop / dgrad / wgrad roles).
-  /// One line naming every field (part of a run's fingerprint).
+  ActivationSpike spike;          ///< An injected activation spike (default none).
+  /// One line naming every field (part of a run's fingerprint); the spike's only when on,
+  /// so the line of a model without a spike is what it was before the field existed.
   std::string text() const;
   /// Throws std::invalid_argument naming the field for an impossible configuration.
   void check() const;
