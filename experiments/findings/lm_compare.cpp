@@ -30,7 +30,7 @@ LmVariant lm_variant(const std::string& label, const std::string& base,
 }
 
 const char* const kLmUsage =
-    "  --seeds K         seeds per variant (default 2), seeds S..S+K-1\n"
+    "  --seeds K         seeds per variant (default 3), seeds S..S+K-1\n"
     "  --first-seed S    first seed (default 1)\n"
     "  --iters N         training iterations per run (default: below)\n"
     "  --variants LIST   comma-separated labels of the variants to run (default: all;\n"

@@ -29,7 +29,7 @@ LmVariant lm_variant(const std::string& label, const std::string& base,
 
 /// The settings of an LM experiment, from the command line.
 struct LmSettings {
-  int seeds = 2;
+  int seeds = 3;
   std::uint64_t first_seed = 1;
   std::int64_t iterations = 200;
   int threads = 0;   ///< 0: the CPUs this process may use.
