@@ -33,13 +33,11 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp formats [options]\n") +
+  const char* const about =
       "Trains the language model in float32, under the FP8 hybrid (e4m3fn forward, e5m2\n"
       "gradients), e4m3fn everywhere and e5m2 everywhere, and compares the final\n"
-      "validation losses.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "validation losses.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Format assignment: e4m3 forward and e5m2 gradients";

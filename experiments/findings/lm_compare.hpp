@@ -43,13 +43,11 @@ struct LmSettings {
   fp8sim::LmConfig config() const;
 };
 
-/// Parses the options every LM experiment has (listed by kLmUsage), `iterations` the
-/// default of --iters; `usage` is printed for --help. Throws common::UsageError.
+/// Parses the options every LM experiment has (an OptionTable), `iterations` the default
+/// of --iters; --help prints `about`, what experiment `name` does, above the options.
+/// Throws common::UsageError.
 LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
-                             const std::string& usage, std::int64_t iterations);
-
-/// The options of parse_lm_settings, for each experiment's usage text.
-extern const char* const kLmUsage;
+                             const std::string& about, std::int64_t iterations);
 
 /// One variant's runs.
 struct LmResult {

@@ -44,14 +44,12 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp mx-scales [options]\n") +
+  const char* const about =
       "Trains the language model under MXFP8 and MXFP4 with the e8m0 block scales rounded\n"
       "up and down (OCP's rule), and under NVFP4 with and without stochastic rounding of\n"
       "the gradients and the random Hadamard transform, and compares the final\n"
-      "validation losses with float32.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "validation losses with float32.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Block-scale rounding for MX, and NVFP4's stochastic rounding and Hadamard transform";

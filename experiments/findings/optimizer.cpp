@@ -59,16 +59,14 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp optimizer [options]\n") +
+  const char* const about =
       "Trains the language model with float32 GEMMs and AdamW's first moment, second moment\n"
       "or master weights stored in bf16 (nearest, stochastic), f16, e4m3fn or e5m2 (scaled\n"
       "per tensor), one at a time, and compares the final validation losses with float32.\n"
       "Variants: m1-bf16, m1-e4m3-scaled, m1-e5m2-scaled, m2-bf16, m2-f16, m2-e4m3-scaled,\n"
       "m2-e5m2-scaled, master-bf16, master-bf16-sr, master-f16, master-e4m3-scaled,\n"
-      "master-e5m2-scaled.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "master-e5m2-scaled.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Optimizer-state and master-weight precision";

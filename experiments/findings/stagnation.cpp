@@ -64,21 +64,6 @@ const char* method_name(Method m) {
   return "?";
 }
 
-constexpr const char* kUsage =
-    "usage: fp8exp stagnation [options]\n"
-    "Sums the harmonic series and 1 + n x 0.001 in low-precision accumulators under\n"
-    "round-to-nearest-even, stochastic rounding (several seeds) and Kahan summation, and\n"
-    "compares each partial sum with the float64 sum of the same terms.\n"
-    "\n"
-    "  --terms N         terms of each series (default 100000)\n"
-    "  --seeds K         seeds of stochastic rounding (default 5), seeds S..S+K-1\n"
-    "  --first-seed S    first seed (default 1)\n"
-    "  --formats LIST    comma-separated accumulator formats (default\n"
-    "                    float16,bfloat16,e4m3fn,e5m2)\n"
-    "  --series LIST     harmonic, constant or both (default harmonic,constant)\n"
-    "  --out DIR         results directory (default results/stagnation)\n"
-    "  --no-plots        do not run gnuplot\n";
-
 struct Options {
   std::int64_t terms = 100000;
   int seeds = 5;
@@ -91,40 +76,38 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--terms") {
-      o.terms = number<std::int64_t>(a, value(), 1, std::int64_t{1} << 32);
-    } else if (a == "--seeds") {
-      o.seeds = number<int>(a, value(), 1, 1000);
-    } else if (a == "--first-seed") {
-      o.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 1000);
-    } else if (a == "--formats") {
-      o.formats = common::split_list(value());
-    } else if (a == "--series") {
-      o.series.clear();
-      for (const std::string& s : common::split_list(value())) {
-        const SeriesEntry* e = nullptr;
-        for (const auto& x : kSeries)
-          if (s == x.name) e = &x;
-        if (!e) throw UsageError("--series: unknown series '" + s + "' (harmonic, constant)");
-        if (std::find(o.series.begin(), o.series.end(), e->value) != o.series.end())
-          throw UsageError("--series: '" + s + "' given twice");
-        o.series.push_back(e->value);
-      }
-    } else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp stagnation --help lists them)");
+  const auto set_series = [&o](const std::string& flag, const std::string& v) {
+    o.series.clear();
+    for (const std::string& s : common::split_list(v, flag)) {
+      const SeriesEntry* e = nullptr;
+      for (const auto& x : kSeries)
+        if (s == x.name) e = &x;
+      if (!e) throw UsageError(flag + ": unknown series '" + s + "' (harmonic, constant)");
+      if (std::find(o.series.begin(), o.series.end(), e->value) != o.series.end())
+        throw UsageError(flag + ": '" + s + "' given twice");
+      o.series.push_back(e->value);
     }
-  }
+  };
+  OptionTable table = {
+      kName,
+      "Sums the harmonic series and 1 + n x 0.001 in low-precision accumulators under\n"
+      "round-to-nearest-even, stochastic rounding (several seeds) and Kahan summation, and\n"
+      "compares each partial sum with the float64 sum of the same terms.",
+      {
+          {"--terms", "N", "terms of each series (default 100000)",
+           set_number<std::int64_t>(o.terms, 1, std::int64_t{1} << 32)},
+          {"--seeds", "K", "seeds of stochastic rounding (default 5), seeds S..S+K-1",
+           set_number(o.seeds, 1, 1000)},
+          {"--first-seed", "S", "first seed (default 1)",
+           set_number<std::uint64_t>(o.first_seed, 0, ~std::uint64_t{0} - 1000)},
+          {"--formats", "LIST",
+           "comma-separated accumulator formats (default\nfloat16,bfloat16,e4m3fn,e5m2)",
+           set_names(o.formats)},
+          {"--series", "LIST", "harmonic, constant or both (default harmonic,constant)", set_series},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.parse(argc, argv);
   std::set<std::string> seen;
   for (const std::string& f : o.formats) {
     fp8emu::Format fmt;

@@ -95,6 +95,7 @@ expect_bad "formats" stagnation --formats float16,nope --out badout
 expect_bad "given twice" stagnation --formats float16,float16 --out badout
 expect_bad "unsigned" stagnation --formats e8m0fnu --out badout
 expect_bad "unknown series" stagnation --series geometric --out badout
+expect_bad "^fp8exp: --series: empty name in 'harmonic,,constant'" stagnation --series harmonic,,constant --out badout
 expect_bad "unknown option" stagnation --frobnicate --out badout
 expect_bad "terms" stagnation --out badout --terms
 expect_bad "afile" stagnation --terms 10 --out afile
