@@ -19,8 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <iostream>
 #include <limits>
 #include <map>
 #include <sstream>

@@ -55,13 +55,21 @@ namespace {
 // The column of the options' help in a usage text.
 constexpr std::size_t kHelpColumn = 20;
 
+// The setter of --out: a directory, not "".
+OptionSetter set_directory(std::string& x) {
+  return [&x](const std::string& flag, const std::string& v) {
+    if (v.empty()) throw common::UsageError(flag + ": the directory is empty");
+    x = v;
+  };
+}
+
 }  // namespace
 
 std::string OptionTable::usage() const {
   std::string u = "usage: fp8exp " + name + " [options]\n" + about + "\n\n";
   std::string label;
   for (const Option& o : options) {
-    label += (label.empty() ? "  " : ", ") + o.flag + (o.value.empty() ? "" : " " + o.value);
+    label += (label.empty() ? "  " : ", ") + o.flag + (o.arg.empty() ? "" : " " + o.arg);
     if (o.help.empty()) continue;
     u += label;
     if (label.size() < kHelpColumn) u += std::string(kHelpColumn - label.size(), ' ');
@@ -91,7 +99,7 @@ void OptionTable::parse(int argc, char** argv) const {
       if (x.flag == a) o = &x;
     if (!o)
       throw common::UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
-    o->set(a, o->value.empty() ? std::string() : common::option_value(argc, argv, i));
+    o->set(a, o->arg.empty() ? std::string() : common::option_value(argc, argv, i));
   }
 }
 
@@ -101,13 +109,6 @@ OptionSetter set_text(std::string& x) {
 
 OptionSetter set_names(std::vector<std::string>& x) {
   return [&x](const std::string& flag, const std::string& v) { x = common::split_list(v, flag); };
-}
-
-OptionSetter set_directory(std::string& x) {
-  return [&x](const std::string& flag, const std::string& v) {
-    if (v.empty()) throw common::UsageError(flag + ": the directory is empty");
-    x = v;
-  };
 }
 
 OptionSetter set_false(bool& x) {

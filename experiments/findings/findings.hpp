@@ -92,7 +92,7 @@ using OptionSetter = std::function<void(const std::string& flag, const std::stri
 /// One option of an experiment's command line, a row of its OptionTable.
 struct Option {
   std::string flag;   ///< "--terms".
-  std::string value;  ///< The name of its value in the usage ("N"); "": a switch, no value.
+  std::string arg;    ///< The name of its value in the usage ("N"); "": a switch, no value.
   std::string help;   ///< Its help; each '\n' starts a line at the help column. "": it
                       ///< shares the help of the next option, listed on one line with it.
   OptionSetter set;
@@ -120,8 +120,8 @@ struct OptionTable {
 };
 
 /// The setters of the usual options: a number in [lo, hi] (common::number), a list of
-/// them (number_list), a text, a comma-separated list of names (common::split_list), a
-/// directory (refuses ""), and a switch that sets `x` to false (--no-plots).
+/// them (number_list), a text, a comma-separated list of names (common::split_list), and
+/// a switch that sets `x` to false (--no-plots).
 template <class T>
 OptionSetter set_number(T& x, T lo, T hi) {
   return [&x, lo, hi](const std::string& flag, const std::string& v) {
@@ -136,7 +136,6 @@ OptionSetter set_numbers(std::vector<T>& x, T lo, T hi) {
 }
 OptionSetter set_text(std::string& x);
 OptionSetter set_names(std::vector<std::string>& x);
-OptionSetter set_directory(std::string& x);
 OptionSetter set_false(bool& x);
 
 /// Returns the verdict of `agree` of `cases` checks that hold: "Yes" (all), "No" (none)

@@ -13,7 +13,6 @@
 
 namespace findings {
 
-using common::number;
 using common::UsageError;
 
 LmVariant lm_variant(const std::string& label, const std::string& base,

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <iostream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -27,7 +26,6 @@
 namespace findings {
 namespace {
 
-using common::number;
 using common::UsageError;
 
 constexpr const char* kName = "stagnation";

@@ -28,7 +28,6 @@
 namespace findings {
 namespace {
 
-using common::number;
 using common::UsageError;
 
 constexpr const char* kName = "underflow";
