@@ -124,13 +124,6 @@ Options parse_options(int argc, char** argv) {
       throw UsageError(flag + ": '" + std::to_string(o.k_max) +
                        "' must be a power of two in 128..65536");
   };
-  const auto set_scaling = [&o](const std::string& flag, const std::string& v) {
-    const auto s = fp8emu::try_parse<OperandScaling>(v);
-    if (!s)
-      throw UsageError(flag + ": '" + v + "' must be one of " +
-                       fp8emu::option_names<OperandScaling>());
-    o.scaling = *s;
-  };
   OptionTable table = {
       kName,
       "The error of nvidia-h100-fp8 accumulation, with and without promotion to float32 every\n"
@@ -147,7 +140,7 @@ Options parse_options(int argc, char** argv) {
           {"--n", "N", "output rows and columns, 1..1024 (default 64 x 64)",
            set_number<std::int64_t>(o.n, 1, 1024)},
           {"--scaling", "S", "auto (one scale per tensor, amax to 448) or none (default auto)",
-           set_scaling},
+           set_choice(o.scaling)},
           {"--threads", "T", "OpenMP threads of each GEMM, 0 = all CPUs (default 0)",
            set_number(o.threads, 0, 4096)},
       },

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/study_common.hpp"
+#include "fp8emu/options.hpp"
 
 namespace findings {
 
@@ -137,6 +139,34 @@ OptionSetter set_numbers(std::vector<T>& x, T lo, T hi) {
 OptionSetter set_text(std::string& x);
 OptionSetter set_names(std::vector<std::string>& x);
 OptionSetter set_false(bool& x);
+
+/// The setters of an option enum E (fp8emu::option_table): one name, or a comma-separated
+/// list of them, each at most once. An unknown name throws "FLAG: unknown WHAT 'NAME' (one
+/// of A, B)".
+template <fp8emu::Option E>
+E parse_choice(const std::string& flag, const std::string& name) {
+  try {
+    return fp8emu::parse<E>(name);
+  } catch (const std::invalid_argument& e) {
+    throw common::UsageError(flag + ": " + e.what());
+  }
+}
+template <fp8emu::Option E>
+OptionSetter set_choice(E& x) {
+  return [&x](const std::string& flag, const std::string& v) { x = parse_choice<E>(flag, v); };
+}
+template <fp8emu::Option E>
+OptionSetter set_choices(std::vector<E>& x) {
+  return [&x](const std::string& flag, const std::string& v) {
+    x.clear();
+    for (const std::string& name : common::split_list(v, flag)) {
+      const E e = parse_choice<E>(flag, name);
+      for (const E& y : x)
+        if (y == e) throw common::UsageError(flag + ": '" + name + "' given twice");
+      x.push_back(e);
+    }
+  };
+}
 
 /// Returns the verdict of `agree` of `cases` checks that hold: "Yes" (all), "No" (none)
 /// or "Partly"; "Not tested" when there are none.

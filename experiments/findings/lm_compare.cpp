@@ -98,6 +98,11 @@ const LmResult& LmComparison::at(const std::string& label) const {
   throw std::out_of_range("no variant " + label);
 }
 
+bool LmComparison::has(const std::string& label) const {
+  return std::any_of(results.begin(), results.end(),
+                     [&](const LmResult& r) { return r.variant.label == label; });
+}
+
 double LmComparison::delta(const std::string& label) const {
   return at(label).mean() - results.front().mean();
 }
@@ -202,6 +207,22 @@ std::string percent(std::int64_t part, std::int64_t whole) {
 
 std::string loss_sd(const LmResult& r) {
   return common::loss_text(r.mean()) + " (sd " + common::fixed(r.sd(), 4) + ")";
+}
+
+std::string lm_headline(const LmComparison& c, const std::vector<std::string>& labels) {
+  std::vector<std::string> shown = labels;
+  if (shown.empty())
+    for (std::size_t k = 1; k < c.results.size(); ++k) shown.push_back(c.results[k].variant.label);
+  std::string h;
+  for (const std::string& l : shown)
+    if (c.has(l)) h += (h.empty() ? "" : ", ") + l + " " + common::signed_fixed(c.delta(l), 4);
+  return "final val loss minus fp32's (nats/token): " + h + " (fp32 " + loss_sd(c.results.front()) +
+         ")";
+}
+
+std::string lm_verdict(int held, int decided) {
+  return decided == 0 ? "Not decided (--variants left out what the tests need)"
+                      : verdict(held, decided);
 }
 
 void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,

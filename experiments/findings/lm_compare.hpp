@@ -70,6 +70,8 @@ struct LmComparison {
   double seconds = 0;
   /// The result labelled `label`; throws std::out_of_range.
   const LmResult& at(const std::string& label) const;
+  /// Whether the variant labelled `label` ran (--variants may leave it out).
+  bool has(const std::string& label) const;
   /// Mean val loss of `label` minus the baseline's.
   double delta(const std::string& label) const;
   /// Twice the seed standard deviation of the baseline's final validation loss, at least
@@ -90,5 +92,14 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,
 
 /// "2.1234 (sd 0.0012)".
 std::string loss_sd(const LmResult& r);
+
+/// "final val loss minus fp32's (nats/token): LABEL +0.0012, ... (fp32 2.1234 (sd
+/// 0.0012))" for the variants of `labels` that ran, in that order, or every variant but
+/// the baseline when `labels` is empty.
+std::string lm_headline(const LmComparison& c, const std::vector<std::string>& labels = {});
+
+/// The verdict of `held` of `decided` parts of a claim (findings::verdict), or "Not
+/// decided (--variants left out what the tests need)" when none was decided.
+std::string lm_verdict(int held, int decided);
 
 }  // namespace findings

@@ -80,11 +80,7 @@ int run(int argc, char** argv) {
   r.source =
       "Peng et al., \"FP8-LM: Training FP8 large language models\", arXiv:2310.18313 (2023), "
       "section 2.2.";
-  const auto has = [&](const std::string& l) {
-    for (const LmResult& x : c.results)
-      if (x.variant.label == l) return true;
-    return false;
-  };
+  const auto has = [&](const std::string& l) { return c.has(l); };
   // "equal": not above fp32 by more than the tolerance; "worse": above it by more.
   const auto equal = [&](const std::string& l) { return c.delta(l) <= c.tolerance(); };
   const auto worse = [&](const std::string& l) { return c.delta(l) > c.tolerance(); };
@@ -111,10 +107,7 @@ int run(int argc, char** argv) {
   part(ms, ms && worse("master-e4m3-scaled") && worse("master-e5m2-scaled"),
        "both FP8 master weights are worse than fp32: " +
            (ms ? d("master-e4m3-scaled") + ", " + d("master-e5m2-scaled") : ""));
-  r.agrees = std::string(decided == 0      ? "Not decided (--variants left out what the tests need)"
-                         : held == decided ? "Yes"
-                         : held == 0       ? "No"
-                                           : "Partly") +
+  r.agrees = lm_verdict(held, decided) +
              ": " + std::to_string(held) + " of " + std::to_string(decided) +
              " parts of the claim hold. Each variant's mean final validation loss minus fp32's, "
              "against the "
@@ -122,17 +115,11 @@ int run(int argc, char** argv) {
              "the tests "
              "fixed before the run:\n";
   for (const std::string& p : parts) r.agrees += "\n- " + p;
-  std::string headline;
-  for (const char* l : {"m1-e4m3-scaled", "m2-e4m3-scaled", "m2-f16", "master-bf16",
-                        "master-bf16-sr", "master-e4m3-scaled"})
-    if (has(l))
-      headline += (headline.empty() ? "" : ", ") + std::string(l) + " " +
-                  common::signed_fixed(c.delta(l), 4);
-  headline = "final val loss minus fp32's (nats/token): " + headline + " (fp32 " +
-             loss_sd(c.results.front()) + ")";
   r.measured =
       "Final validation loss (nats per token) of each variant (one storage changed at a time):";
-  write_lm_outputs(c, kName, r, headline);
+  write_lm_outputs(c, kName, r,
+                   lm_headline(c, {"m1-e4m3-scaled", "m2-e4m3-scaled", "m2-f16", "master-bf16",
+                                   "master-bf16-sr", "master-e4m3-scaled"}));
   return 0;
 }
 
