@@ -72,9 +72,12 @@ std::string OptionTable::usage() const {
     label += (label.empty() ? "  " : ", ") + o.flag + (o.arg.empty() ? "" : " " + o.arg);
     if (o.help.empty()) continue;
     u += label;
-    if (label.size() < kHelpColumn) u += std::string(kHelpColumn - label.size(), ' ');
-    else u += "\n" + std::string(kHelpColumn, ' ');
-    for (const char c : o.help) u += c == '\n' ? "\n" + std::string(kHelpColumn, ' ') : std::string(1, c);
+    if (label.size() < kHelpColumn)
+      u += std::string(kHelpColumn - label.size(), ' ');
+    else
+      u += "\n" + std::string(kHelpColumn, ' ');
+    for (const char c : o.help)
+      u += c == '\n' ? "\n" + std::string(kHelpColumn, ' ') : std::string(1, c);
     u += "\n";
     label.clear();
   }
@@ -98,7 +101,8 @@ void OptionTable::parse(int argc, char** argv) const {
     for (const Option& x : options)
       if (x.flag == a) o = &x;
     if (!o)
-      throw common::UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
+      throw common::UsageError("unknown option '" + a + "' (fp8exp " + name +
+                               " --help lists them)");
     o->set(a, o->arg.empty() ? std::string() : common::option_value(argc, argv, i));
   }
 }

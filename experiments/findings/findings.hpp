@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/study_common.hpp"
@@ -93,19 +94,19 @@ using OptionSetter = std::function<void(const std::string& flag, const std::stri
 
 /// One option of an experiment's command line, a row of its OptionTable.
 struct Option {
-  std::string flag;   ///< "--terms".
-  std::string arg;    ///< The name of its value in the usage ("N"); "": a switch, no value.
-  std::string help;   ///< Its help; each '\n' starts a line at the help column. "": it
-                      ///< shares the help of the next option, listed on one line with it.
+  std::string flag;  ///< "--terms".
+  std::string arg;   ///< The name of its value in the usage ("N"); "": a switch, no value.
+  std::string help;  ///< Its help; each '\n' starts a line at the help column. "": it
+                     ///< shares the help of the next option, listed on one line with it.
   OptionSetter set;
 };
 
 /// The command line of experiment `name`: `fp8exp NAME [options]`, its options in a table.
 struct OptionTable {
-  std::string name;              ///< "stagnation".
-  std::string about;             ///< What the experiment does: the usage's first paragraph.
-  std::vector<Option> options;   ///< In the order of the usage.
-  std::string footer;            ///< Lines after the options' list ("" for none).
+  std::string name;             ///< "stagnation".
+  std::string about;            ///< What the experiment does: the usage's first paragraph.
+  std::vector<Option> options;  ///< In the order of the usage.
+  std::string footer;           ///< Lines after the options' list ("" for none).
 
   /// "usage: fp8exp NAME [options]", `about`, a blank line, one line per option (flag and
   /// value, the help from column 20, on the next line when they are longer) and `footer`.
@@ -158,13 +159,14 @@ OptionSetter set_choice(E& x) {
 template <fp8emu::Option E>
 OptionSetter set_choices(std::vector<E>& x) {
   return [&x](const std::string& flag, const std::string& v) {
-    x.clear();
+    std::vector<E> chosen;
     for (const std::string& name : common::split_list(v, flag)) {
       const E e = parse_choice<E>(flag, name);
-      for (const E& y : x)
+      for (const E& y : chosen)
         if (y == e) throw common::UsageError(flag + ": '" + name + "' given twice");
-      x.push_back(e);
+      chosen.push_back(e);
     }
+    x = std::move(chosen);
   };
 }
 

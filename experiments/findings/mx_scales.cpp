@@ -88,8 +88,8 @@ int run(int argc, char** argv) {
   compare("nvfp4-no-sr", "nvfp4");
   compare("nvfp4-no-hadamard", "nvfp4");
   compare("nvfp4-neither", "nvfp4");
-  r.agrees = lm_verdict(held, decided) +
-             ": " + std::to_string(held) + " of " + std::to_string(decided) +
+  r.agrees = lm_verdict(held, decided) + ": " + std::to_string(held) + " of " +
+             std::to_string(decided) +
              " comparisons hold. Each says that the first variant's mean final validation loss is "
              "above the "
              "second's by more than the tolerance (twice the seed standard deviation of fp32's "

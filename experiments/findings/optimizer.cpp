@@ -107,8 +107,8 @@ int run(int argc, char** argv) {
   part(ms, ms && worse("master-e4m3-scaled") && worse("master-e5m2-scaled"),
        "both FP8 master weights are worse than fp32: " +
            (ms ? d("master-e4m3-scaled") + ", " + d("master-e5m2-scaled") : ""));
-  r.agrees = lm_verdict(held, decided) +
-             ": " + std::to_string(held) + " of " + std::to_string(decided) +
+  r.agrees = lm_verdict(held, decided) + ": " + std::to_string(held) + " of " +
+             std::to_string(decided) +
              " parts of the claim hold. Each variant's mean final validation loss minus fp32's, "
              "against the "
              "tolerance (twice the seed standard deviation of fp32's loss, at least 0.005 nats), "

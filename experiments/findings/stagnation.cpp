@@ -94,7 +94,8 @@ Options parse(int argc, char** argv) {
           {"--formats", "LIST",
            "comma-separated accumulator formats (default\nfloat16,bfloat16,e4m3fn,e5m2)",
            set_names(o.formats)},
-          {"--series", "LIST", "harmonic, constant or both (default harmonic,constant)", set_choices(o.series)},
+          {"--series", "LIST", "harmonic, constant or both (default harmonic,constant)",
+           set_choices(o.series)},
       },
       ""};
   table.add_outputs(o.out, o.plots);
