@@ -63,13 +63,13 @@ bool parse_study_option(int argc, char** argv, int& i, const char* program, cons
   return true;
 }
 
-std::vector<std::string> split_list(const std::string& s) {
+std::vector<std::string> split_list(const std::string& s, const std::string& flag) {
   std::vector<std::string> out;
   std::size_t pos = 0;
   while (pos <= s.size()) {
     const std::size_t c = s.find(',', pos);
     const std::string item = s.substr(pos, c == s.npos ? s.npos : c - pos);
-    if (item.empty()) throw UsageError("--recipes: empty name in '" + s + "'");
+    if (item.empty()) throw UsageError(flag + ": empty name in '" + s + "'");
     out.push_back(item);
     if (c == s.npos) break;
     pos = c + 1;

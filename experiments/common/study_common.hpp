@@ -66,8 +66,8 @@ std::string option_value(int argc, char** argv, int& i);
 bool parse_study_option(int argc, char** argv, int& i, const char* program, const char* usage, StudySettings& s,
                         bool& list_only);
 
-/// Splits a comma-separated --recipes list; an empty item is refused.
-std::vector<std::string> split_list(const std::string& s);
+/// Splits the comma-separated list `s` of option `flag`; an empty item is refused.
+std::vector<std::string> split_list(const std::string& s, const std::string& flag = "--recipes");
 
 /// Adds one --set KEY=VALUE to `sets`; refuses a value without '=' and a key given twice.
 void add_set(std::vector<std::string>& sets, const std::string& kv);

@@ -19,8 +19,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <iostream>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -77,20 +75,6 @@ namespace {
 using common::UsageError;
 
 constexpr const char* kName = "accumulation";
-constexpr const char* kUsage =
-    "usage: fp8exp accumulation [options]\n"
-    "The error of nvidia-h100-fp8 accumulation, with and without promotion to float32 every\n"
-    "32/64/128/256 products, and of float16, bfloat16 and float32 accumulators, against the\n"
-    "exact product of e4m3fn operands, for K = 128, 256, ..., --k-max.\n"
-    "  --k-max K        largest K, a power of two in 128..65536 (default 16384)\n"
-    "  --seeds S        random matrices per data kind and K, 1..100 (default 3)\n"
-    "  --first-seed S   the first seed (default 1)\n"
-    "  --m M, --n N     output rows and columns, 1..1024 (default 64 x 64)\n"
-    "  --scaling S      auto (one scale per tensor, amax to 448) or none (default auto)\n"
-    "  --threads T      OpenMP threads of each GEMM, 0 = all CPUs (default 0)\n"
-    "  --out DIR        results directory (default results/accumulation)\n"
-    "  --no-plots       skip the plots\n";
-
 // The accumulations compared, in the order of the tables and plots.
 constexpr std::array<const char*, 8> kSpecs = {
     "nvidia-h100-fp8",
@@ -134,43 +118,35 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--k-max") {
-      o.k_max = common::number<std::int64_t>(a, common::option_value(argc, argv, i), 128, 65536);
-      if ((o.k_max & (o.k_max - 1)) != 0)
-        throw UsageError("--k-max: '" + std::to_string(o.k_max) +
-                         "' must be a power of two in 128..65536");
-    } else if (a == "--seeds") {
-      o.seeds = common::number<int>(a, common::option_value(argc, argv, i), 1, 100);
-    } else if (a == "--first-seed") {
-      o.first_seed = common::number<std::uint64_t>(a, common::option_value(argc, argv, i), 0,
-                                                   std::numeric_limits<std::uint64_t>::max() - 100);
-    } else if (a == "--m") {
-      o.m = common::number<std::int64_t>(a, common::option_value(argc, argv, i), 1, 1024);
-    } else if (a == "--n") {
-      o.n = common::number<std::int64_t>(a, common::option_value(argc, argv, i), 1, 1024);
-    } else if (a == "--scaling") {
-      const std::string v = common::option_value(argc, argv, i);
-      const auto s = fp8emu::try_parse<OperandScaling>(v);
-      if (!s)
-        throw UsageError("--scaling: '" + v + "' must be one of " +
-                         fp8emu::option_names<OperandScaling>());
-      o.scaling = *s;
-    } else if (a == "--threads") {
-      o.threads = common::number<int>(a, common::option_value(argc, argv, i), 0, 4096);
-    } else if (a == "--out") {
-      o.out = common::option_value(argc, argv, i);
-      if (o.out.empty()) throw UsageError("--out: the directory must not be empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp accumulation --help lists them)");
-    }
-  }
+  const auto set_k_max = [&o](const std::string& flag, const std::string& v) {
+    o.k_max = common::number<std::int64_t>(flag, v, 128, 65536);
+    if ((o.k_max & (o.k_max - 1)) != 0)
+      throw UsageError(flag + ": '" + std::to_string(o.k_max) +
+                       "' must be a power of two in 128..65536");
+  };
+  OptionTable table = {
+      kName,
+      "The error of nvidia-h100-fp8 accumulation, with and without promotion to float32 every\n"
+      "32/64/128/256 products, and of float16, bfloat16 and float32 accumulators, against the\n"
+      "exact product of e4m3fn operands, for K = 128, 256, ..., --k-max.",
+      {
+          {"--k-max", "K", "largest K, a power of two in 128..65536 (default 16384)", set_k_max},
+          {"--seeds", "S", "random matrices per data kind and K, 1..100 (default 3)",
+           set_number(o.seeds, 1, 100)},
+          {"--first-seed", "S", "the first seed (default 1)",
+           set_number<std::uint64_t>(o.first_seed, 0,
+                                     std::numeric_limits<std::uint64_t>::max() - 100)},
+          {"--m", "M", "", set_number<std::int64_t>(o.m, 1, 1024)},
+          {"--n", "N", "output rows and columns, 1..1024 (default 64 x 64)",
+           set_number<std::int64_t>(o.n, 1, 1024)},
+          {"--scaling", "S", "auto (one scale per tensor, amax to 448) or none (default auto)",
+           set_choice(o.scaling)},
+          {"--threads", "T", "OpenMP threads of each GEMM, 0 = all CPUs (default 0)",
+           set_number(o.threads, 0, 4096)},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.parse(argc, argv);
   return o;
 }
 

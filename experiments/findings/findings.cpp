@@ -1,5 +1,6 @@
 #include "findings/findings.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -47,6 +48,75 @@ std::string command_line(int argc, char** argv) {
   std::string s = "fp8exp";
   for (int i = 0; i < argc; ++i) s += std::string(" ") + argv[i];
   return s;
+}
+
+namespace {
+
+// The column of the options' help in a usage text.
+constexpr std::size_t kHelpColumn = 20;
+
+// The setter of --out: a directory, not "".
+OptionSetter set_directory(std::string& x) {
+  return [&x](const std::string& flag, const std::string& v) {
+    if (v.empty()) throw common::UsageError(flag + ": the directory is empty");
+    x = v;
+  };
+}
+
+}  // namespace
+
+std::string OptionTable::usage() const {
+  std::string u = "usage: fp8exp " + name + " [options]\n" + about + "\n\n";
+  std::string label;
+  for (const Option& o : options) {
+    label += (label.empty() ? "  " : ", ") + o.flag + (o.arg.empty() ? "" : " " + o.arg);
+    if (o.help.empty()) continue;
+    u += label;
+    if (label.size() < kHelpColumn)
+      u += std::string(kHelpColumn - label.size(), ' ');
+    else
+      u += "\n" + std::string(kHelpColumn, ' ');
+    for (const char c : o.help)
+      u += c == '\n' ? "\n" + std::string(kHelpColumn, ' ') : std::string(1, c);
+    u += "\n";
+    label.clear();
+  }
+  return u + footer;
+}
+
+void OptionTable::add_outputs(std::string& out, bool& plots) {
+  options.push_back({"--out", "DIR", "results directory (default " + default_out(name) + ")",
+                     set_directory(out)});
+  options.push_back({"--no-plots", "", "do not run gnuplot", set_false(plots)});
+}
+
+void OptionTable::parse(int argc, char** argv) const {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << usage();
+      std::exit(0);
+    }
+    const Option* o = nullptr;
+    for (const Option& x : options)
+      if (x.flag == a) o = &x;
+    if (!o)
+      throw common::UsageError("unknown option '" + a + "' (fp8exp " + name +
+                               " --help lists them)");
+    o->set(a, o->arg.empty() ? std::string() : common::option_value(argc, argv, i));
+  }
+}
+
+OptionSetter set_text(std::string& x) {
+  return [&x](const std::string&, const std::string& v) { x = v; };
+}
+
+OptionSetter set_names(std::vector<std::string>& x) {
+  return [&x](const std::string& flag, const std::string& v) { x = common::split_list(v, flag); };
+}
+
+OptionSetter set_false(bool& x) {
+  return [&x](const std::string&, const std::string&) { x = false; };
 }
 
 std::string verdict(int agree, int cases) {

@@ -3,10 +3,14 @@
 // through experiments/common (docs/experiments.md).
 #pragma once
 
+#include <functional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/study_common.hpp"
+#include "fp8emu/options.hpp"
 
 namespace findings {
 
@@ -83,6 +87,88 @@ std::vector<T> number_list(const std::string& flag, const std::string& v, T lo, 
     pos = c + 1;
   }
   return out;
+}
+
+/// How an option stores its value: called with the option's flag (for messages) and its
+/// value ("" for a switch); throws common::UsageError for a bad value.
+using OptionSetter = std::function<void(const std::string& flag, const std::string& value)>;
+
+/// One option of an experiment's command line, a row of its OptionTable.
+struct Option {
+  std::string flag;  ///< "--terms".
+  std::string arg;   ///< The name of its value in the usage ("N"); "": a switch, no value.
+  std::string help;  ///< Its help; each '\n' starts a line at the help column. "": it
+                     ///< shares the help of the next option, listed on one line with it.
+  OptionSetter set;
+};
+
+/// The command line of experiment `name`: `fp8exp NAME [options]`, its options in a table.
+struct OptionTable {
+  std::string name;             ///< "stagnation".
+  std::string about;            ///< What the experiment does: the usage's first paragraph.
+  std::vector<Option> options;  ///< In the order of the usage.
+  std::string footer;           ///< Lines after the options' list ("" for none).
+
+  /// "usage: fp8exp NAME [options]", `about`, a blank line, one line per option (flag and
+  /// value, the help from column 20, on the next line when they are longer) and `footer`.
+  std::string usage() const;
+  /// Appends the options every experiment ends with: --out DIR (default results/NAME, not
+  /// "") and --no-plots (sets `plots` to false).
+  void add_outputs(std::string& out, bool& plots);
+  /// Applies argv[1..argc) (argv[0] is the name) in order, a later value of an option
+  /// replacing an earlier one. --help or -h prints usage() and exits 0. Throws
+  /// common::UsageError for an option missing its value ("--terms needs a value"), an
+  /// unknown option ("unknown option '--x' (fp8exp NAME --help lists them)"), and from
+  /// the setters.
+  void parse(int argc, char** argv) const;
+};
+
+/// The setters of the usual options: a number in [lo, hi] (common::number), a list of
+/// them (number_list), a text, a comma-separated list of names (common::split_list), and
+/// a switch that sets `x` to false (--no-plots).
+template <class T>
+OptionSetter set_number(T& x, T lo, T hi) {
+  return [&x, lo, hi](const std::string& flag, const std::string& v) {
+    x = common::number<T>(flag, v, lo, hi);
+  };
+}
+template <class T>
+OptionSetter set_numbers(std::vector<T>& x, T lo, T hi) {
+  return [&x, lo, hi](const std::string& flag, const std::string& v) {
+    x = number_list<T>(flag, v, lo, hi);
+  };
+}
+OptionSetter set_text(std::string& x);
+OptionSetter set_names(std::vector<std::string>& x);
+OptionSetter set_false(bool& x);
+
+/// The setters of an option enum E (fp8emu::option_table): one name, or a comma-separated
+/// list of them, each at most once. An unknown name throws "FLAG: unknown WHAT 'NAME' (one
+/// of A, B)".
+template <fp8emu::Option E>
+E parse_choice(const std::string& flag, const std::string& name) {
+  try {
+    return fp8emu::parse<E>(name);
+  } catch (const std::invalid_argument& e) {
+    throw common::UsageError(flag + ": " + e.what());
+  }
+}
+template <fp8emu::Option E>
+OptionSetter set_choice(E& x) {
+  return [&x](const std::string& flag, const std::string& v) { x = parse_choice<E>(flag, v); };
+}
+template <fp8emu::Option E>
+OptionSetter set_choices(std::vector<E>& x) {
+  return [&x](const std::string& flag, const std::string& v) {
+    std::vector<E> chosen;
+    for (const std::string& name : common::split_list(v, flag)) {
+      const E e = parse_choice<E>(flag, name);
+      for (const E& y : chosen)
+        if (y == e) throw common::UsageError(flag + ": '" + name + "' given twice");
+      chosen.push_back(e);
+    }
+    x = std::move(chosen);
+  };
 }
 
 /// Returns the verdict of `agree` of `cases` checks that hold: "Yes" (all), "No" (none)

@@ -3,8 +3,6 @@
 //   Micikevicius et al., "FP8 formats for deep learning", arXiv:2209.05433 (2022).
 //   NVIDIA Transformer Engine, transformer_engine/common/recipe/__init__.py: Format.E4M3
 //   and Format.HYBRID, no E5M2-only format.
-#include <algorithm>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,13 +31,11 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp formats [options]\n") +
+  const char* const about =
       "Trains the language model in float32, under the FP8 hybrid (e4m3fn forward, e5m2\n"
       "gradients), e4m3fn everywhere and e5m2 everywhere, and compares the final\n"
-      "validation losses.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "validation losses.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Format assignment: e4m3 forward and e5m2 gradients";
@@ -56,21 +52,7 @@ int run(int argc, char** argv) {
       "Micikevicius et al., \"FP8 formats for deep learning\", arXiv:2209.05433 (2022), sections "
       "3-4; NVIDIA "
       "Transformer Engine, transformer_engine/common/recipe/__init__.py (class Format).";
-  std::string headline, agrees;
-  const bool all_there = [&] {
-    for (const char* l : {"hybrid", "e4m3-everywhere", "e5m2-everywhere"}) try {
-        c.at(l);
-      } catch (const std::out_of_range&) {
-        return false;
-      }
-    return true;
-  }();
-  for (std::size_t k = 1; k < c.results.size(); ++k)
-    headline += (k > 1 ? ", " : "") + c.results[k].variant.label + " " +
-                common::signed_fixed(c.delta(c.results[k].variant.label), 4);
-  headline = "final val loss minus fp32's (nats/token): " + headline + " (fp32 " +
-             loss_sd(c.results.front()) + ")";
-  if (all_there) {
+  if (c.has("hybrid") && c.has("e4m3-everywhere") && c.has("e5m2-everywhere")) {
     const double h = c.at("hybrid").mean(), e4 = c.at("e4m3-everywhere").mean(),
                  e5 = c.at("e5m2-everywhere").mean();
     const bool beats_e5 = h < e5 - c.tolerance();
@@ -94,7 +76,7 @@ int run(int argc, char** argv) {
         "e5m2-everywhere).";
   }
   r.measured = "Final validation loss (nats per token) of each variant:";
-  write_lm_outputs(c, kName, r, headline);
+  write_lm_outputs(c, kName, r, lm_headline(c));
   return 0;
 }
 

@@ -13,7 +13,6 @@
 
 namespace findings {
 
-using common::number;
 using common::UsageError;
 
 LmVariant lm_variant(const std::string& label, const std::string& base,
@@ -28,20 +27,6 @@ LmVariant lm_variant(const std::string& label, const std::string& base,
   fp8sim::check_recipe(v.recipe);
   return v;
 }
-
-const char* const kLmUsage =
-    "  --seeds K         seeds per variant (default 2), seeds S..S+K-1\n"
-    "  --first-seed S    first seed (default 1)\n"
-    "  --iters N         training iterations per run (default: below)\n"
-    "  --variants LIST   comma-separated labels of the variants to run (default: all;\n"
-    "                    the fp32 baseline always runs)\n"
-    "  --threads N       threads in all (default: the CPUs this process may use)\n"
-    "  --data FILE       UTF-8 text (default data/bible-kjv.txt, written by\n"
-    "                    bash tools/run.sh main)\n"
-    "  --layers N --heads N --width N --context N --batch N --eval-batches N\n"
-    "                    the model and batches (default 2, 2, 64, 64, 8, 8)\n"
-    "  --out DIR         results directory (default results/NAME)\n"
-    "  --no-plots        do not run gnuplot\n";
 
 fp8sim::LmConfig LmSettings::config() const {
   fp8sim::LmConfig c;
@@ -58,49 +43,46 @@ fp8sim::LmConfig LmSettings::config() const {
 }
 
 LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
-                             const std::string& usage, std::int64_t iterations) {
+                             const std::string& about, std::int64_t iterations) {
   LmSettings s;
   s.iterations = iterations;
   s.data = lm::kDefaultData;
   s.out = default_out(name);
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      std::exit(0);
-    } else if (a == "--seeds")
-      s.seeds = number<int>(a, value(), 1, 100);
-    else if (a == "--first-seed")
-      s.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 100);
-    else if (a == "--iters")
-      s.iterations = number<std::int64_t>(a, value(), 1, 1 << 24);
-    else if (a == "--threads")
-      s.threads = number<int>(a, value(), 1, 1024);
-    else if (a == "--data")
-      s.data = value();
-    else if (a == "--variants")
-      s.only = common::split_list(value());
-    else if (a == "--layers")
-      s.layers = number<std::int64_t>(a, value(), 1, 64);
-    else if (a == "--heads")
-      s.heads = number<std::int64_t>(a, value(), 1, 1024);
-    else if (a == "--width")
-      s.width = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--context")
-      s.context = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--batch")
-      s.batch = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--eval-batches")
-      s.eval_batches = number<std::int64_t>(a, value(), 1, 1 << 14);
-    else if (a == "--out") {
-      s.out = value();
-      if (s.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots")
-      s.plots = false;
-    else
-      throw UsageError("unknown option '" + a + "' (fp8exp " + name + " --help lists them)");
-  }
+  const auto size = [](std::int64_t& x, std::int64_t hi) {
+    return set_number<std::int64_t>(x, 1, hi);
+  };
+  OptionTable table = {
+      name,
+      about,
+      {
+          {"--seeds", "K",
+           "seeds per variant (default " + std::to_string(s.seeds) + "), seeds S..S+K-1",
+           set_number(s.seeds, 1, 100)},
+          {"--first-seed", "S", "first seed (default 1)",
+           set_number<std::uint64_t>(s.first_seed, 0, ~std::uint64_t{0} - 100)},
+          {"--iters", "N", "training iterations per run (default: below)",
+           size(s.iterations, 1 << 24)},
+          {"--variants", "LIST",
+           "comma-separated labels of the variants to run (default: all;\n"
+           "the fp32 baseline always runs)",
+           set_names(s.only)},
+          {"--threads", "N", "threads in all (default: the CPUs this process may use)",
+           set_number(s.threads, 1, 1024)},
+          {"--data", "FILE",
+           std::string("UTF-8 text (default ") + lm::kDefaultData +
+               ", written by\nbash tools/run.sh main)",
+           set_text(s.data)},
+          {"--layers", "N", "", size(s.layers, 64)},
+          {"--heads", "N", "", size(s.heads, 1024)},
+          {"--width", "N", "", size(s.width, 1 << 14)},
+          {"--context", "N", "", size(s.context, 1 << 14)},
+          {"--batch", "N", "", size(s.batch, 1 << 14)},
+          {"--eval-batches", "N", "the model and batches (default 2, 2, 64, 64, 8, 8)",
+           size(s.eval_batches, 1 << 14)},
+      },
+      "\nDefault --iters: " + std::to_string(iterations) + ".\n"};
+  table.add_outputs(s.out, s.plots);
+  table.parse(argc, argv);
   if (s.width % s.heads != 0)
     throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " +
                      std::to_string(s.heads));
@@ -114,6 +96,11 @@ const LmResult& LmComparison::at(const std::string& label) const {
   for (const LmResult& r : results)
     if (r.variant.label == label) return r;
   throw std::out_of_range("no variant " + label);
+}
+
+bool LmComparison::has(const std::string& label) const {
+  return std::any_of(results.begin(), results.end(),
+                     [&](const LmResult& r) { return r.variant.label == label; });
 }
 
 double LmComparison::delta(const std::string& label) const {
@@ -220,6 +207,22 @@ std::string percent(std::int64_t part, std::int64_t whole) {
 
 std::string loss_sd(const LmResult& r) {
   return common::loss_text(r.mean()) + " (sd " + common::fixed(r.sd(), 4) + ")";
+}
+
+std::string lm_headline(const LmComparison& c, const std::vector<std::string>& labels) {
+  std::vector<std::string> shown = labels;
+  if (shown.empty())
+    for (std::size_t k = 1; k < c.results.size(); ++k) shown.push_back(c.results[k].variant.label);
+  std::string h;
+  for (const std::string& l : shown)
+    if (c.has(l)) h += (h.empty() ? "" : ", ") + l + " " + common::signed_fixed(c.delta(l), 4);
+  return "final val loss minus fp32's (nats/token): " + h + " (fp32 " + loss_sd(c.results.front()) +
+         ")";
+}
+
+std::string lm_verdict(int held, int decided) {
+  return decided == 0 ? "Not decided (--variants left out what the tests need)"
+                      : verdict(held, decided);
 }
 
 void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,

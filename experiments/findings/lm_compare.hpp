@@ -29,7 +29,7 @@ LmVariant lm_variant(const std::string& label, const std::string& base,
 
 /// The settings of an LM experiment, from the command line.
 struct LmSettings {
-  int seeds = 2;
+  int seeds = 3;
   std::uint64_t first_seed = 1;
   std::int64_t iterations = 200;
   int threads = 0;   ///< 0: the CPUs this process may use.
@@ -43,13 +43,11 @@ struct LmSettings {
   fp8sim::LmConfig config() const;
 };
 
-/// Parses the options every LM experiment has (listed by kLmUsage), `iterations` the
-/// default of --iters; `usage` is printed for --help. Throws common::UsageError.
+/// Parses the options every LM experiment has (an OptionTable), `iterations` the default
+/// of --iters; --help prints `about`, what experiment `name` does, above the options.
+/// Throws common::UsageError.
 LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
-                             const std::string& usage, std::int64_t iterations);
-
-/// The options of parse_lm_settings, for each experiment's usage text.
-extern const char* const kLmUsage;
+                             const std::string& about, std::int64_t iterations);
 
 /// One variant's runs.
 struct LmResult {
@@ -72,6 +70,8 @@ struct LmComparison {
   double seconds = 0;
   /// The result labelled `label`; throws std::out_of_range.
   const LmResult& at(const std::string& label) const;
+  /// Whether the variant labelled `label` ran (--variants may leave it out).
+  bool has(const std::string& label) const;
   /// Mean val loss of `label` minus the baseline's.
   double delta(const std::string& label) const;
   /// Twice the seed standard deviation of the baseline's final validation loss, at least
@@ -92,5 +92,14 @@ void write_lm_outputs(const LmComparison& c, const std::string& name, Report r,
 
 /// "2.1234 (sd 0.0012)".
 std::string loss_sd(const LmResult& r);
+
+/// "final val loss minus fp32's (nats/token): LABEL +0.0012, ... (fp32 2.1234 (sd
+/// 0.0012))" for the variants of `labels` that ran, in that order, or every variant but
+/// the baseline when `labels` is empty.
+std::string lm_headline(const LmComparison& c, const std::vector<std::string>& labels = {});
+
+/// The verdict of `held` of `decided` parts of a claim (findings::verdict), or "Not
+/// decided (--variants left out what the tests need)" when none was decided.
+std::string lm_verdict(int held, int decided);
 
 }  // namespace findings

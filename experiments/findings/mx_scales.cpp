@@ -4,7 +4,6 @@
 //   Open Compute Project, "OCP Microscaling Formats (MX) v1.0 Specification" (2023), 6.3.
 //   Mishra et al., "Recipes for pre-training LLMs with MXFP8", arXiv:2506.08027 (2025).
 //   NVIDIA, "Pretraining large language models with NVFP4", arXiv:2509.25149 (2025).
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -44,14 +43,12 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp mx-scales [options]\n") +
+  const char* const about =
       "Trains the language model under MXFP8 and MXFP4 with the e8m0 block scales rounded\n"
       "up and down (OCP's rule), and under NVFP4 with and without stochastic rounding of\n"
       "the gradients and the random Hadamard transform, and compares the final\n"
-      "validation losses with float32.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "validation losses with float32.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Block-scale rounding for MX, and NVFP4's stochastic rounding and Hadamard transform";
@@ -72,16 +69,11 @@ int run(int argc, char** argv) {
       "pre-training LLMs with MXFP8\", arXiv:2506.08027 (2025); NVIDIA, \"Pretraining large "
       "language models with "
       "NVFP4\", arXiv:2509.25149 (2025), section 4.";
-  const auto has = [&](const std::string& l) {
-    for (const LmResult& x : c.results)
-      if (x.variant.label == l) return true;
-    return false;
-  };
   // `worse` is worse than `better` when its mean loss is above by more than the tolerance.
   std::vector<std::string> parts;
   int held = 0, decided = 0;
   const auto compare = [&](const std::string& worse, const std::string& better) {
-    if (!has(worse) || !has(better)) return;
+    if (!c.has(worse) || !c.has(better)) return;
     const double diff = c.at(worse).mean() - c.at(better).mean();
     const double tol = c.tolerance();
     const bool ok = diff > tol;
@@ -96,29 +88,20 @@ int run(int argc, char** argv) {
   compare("nvfp4-no-sr", "nvfp4");
   compare("nvfp4-no-hadamard", "nvfp4");
   compare("nvfp4-neither", "nvfp4");
-  r.agrees = std::string(decided == 0      ? "Not decided (--variants left out what the tests need)"
-                         : held == decided ? "Yes"
-                         : held == 0       ? "No"
-                                           : "Partly") +
-             ": " + std::to_string(held) + " of " + std::to_string(decided) +
+  r.agrees = lm_verdict(held, decided) + ": " + std::to_string(held) + " of " +
+             std::to_string(decided) +
              " comparisons hold. Each says that the first variant's mean final validation loss is "
              "above the "
              "second's by more than the tolerance (twice the seed standard deviation of fp32's "
              "loss, at least "
              "0.005 nats), the test fixed before the run:\n";
   for (const std::string& p : parts) r.agrees += "\n- " + p;
-  std::string headline;
-  for (std::size_t k = 1; k < c.results.size(); ++k)
-    headline += (k > 1 ? ", " : "") + c.results[k].variant.label + " " +
-                common::signed_fixed(c.delta(c.results[k].variant.label), 4);
-  headline = "final val loss minus fp32's (nats/token): " + headline + " (fp32 " +
-             loss_sd(c.results.front()) + ")";
   r.measured = "Final validation loss (nats per token) of each variant:";
   r.notes =
       "The nvfp4 recipe keeps the last block (`h-1.*`) and the head in bf16 (as the NVFP4 paper "
       "keeps its last "
       "blocks in higher precision); in this model's 2 blocks only the first runs in NVFP4.";
-  write_lm_outputs(c, kName, r, headline);
+  write_lm_outputs(c, kName, r, lm_headline(c));
   return 0;
 }
 

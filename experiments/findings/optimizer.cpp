@@ -59,16 +59,14 @@ std::vector<LmVariant> variants() {
 }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp optimizer [options]\n") +
+  const char* const about =
       "Trains the language model with float32 GEMMs and AdamW's first moment, second moment\n"
       "or master weights stored in bf16 (nearest, stochastic), f16, e4m3fn or e5m2 (scaled\n"
       "per tensor), one at a time, and compares the final validation losses with float32.\n"
       "Variants: m1-bf16, m1-e4m3-scaled, m1-e5m2-scaled, m2-bf16, m2-f16, m2-e4m3-scaled,\n"
       "m2-e5m2-scaled, master-bf16, master-bf16-sr, master-f16, master-e4m3-scaled,\n"
-      "master-e5m2-scaled.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "master-e5m2-scaled.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const LmComparison c = lm_compare(s, variants(), kName);
   Report r;
   r.title = "Optimizer-state and master-weight precision";
@@ -82,11 +80,7 @@ int run(int argc, char** argv) {
   r.source =
       "Peng et al., \"FP8-LM: Training FP8 large language models\", arXiv:2310.18313 (2023), "
       "section 2.2.";
-  const auto has = [&](const std::string& l) {
-    for (const LmResult& x : c.results)
-      if (x.variant.label == l) return true;
-    return false;
-  };
+  const auto has = [&](const std::string& l) { return c.has(l); };
   // "equal": not above fp32 by more than the tolerance; "worse": above it by more.
   const auto equal = [&](const std::string& l) { return c.delta(l) <= c.tolerance(); };
   const auto worse = [&](const std::string& l) { return c.delta(l) > c.tolerance(); };
@@ -113,28 +107,19 @@ int run(int argc, char** argv) {
   part(ms, ms && worse("master-e4m3-scaled") && worse("master-e5m2-scaled"),
        "both FP8 master weights are worse than fp32: " +
            (ms ? d("master-e4m3-scaled") + ", " + d("master-e5m2-scaled") : ""));
-  r.agrees = std::string(decided == 0      ? "Not decided (--variants left out what the tests need)"
-                         : held == decided ? "Yes"
-                         : held == 0       ? "No"
-                                           : "Partly") +
-             ": " + std::to_string(held) + " of " + std::to_string(decided) +
+  r.agrees = lm_verdict(held, decided) + ": " + std::to_string(held) + " of " +
+             std::to_string(decided) +
              " parts of the claim hold. Each variant's mean final validation loss minus fp32's, "
              "against the "
              "tolerance (twice the seed standard deviation of fp32's loss, at least 0.005 nats), "
              "the tests "
              "fixed before the run:\n";
   for (const std::string& p : parts) r.agrees += "\n- " + p;
-  std::string headline;
-  for (const char* l : {"m1-e4m3-scaled", "m2-e4m3-scaled", "m2-f16", "master-bf16",
-                        "master-bf16-sr", "master-e4m3-scaled"})
-    if (has(l))
-      headline += (headline.empty() ? "" : ", ") + std::string(l) + " " +
-                  common::signed_fixed(c.delta(l), 4);
-  headline = "final val loss minus fp32's (nats/token): " + headline + " (fp32 " +
-             loss_sd(c.results.front()) + ")";
   r.measured =
       "Final validation loss (nats per token) of each variant (one storage changed at a time):";
-  write_lm_outputs(c, kName, r, headline);
+  write_lm_outputs(c, kName, r,
+                   lm_headline(c, {"m1-e4m3-scaled", "m2-e4m3-scaled", "m2-f16", "master-bf16",
+                                   "master-bf16-sr", "master-e4m3-scaled"}));
   return 0;
 }
 

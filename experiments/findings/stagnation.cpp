@@ -7,14 +7,15 @@
 // Every addition is fp8emu::add on codes (arith.hpp): the exact sum rounded once, with the
 // random bits of stochastic rounding from random_bits(random_key(seed, stream), term).
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <iostream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/study_common.hpp"
@@ -22,62 +23,49 @@
 #include "fp8emu/arith.hpp"
 #include "fp8emu/convert.hpp"
 #include "fp8emu/format.hpp"
+#include "fp8emu/options.hpp"
 #include "fp8emu/random.hpp"
 
 namespace findings {
 namespace {
 
-using common::number;
+/// The series summed.
+enum class Series : std::uint8_t { harmonic, constant };
+/// How the accumulator adds a term.
+enum class Method : std::uint8_t { rne, sr, kahan };
+
+}  // namespace
+}  // namespace findings
+
+template <>
+struct fp8emu::option_table<findings::Series> {
+  static constexpr std::string_view what = "series";
+  static constexpr std::array<OptionName<findings::Series>, 2> entries = {{
+      {findings::Series::harmonic, "harmonic", "1/1 + 1/2 + ... + 1/n"},
+      {findings::Series::constant, "constant", "1 + n x 0.001 (1, then n terms of 0.001)"},
+  }};
+};
+
+template <>
+struct fp8emu::option_table<findings::Method> {
+  static constexpr std::string_view what = "method";
+  static constexpr std::array<OptionName<findings::Method>, 3> entries = {{
+      {findings::Method::rne, "rne", "s = RNE(s + t)"},
+      {findings::Method::sr, "sr", "s = SR(s + t), stochastic rounding sr-a with 32 random bits"},
+      {findings::Method::kahan, "kahan",
+       "Kahan's compensated sum, each of its four operations RNE in the format"},
+  }};
+};
+
+namespace findings {
+namespace {
+
 using common::UsageError;
 
 constexpr const char* kName = "stagnation";
 
-/// The series summed.
-enum class Series { harmonic, constant };
-struct SeriesEntry {
-  Series value;
-  const char* name;
-  const char* description;
-};
-constexpr SeriesEntry kSeries[] = {
-    {Series::harmonic, "harmonic", "1/1 + 1/2 + ... + 1/n"},
-    {Series::constant, "constant", "1 + n x 0.001 (1, then n terms of 0.001)"},
-};
-
-/// How the accumulator adds a term.
-enum class Method { rne, sr, kahan };
-struct MethodEntry {
-  Method value;
-  const char* name;
-  const char* description;
-};
-constexpr MethodEntry kMethods[] = {
-    {Method::rne, "rne", "s = RNE(s + t)"},
-    {Method::sr, "sr", "s = SR(s + t), stochastic rounding sr-a with 32 random bits"},
-    {Method::kahan, "kahan",
-     "Kahan's compensated sum, each of its four operations RNE in the format"},
-};
-
-const char* method_name(Method m) {
-  for (const auto& e : kMethods)
-    if (e.value == m) return e.name;
-  return "?";
-}
-
-constexpr const char* kUsage =
-    "usage: fp8exp stagnation [options]\n"
-    "Sums the harmonic series and 1 + n x 0.001 in low-precision accumulators under\n"
-    "round-to-nearest-even, stochastic rounding (several seeds) and Kahan summation, and\n"
-    "compares each partial sum with the float64 sum of the same terms.\n"
-    "\n"
-    "  --terms N         terms of each series (default 100000)\n"
-    "  --seeds K         seeds of stochastic rounding (default 5), seeds S..S+K-1\n"
-    "  --first-seed S    first seed (default 1)\n"
-    "  --formats LIST    comma-separated accumulator formats (default\n"
-    "                    float16,bfloat16,e4m3fn,e5m2)\n"
-    "  --series LIST     harmonic, constant or both (default harmonic,constant)\n"
-    "  --out DIR         results directory (default results/stagnation)\n"
-    "  --no-plots        do not run gnuplot\n";
+std::string method_name(Method m) { return std::string(fp8emu::to_string(m)); }
+std::string series_name(Series s) { return std::string(fp8emu::to_string(s)); }
 
 struct Options {
   std::int64_t terms = 100000;
@@ -91,40 +79,27 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--terms") {
-      o.terms = number<std::int64_t>(a, value(), 1, std::int64_t{1} << 32);
-    } else if (a == "--seeds") {
-      o.seeds = number<int>(a, value(), 1, 1000);
-    } else if (a == "--first-seed") {
-      o.first_seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0} - 1000);
-    } else if (a == "--formats") {
-      o.formats = common::split_list(value());
-    } else if (a == "--series") {
-      o.series.clear();
-      for (const std::string& s : common::split_list(value())) {
-        const SeriesEntry* e = nullptr;
-        for (const auto& x : kSeries)
-          if (s == x.name) e = &x;
-        if (!e) throw UsageError("--series: unknown series '" + s + "' (harmonic, constant)");
-        if (std::find(o.series.begin(), o.series.end(), e->value) != o.series.end())
-          throw UsageError("--series: '" + s + "' given twice");
-        o.series.push_back(e->value);
-      }
-    } else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp stagnation --help lists them)");
-    }
-  }
+  OptionTable table = {
+      kName,
+      "Sums the harmonic series and 1 + n x 0.001 in low-precision accumulators under\n"
+      "round-to-nearest-even, stochastic rounding (several seeds) and Kahan summation, and\n"
+      "compares each partial sum with the float64 sum of the same terms.",
+      {
+          {"--terms", "N", "terms of each series (default 100000)",
+           set_number<std::int64_t>(o.terms, 1, std::int64_t{1} << 32)},
+          {"--seeds", "K", "seeds of stochastic rounding (default 5), seeds S..S+K-1",
+           set_number(o.seeds, 1, 1000)},
+          {"--first-seed", "S", "first seed (default 1)",
+           set_number<std::uint64_t>(o.first_seed, 0, ~std::uint64_t{0} - 1000)},
+          {"--formats", "LIST",
+           "comma-separated accumulator formats (default\nfloat16,bfloat16,e4m3fn,e5m2)",
+           set_names(o.formats)},
+          {"--series", "LIST", "harmonic, constant or both (default harmonic,constant)",
+           set_choices(o.series)},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.parse(argc, argv);
   std::set<std::string> seen;
   for (const std::string& f : o.formats) {
     fp8emu::Format fmt;
@@ -263,12 +238,6 @@ double rel_error(double s, double ref) {
   return ref == 0 ? std::abs(s) : std::abs(s - ref) / std::abs(ref);
 }
 
-const char* series_name(Series s) {
-  for (const auto& e : kSeries)
-    if (e.value == s) return e.name;
-  return "?";
-}
-
 /// Final relative errors of one method (one per SR seed).
 std::vector<double> final_errors(const Result& r, Method m) {
   std::vector<double> v;
@@ -342,7 +311,7 @@ int run(int argc, char** argv) {
       if (r.series != s) continue;
       gp << "set title '" << r.format << "'\nset xlabel 'n'\nset ylabel 'relative error'\nplot";
       bool first = true;
-      for (const MethodEntry& m : kMethods) {
+      for (const auto& m : fp8emu::enum_names<Method>()) {
         std::ostringstream dat;
         dat << "# n relative_error (" << m.name
             << (m.value == Method::sr ? ", mean over the seeds" : "") << ")\n";
@@ -354,7 +323,7 @@ int run(int argc, char** argv) {
           if (v > 0) dat << points[k] << ' ' << num(v) << '\n';
         }
         const std::string file =
-            std::string("plot-data/") + series_name(s) + "-" + r.format + "-" + m.name + ".dat";
+            "plot-data/" + series_name(s) + "-" + r.format + "-" + std::string(m.name) + ".dat";
         out.write(file, dat.str());
         gp << (first ? " " : ", ") << "'" << file << "' using 1:2 with linespoints title '"
            << m.name << (m.value == Method::sr ? " (mean)" : "") << "'";

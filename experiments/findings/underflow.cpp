@@ -28,7 +28,6 @@
 namespace findings {
 namespace {
 
-using common::number;
 using common::UsageError;
 
 constexpr const char* kName = "underflow";
@@ -38,29 +37,6 @@ constexpr const char* kE4m3Unscaled = "fp8-unscaled-e4m3";
 
 /// The gradient operand slots: operand a of dgrad and of wgrad (common::kTensorNames).
 constexpr int kDgrad = 1, kWgrad = 2;
-
-constexpr const char* kUsage =
-    "usage: fp8exp underflow [options]\n"
-    "Trains a deep ReLU MLP on Fashion-MNIST under unscaled FP8 casts of the gradients and\n"
-    "under per-tensor scaling, and logs per layer the fraction of nonzero output-gradient\n"
-    "values that the cast flushed to zero, with the training loss.\n"
-    "\n"
-    "  --recipes LIST    comma-separated recipes (default\n"
-    "                    fp32,fp8-unscaled,fp8-unscaled-e4m3,fp8-hybrid-delayed);\n"
-    "                    fp8-unscaled-e4m3 is fp8-unscaled with e4m3fn gradients\n"
-    "  --depth N         linear layers (default 8), N - 1 hidden layers with ReLU\n"
-    "  --width W         hidden features (default 128)\n"
-    "  --epochs E        epochs (default 8)\n"
-    "  --train N         training examples used, the first N (default 60000: all)\n"
-    "  --test N          test examples used, the first N (default 10000: all)\n"
-    "  --batch B         examples per step (default 128)\n"
-    "  --log-every S     steps per logged window (default 20)\n"
-    "  --lr X            AdamW learning rate (default 0.001)\n"
-    "  --seed S          seed of initialisation and shuffling (default 1)\n"
-    "  --threads T       threads (default: the CPUs this process may use)\n"
-    "  --data DIR        Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)\n"
-    "  --out DIR         results directory (default results/underflow)\n"
-    "  --no-plots        do not run gnuplot\n";
 
 struct Options {
   std::vector<std::string> recipes = {"fp32", "fp8-unscaled", kE4m3Unscaled, "fp8-hybrid-delayed"};
@@ -80,45 +56,40 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--recipes") {
-      o.recipes = common::split_list(value());
-    } else if (a == "--depth") {
-      o.depth = number<int>(a, value(), 2, 64);
-    } else if (a == "--width") {
-      o.width = number<int>(a, value(), 1, 4096);
-    } else if (a == "--epochs") {
-      o.epochs = number<int>(a, value(), 1, 1000);
-    } else if (a == "--train") {
-      o.train = number<std::int64_t>(a, value(), 1, 60000);
-    } else if (a == "--test") {
-      o.test = number<std::int64_t>(a, value(), 1, 10000);
-    } else if (a == "--batch") {
-      o.batch = number<int>(a, value(), 1, 60000);
-    } else if (a == "--log-every") {
-      o.log_every = number<int>(a, value(), 1, 1000000);
-    } else if (a == "--lr") {
-      o.lr = number<double>(a, value(), 1e-8, 10.0);
-    } else if (a == "--seed") {
-      o.seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0});
-    } else if (a == "--threads") {
-      o.threads = number<int>(a, value(), 0, 1024);
-    } else if (a == "--data") {
-      o.data = value();
-    } else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp underflow --help lists them)");
-    }
-  }
+  OptionTable table = {
+      kName,
+      "Trains a deep ReLU MLP on Fashion-MNIST under unscaled FP8 casts of the gradients and\n"
+      "under per-tensor scaling, and logs per layer the fraction of nonzero output-gradient\n"
+      "values that the cast flushed to zero, with the training loss.",
+      {
+          {"--recipes", "LIST",
+           "comma-separated recipes (default\n"
+           "fp32,fp8-unscaled,fp8-unscaled-e4m3,fp8-hybrid-delayed);\n"
+           "fp8-unscaled-e4m3 is fp8-unscaled with e4m3fn gradients",
+           set_names(o.recipes)},
+          {"--depth", "N", "linear layers (default 8), N - 1 hidden layers with ReLU",
+           set_number(o.depth, 2, 64)},
+          {"--width", "W", "hidden features (default 128)", set_number(o.width, 1, 4096)},
+          {"--epochs", "E", "epochs (default 8)", set_number(o.epochs, 1, 1000)},
+          {"--train", "N", "training examples used, the first N (default 60000: all)",
+           set_number<std::int64_t>(o.train, 1, 60000)},
+          {"--test", "N", "test examples used, the first N (default 10000: all)",
+           set_number<std::int64_t>(o.test, 1, 10000)},
+          {"--batch", "B", "examples per step (default 128)", set_number(o.batch, 1, 60000)},
+          {"--log-every", "S", "steps per logged window (default 20)",
+           set_number(o.log_every, 1, 1000000)},
+          {"--lr", "X", "AdamW learning rate (default 0.001)", set_number(o.lr, 1e-8, 10.0)},
+          {"--seed", "S", "seed of initialisation and shuffling (default 1)",
+           set_number<std::uint64_t>(o.seed, 0, ~std::uint64_t{0})},
+          {"--threads", "T", "threads (default: the CPUs this process may use)",
+           set_number(o.threads, 0, 1024)},
+          {"--data", "DIR",
+           std::string("Fashion-MNIST directory (default ") + fashion_mnist::kDir + ")",
+           set_text(o.data)},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.parse(argc, argv);
   if (o.batch > o.train)
     throw UsageError("--batch " + std::to_string(o.batch) + " is larger than --train " +
                      std::to_string(o.train) + ": an epoch would have no step");

@@ -76,8 +76,11 @@ expect_usage "unknown option '--bogus'" --bogus
 if [ $? -eq 2 ] && grep -q -- "--seeds needs a value" bad.log && [ ! -e results ]; then ok "bad: --seeds without a value"
 else bad "bad: --seeds without a value ($(cat bad.log))"; fi
 "$exe" accumulation --out "" > bad.log 2>&1
-if [ $? -eq 2 ] && grep -q "must not be empty" bad.log; then ok "bad: --out ''"; else bad "bad: --out '' ($(cat bad.log))"; fi
+if [ $? -eq 2 ] && grep -q -- "--out: the directory is empty" bad.log; then ok "bad: --out ''"; else bad "bad: --out '' ($(cat bad.log))"; fi
+"$exe" accumulation --help > help.log 2>&1
+if [ $? -eq 0 ] && grep -q "^usage: fp8exp accumulation \[options\]" help.log && grep -q -- "^  --m M, --n N      output rows" help.log
+then ok "--help"; else bad "--help ($(cat help.log))"; fi
 
 echo "accumulation: $checks checks, $fails failed"
-[ "$checks" -eq 22 ] || { echo "FAIL: expected 22 checks"; exit 1; }
+[ "$checks" -eq 23 ] || { echo "FAIL: expected 23 checks"; exit 1; }
 [ "$fails" -eq 0 ]

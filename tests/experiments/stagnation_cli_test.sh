@@ -75,6 +75,10 @@ PY
 cmp -s a/stagnation.csv b/stagnation.csv && ok "same seeds, same CSV" || bad "same seeds gave another CSV"
 "$exp" "${small[@]}" --first-seed 7 --out c > c.log 2>&1 || bad "seed 7 run failed"
 cmp -s a/stagnation.csv c/stagnation.csv && bad "another first seed gave the same CSV" || ok "another first seed, other SR sums"
+# An option given twice keeps its last value.
+"$exp" stagnation --seeds 2 --formats e5m2 "${small[@]:1}" --out d > d.log 2>&1 ||
+  bad "run with repeated options failed"
+cmp -s a/stagnation.csv d/stagnation.csv && ok "a repeated option keeps its last value" || bad "repeated options"
 $py - a/stagnation.csv << 'PY' && ok "SR ends closer to the float64 sum than RNE (harmonic, float16)" || bad "SR error"
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["series"] == "harmonic" and r["format"] == "float16" and r["n"] == "1500"]
@@ -94,12 +98,20 @@ expect_bad "seeds" stagnation --seeds 0 --out badout
 expect_bad "formats" stagnation --formats float16,nope --out badout
 expect_bad "given twice" stagnation --formats float16,float16 --out badout
 expect_bad "unsigned" stagnation --formats e8m0fnu --out badout
-expect_bad "unknown series" stagnation --series geometric --out badout
+expect_bad "^fp8exp: --series: unknown series 'geometric' (one of harmonic, constant)" stagnation --series geometric --out badout
+expect_bad "^fp8exp: --series: 'harmonic' given twice" stagnation --series harmonic,constant,harmonic --out badout
+expect_bad "^fp8exp: --series: empty name in 'harmonic,,constant'" stagnation --series harmonic,,constant --out badout
 expect_bad "unknown option" stagnation --frobnicate --out badout
 expect_bad "terms" stagnation --out badout --terms
+expect_bad "unknown option '0'" stagnation --out --terms 0
+[ ! -e ./--terms ] && ok "the value of --out may start with --" || bad "--out --terms made a directory"
 expect_bad "afile" stagnation --terms 10 --out afile
 "$exp" --help | grep -q "stagnation" && ok "--help lists stagnation" || bad "--help"
-"$exp" stagnation --help | grep -q -- "--terms N" && ok "stagnation --help" || bad "stagnation --help"
+"$exp" stagnation --help > help.out && grep -q "^usage: fp8exp stagnation \[options\]$" help.out &&
+  grep -q -- "^  --terms N         terms of each series (default 100000)$" help.out &&
+  grep -q "^                    float16,bfloat16,e4m3fn,e5m2)$" help.out &&
+  grep -q -- "^  --out DIR         results directory (default results/stagnation)$" help.out &&
+  ok "stagnation --help" || bad "stagnation --help: $(cat help.out)"
 
 [ $fails -eq 0 ] && echo "all stagnation checks passed" || echo "$fails stagnation checks failed"
 exit $((fails > 0))
