@@ -198,14 +198,12 @@ Activations measure_activations(const LmSettings& s, const LmVariant& fp32, doub
 std::string ratio(double v) { return common::fixed(v, 2); }
 
 int run(int argc, char** argv) {
-  const std::string usage =
-      std::string("usage: fp8exp outliers-lm [options]\n") +
+  const char* const about =
       "Trains the language model in float32 and under e4m3fn with one scale per tensor,\n"
       "per row, per 1 x 128 block and per MX block of 32, and under e2m1fn per tensor, per\n"
       "MX block of 32 and per NVFP4 block of 16, and compares the final validation losses;\n"
-      "measures the trained float32 model's GEMM inputs for outlier channels.\n\n" +
-      kLmUsage + "\nDefault --iters: " + std::to_string(kIterations) + ".\n";
-  const LmSettings s = parse_lm_settings(argc, argv, kName, usage, kIterations);
+      "measures the trained float32 model's GEMM inputs for outlier channels.";
+  const LmSettings s = parse_lm_settings(argc, argv, kName, about, kIterations);
   const std::vector<LmVariant> all = variants();
   const LmComparison c = lm_compare(s, all, kName);
   const Activations act = measure_activations(s, all.front(), c.results.front().val_loss.front());
