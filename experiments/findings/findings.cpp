@@ -69,6 +69,10 @@ std::string OptionTable::usage() const {
   std::string u = "usage: fp8exp " + name + " [options]\n" + about + "\n\n";
   std::string label;
   for (const Option& o : options) {
+    if (o.flag.empty()) {
+      u += o.help + "\n";
+      continue;
+    }
     label += (label.empty() ? "  " : ", ") + o.flag + (o.arg.empty() ? "" : " " + o.arg);
     if (o.help.empty()) continue;
     u += label;
@@ -99,7 +103,7 @@ void OptionTable::parse(int argc, char** argv) const {
     }
     const Option* o = nullptr;
     for (const Option& x : options)
-      if (x.flag == a) o = &x;
+      if (!x.flag.empty() && x.flag == a) o = &x;
     if (!o)
       throw common::UsageError("unknown option '" + a + "' (fp8exp " + name +
                                " --help lists them)");

@@ -95,7 +95,8 @@ using OptionSetter = std::function<void(const std::string& flag, const std::stri
 
 /// One option of an experiment's command line, a row of its OptionTable.
 struct Option {
-  std::string flag;  ///< "--terms".
+  std::string flag;  ///< "--terms"; "": a heading, `help` a line of its own above the
+                     ///< options after it ("The training part:"), never matched by parse.
   std::string arg;   ///< The name of its value in the usage ("N"); "": a switch, no value.
   std::string help;  ///< Its help; each '\n' starts a line at the help column. "": it
                      ///< shares the help of the next option, listed on one line with it.

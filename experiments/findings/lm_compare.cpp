@@ -42,50 +42,62 @@ fp8sim::LmConfig LmSettings::config() const {
   return c;
 }
 
+namespace {
+
+OptionSetter set_size(std::int64_t& x, std::int64_t hi) {
+  return set_number<std::int64_t>(x, 1, hi);
+}
+
+}  // namespace
+
+std::vector<Option> lm_run_options(LmSettings& s, const std::string& per) {
+  return {
+      {"--seeds", "K",
+       "seeds per " + per + " (default " + std::to_string(s.seeds) + "), seeds S..S+K-1",
+       set_number(s.seeds, 1, 100)},
+      {"--first-seed", "S", "first seed (default 1)",
+       set_number<std::uint64_t>(s.first_seed, 0, ~std::uint64_t{0} - 100)},
+      {"--threads", "N", "threads in all (default: the CPUs this process may use)",
+       set_number(s.threads, 1, 1024)},
+      {"--data", "FILE",
+       std::string("UTF-8 text (default ") + lm::kDefaultData +
+           ", written by\nbash tools/run.sh main)",
+       set_text(s.data)},
+      {"--layers", "N", "", set_size(s.layers, 64)},
+      {"--heads", "N", "", set_size(s.heads, 1024)},
+      {"--width", "N", "", set_size(s.width, 1 << 14)},
+      {"--context", "N", "", set_size(s.context, 1 << 14)},
+      {"--batch", "N", "", set_size(s.batch, 1 << 14)},
+      {"--eval-batches", "N", "the model and batches (default 2, 2, 64, 64, 8, 8)",
+       set_size(s.eval_batches, 1 << 14)},
+  };
+}
+
+void check_lm_settings(const LmSettings& s) {
+  if (s.width % s.heads != 0)
+    throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " +
+                     std::to_string(s.heads));
+}
+
 LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
                              const std::string& about, std::int64_t iterations) {
   LmSettings s;
   s.iterations = iterations;
-  s.data = lm::kDefaultData;
   s.out = default_out(name);
-  const auto size = [](std::int64_t& x, std::int64_t hi) {
-    return set_number<std::int64_t>(x, 1, hi);
-  };
-  OptionTable table = {
-      name,
-      about,
-      {
-          {"--seeds", "K",
-           "seeds per variant (default " + std::to_string(s.seeds) + "), seeds S..S+K-1",
-           set_number(s.seeds, 1, 100)},
-          {"--first-seed", "S", "first seed (default 1)",
-           set_number<std::uint64_t>(s.first_seed, 0, ~std::uint64_t{0} - 100)},
-          {"--iters", "N", "training iterations per run (default: below)",
-           size(s.iterations, 1 << 24)},
-          {"--variants", "LIST",
-           "comma-separated labels of the variants to run (default: all;\n"
-           "the fp32 baseline always runs)",
-           set_names(s.only)},
-          {"--threads", "N", "threads in all (default: the CPUs this process may use)",
-           set_number(s.threads, 1, 1024)},
-          {"--data", "FILE",
-           std::string("UTF-8 text (default ") + lm::kDefaultData +
-               ", written by\nbash tools/run.sh main)",
-           set_text(s.data)},
-          {"--layers", "N", "", size(s.layers, 64)},
-          {"--heads", "N", "", size(s.heads, 1024)},
-          {"--width", "N", "", size(s.width, 1 << 14)},
-          {"--context", "N", "", size(s.context, 1 << 14)},
-          {"--batch", "N", "", size(s.batch, 1 << 14)},
-          {"--eval-batches", "N", "the model and batches (default 2, 2, 64, 64, 8, 8)",
-           size(s.eval_batches, 1 << 14)},
-      },
-      "\nDefault --iters: " + std::to_string(iterations) + ".\n"};
+  OptionTable table = {name, about, lm_run_options(s, "variant"),
+                       "\nDefault --iters: " + std::to_string(iterations) + ".\n"};
+  // --iters and --variants after --seeds and --first-seed.
+  table.options.insert(
+      table.options.begin() + 2,
+      {{"--iters", "N", "training iterations per run (default: below)",
+        set_size(s.iterations, 1 << 24)},
+       {"--variants", "LIST",
+        "comma-separated labels of the variants to run (default: all;\n"
+        "the fp32 baseline always runs)",
+        set_names(s.only)}});
   table.add_outputs(s.out, s.plots);
   table.parse(argc, argv);
-  if (s.width % s.heads != 0)
-    throw UsageError("--width " + std::to_string(s.width) + " is not a multiple of --heads " +
-                     std::to_string(s.heads));
+  check_lm_settings(s);
   return s;
 }
 

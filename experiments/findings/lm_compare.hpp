@@ -12,6 +12,7 @@
 #include "fp8sim/lm.hpp"
 #include "fp8sim/qgemm.hpp"
 #include "fp8sim/recipe.hpp"
+#include "lm/text.hpp"
 
 namespace findings {
 
@@ -33,7 +34,7 @@ struct LmSettings {
   std::uint64_t first_seed = 1;
   std::int64_t iterations = 200;
   int threads = 0;   ///< 0: the CPUs this process may use.
-  std::string data;  ///< Default: lm::kDefaultData.
+  std::string data = lm::kDefaultData;
   std::string out;
   bool plots = true;
   std::vector<std::string> only;  ///< --variants: labels to run (empty: all).
@@ -48,6 +49,14 @@ struct LmSettings {
 /// Throws common::UsageError.
 LmSettings parse_lm_settings(int argc, char** argv, const std::string& name,
                              const std::string& about, std::int64_t iterations);
+
+/// The options of the training runs, rows of an OptionTable that store into `s` (their
+/// defaults are its values): --seeds (seeds per `per`, "variant"), --first-seed,
+/// --threads, --data and the model's sizes --layers to --eval-batches. For an experiment
+/// with options of its own beside these (fp8exp spike); check_lm_settings after parsing.
+std::vector<Option> lm_run_options(LmSettings& s, const std::string& per);
+/// Throws common::UsageError when --width is not a multiple of --heads.
+void check_lm_settings(const LmSettings& s);
 
 /// One variant's runs.
 struct LmResult {

@@ -30,7 +30,6 @@
 namespace findings {
 namespace {
 
-using common::number;
 using common::UsageError;
 
 constexpr const char* kName = "outliers";
@@ -61,23 +60,6 @@ constexpr SchemeEntry kSchemes[] = {
      "blocks of 16 along K, e4m3fn block scales and a float32 tensor scale"},
 };
 
-constexpr const char* kUsage =
-    "usage: fp8exp outliers [options]\n"
-    "Quantizes an M x K matrix of N(0, 1) values with a few outlier channels (columns\n"
-    "scaled by a factor) with per-tensor, per-row, 1 x 128 block, MX-32 and NVFP4 scaling,\n"
-    "and measures the SQNR overall and on the other channels, and the saturated and\n"
-    "flushed fractions, against the factor and the number of outlier channels.\n"
-    "\n"
-    "  --rows M          rows (tokens) of the matrix (default 1024)\n"
-    "  --cols K          columns (channels), a multiple of 128 (default 1024)\n"
-    "  --outliers LIST   comma-separated numbers of outlier channels, each below K\n"
-    "                    (default 1,8,64)\n"
-    "  --factors LIST    comma-separated outlier factors, each in [1, 1e6]\n"
-    "                    (default 1,4,16,64,256,1024)\n"
-    "  --seed S          seed of the values and of the outlier channels (default 1)\n"
-    "  --out DIR         results directory (default results/outliers)\n"
-    "  --no-plots        do not run gnuplot\n";
-
 struct Options {
   std::int64_t rows = 1024, cols = 1024;
   std::vector<std::int64_t> outliers = {1, 8, 64};
@@ -89,38 +71,37 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--rows") {
-      o.rows = number<std::int64_t>(a, value(), 1, std::int64_t{1} << 16);
-    } else if (a == "--cols") {
-      o.cols = number<std::int64_t>(a, value(), 128, std::int64_t{1} << 16);
-      if (o.cols % 128 != 0)
-        throw UsageError("--cols: " + std::to_string(o.cols) + " is not a multiple of 128");
-    } else if (a == "--outliers") {
-      o.outliers = number_list<std::int64_t>(a, value(), 0, std::int64_t{1} << 16);
-      std::sort(o.outliers.begin(), o.outliers.end());
-    } else if (a == "--factors") {
-      o.factors = number_list<double>(a, value(), 1.0, 1e6);
-      std::sort(o.factors.begin(), o.factors.end());
-    } else if (a == "--seed") {
-      o.seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0});
-    } else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp outliers --help lists them)");
-    }
-  }
+  constexpr std::int64_t kMax = std::int64_t{1} << 16;
+  OptionTable table = {
+      kName,
+      "Quantizes an M x K matrix of N(0, 1) values with a few outlier channels (columns\n"
+      "scaled by a factor) with per-tensor, per-row, 1 x 128 block, MX-32 and NVFP4 scaling,\n"
+      "and measures the SQNR overall and on the other channels, and the saturated and\n"
+      "flushed fractions, against the factor and the number of outlier channels.",
+      {
+          {"--rows", "M", "rows (tokens) of the matrix (default 1024)",
+           set_number<std::int64_t>(o.rows, 1, kMax)},
+          {"--cols", "K", "columns (channels), a multiple of 128 (default 1024)",
+           set_number<std::int64_t>(o.cols, 128, kMax)},
+          {"--outliers", "LIST",
+           "comma-separated numbers of outlier channels, each below K\n(default 1,8,64)",
+           set_numbers<std::int64_t>(o.outliers, 0, kMax)},
+          {"--factors", "LIST",
+           "comma-separated outlier factors, each in [1, 1e6]\n(default 1,4,16,64,256,1024)",
+           set_numbers(o.factors, 1.0, 1e6)},
+          {"--seed", "S", "seed of the values and of the outlier channels (default 1)",
+           set_number<std::uint64_t>(o.seed, 0, ~std::uint64_t{0})},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.parse(argc, argv);
+  if (o.cols % 128 != 0)
+    throw UsageError("--cols: " + std::to_string(o.cols) + " is not a multiple of 128");
   if (o.rows * o.cols > std::int64_t{1} << 24)
     throw UsageError("--rows x --cols: " + std::to_string(o.rows * o.cols) +
                      " elements, more than 2^24");
+  std::sort(o.outliers.begin(), o.outliers.end());
+  std::sort(o.factors.begin(), o.factors.end());
   for (std::int64_t n : o.outliers)
     if (n >= o.cols)
       throw UsageError("--outliers: " + std::to_string(n) + " channels, not below --cols " +

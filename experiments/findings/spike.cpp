@@ -37,51 +37,12 @@
 namespace findings {
 namespace {
 
-using common::number;
 using common::UsageError;
 
 constexpr const char* kName = "spike";
 constexpr std::int64_t kWeightCols = 16;  ///< N of the GEMM: the operand B of every step.
 constexpr const char* kDefaultSpikeLayers = "h-1.mlp.down";
 constexpr int kAfter = 10;  ///< Steps after a spike whose batch losses the report averages.
-/// The options of the language model, handed on to parse_lm_settings (their one parser).
-constexpr const char* kLmOptions[] = {"--seeds", "--first-seed", "--threads", "--data",  "--layers",
-                                      "--heads", "--width",      "--context", "--batch", "--eval-batches"};
-
-constexpr const char* kUsage =
-    "usage: fp8exp spike [options]\n"
-    "Quantizes a stream of activation tensors (N(0, sigma_t^2), sigma_t slowly varying), one\n"
-    "per step, as operand A of an e4m3fn GEMM with per-tensor delayed scaling (each history\n"
-    "length and margin) and with current scaling, with a spike (every value times the spike\n"
-    "factor) from --spike-step for each of the spike lengths; records the scale, amax,\n"
-    "saturated fraction and SQNR of every step. Then trains the GPT of the language-model\n"
-    "experiments for --steps iterations with the same spike on the inputs of the GEMM layers\n"
-    "--spike-layers, in fp32, under fp8-hybrid-current and under fp8-hybrid-delayed with each\n"
-    "history and margin, and without the spike.\n"
-    "\n"
-    "  --steps N          steps of the stream and training iterations (default 200)\n"
-    "  --spike-step S     first step of the spike, 1..N-1 (default 100)\n"
-    "  --spike-factor F   the spike multiplies the tensor by F in [1e-6, 1e6] (default 16)\n"
-    "  --spike-lengths L  comma-separated spike lengths in steps (default 1,8)\n"
-    "  --histories LIST   comma-separated amax history lengths (default 1,16,1024)\n"
-    "  --margins LIST     comma-separated margins 0..16 (default 0,1,2)\n"
-    "  --size R           the tensors are R x R (default 256)\n"
-    "  --seed S           seed of the activation tensors (default 1)\n"
-    "  --out DIR          results directory (default results/spike)\n"
-    "  --no-train         skip the training part (the language model)\n"
-    "  --no-plots         do not run gnuplot\n"
-    "The training part:\n"
-    "  --spike-layers P   the GEMM layers whose inputs spike, a recipe layer pattern\n"
-    "                     (hI.attn.qkv, hI.attn.proj, hI.mlp.up, hI.mlp.down, h-J.*, head;\n"
-    "                     default h-1.mlp.down, the last block's MLP down projection)\n"
-    "  --seeds K          seeds per configuration (default 1), seeds S..S+K-1\n"
-    "  --first-seed S     first seed (default 1)\n"
-    "  --threads N        threads in all (default: the CPUs this process may use)\n"
-    "  --data FILE        UTF-8 text (default data/bible-kjv.txt, written by\n"
-    "                     bash tools/run.sh main)\n"
-    "  --layers N --heads N --width N --context N --batch N --eval-batches N\n"
-    "                     the model and batches (default 2, 2, 64, 64, 8, 8)\n";
-
 struct Options {
   int steps = 200;
   int spike_step = 100;
@@ -100,48 +61,52 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::vector<std::string> lm_args = {kName, "--seeds", "1"};  // one seed unless --seeds says more
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--steps") {
-      o.steps = number<int>(a, value(), 2, 1000000);
-    } else if (a == "--spike-step") {
-      o.spike_step = number<int>(a, value(), 1, 1000000);
-    } else if (a == "--spike-factor") {
-      o.spike_factor = number<double>(a, value(), 1e-6, 1e6);
-    } else if (a == "--spike-lengths") {
-      o.lengths = number_list<int>(a, value(), 1, 1000000);
-    } else if (a == "--histories") {
-      o.histories = number_list<int>(a, value(), 1, 1 << 20);
-    } else if (a == "--margins") {
-      o.margins = number_list<int>(a, value(), 0, 16);
-    } else if (a == "--size") {
-      o.size = number<std::int64_t>(a, value(), 1, 4096);
-    } else if (a == "--seed") {
-      o.seed = number<std::uint64_t>(a, value(), 0, ~std::uint64_t{0});
-    } else if (a == "--out") {
-      o.out = value();
-      if (o.out.empty()) throw UsageError("--out: the directory is empty");
-    } else if (a == "--no-plots") {
-      o.plots = false;
-    } else if (a == "--no-train") {
-      o.train = false;
-    } else if (a == "--spike-layers") {
-      o.spike_layers = value();
-      if (!fp8sim::valid_layer_pattern(o.spike_layers))
-        throw UsageError("--spike-layers: '" + o.spike_layers +
-                         "' is not a layer pattern (1 to 64 of the characters A-Z a-z 0-9 . _ - *)");
-    } else if (std::find(std::begin(kLmOptions), std::end(kLmOptions), a) != std::end(kLmOptions)) {
-      lm_args.push_back(a);
-      lm_args.push_back(value());
-    } else {
-      throw UsageError("unknown option '" + a + "' (fp8exp spike --help lists them)");
-    }
-  }
+  o.lm.seeds = 1;  // one seed unless --seeds says more
+  OptionTable table = {
+      kName,
+      "Quantizes a stream of activation tensors (N(0, sigma_t^2), sigma_t slowly varying), one\n"
+      "per step, as operand A of an e4m3fn GEMM with per-tensor delayed scaling (each history\n"
+      "length and margin) and with current scaling, with a spike (every value times the spike\n"
+      "factor) from --spike-step for each of the spike lengths; records the scale, amax,\n"
+      "saturated fraction and SQNR of every step. Then trains the GPT of the language-model\n"
+      "experiments for --steps iterations with the same spike on the inputs of the GEMM layers\n"
+      "--spike-layers, in fp32, under fp8-hybrid-current and under fp8-hybrid-delayed with each\n"
+      "history and margin, and without the spike.",
+      {
+          {"--steps", "N", "steps of the stream and training iterations (default 200)",
+           set_number(o.steps, 2, 1000000)},
+          {"--spike-step", "S", "first step of the spike, 1..N-1 (default 100)",
+           set_number(o.spike_step, 1, 1000000)},
+          {"--spike-factor", "F", "the spike multiplies the tensor by F in [1e-6, 1e6] (default 16)",
+           set_number(o.spike_factor, 1e-6, 1e6)},
+          {"--spike-lengths", "L", "comma-separated spike lengths in steps (default 1,8)",
+           set_numbers(o.lengths, 1, 1000000)},
+          {"--histories", "LIST", "comma-separated amax history lengths (default 1,16,1024)",
+           set_numbers(o.histories, 1, 1 << 20)},
+          {"--margins", "LIST", "comma-separated margins 0..16 (default 0,1,2)",
+           set_numbers(o.margins, 0, 16)},
+          {"--size", "R", "the tensors are R x R (default 256)",
+           set_number<std::int64_t>(o.size, 1, 4096)},
+          {"--seed", "S", "seed of the activation tensors (default 1)",
+           set_number<std::uint64_t>(o.seed, 0, ~std::uint64_t{0})},
+          {"--no-train", "", "skip the training part (the language model)", set_false(o.train)},
+      },
+      ""};
+  table.add_outputs(o.out, o.plots);
+  table.options.push_back({"", "", "The training part:", nullptr});
+  table.options.push_back(
+      {"--spike-layers", "P",
+       "the GEMM layers whose inputs spike, a recipe layer pattern\n"
+       "(hI.attn.qkv, hI.attn.proj, hI.mlp.up, hI.mlp.down, h-J.*, head;\n"
+       "default h-1.mlp.down, the last block's MLP down projection)",
+       [&o](const std::string& flag, const std::string& v) {
+         if (!fp8sim::valid_layer_pattern(v))
+           throw UsageError(flag + ": '" + v +
+                            "' is not a layer pattern (1 to 64 of the characters A-Z a-z 0-9 . _ - *)");
+         o.spike_layers = v;
+       }});
+  for (Option& x : lm_run_options(o.lm, "configuration")) table.options.push_back(std::move(x));
+  table.parse(argc, argv);
   if (o.spike_step >= o.steps)
     throw UsageError("--spike-step: " + std::to_string(o.spike_step) +
                      " is not before the last step (--steps " + std::to_string(o.steps) + ")");
@@ -150,9 +115,8 @@ Options parse(int argc, char** argv) {
       throw UsageError("--spike-lengths: a spike of " + std::to_string(len) + " steps from step " +
                        std::to_string(o.spike_step) + " runs past the last step " +
                        std::to_string(o.steps - 1));
-  std::vector<char*> av;
-  for (std::string& s : lm_args) av.push_back(s.data());
-  o.lm = parse_lm_settings(int(av.size()), av.data(), kName, kUsage, o.steps);
+  check_lm_settings(o.lm);
+  o.lm.iterations = o.steps;
   return o;
 }
 
