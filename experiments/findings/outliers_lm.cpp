@@ -208,10 +208,6 @@ int run(int argc, char** argv) {
   const LmComparison c = lm_compare(s, all, kName);
   const Activations act = measure_activations(s, all.front(), c.results.front().val_loss.front());
 
-  const auto has = [&](const std::string& l) {
-    return std::any_of(c.results.begin(), c.results.end(),
-                       [&](const LmResult& x) { return x.variant.label == l; });
-  };
   // The test, fixed before the run: in each group, (1) every finer granularity's mean final
   // loss is not above per-tensor scaling's by more than the tolerance, and (2) per-tensor
   // scaling's is above the best finer one's by more than the tolerance.
@@ -219,12 +215,12 @@ int run(int argc, char** argv) {
   int agree = 0, cases = 0;
   std::ostringstream checks;
   for (const Group& g : kGroups) {
-    if (!has(g.tensor)) continue;
+    if (!c.has(g.tensor)) continue;
     const double t = c.at(g.tensor).mean();
     double best = 0;
     const char* best_label = nullptr;
     for (const char* f : g.finer) {
-      if (!has(f)) continue;
+      if (!c.has(f)) continue;
       const double v = c.at(f).mean();
       const bool ok = v <= t + tol;
       ++cases;

@@ -150,6 +150,9 @@ expect_bad "2^24" outliers --rows 65536 --cols 1024 --out badout
 expect_bad "unknown option" outliers --frobnicate --out badout
 expect_bad "factors" outliers --out badout --factors
 expect_bad "afile" outliers --rows 2 --cols 128 --out afile
+"$exp" outliers --cols 200 --cols 128 --rows 2 --outliers 1 --factors 2 --no-plots --out twice > twice.log 2>&1 &&
+  grep -q "outlier channels of 128," twice.log && ok "--cols given twice: the last value counts" ||
+  bad "--cols given twice: $(tail -2 twice.log)"
 "$exp" --help | grep -q "outliers" && ok "--help lists outliers" || bad "--help"
 "$exp" outliers --help | grep -q -- "--factors LIST" && ok "outliers --help" || bad "outliers --help"
 

@@ -162,10 +162,15 @@ expect_bad "seeds" spike "${lm[@]}" --seeds 0 --out badout
 expect_bad "multiple of --heads" spike "${lm[@]}" --heads 3 --out badout
 expect_bad "no-such.txt" spike --data no-such.txt --out badout
 expect_bad "unknown option" spike --frobnicate --out badout
+expect_bad "unknown option '--iters'" spike --iters 5 --out badout
+expect_bad "unknown option '--variants'" spike --variants fp32 --out badout
+expect_bad "unknown option ''" spike "" --out badout
 expect_bad "out" spike --out
 expect_bad "afile" spike --steps 10 --spike-step 5 --spike-lengths 1 --size 8 --no-train --out afile
 "$exp" --help | grep -q "spike" && ok "--help lists spike" || bad "--help"
-"$exp" spike --help | grep -q -- "--spike-layers P" && ok "spike --help" || bad "spike --help"
+"$exp" spike --help > help.txt
+grep -q -- "--spike-layers P" help.txt && grep -q "^The training part:$" help.txt &&
+  grep -q -- "--seeds K  *seeds per configuration (default 1)" help.txt && ok "spike --help" || bad "spike --help"
 
 [ $fails -eq 0 ] && echo "all spike checks passed" || echo "$fails spike checks failed"
 exit $((fails > 0))
