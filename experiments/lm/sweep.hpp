@@ -1,0 +1,30 @@
+// fp8lm's sweeps: one study per point of a grid of recipe and training keys, each recipe
+// and seed of a point a run of its own, handed out by rank 0 to the ranks of an MPI job as
+// they become free (docs/lm-study.md, "Sweeps").
+#pragma once
+
+#include <functional>
+
+#include "fp8sim/comm.hpp"
+#include "lm/study.hpp"
+
+namespace lm {
+
+/// The most runs (points x recipes x seeds) of one sweep.
+inline constexpr std::size_t kMaxSweepRuns = 100000;
+
+/// The file of a sweep's run that lists the run's files and their sizes; written last, it
+/// says that the run is complete.
+inline constexpr const char* kRunFilesList = "files.txt";
+
+/// Runs `body` on every rank of `comm`, then agrees (collective): when it threw on any
+/// rank, rank 0 rethrows its own exception, or throws a UsageError "rank R: WHAT" with the
+/// lowest failing rank's message, and every other rank returns false (its exit status is
+/// then 2, and rank 0 alone says why). Returns true when no rank failed.
+bool collectively(fp8sim::Communicator& comm, const std::function<void()>& body);
+
+/// The sweep `o` describes (o.sweep not empty), on the ranks of `comm`; rank 0 writes the
+/// outputs. Returns the exit status.
+int run_sweep(const Options& o, fp8sim::Communicator& comm);
+
+}  // namespace lm
