@@ -253,7 +253,8 @@ std::string read_bytes(const fs::path& path) {
 }
 
 // Trains run k in a directory of its own under the temporary directory, as fp8lm run with
-// the run's options, and returns what it wrote (but its checkpoints and lock file).
+// the run's options, and returns what it wrote but its checkpoints, its lock file and its
+// timings (the sweep's timings.csv has the run's wall time).
 RunFiles train_run(const Options& o, const Plan& p, std::size_t k, int threads) {
   const fs::path stage =
       fs::temp_directory_path() / ("fp8lm-run-" + std::to_string(::getpid()) + "-" + std::to_string(k));
@@ -272,7 +273,8 @@ RunFiles train_run(const Options& o, const Plan& p, std::size_t k, int threads) 
   RunFiles r;
   for (const auto& e : fs::recursive_directory_iterator(stage)) {
     const std::string rel = fs::relative(e.path(), stage).generic_string();
-    if (!e.is_regular_file() || rel.rfind("checkpoints/", 0) == 0 || rel == ".fp8lm.lock") continue;
+    if (!e.is_regular_file() || rel.rfind("checkpoints/", 0) == 0 || rel == ".fp8lm.lock" || rel == kTimingsFile)
+      continue;
     r.files.emplace_back(rel, read_bytes(e.path()));
   }
   std::sort(r.files.begin(), r.files.end());
@@ -506,7 +508,8 @@ void write_sweep_outputs(const Options& o, const Plan& p, const Queue& q, double
     if (std::find(std::begin(kPerRank), std::end(kPerRank), g.front()) == std::end(kPerRank))
       for (const std::string& a : g) r << " " << a;
   r << "\nEach run's directory `runs/POINT/RECIPE/seed-S/` holds what fp8lm writes when run with these options, "
-       "the point's keys, `--recipes RECIPE --seeds 1 --first-seed S` (its checkpoints aside), and `"
+       "the point's keys, `--recipes RECIPE --seeds 1 --first-seed S` (its checkpoints and `"
+    << kTimingsFile << "` aside), and `"
     << kRunFilesList << "`, the list of its files, written last. Every run's numbers are in `sweep.csv`; the wall "
        "times in `timings.csv`.\n\n## Final validation loss\n\nMean +- sample standard deviation over the seeds, "
        "nats per character; vs fp32: the difference in percent of the same point's fp32 loss.\n\n|";
