@@ -2,7 +2,7 @@
 // (fp8sim/lm.hpp: LmConfig::micro_batches, the gradient all-reduce) and sweeps talk to
 // the other ranks only through this interface. Its implementations: LocalCommunicator
 // (one rank, this process; always built) and, where fp8emu is built with MPI
-// (FP8EMU_MPI), the MPI one of fp8sim/mpi.hpp. Every operation is collective unless it
+// (FP8EMU_MPI), MPI_COMM_WORLD (sim/src/mpi.cpp). Every operation is collective unless it
 // says otherwise, and exact: maxima and integer sums do not depend on the order in which
 // ranks combine, and nothing here adds floats, so that a run's bytes never depend on the
 // transport. Floating-point reductions (the gradient all-reduce and its quantization of
