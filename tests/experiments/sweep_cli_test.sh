@@ -41,8 +41,8 @@ if [ -n "$mpirun" ]; then
       || bad "$np ranks: every run on rank 0: $(cat m$np/timings.csv)"
   done
   # A bad value: exit 2, rank 0 says it once, nothing written.
-  exp_np2() { "$mpirun" 2 "$exp" "$@"; }
   exp_saved=$exp
+  exp_np2() { "$mpirun" 2 "$exp_saved" "$@"; }
   exp=exp_np2
   expect_bad "--sweep lr=x: --lr: 'x' must be a number" "${base[@]}" --sweep lr=x --out badout
   exp=$exp_saved
