@@ -45,7 +45,7 @@ constexpr const char* kUsage =
     "                           every 250 iterations (options given explicitly win)\n"
     "  --threads N              threads in all (default: the CPUs this process may use);\n"
     "                           runs are spread over them, a run alone gets them all\n"
-    "  --out DIR                results directory (default results/lm)\n"
+    "  --out DIR                results directory (default results/lm; a sweep: results/lm-sweep)\n"
     "  --data FILE              UTF-8 text (default data/bible-kjv.txt, written by\n"
     "                           bash tools/run.sh main)\n"
     "  --layers N --heads N --width N --context N   the model (default 4, 4, 128, 64)\n"

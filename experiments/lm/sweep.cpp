@@ -77,13 +77,13 @@ std::vector<std::size_t> point_values(const Plan& p, std::size_t point) {
   return v;
 }
 
-// "KEY=VALUE,KEY=VALUE", a directory name: bytes outside [A-Za-z0-9._+-] of a key or value
-// as %XX, so that distinct points have distinct names.
+// "KEY=VALUE_KEY=VALUE", a directory name (and a CSV field): bytes outside [A-Za-z0-9.+-]
+// of a key or value as %XX, so that distinct points have distinct names.
 std::string point_name(const Plan& p, std::size_t point) {
   const auto escaped = [](const std::string& s) {
     std::string e;
     for (unsigned char c : s) {
-      if (std::isalnum(c) || c == '.' || c == '_' || c == '+' || c == '-') e += char(c);
+      if (std::isalnum(c) || c == '.' || c == '+' || c == '-') e += char(c);
       else {
         char b[4];
         std::snprintf(b, sizeof b, "%%%02X", c);
@@ -95,7 +95,7 @@ std::string point_name(const Plan& p, std::size_t point) {
   const std::vector<std::size_t> v = point_values(p, point);
   std::string name;
   for (std::size_t i = 0; i < p.keys.size(); ++i)
-    name += (i ? "," : "") + escaped(p.keys[i].name) + "=" + escaped(p.keys[i].values[v[i]]);
+    name += (i ? "_" : "") + escaped(p.keys[i].name) + "=" + escaped(p.keys[i].values[v[i]]);
   return name;
 }
 
@@ -574,7 +574,11 @@ bool collectively(fp8sim::Communicator& comm, const std::function<void()>& body)
   return false;
 }
 
-int run_sweep(const Options& o, fp8sim::Communicator& comm) {
+int run_sweep(const Options& given, fp8sim::Communicator& comm) {
+  // Not into a study's default directory, whose report.md the sweep's would replace.
+  Options o = given;
+  if (std::none_of(o.given.begin(), o.given.end(), [](const auto& g) { return g.front() == "--out"; }))
+    o.out = kDefaultSweepOut;
   Plan p;
   if (!collectively(comm, [&] { p = make_plan(o); })) return 2;
   const bool root = comm.rank() == 0;

@@ -10,6 +10,9 @@
 
 namespace lm {
 
+/// A sweep's results directory without --out (a study's is results/lm).
+inline constexpr const char* kDefaultSweepOut = "results/lm-sweep";
+
 /// The most runs (points x recipes x seeds) of one sweep.
 inline constexpr std::size_t kMaxSweepRuns = 100000;
 

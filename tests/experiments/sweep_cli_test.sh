@@ -19,7 +19,7 @@ for i in $(seq 1 60); do echo "In the beginning God created the heaven and the e
 base=(--data small.txt --recipes fp32,fp8-hybrid-delayed --seeds 1 --iters 6 --eval-every 3 --eval-batches 2
       --layers 1 --heads 2 --width 16 --context 16 --batch 4 --warmup 2 --log-every 2 --no-plots)
 grid=(--sweep lr=0.001,0.003 --sweep fprop.a.format=e4m3,e5m2)
-runs="lr=0.001,fprop.a.format=e4m3 lr=0.001,fprop.a.format=e5m2 lr=0.003,fprop.a.format=e4m3 lr=0.003,fprop.a.format=e5m2"
+runs="lr=0.001_fprop.a.format=e4m3 lr=0.001_fprop.a.format=e5m2 lr=0.003_fprop.a.format=e4m3 lr=0.003_fprop.a.format=e5m2"
 same() {  # dir1 dir2: every file but the wall times and the lock the same, byte for byte
   diff -r -x timings.csv -x .fp8lm.lock "$1" "$2" > diff.out
 }
@@ -89,23 +89,25 @@ for p in $runs; do
 done
 [ "$(wc -l < s1/sweep.csv)" -eq 9 ] && head -1 s1/sweep.csv | grep -q "^lr,fprop.a.format,recipe,seed," \
   && sed -n 2p s1/sweep.csv | grep -q "^0.001,e4m3,fp32,1,6," && ok "sweep.csv" || bad "sweep.csv: $(cat s1/sweep.csv)"
+[ "$(awk -F, '{print NF}' s1/sweep.csv | sort -u)" = 10 ] && grep -q ",runs/lr=0.003_fprop.a.format=e5m2/fp32/seed-1$" s1/sweep.csv \
+  && ok "sweep.csv: 10 fields a row, the run's directory last" || bad "sweep.csv fields: $(cat s1/sweep.csv)"
 grep -q "| 0.003 | e5m2 | fp8-hybrid-delayed | " s1/report.md && ok "report.md has every point" || bad "report.md"
 # A recipe key leaves the fp32 baseline as it is (as --set does); the learning rate does not.
-cmp -s "s1/runs/lr=0.001,fprop.a.format=e4m3/fp32/seed-1/evals.csv" "s1/runs/lr=0.001,fprop.a.format=e5m2/fp32/seed-1/evals.csv" \
+cmp -s "s1/runs/lr=0.001_fprop.a.format=e4m3/fp32/seed-1/evals.csv" "s1/runs/lr=0.001_fprop.a.format=e5m2/fp32/seed-1/evals.csv" \
   && ok "fp32 is the same for both formats" || bad "fp32 changed with the format"
-cmp -s "s1/runs/lr=0.001,fprop.a.format=e4m3/fp8-hybrid-delayed/seed-1/evals.csv" \
-  "s1/runs/lr=0.001,fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1/evals.csv" && bad "the format changed nothing" \
+cmp -s "s1/runs/lr=0.001_fprop.a.format=e4m3/fp8-hybrid-delayed/seed-1/evals.csv" \
+  "s1/runs/lr=0.001_fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1/evals.csv" && bad "the format changed nothing" \
   || ok "the format changes fp8-hybrid-delayed"
-cmp -s "s1/runs/lr=0.001,fprop.a.format=e4m3/fp32/seed-1/evals.csv" "s1/runs/lr=0.003,fprop.a.format=e4m3/fp32/seed-1/evals.csv" \
+cmp -s "s1/runs/lr=0.001_fprop.a.format=e4m3/fp32/seed-1/evals.csv" "s1/runs/lr=0.003_fprop.a.format=e4m3/fp32/seed-1/evals.csv" \
   && bad "lr changed nothing" || ok "lr changes fp32"
 
 # A run's directory is what one fp8lm run of its point writes (its checkpoints aside).
 "$exp" "${base[@]}" --recipes fp8-hybrid-delayed --lr 0.003 --set fprop.a.format=e5m2 --threads 1 --out one > one.log 2>&1 \
   || bad "the single run failed"
-diff -r -x checkpoints -x .fp8lm.lock -x timings.json -x files.txt one "s1/runs/lr=0.003,fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1" > diff.out \
+diff -r -x checkpoints -x .fp8lm.lock -x timings.json -x files.txt one "s1/runs/lr=0.003_fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1" > diff.out \
   && ok "a run's directory is a single run's outputs" || bad "a run differs from fp8lm's single run: $(head -5 diff.out)"
 "$exp" "${base[@]}" --recipes fp32 --lr 0.001 --threads 1 --out one32 > one32.log 2>&1 || bad "the single fp32 run failed"
-diff -r -x checkpoints -x .fp8lm.lock -x timings.json -x files.txt one32 "s1/runs/lr=0.001,fprop.a.format=e5m2/fp32/seed-1" > diff.out \
+diff -r -x checkpoints -x .fp8lm.lock -x timings.json -x files.txt one32 "s1/runs/lr=0.001_fprop.a.format=e5m2/fp32/seed-1" > diff.out \
   && ok "a baseline run's directory is a single run's outputs (no --set)" || bad "fp32 differs: $(head -5 diff.out)"
 
 # The same sweep on 1 thread, from a sweep file with comments and blanks: the same files.
@@ -116,11 +118,11 @@ same s1 s2 && ok "1 thread and a sweep file give the same files" || bad "s1 and 
 # 2. --resume: a run whose list is gone (unfinished) and one whose directory is gone are
 # trained again, and no other.
 cp -r s1 r
-rm "r/runs/lr=0.003,fprop.a.format=e4m3/fp32/seed-1/files.txt"
-rm -r "r/runs/lr=0.001,fprop.a.format=e5m2/fp8-hybrid-delayed"
+rm "r/runs/lr=0.003_fprop.a.format=e4m3/fp32/seed-1/files.txt"
+rm -r "r/runs/lr=0.001_fprop.a.format=e5m2/fp8-hybrid-delayed"
 "$exp" "${base[@]}" "${grid[@]}" --threads 2 --progress lines --resume --out r > r.log 2>&1 || bad "resume failed: $(cat r.log)"
-[ "$(grep -c "^fp8lm: \[" r.log)" -eq 2 ] && grep -q "\[./2\] runs/lr=0.003,fprop.a.format=e4m3/fp32/seed-1:" r.log \
-  && grep -q "\[./2\] runs/lr=0.001,fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1:" r.log \
+[ "$(grep -c "^fp8lm: \[" r.log)" -eq 2 ] && grep -q "\[./2\] runs/lr=0.003_fprop.a.format=e4m3/fp32/seed-1:" r.log \
+  && grep -q "\[./2\] runs/lr=0.001_fprop.a.format=e5m2/fp8-hybrid-delayed/seed-1:" r.log \
   && ok "--resume trains the 2 incomplete runs only" || bad "resume trained: $(grep '^fp8lm: \[' r.log)"
 [ "$(grep -c "complete before" r/timings.csv)" -eq 6 ] && ok "timings.csv: 6 runs complete before" || bad "$(cat r/timings.csv)"
 same s1 r && ok "the resumed sweep has the files of the first" || bad "resumed sweep differs: $(head -5 diff.out)"
@@ -152,7 +154,7 @@ expect_bad "nogrid.txt: cannot read it" "${small[@]}" --sweep-file nogrid.txt
 cp -r s1 f
 TMPDIR=$PWD/nowhere "$exp" "${base[@]}" "${grid[@]}" --threads 1 --progress none --out f > f.log 2>&1
 rc=$?
-[ $rc -eq 1 ] && grep -q "^fp8lm: error: run runs/lr=0.001,fprop.a.format=e4m3/fp32/seed-1 failed on rank 0: .*temp_directory_path" f.log \
+[ $rc -eq 1 ] && grep -q "^fp8lm: error: run runs/lr=0.001_fprop.a.format=e4m3/fp32/seed-1 failed on rank 0: .*temp_directory_path" f.log \
   && ok "a failing run: exit 1, the run and the rank named" || bad "failing run: exit $rc: $(cat f.log)"
 cmp -s s1/report.md f/report.md && cmp -s s1/sweep.csv f/sweep.csv && ok "the earlier report is untouched" || bad "report changed"
 
