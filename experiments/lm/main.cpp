@@ -290,7 +290,7 @@ int fp8lm_main(int argc, char** argv, fp8sim::Communicator& comm) {
       throw UsageError("started on " + std::to_string(comm.size()) +
                        " ranks: fp8lm runs a sweep (--sweep, --sweep-file) on several ranks, nothing else");
   });
-  if (!parsed) return 2;
+  if (!parsed) return 0;  // rank 0 ends the job (collectively)
   if (!o.sweep.empty() && !list_only) return lm::run_sweep(o, comm);
   if (comm.rank() != 0) return 0;
   if (list_only) {

@@ -22,8 +22,10 @@ inline constexpr const char* kRunFilesList = "files.txt";
 
 /// Runs `body` on every rank of `comm`, then agrees (collective): when it threw on any
 /// rank, rank 0 rethrows its own exception, or throws a UsageError "rank R: WHAT" with the
-/// lowest failing rank's message, and every other rank returns false (its exit status is
-/// then 2, and rank 0 alone says why). Returns true when no rank failed.
+/// lowest failing rank's message, and every other rank returns false: it then exits with
+/// status 0, and rank 0 alone says why and ends the job with its status (under MPI a rank
+/// that exits with another status aborts the job at once, before rank 0 has spoken).
+/// Returns true when no rank failed.
 bool collectively(fp8sim::Communicator& comm, const std::function<void()>& body);
 
 /// The sweep `o` describes (o.sweep not empty), on the ranks of `comm`; rank 0 writes the

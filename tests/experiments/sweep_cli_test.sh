@@ -49,22 +49,31 @@ if [ -n "$mpirun" ]; then
   [ "$(grep -c "must be a number" bad.err)" -eq 1 ] && ok "2 ranks: one message" || bad "2 ranks: $(cat bad.err)"
   # A run that fails on rank 1 (its temporary directory is missing): exit non-zero, rank 0
   # names the run and the rank, no report; the complete runs stay.
+  # rank1.sh runs fp8lm, on rank 1 as RANK1 says: notmp (no temporary directory), nodata
+  # (in a directory without the text), kill (its process id in rank1.pid).
   cat > rank1.sh << EOF
 #!/usr/bin/env bash
 if [ "\${OMPI_COMM_WORLD_RANK:-\${PMIX_RANK:-0}}" = 1 ]; then
-  [ -n "\${KILL_ME-}" ] && echo \$\$ > rank1.pid
-  [ -n "\${KILL_ME-}" ] || export TMPDIR=$PWD/nowhere
+  case \$RANK1 in
+    notmp) export TMPDIR=$PWD/nowhere ;;
+    nodata) mkdir -p elsewhere && cd elsewhere || exit 1 ;;
+    kill) echo \$\$ > rank1.pid ;;
+  esac
 fi
 exec "$exp" "\$@"
 EOF
-  "$mpirun" 2 bash rank1.sh "${base[@]}" "${grid[@]}" --threads 1 --out f > f.log 2>&1
+  RANK1=nodata "$mpirun" 2 bash rank1.sh "${base[@]}" "${grid[@]}" --threads 1 --out "$PWD/nd" > nd.log 2>&1
+  rc=$?
+  [ $rc -eq 2 ] && grep -q "^fp8lm: rank 1: --sweep lr=0.001, fprop.a.format=e4m3: small.txt: no such file" nd.log && [ ! -e nd ] \
+    && ok "the text missing on rank 1: exit 2, rank 0 says so, nothing written" || bad "no text on rank 1: exit $rc: $(cat nd.log)"
+  RANK1=notmp "$mpirun" 2 bash rank1.sh "${base[@]}" "${grid[@]}" --threads 1 --out f > f.log 2>&1
   rc=$?
   [ $rc -ne 0 ] && grep -q "fp8lm: error: run runs/.* failed on rank 1: .*temp_directory_path" f.log && [ ! -e f/report.md ] && [ ! -e f/sweep.csv ] \
     && ok "a run failing on rank 1: exit $rc, named, no report" || bad "failing rank: exit $rc, report: $(ls f), $(cat f.log)"
   # Rank 1 killed (SIGKILL) while training: mpirun ends the job, exit non-zero, no report.
   slow=(--data small.txt --recipes fp32,fp8-hybrid-delayed --seeds 4 --iters 400 --eval-every 400 --eval-batches 2
         --layers 1 --heads 2 --width 16 --context 16 --batch 4 --no-plots --threads 1)
-  KILL_ME=1 "$mpirun" 2 bash rank1.sh "${slow[@]}" "${grid[@]}" --out k > k.log 2>&1 &
+  RANK1=kill "$mpirun" 2 bash rank1.sh "${slow[@]}" "${grid[@]}" --out k > k.log 2>&1 &
   job=$!
   for _ in $(seq 1 100); do [ -s rank1.pid ] && break; sleep 0.1; done
   sleep 1
