@@ -4,9 +4,10 @@
 #   bash tests/bench/sweep_throughput.sh [BUILD_DIR] [REPETITIONS]     (from the repository root)
 # Defaults: build, 3. Each repetition times the same sweep (wall clock, the launcher
 # included) on 1 rank and on 2 ranks, with the build's test launcher (BUILD/tests/mpi/mpirun:
-# Open MPI's mpiexec, --oversubscribe --bind-to none); prints each time and ratio, the
-# median ratio, the load average before and after (other work on the machine shows there),
-# and checks that both wrote the same files.
+# Open MPI's mpiexec, --oversubscribe --bind-to none); prints each wall time, the CPU time
+# of all the job's processes (user + system), the ratio of the wall times, their median,
+# the load average before and after (other work on the machine shows there), and checks
+# that both wrote the same files.
 set -euo pipefail
 build=${1:-build}
 reps=${2:-3}
@@ -20,21 +21,19 @@ trap 'rm -rf "$work"' EXIT
 sweep=(--data data/bible-kjv.txt --recipes fp32,fp8-hybrid-delayed --seeds 1 --iters 150 --eval-batches 2
        --layers 2 --heads 2 --width 64 --context 32 --batch 8 --no-plots --progress none --threads 1
        --sweep lr=0.001,0.002 --sweep warmup=5,10)
-seconds() {  # NP OUT: runs the sweep on NP ranks, prints its wall time
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$mpirun" "$1" "$lm" "${sweep[@]}" --out "$2" > "$2.log" 2>&1 || { cat "$2.log" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}'
+seconds() {  # NP OUT: runs the sweep on NP ranks, prints its wall time and CPU time
+  local TIMEFORMAT='%R %U %S'
+  { time "$mpirun" "$1" "$lm" "${sweep[@]}" --out "$2" > "$2.log" 2>&1 || { cat "$2.log" >&2; exit 1; }; } 2> "$2.time"
+  awk '{printf "%.2f %.2f", $1, $2 + $3}' "$2.time"
 }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 ratios=()
 for r in $(seq 1 "$reps"); do
-  one=$(seconds 1 "$work/one-$r")
-  two=$(seconds 2 "$work/two-$r")
+  read -r one one_cpu <<< "$(seconds 1 "$work/one-$r")"
+  read -r two two_cpu <<< "$(seconds 2 "$work/two-$r")"
   ratio=$(echo "$one $two" | awk '{printf "%.3f", $1 / $2}')
   ratios+=("$ratio")
-  echo "repetition $r: 1 rank $one s, 2 ranks $two s, throughput ratio $ratio"
+  echo "repetition $r: 1 rank $one s (CPU $one_cpu s), 2 ranks $two s (CPU $two_cpu s), throughput ratio $ratio"
   diff -r -x timings.csv -x .fp8lm.lock "$work/one-$r" "$work/two-$r" > /dev/null \
     || { echo "1 and 2 ranks wrote different files" >&2; exit 1; }
 done
