@@ -113,16 +113,21 @@ std::string run_dir(const Options& o, const Plan& p, std::size_t k) {
   return "runs/" + point_name(p, id.point) + "/" + p.recipe_names[id.recipe] + "/seed-" + std::to_string(id.seed);
 }
 
-// The run's command line: the sweep's options, the point's keys (a recipe key as --set,
-// left out for the fp32 baseline, which --set never changes, as is every --set), the run's
-// recipe and seed, and where and on how many threads it runs.
+// Whether option `name` is one that a run's command line replaces.
+bool per_rank(const std::string& name) {
+  return std::find(std::begin(kPerRank), std::end(kPerRank), name) != std::end(kPerRank);
+}
+
+// The run's command line: the sweep's options (but those it replaces), the point's keys (a
+// recipe key as --set, left out for the fp32 baseline, which --set never changes, as is
+// every --set), the run's recipe and seed, and where and on how many threads it runs.
 std::vector<std::string> run_args(const Options& o, const Plan& p, std::size_t k, const std::string& out,
                                   int threads) {
   const RunId id = run_id(o, p, k);
   const bool baseline = p.recipe_names[id.recipe] == common::kBaseline;
   std::vector<std::string> a;
   for (const auto& g : o.given)
-    if (!(baseline && g.front() == "--set")) a.insert(a.end(), g.begin(), g.end());
+    if (!(baseline && g.front() == "--set") && !per_rank(g.front())) a.insert(a.end(), g.begin(), g.end());
   const std::vector<std::size_t> v = point_values(p, id.point);
   for (std::size_t i = 0; i < p.keys.size(); ++i) {
     const std::string& value = p.keys[i].values[v[i]];
@@ -282,13 +287,23 @@ RunFiles train_run(const Options& o, const Plan& p, std::size_t k, int threads) 
   return r;
 }
 
+// "# fp8lm OPTIONS": the first line of a run's list of files, the run's command line but
+// where and on how many threads it ran (which change no byte of it).
+std::string command_line(const Options& o, const Plan& p, std::size_t k) {
+  const std::vector<std::string> a = run_args(o, p, k, "DIR", 1);
+  std::string line = "# fp8lm";
+  for (std::size_t i = 0; i + 6 < a.size(); ++i) line += " " + a[i];
+  return line + " --out DIR";
+}
+
 // Whether the run in `dir` is complete: its list of files is there, and every file in it
-// with its size.
-bool complete(const fs::path& dir) {
+// with its size. A complete run of another command line is refused (UsageError).
+bool complete(const fs::path& dir, const std::string& command) {
   std::ifstream in(dir / kRunFilesList);
-  if (!in) return false;
   std::string line;
+  if (!in || !std::getline(in, line)) return false;
   int files = 0;
+  const std::string first = line;
   while (std::getline(in, line)) {
     const std::size_t sp = line.find(' ');
     std::error_code ec;
@@ -296,14 +311,17 @@ bool complete(const fs::path& dir) {
       return false;
     ++files;
   }
+  if (files && first != command)
+    throw UsageError((dir / kRunFilesList).string() + ": the run of other options (" + first.substr(std::min<std::size_t>(2, first.size())) +
+                     "), not " + command.substr(2) + ": remove it or choose another --out");
   return files > 0;
 }
 
 // Writes a run's files into `dir` (replacing what an unfinished run left), the list last.
-void write_run(const fs::path& dir, const RunFiles& r) {
+void write_run(const fs::path& dir, const RunFiles& r, const std::string& command) {
   std::error_code ec;
   fs::remove_all(dir, ec);
-  std::string list;
+  std::string list = command + "\n";
   for (const auto& [rel, bytes] : r.files) {
     fs::create_directories((dir / rel).parent_path());
     common::write_file((dir / rel).string(), bytes);
@@ -385,7 +403,7 @@ class Queue {
     std::lock_guard<std::mutex> lock(mu_);
     const std::string dir = run_dir(o_, p_, k);
     try {
-      write_run(fs::path(o_.out) / dir, r);
+      write_run(fs::path(o_.out) / dir, r, command_line(o_, p_, k));
     } catch (const std::exception& e) {
       if (failure_.empty()) failure_ = "run " + dir + " from rank " + std::to_string(rank) + ": writing it: " + e.what();
       return;
@@ -505,12 +523,12 @@ void write_sweep_outputs(const Options& o, const Plan& p, const Queue& q, double
   }
   r << "\nThe options of every run:";
   for (const auto& g : o.given)
-    if (std::find(std::begin(kPerRank), std::end(kPerRank), g.front()) == std::end(kPerRank))
+    if (!per_rank(g.front()))
       for (const std::string& a : g) r << " " << a;
   r << "\nEach run's directory `runs/POINT/RECIPE/seed-S/` holds what fp8lm writes when run with these options, "
        "the point's keys, `--recipes RECIPE --seeds 1 --first-seed S` (its checkpoints and `"
     << kTimingsFile << "` aside), and `"
-    << kRunFilesList << "`, the list of its files, written last. Every run's numbers are in `sweep.csv`; the wall "
+    << kRunFilesList << "`, its command line and the list of its files, written last. Every run's numbers are in `sweep.csv`; the wall "
        "times in `timings.csv`.\n\n## Final validation loss\n\nMean +- sample standard deviation over the seeds, "
        "nats per character; vs fp32: the difference in percent of the same point's fp32 loss.\n\n|";
   for (const Key& k : p.keys) r << " " << k.name << " |";
@@ -620,7 +638,7 @@ int run_sweep(const Options& given, fp8sim::Communicator& comm) {
   const common::DirectoryLock lock(o.out, "fp8lm");
   std::vector<std::size_t> todo;
   for (std::size_t k = 0; k < p.runs; ++k)
-    if (!o.resume || !complete(fs::path(o.out) / run_dir(o, p, k))) todo.push_back(k);
+    if (!o.resume || !complete(fs::path(o.out) / run_dir(o, p, k), command_line(o, p, k))) todo.push_back(k);
   const common::ThreadPlan plan = common::plan_threads(o.threads, todo.size());
   if (o.progress != "none")
     std::cerr << "fp8lm: sweep: " << common::count_text(long(p.runs), "run") << " ("

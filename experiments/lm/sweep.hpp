@@ -16,8 +16,8 @@ inline constexpr const char* kDefaultSweepOut = "results/lm-sweep";
 /// The most runs (points x recipes x seeds) of one sweep.
 inline constexpr std::size_t kMaxSweepRuns = 100000;
 
-/// The file of a sweep's run that lists the run's files and their sizes; written last, it
-/// says that the run is complete.
+/// The file of a sweep's run with its command line ("# fp8lm OPTIONS --out DIR") and the
+/// size and name of each of its files; written last, it says that the run is complete.
 inline constexpr const char* kRunFilesList = "files.txt";
 
 /// Runs `body` on every rank of `comm`, then agrees (collective): when it threw on any

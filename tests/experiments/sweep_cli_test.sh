@@ -136,6 +136,14 @@ rm -r "r/runs/lr=0.001_fprop.a.format=e5m2/fp8-hybrid-delayed"
 [ "$(grep -c "complete before" r/timings.csv)" -eq 6 ] && ok "timings.csv: 6 runs complete before" || bad "$(cat r/timings.csv)"
 same s1 r && ok "the resumed sweep has the files of the first" || bad "resumed sweep differs: $(head -5 diff.out)"
 
+# A complete run of other options is refused, before any run.
+"$exp" "${base[@]}" "${grid[@]}" --iters 5 --progress none --resume --out r > ro.log 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "files.txt: the run of other options (fp8lm .* --iters 6 .*), not fp8lm .* --iters 5 .*: remove it" ro.log \
+  && same s1 r && ok "--resume refuses runs of other options" || bad "resume with other options: exit $rc: $(cat ro.log)"
+head -1 "r/runs/lr=0.003_fprop.a.format=e5m2/fp32/seed-1/files.txt" | grep -q "^# fp8lm --data small.txt .* --lr 0.003 --recipes fp32 --seeds 1 --first-seed 1 --out DIR$" \
+  && ok "files.txt has the run's command line" || bad "files.txt: $(head -1 "r/runs/lr=0.003_fprop.a.format=e5m2/fp32/seed-1/files.txt")"
+
 # 3. Bad keys and values: exit 2 before any run, a message naming the key, nothing written.
 small=("${base[@]}" --out badout)
 expect_bad "unknown recipe key 'lrr'" "${small[@]}" --sweep lrr=1,2
