@@ -65,9 +65,9 @@ constexpr const char* kUsage =
     "  --stats-every N          gather statistics on every Nth step (default 1; 0: never)\n"
     "  --resume                 continue from the checkpoints in DIR/checkpoints (a sweep: skip\n"
     "                           its complete runs)\n"
-    "  --sweep KEY=V1,V2,...    a sweep: one study per value (repeatable: several keys give the\n"
-    "                           grid); KEY a recipe key or one of the options above without\n"
-    "                           its dashes (lr, batch, iters, ...); runs under mpirun too\n"
+    "  --sweep KEY=V1,V2,...    a sweep: a run per value, recipe and seed (repeatable: several\n"
+    "                           keys give a grid); KEY a recipe key or one of the options above\n"
+    "                           without its dashes (lr, batch, iters, ...); under mpirun too\n"
     "  --sweep-file FILE        the --sweep lines of FILE, one KEY=V1,V2,... a line, # comments\n"
     "  --stop-after-eval E      stop every run after its evaluation E (its checkpoint written)\n"
     "  --no-plots               do not run gnuplot\n"
@@ -293,8 +293,10 @@ int fp8lm_main(int argc, char** argv, fp8sim::Communicator& comm) {
   if (!parsed) return 0;  // rank 0 ends the job (collectively)
   if (!o.sweep.empty() && !list_only) return lm::run_sweep(o, comm);
   if (comm.rank() != 0) return 0;
+  // The recipes are checked before the text is read (run_study resolves them again).
+  const std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
   if (list_only) {
-    std::cout << common::recipes_listing(common::resolve_recipes(o.recipes, o.sets));
+    std::cout << common::recipes_listing(recipes);
     return 0;
   }
   const lm::Text text = lm::load(o.data);
