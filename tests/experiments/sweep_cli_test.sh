@@ -53,7 +53,7 @@ if [ -n "$mpirun" ]; then
   # (in a directory without the text), kill (its process id in rank1.pid).
   cat > rank1.sh << EOF
 #!/usr/bin/env bash
-if [ "\${OMPI_COMM_WORLD_RANK:-\${PMIX_RANK:-0}}" = 1 ]; then
+if [ "\${OMPI_COMM_WORLD_RANK:-\${PMIX_RANK:-\${PMI_RANK:-0}}}" = 1 ]; then
   case \$RANK1 in
     notmp) export TMPDIR=$PWD/nowhere ;;
     nodata) mkdir -p elsewhere && cd elsewhere || exit 1 ;;
