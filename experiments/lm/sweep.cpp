@@ -445,30 +445,31 @@ class Queue {
 };
 
 // Rank 0's scheduler: the one thread of rank 0 that calls the communicator; answers every
-// request with the next run (or none), writes what comes back, until every other rank
-// has finished.
+// request with the next run (or none), then writes what came with it (so that the worker
+// trains while rank 0 writes), until every other rank has finished.
 void serve(fp8sim::Communicator& comm, Queue& q) {
   try {
     for (int left = comm.size() - 1; left > 0;) {
       const fp8sim::Message m = comm.receive_any(kTagUp);
       Reader r{m.bytes};
-      std::uint64_t kind = 0;
+      std::uint64_t kind = 0, k = kNoRun;
+      RunFiles f;
       try {
         kind = r.u64();
         if (kind == kDone) {
-          const std::uint64_t k = r.u64(), bits = r.u64(), n = r.u64();
-          RunFiles f;
+          k = r.u64();
+          const std::uint64_t bits = r.u64(), n = r.u64();
           std::memcpy(&f.seconds, &bits, 8);
           for (std::uint64_t i = 0; i < n; ++i) {
             std::string rel = r.str();
             f.files.emplace_back(std::move(rel), r.str());
           }
-          q.done(std::size_t(k), f, m.from);
         } else if (kind == kFailed) {
-          const std::uint64_t k = r.u64();
+          k = r.u64();
           q.failed(std::size_t(k), m.from, r.str());
         }
       } catch (const std::exception& e) {
+        kind = 0;
         q.failed(kNoRun, m.from, std::string("a bad message: ") + e.what());
       }
       if (kind == kExit) {
@@ -478,6 +479,7 @@ void serve(fp8sim::Communicator& comm, Queue& q) {
       Writer w;
       w.u64(q.next().value_or(kNoRun));
       comm.send(w.b, m.from, kTagDown);
+      if (kind == kDone) q.done(std::size_t(k), f, m.from);
     }
   } catch (const std::exception& e) {
     comm.abort(std::string("fp8lm: the sweep's scheduler: ") + e.what(), 1);
