@@ -7,12 +7,16 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
+#include <sstream>
 
 #include "common/study_common.hpp"
 #include "fp8emu/program.hpp"
+#include "fp8sim/comm.hpp"
 #include "lm/study.hpp"
+#include "lm/sweep.hpp"
 
 namespace {
 
@@ -41,7 +45,7 @@ constexpr const char* kUsage =
     "                           every 250 iterations (options given explicitly win)\n"
     "  --threads N              threads in all (default: the CPUs this process may use);\n"
     "                           runs are spread over them, a run alone gets them all\n"
-    "  --out DIR                results directory (default results/lm)\n"
+    "  --out DIR                results directory (default results/lm; a sweep: results/lm-sweep)\n"
     "  --data FILE              UTF-8 text (default data/bible-kjv.txt, written by\n"
     "                           bash tools/run.sh main)\n"
     "  --layers N --heads N --width N --context N   the model (default 4, 4, 128, 64)\n"
@@ -59,20 +63,46 @@ constexpr const char* kUsage =
     "  --eval-batches N         batches of validation windows per evaluation (default 20)\n"
     "  --log-every N            steps per row of quantization statistics (default 10)\n"
     "  --stats-every N          gather statistics on every Nth step (default 1; 0: never)\n"
-    "  --resume                 continue from the checkpoints in DIR/checkpoints\n"
+    "  --resume                 continue from the checkpoints in DIR/checkpoints (a sweep: skip\n"
+    "                           its complete runs)\n"
+    "  --sweep KEY=V1,V2,...    a sweep: a run per value, recipe and seed (repeatable: several\n"
+    "                           keys give a grid); KEY a recipe key or one of the options above\n"
+    "                           without its dashes (lr, batch, iters, ...); under mpirun too\n"
+    "  --sweep-file FILE        the --sweep lines of FILE, one KEY=V1,V2,... a line, # comments\n"
     "  --stop-after-eval E      stop every run after its evaluation E (its checkpoint written)\n"
     "  --no-plots               do not run gnuplot\n"
     "  --progress auto|bar|lines|none   (auto: a bar on a terminal, lines otherwise)\n"
     "  --version                print the version and exit\n";
 
-Options parse(int argc, char** argv, bool& list_only) {
+// The lines of a sweep file: `KEY=V1,V2,...` each, `#` comments, blank lines skipped.
+void read_sweep_file(const std::string& path, std::vector<lm::SweepLine>& lines) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--sweep-file " + path + ": cannot read it");
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::string_view t = fp8sim::trim_blanks(std::string_view(line).substr(0, line.find('#')));
+    if (!t.empty()) lines.push_back({std::string(t), path + " line " + std::to_string(n)});
+  }
+  if (in.bad()) throw UsageError("--sweep-file " + path + ": cannot read it");
+}
+
+}  // namespace
+
+namespace lm {
+
+Options parse(const std::vector<std::string>& args, bool& list_only) {
+  std::vector<char*> argv_storage{const_cast<char*>("fp8lm")};
+  for (const std::string& a : args) argv_storage.push_back(const_cast<char*>(a.c_str()));
+  const int argc = int(argv_storage.size());
+  char** argv = argv_storage.data();
   Options o;
   bool iters_set = false, eval_set = false;
   for (int i = 1; i < argc; ++i) {
-    if (common::parse_study_option(argc, argv, i, "fp8lm", kUsage, o, list_only)) continue;
+    const int first = i;
     const std::string a = argv[i];
     const auto value = [&] { return common::option_value(argc, argv, i); };
-    if (a == "--attention-recipe") o.model.attention_recipe = true;
+    if (common::parse_study_option(argc, argv, i, "fp8lm", kUsage, o, list_only)) {
+    } else if (a == "--attention-recipe") o.model.attention_recipe = true;
     else if (a == "--iters") {
       o.iterations = number<std::int64_t>(a, value(), 1, 1ll << 30);
       iters_set = true;
@@ -100,7 +130,10 @@ Options parse(int argc, char** argv, bool& list_only) {
     else if (a == "--log-every") o.log_every = number(a, value(), 1, 1 << 30);
     else if (a == "--stats-every") o.stats_every = number(a, value(), 0, 1 << 30);
     else if (a == "--stop-after-eval") o.stop_after_eval = number(a, value(), 1, 1 << 20);
-    else throw UsageError("unknown option '" + a + "' (see --help)");
+    else if (a == "--sweep") o.sweep.push_back({value(), "--sweep"});
+    else if (a == "--sweep-file") read_sweep_file(value(), o.sweep);
+    else throw UnknownOption("unknown option '" + a + "' (see --help)");
+    if (a != "--sweep" && a != "--sweep-file" && a != "--resume") o.given.emplace_back(argv + first, argv + i + 1);
   }
   if (o.full) {
     if (!iters_set) o.iterations = lm::kFullIterations;
@@ -116,8 +149,14 @@ Options parse(int argc, char** argv, bool& list_only) {
                      std::to_string(o.model.heads));
   if (o.recipes.empty())
     for (const char* n : lm::kDefaultRecipes) o.recipes.emplace_back(n);
+  if (!o.sweep.empty() && o.stop_after_eval)
+    throw UsageError("--stop-after-eval: not with a sweep (--resume reruns a sweep's unfinished runs whole)");
   return o;
 }
+
+}  // namespace lm
+
+namespace {
 
 std::string checkpoint_path(const Options& o, const fp8sim::Recipe& r, std::uint64_t seed) {
   return (fs::path(o.out) / "checkpoints" / (r.name + "-seed" + std::to_string(seed) + ".ckpt")).string();
@@ -133,24 +172,22 @@ std::string eval_line(const fp8sim::LmRun& r, const std::string& recipe) {
   return b;
 }
 
-int run_study(int argc, char** argv) {
-  bool list_only = false;
-  const Options o = parse(argc, argv, list_only);
+}  // namespace
 
+namespace lm {
+
+int run_study(const Options& o, const Text& text, bool quiet) {
   // 1. Recipes, each but the baseline with the --set changes, checked before any work.
   std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
-  if (list_only) {
-    std::cout << common::recipes_listing(recipes);
-    return 0;
-  }
 
-  // 2. The data, then the results directory, locked for this study.
-  const lm::Text text = lm::load(o.data);
-  std::cerr << "fp8lm: data: " << lm::describe(text) << "\n";
+  // 2. The results directory, locked for this study.
   std::error_code ec;
   fs::create_directories(fs::path(o.out) / "checkpoints", ec);
   if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
   const common::DirectoryLock lock(o.out, "fp8lm");
+  std::ostringstream discard;
+  std::ostream& out = quiet ? discard : std::cout;
+  std::ostream& err = quiet ? discard : std::cerr;
 
   // 3. Runs, restored from their checkpoints with --resume. A configuration the model or
   // the run refuses is a usage error.
@@ -189,10 +226,10 @@ int run_study(int argc, char** argv) {
   // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
   // run's numbers do not depend on which thread or how many threads it gets.
   const common::ThreadPlan plan = common::plan_threads(o.threads, work.size());
-  std::cerr << common::plan_text("fp8lm", plan) << "\n";
+  err << common::plan_text("fp8lm", plan) << "\n";
   for (const auto& rr : all)
     if (const std::string roles = common::slow_roles(rr.recipe); !roles.empty())
-      std::cerr << "fp8lm: note: " << rr.recipe.name << " runs " << roles
+      err << "fp8lm: note: " << rr.recipe.name << " runs " << roles
                 << " on the scalar reference GEMM path (no fast path for its formats and accumulation): slow\n";
   std::int64_t total_steps = 0;
   for (auto& [run, recipe] : work) {
@@ -200,7 +237,7 @@ int run_study(int argc, char** argv) {
     if (o.stop_after_eval) last = std::min(last, std::int64_t(o.stop_after_eval) * run->config().eval_every);
     total_steps += std::max<std::int64_t>(0, last - run->iterations_done());
   }
-  common::Progress progress(o.progress, total_steps, total_runs);
+  common::Progress progress(quiet ? "none" : o.progress, total_steps, total_runs);
   const auto t0 = std::chrono::steady_clock::now();
   const bool stopped = common::train_runs(
       work, plan, progress,
@@ -212,7 +249,7 @@ int run_study(int argc, char** argv) {
       [](const fp8sim::LmRun& run, const fp8sim::Recipe& r) { return eval_line(run, r.name); });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
-    std::cout << "stopped after evaluation " << o.stop_after_eval
+    out << "stopped after evaluation " << o.stop_after_eval
               << " as asked (--stop-after-eval); checkpoints in " << (fs::path(o.out) / "checkpoints").string()
               << "; continue with --resume\n";
     return 0;
@@ -223,24 +260,54 @@ int run_study(int argc, char** argv) {
   fp8sim::GptConfig gc = o.model;
   gc.vocab = text.split.vocab;
   const std::string model_description = fp8sim::Gpt(gc, 0).description();
-  std::cout << lm::write_outputs(o, all, wall, model_description, text, plan, plot_note);
-  if (!plot_note.empty()) std::cerr << "fp8lm: " << plot_note << "\n";
+  out << lm::write_outputs(o, all, wall, model_description, text, plan, plot_note);
+  if (!plot_note.empty()) err << "fp8lm: " << plot_note << "\n";
   int n_diverged = 0;
   const std::string diverged = common::diverged_runs(all, n_diverged);
   if (n_diverged)
-    std::cerr << "fp8lm: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
+    err << "fp8lm: warning: " << common::count_text(n_diverged, "run") << " diverged: " << diverged
               << "; their numbers are marked diverged in the table, report.md and summary.json\n";
   std::string pngs;
   for (const char* png : {"val_loss.png", "train_loss.png", "layer_amax.png"})
     if (plot_note.empty() && fs::exists(fs::path(o.out) / png)) pngs += std::string(", ") + png;
-  std::cout << "results in " << o.out << "/ (report.md, summary.json, evals.csv, steps.csv, layer_stats.csv" << pngs
-            << ")\n";
+  out << "results in " << o.out << "/ (report.md, summary.json, evals.csv, steps.csv, layer_stats.csv, "
+      << kTimingsFile << pngs << ")\n";
   return 0;
+}
+
+}  // namespace lm
+
+namespace {
+
+int fp8lm_main(int argc, char** argv, fp8sim::Communicator& comm) {
+  bool list_only = false;
+  lm::Options o;
+  // Every rank parses the same command line; an error anywhere ends every rank, rank 0
+  // saying it.
+  const bool parsed = lm::collectively(comm, [&] {
+    o = lm::parse(std::vector<std::string>(argv + 1, argv + argc), list_only);
+    if (comm.size() > 1 && o.sweep.empty() && !list_only)
+      throw UsageError("started on " + std::to_string(comm.size()) +
+                       " ranks: fp8lm runs a sweep (--sweep, --sweep-file) on several ranks, nothing else");
+  });
+  if (!parsed) return 0;  // rank 0 ends the job (collectively)
+  if (!o.sweep.empty() && !list_only) return lm::run_sweep(o, comm);
+  if (comm.rank() != 0) return 0;
+  // The recipes are checked before the text is read (run_study resolves them again).
+  const std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
+  if (list_only) {
+    std::cout << common::recipes_listing(recipes);
+    return 0;
+  }
+  const lm::Text text = lm::load(o.data);
+  std::cerr << "fp8lm: data: " << lm::describe(text) << "\n";
+  return lm::run_study(o, text, false);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   fp8emu::wait_passively(argv);
-  return common::run_main("fp8lm", [&] { return run_study(argc, argv); });
+  fp8sim::Communicator& comm = fp8sim::world_communicator(argc, argv);
+  return common::run_main("fp8lm", [&] { return fp8lm_main(argc, argv, comm); });
 }

@@ -136,13 +136,22 @@ std::string amax_text(const fp8sim::QuantStats& q) {
   return b;
 }
 
+// `s` without trailing blanks.
+std::string trimmed(std::string s) {
+  s.erase(s.find_last_not_of(' ') + 1);
+  return s;
+}
+
+// The results table; with `wall` >= 0 (printed), with the seconds per run and the wall
+// time, else (report.md) without: the files depend on the settings and the data only.
 std::string table(const Options& o, const std::vector<Summary>& sums, double wall) {
   const Summary* base = baseline(sums);
+  const bool timed = wall >= 0;
   std::ostringstream t;
   char line[320];
-  std::snprintf(line, sizeof line, "%-20s %17s %7s %9s %8s %9s %10s %10s %8s %8s\n", "recipe", "val loss (+-sd)",
-                "bpc", "vs fp32%", "spread", "max amax", "underflow%", "saturated%", "clipped", "s/run");
-  t << line << std::string(116, '-') << "\n";
+  std::snprintf(line, sizeof line, "%-20s %17s %7s %9s %8s %9s %10s %10s %8s %8s", "recipe", "val loss (+-sd)",
+                "bpc", "vs fp32%", "spread", "max amax", "underflow%", "saturated%", "clipped", timed ? "s/run" : "");
+  t << trimmed(line) << "\n" << std::string(timed ? 116 : 107, '-') << "\n";
   for (const auto& s : sums) {
     const std::string loss = loss_text(s.mean_loss) + " +- " + fixed(s.std_loss, 4);
     const std::string vs = base && &s != base ? signed_fixed(percent(s, *base), 2) : "-";
@@ -150,15 +159,15 @@ std::string table(const Options& o, const std::vector<Summary>& sums, double wal
                   fixed(bits(s.mean_loss), 3).c_str(), vs.c_str(), spread_word(s, base).c_str(),
                   amax_text(s.quant).c_str(), pct(s.quant.flushed, s.quant.nonzero).c_str(),
                   pct(s.quant.saturated, s.quant.count).c_str(), fixed(s.mean_clipped, 1).c_str(),
-                  fixed(s.mean_seconds, 1).c_str());
-    t << line;
+                  timed ? fixed(s.mean_seconds, 1).c_str() : "");
+    t << trimmed(line);
     if (s.diverged()) t << "  diverged (" << s.diverged_seeds.size() << " of " << s.val_loss.size() << " seeds)";
     t << "\n";
   }
   std::vector<std::pair<std::string, bool>> names;
   for (const auto& x : sums) names.emplace_back(x.name, x.changed_by_set);
   if (const std::string note = common::set_note(o.sets, names); !note.empty()) t << note << "\n";
-  t << "wall time " << fixed(wall, 1) << " s\n";
+  if (timed) t << "wall time " << fixed(wall, 1) << " s\n";
   return t.str();
 }
 
@@ -358,12 +367,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       .set("grad_clip", num(o.grad_clip))
       .set("eval_every", o.eval_every)
       .set("eval_batches", o.eval_batches)
-      .set("attention_recipe", o.model.attention_recipe)
-      .set("wall_seconds", num(wall))
-      .set("threads", plan.threads)
-      .set("runs_at_once", plan.parallel)
-      .set("threads_per_run", plan.per_run)
-      .set("cpus", plan.cpus);
+      .set("attention_recipe", o.model.attention_recipe);
   Value set = Value::array();
   for (const std::string& k : o.sets) set.push(k);
   j.set("set", std::move(set));
@@ -388,7 +392,6 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
         .set("saturated_pct", s.quant.count ? num(100 * s.quant.saturated_fraction()) : Value())
         .set("sqnr_db", s.quant.uses ? num(s.quant.sqnr_db()) : Value())
         .set("clipped_steps_per_run", num(s.mean_clipped))
-        .set("seconds_per_run", num(s.mean_seconds))
         .set("diverged", s.diverged());
     Value div = Value::array();
     for (std::size_t k = 0; k < s.diverged_seeds.size(); ++k)
@@ -402,12 +405,29 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
   j.set("recipes", std::move(recipes));
   write_file((out / "summary.json").string(), j.dump());
 
+  // 2b. Wall times and the thread plan, apart: every other file depends on the settings and
+  // the data only (a sweep's runs are compared byte for byte).
+  Value tj = Value::object();
+  tj.set("wall_seconds", num(wall))
+      .set("threads", plan.threads)
+      .set("runs_at_once", plan.parallel)
+      .set("threads_per_run", plan.per_run)
+      .set("cpus", plan.cpus);
+  Value runs = Value::array();
+  for (const auto& rr : all)
+    for (const auto& run : rr.runs)
+      runs.push(Value::object()
+                    .set("recipe", rr.recipe.name)
+                    .set("seed", run->config().seed)
+                    .set("seconds", num(run->eval_rows.back().seconds)));
+  tj.set("runs", std::move(runs));
+  write_file((out / kTimingsFile).string(), tj.dump());
+
   // 3. Plots.
   std::string amax_note;
   plot_note = plots(o, all, amax_note);
 
   // 4. Report.
-  const std::string tab = table(o, sums, wall);
   std::ostringstream r;
   r << "# Language-model precision study\n\n"
     << "Model: " << model_description << (o.model.attention_recipe ? ", attention products under the recipe" : "")
@@ -419,10 +439,9 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << ".." << o.first_seed + std::uint64_t(o.seeds) - 1 << "); validation every " << o.eval_every
     << " iterations on " << o.eval_batches * o.batch << " fixed windows"
     << (o.full ? " (--full)" : "") << ". Every Linear GEMM (forward, input gradient, weight gradient) runs "
-    << "through fp8emu with its operands quantized as the recipe says. Threads: " << plan.threads << " ("
-    << common::count_text(plan.parallel, "run") << " at once, " << plan.per_run << " per run; " << plan.cpus
-    << " CPUs); the numbers do not depend on them.\n\n"
-    << "## Results\n\n```\n" << tab << "```\n\n"
+    << "through fp8emu with its operands quantized as the recipe says. The numbers do not depend on the "
+       "threads; the wall times and the thread plan are in `" << kTimingsFile << "`.\n\n"
+    << "## Results\n\n```\n" << table(o, sums, -1) << "```\n\n"
     << "- val loss: validation cross-entropy after the last iteration, in nats per character, mean +- sample "
        "standard deviation over seeds; bpc: the same in bits per character (nats / ln 2).\n"
     << "- vs fp32%: difference of the means in percent of fp32's loss (positive: worse).\n"
@@ -434,7 +453,6 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
        "that quantized to zero; saturated%: values whose scaled magnitude exceeded the format's largest finite "
        "value; over every quantized operand of every step (`-`: nothing is quantized).\n"
     << "- clipped: steps per run whose gradient norm exceeded the clipping threshold.\n"
-    << "- s/run: wall time of one run (training and evaluation).\n"
     << "- diverged: a run whose loss or gradient norm became non-finite; its numbers are not a measurement "
        "of the recipe.\n"
     << (o.sets.empty() ? "" : "- --set: changes every recipe but the fp32 baseline; the line under the table says which.\n")
@@ -465,11 +483,12 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << "- `layer_stats.csv`: per GEMM layer (index and name), role and operand, merged over " << o.log_every
     << " steps: amax, flushed and saturated counts and percentages, SQNR, elements.\n"
     << "- `summary.json`: this table, with every recipe in full and its prediction.\n"
+    << "- `" << kTimingsFile << "`: the wall time, the thread plan and each run's seconds.\n"
     << "- `val_loss.png`, `train_loss.png`: the curves (gnuplot script `plots.gp`, data in `plot-data/`).\n"
     << "- " << amax_note << "\n";
   if (!plot_note.empty()) r << "\nPlots: " << plot_note << ".\n";
   write_file((out / "report.md").string(), r.str());
-  return tab;
+  return table(o, sums, wall);
 }
 
 }  // namespace lm

@@ -26,6 +26,15 @@ inline constexpr std::int64_t kFullEvalEvery = 250;
 inline constexpr const char* kDefaultRecipes[] = {"fp32", "bf16", "fp8-hybrid-delayed", "fp8-e4m3-blockwise",
                                                   "mxfp8", "fp8-e5m2", "nvfp4"};
 
+/// The file of a study's wall times and thread plan: every other output file depends on the
+/// settings and the data only.
+inline constexpr const char* kTimingsFile = "timings.json";
+
+/// One line of a sweep: `KEY=V1,V2,...` and where it was given ("--sweep", "FILE line N").
+struct SweepLine {
+  std::string text, origin;
+};
+
 /// Everything the command line decides: the LmConfig every run starts from (each run sets
 /// its recipe and seed), and the study's own settings (recipes, seeds, threads, ...).
 struct Options : fp8sim::LmConfig, common::StudySettings {
@@ -37,7 +46,24 @@ struct Options : fp8sim::LmConfig, common::StudySettings {
   bool full = false;
   std::string data = kDefaultData;
   int stop_after_eval = 0;  ///< > 0: stop every run after this many evaluations.
+  std::vector<SweepLine> sweep;  ///< --sweep and --sweep-file lines, in the order given.
+  /// The options as given, each with its value, but those of a sweep (--sweep, --sweep-file,
+  /// --resume): a sweep's run parses these, its point's keys, its recipe and seed.
+  std::vector<std::vector<std::string>> given;
 };
+
+/// An option fp8lm does not know (a sweep key that is no option may be a recipe key).
+struct UnknownOption : common::UsageError {
+  using UsageError::UsageError;
+};
+
+/// fp8lm's one option parser: `args` without the program's name. Throws UsageError.
+Options parse(const std::vector<std::string>& args, bool& list_only);
+
+/// The study `o` describes, on `text`: trains its runs (from their checkpoints with
+/// o.resume) and writes its outputs under o.out. `quiet`: prints nothing (a sweep's run).
+/// Returns the exit status.
+int run_study(const Options& o, const Text& text, bool quiet);
 
 /// One recipe's runs, one per seed, in seed order.
 struct RecipeRuns {

@@ -30,15 +30,15 @@ bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $1"; }
 recipes=fp32,fp8-hybrid-delayed,mxfp8,nvfp4
 tiny=(--data small.txt --recipes $recipes --seeds 2 --iters 12 --eval-every 4 --eval-batches 2 --layers 2
       --heads 2 --width 16 --context 16 --batch 4 --warmup 2 --log-every 2 --progress none --no-plots)
-same_numbers() {  # dir1 dir2: every file without wall times is byte for byte the same
-  for f in evals.csv steps.csv layer_stats.csv; do
+same_numbers() {  # dir1 dir2: every file without wall times (all but timings.json) is byte for byte the same
+  for f in evals.csv steps.csv layer_stats.csv summary.json report.md; do
     cmp -s "$1/$f" "$2/$f" || return 1
   done
 }
 
 # 1. Outputs of a complete run.
 "$lm" "${tiny[@]}" --threads 1 --out t1 > t1.log 2>&1 || bad "threads 1 run failed: $(tail -3 t1.log)"
-for f in report.md summary.json evals.csv steps.csv layer_stats.csv plots.gp; do
+for f in report.md summary.json evals.csv steps.csv layer_stats.csv plots.gp timings.json; do
   [ -s "t1/$f" ] && ok "t1/$f written" || bad "t1/$f missing"
 done
 # The text as the program read it: bytes, code points, distinct code points (Python's count).
@@ -72,6 +72,8 @@ for r in ${recipes//,/ }; do
 done
 grep -q "## Prediction and measurement" t1/report.md && grep -q "Literature: Matches the 16-bit baseline: GPT models" t1/report.md \
   && grep -q "arXiv 2509.25149" t1/report.md && ok "report has predictions" || bad "report.md"
+python3 -c "import json; d=json.load(open('t1/timings.json')); assert d['threads'] == 1 and len(d['runs']) == 8, d" \
+  && ok "timings.json has the thread plan and every run" || bad "timings.json: $(cat t1/timings.json)"
 grep -q "small.txt: $(wc -c < small.txt) bytes" t1.log && ok "the check of what was read is printed" || bad "no data line"
 
 # 2. Threads: 1 and 2 (two runs at once), and one run alone on 2 threads.
