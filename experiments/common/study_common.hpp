@@ -135,7 +135,8 @@ class Progress;
 /// Trains every run of `work` (a run and its recipe) to its end, plan.parallel runs at a
 /// time with plan.per_run threads each, piece by piece: train(run, on_step) trains one
 /// piece (an epoch, or up to the next evaluation) and calls on_step after each step; then
-/// run.save(checkpoint(run, recipe)) and progress.line(run.done(), line(run, recipe)).
+/// run.save(checkpoint(run, recipe)) (none where that path is empty) and
+/// progress.line(run.done(), line(run, recipe)).
 /// A run for which stop(run) holds before a piece stops there. Returns whether any did.
 template <class Run, class Train, class Stop, class Checkpoint, class Line>
 bool train_runs(const std::vector<std::pair<Run*, const fp8sim::Recipe*>>& work, const ThreadPlan& plan,
@@ -204,7 +205,7 @@ bool train_runs(const std::vector<std::pair<Run*, const fp8sim::Recipe*>>& work,
           break;
         }
         train(run, [&](std::int64_t) { progress.step(); });
-        run.save(checkpoint(run, *work[i].second));
+        if (const std::string path = checkpoint(run, *work[i].second); !path.empty()) run.save(path);
         progress.line(run.done(), line(run, *work[i].second));
       }
     });

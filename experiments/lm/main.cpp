@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "common/study_common.hpp"
@@ -53,6 +54,11 @@ constexpr const char* kUsage =
     "  --untied-head            a head of its own (default: tied to the token embedding)\n"
     "  --dropout X              (default 0)\n"
     "  --batch N                sequences per step (default 12)\n"
+    "  --micro-batches M        split each step's batch into M micro-batches, their gradients\n"
+    "                           summed in a fixed order (default 1; M divides --batch)\n"
+    "  --ranks R                data-parallel ranks, simulated in this process (default 1; R\n"
+    "                           divides M, M / R a power of two); under mpirun without --sweep\n"
+    "                           the job's ranks train each run together (R = the job's size)\n"
     "  --lr X --min-lr X        peak and floor of the cosine schedule (default 1e-3, 1e-4)\n"
     "  --warmup N               linear warmup iterations (default 100)\n"
     "  --weight-decay X         AdamW's decoupled weight decay (default 0.1)\n"
@@ -116,6 +122,8 @@ Options parse(const std::vector<std::string>& args, bool& list_only) {
     else if (a == "--untied-head") o.model.tied_head = false;
     else if (a == "--dropout") o.model.dropout = number(a, value(), 0.0f, 0.99f);
     else if (a == "--batch") o.batch = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--micro-batches") o.micro_batches = number<std::int64_t>(a, value(), 1, 1 << 16);
+    else if (a == "--ranks") o.ranks = number<std::int64_t>(a, value(), 1, 1 << 16);
     else if (a == "--lr") o.lr = number(a, value(), 1e-12f, 1e3f);
     else if (a == "--min-lr") o.min_lr = number(a, value(), 0.0f, 1e3f);
     else if (a == "--warmup") o.warmup = number<std::int64_t>(a, value(), 0, 1ll << 30);
@@ -176,56 +184,71 @@ std::string eval_line(const fp8sim::LmRun& r, const std::string& recipe) {
 
 namespace lm {
 
-int run_study(const Options& o, const Text& text, bool quiet) {
+int run_study(const Options& o, const Text& text, bool quiet, fp8sim::Communicator& comm) {
   // 1. Recipes, each but the baseline with the --set changes, checked before any work.
   std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
 
-  // 2. The results directory, locked for this study.
-  std::error_code ec;
-  fs::create_directories(fs::path(o.out) / "checkpoints", ec);
-  if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
-  const common::DirectoryLock lock(o.out, "fp8lm");
-  std::ostringstream discard;
-  std::ostream& out = quiet ? discard : std::cout;
-  std::ostream& err = quiet ? discard : std::cerr;
-
-  // 3. Runs, restored from their checkpoints with --resume. A configuration the model or
-  // the run refuses is a usage error.
+  // 2. Runs. A configuration the model or the run refuses is a usage error, found before
+  // anything is written (in a data-parallel job on every rank, rank 0 saying it).
+  const bool data_parallel = comm.size() > 1, writer = comm.rank() == 0;
   std::vector<lm::RecipeRuns> all;
-  std::vector<std::pair<fp8sim::LmRun*, const fp8sim::Recipe*>> work;
-  int total_runs = 0;
   for (common::StudyRecipe& r : recipes) {
     lm::RecipeRuns rr;
     rr.recipe = std::move(r.recipe);
     rr.changed_by_set = r.changed_by_set;
     all.push_back(std::move(rr));
   }
-  for (auto& rr : all)
-    for (int s = 0; s < o.seeds; ++s) {
-      fp8sim::LmConfig c = o;  // the study's LmConfig, with this run's recipe and seed
-      c.recipe = rr.recipe;
-      c.seed = o.first_seed + std::uint64_t(s);
-      try {
-        rr.runs.push_back(std::make_unique<fp8sim::LmRun>(c, text.split));
-      } catch (const fp8sim::RecipeError&) {
-        throw;
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(std::string("the model or the training settings: ") + e.what());
+  const bool built = lm::collectively(comm, [&] {
+    for (auto& rr : all)
+      for (int s = 0; s < o.seeds; ++s) {
+        fp8sim::LmConfig c = o;  // the study's LmConfig, with this run's recipe and seed
+        c.recipe = rr.recipe;
+        c.seed = o.first_seed + std::uint64_t(s);
+        if (data_parallel) c.ranks = comm.size();
+        try {
+          rr.runs.push_back(std::make_unique<fp8sim::LmRun>(c, text.split, comm));
+        } catch (const fp8sim::RecipeError&) {
+          throw;
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(std::string("the model or the training settings: ") + e.what());
+        }
       }
-      fp8sim::LmRun& run = *rr.runs.back();
-      const std::string ck = checkpoint_path(o, rr.recipe, c.seed);
+  });
+  if (!built) return 0;  // rank 0 ends the job
+
+  // 3. The results directory, locked for this study; the runs restored from their
+  // checkpoints with --resume. In a data-parallel job (several ranks training each run
+  // together) rank 0 alone writes: the directory, checkpoints and outputs; the other
+  // ranks read the checkpoints on --resume.
+  std::optional<common::DirectoryLock> lock;
+  if (writer) {
+    std::error_code ec;
+    fs::create_directories(fs::path(o.out) / "checkpoints", ec);
+    if (ec) throw fp8sim::DataError(o.out + ": cannot create the results directory: " + ec.message());
+    lock.emplace(o.out, "fp8lm");
+  }
+  std::ostringstream discard;
+  std::ostream& out = quiet ? discard : std::cout;
+  std::ostream& err = quiet ? discard : std::cerr;
+  std::vector<std::pair<fp8sim::LmRun*, const fp8sim::Recipe*>> work;
+  int total_runs = 0;
+  for (auto& rr : all)
+    for (auto& run : rr.runs) {
+      const std::string ck = checkpoint_path(o, rr.recipe, run->config().seed);
       if (o.resume && fs::exists(ck)) {
-        run.load(ck);
-      } else if (fs::exists(ck)) {
+        run->load(ck);
+      } else if (writer && fs::exists(ck)) {
         fs::remove(ck);
       }
       ++total_runs;
-      if (!run.done()) work.emplace_back(&run, &rr.recipe);
+      if (!run->done()) work.emplace_back(run.get(), &rr.recipe);
     }
 
   // 4. Train: runs spread over the threads, runs at once x threads per run <= threads; a
   // run's numbers do not depend on which thread or how many threads it gets.
-  const common::ThreadPlan plan = common::plan_threads(o.threads, work.size());
+  // A data-parallel job trains one run at a time, all ranks together (their collective
+  // calls must meet), with all the threads.
+  const common::ThreadPlan plan = common::plan_threads(o.threads, data_parallel ? std::min<std::size_t>(work.size(), 1) : work.size());
   err << common::plan_text("fp8lm", plan) << "\n";
   for (const auto& rr : all)
     if (const std::string roles = common::slow_roles(rr.recipe); !roles.empty())
@@ -245,7 +268,9 @@ int run_study(const Options& o, const Text& text, bool quiet) {
       [&](const fp8sim::LmRun& run) {
         return o.stop_after_eval && run.eval_rows.size() >= std::size_t(o.stop_after_eval);
       },
-      [&](const fp8sim::LmRun& run, const fp8sim::Recipe& r) { return checkpoint_path(o, r, run.config().seed); },
+      [&](const fp8sim::LmRun& run, const fp8sim::Recipe& r) {
+        return writer ? checkpoint_path(o, r, run.config().seed) : std::string();
+      },
       [](const fp8sim::LmRun& run, const fp8sim::Recipe& r) { return eval_line(run, r.name); });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stopped) {
@@ -255,7 +280,8 @@ int run_study(const Options& o, const Text& text, bool quiet) {
     return 0;
   }
 
-  // 5. Outputs.
+  // 5. Outputs (rank 0's: every rank holds the same results).
+  if (!writer) return 0;
   std::string plot_note;
   fp8sim::GptConfig gc = o.model;
   gc.vocab = text.split.vocab;
@@ -286,12 +312,30 @@ int fp8lm_main(int argc, char** argv, fp8sim::Communicator& comm) {
   // saying it.
   const bool parsed = lm::collectively(comm, [&] {
     o = lm::parse(std::vector<std::string>(argv + 1, argv + argc), list_only);
-    if (comm.size() > 1 && o.sweep.empty() && !list_only)
-      throw UsageError("started on " + std::to_string(comm.size()) +
-                       " ranks: fp8lm runs a sweep (--sweep, --sweep-file) on several ranks, nothing else");
+    // Several ranks without a sweep: data-parallel training, R = the job's size.
+    const bool ranks_given =
+        std::any_of(o.given.begin(), o.given.end(), [](const auto& g) { return g.front() == "--ranks"; });
+    if (comm.size() > 1 && o.sweep.empty() && ranks_given && o.ranks != comm.size())
+      throw UsageError("--ranks " + std::to_string(o.ranks) + ": the job has " + std::to_string(comm.size()) +
+                       " ranks (data-parallel training under mpirun takes R from the job; --ranks "
+                       "simulates ranks in one process)");
   });
   if (!parsed) return 0;  // rank 0 ends the job (collectively)
   if (!o.sweep.empty() && !list_only) return lm::run_sweep(o, comm);
+  if (comm.size() > 1 && !list_only) {
+    // Data-parallel: every rank reads the text and builds every run; the runs train one
+    // after another, each on all ranks; rank 0 writes. A failure on any rank ends the job.
+    bool ok = lm::collectively(comm, [&] { common::resolve_recipes(o.recipes, o.sets); });
+    if (!ok) return 0;
+    lm::Text text;
+    ok = lm::collectively(comm, [&] { text = lm::load(o.data); });
+    if (!ok) return 0;
+    if (comm.rank() == 0)
+      std::cerr << "fp8lm: data: " << lm::describe(text) << "\nfp8lm: data-parallel training on "
+                << comm.size() << " ranks (" << comm.description() << ")\n";
+    o.ranks = comm.size();
+    return lm::run_study(o, text, comm.rank() != 0, comm);
+  }
   if (comm.rank() != 0) return 0;
   // The recipes are checked before the text is read (run_study resolves them again).
   const std::vector<common::StudyRecipe> recipes = common::resolve_recipes(o.recipes, o.sets);
@@ -301,7 +345,7 @@ int fp8lm_main(int argc, char** argv, fp8sim::Communicator& comm) {
   }
   const lm::Text text = lm::load(o.data);
   std::cerr << "fp8lm: data: " << lm::describe(text) << "\n";
-  return lm::run_study(o, text, false);
+  return lm::run_study(o, text, false, fp8sim::local_communicator());
 }
 
 }  // namespace

@@ -320,7 +320,7 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
 
   // 1. CSV files.
   std::ostringstream steps, evals, stats;
-  steps << "recipe,seed,step,loss,grad_norm,clipped,lr\n";
+  steps << "recipe,seed,step,loss,grad_norm,clipped,lr,comm_values,comm_underflow,comm_overflow,comm_mu\n";
   evals << "recipe,seed,iteration,train_loss,val_loss,val_bits_per_char\n";
   stats << "recipe,seed,step,layer,name,role,operand,tensor,amax,flushed,saturated,underflow_pct,saturated_pct,"
            "sqnr_db,elements\n";
@@ -328,10 +328,13 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     for (const auto& run : rr.runs) {
       const fp8sim::LmConfig& c = run->config();
       const std::string key = rr.recipe.name + "," + std::to_string(c.seed) + ",";
-      for (std::size_t s = 0; s < run->step_loss.size(); ++s)
+      for (std::size_t s = 0; s < run->step_loss.size(); ++s) {
         steps << key << s + 1 << "," << csv_number(run->step_loss[s]) << "," << csv_number(run->grad_norm[s]) << ","
               << (c.grad_clip > 0 && run->grad_norm[s] > double(c.grad_clip) ? 1 : 0) << ","
-              << csv_number(c.learning_rate(std::int64_t(s))) << "\n";
+              << csv_number(c.learning_rate(std::int64_t(s)));
+        const fp8sim::CommStats cs = s < run->comm_stats.size() ? run->comm_stats[s] : fp8sim::CommStats{};
+        steps << "," << cs.quantized << "," << cs.underflow << "," << cs.overflow << "," << csv_number(cs.mu) << "\n";
+      }
       for (const auto& e : run->eval_rows)
         evals << key << e.iteration << "," << csv_number(e.train_loss) << "," << csv_number(e.val_loss) << ","
               << csv_number(bits(e.val_loss)) << "\n";
@@ -367,7 +370,9 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
       .set("grad_clip", num(o.grad_clip))
       .set("eval_every", o.eval_every)
       .set("eval_batches", o.eval_batches)
-      .set("attention_recipe", o.model.attention_recipe);
+      .set("attention_recipe", o.model.attention_recipe)
+      .set("micro_batches", o.micro_batches)
+      .set("ranks", o.ranks);
   Value set = Value::array();
   for (const std::string& k : o.sets) set.push(k);
   j.set("set", std::move(set));
@@ -438,7 +443,15 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << o.weight_decay << ", gradient clipping at " << o.grad_clip << "; " << common::count_text(o.seeds, "seed") << " (" << o.first_seed
     << ".." << o.first_seed + std::uint64_t(o.seeds) - 1 << "); validation every " << o.eval_every
     << " iterations on " << o.eval_batches * o.batch << " fixed windows"
-    << (o.full ? " (--full)" : "") << ". Every Linear GEMM (forward, input gradient, weight gradient) runs "
+    << (o.full ? " (--full)" : "") << "."
+    << (o.micro_batches > 1 || o.ranks > 1
+            ? " Data-parallel: each step's batch in " + std::to_string(o.micro_batches) +
+                  (o.micro_batches == 1 ? " micro-batch" : " micro-batches") +
+                  " on " + common::count_text(int(o.ranks), "rank") +
+                  ", the gradients summed in a fixed order and communicated as each recipe's `comm` says "
+                  "(docs/simulator.md, \"Data-parallel training\")."
+            : std::string())
+    << " Every Linear GEMM (forward, input gradient, weight gradient) runs "
     << "through fp8emu with its operands quantized as the recipe says. The numbers do not depend on the "
        "threads; the wall times and the thread plan are in `" << kTimingsFile << "`.\n\n"
     << "## Results\n\n```\n" << table(o, sums, -1) << "```\n\n"
@@ -479,7 +492,10 @@ std::string write_outputs(const Options& o, const std::vector<RecipeRuns>& all, 
     << "- `evals.csv`: per run and evaluation, the training loss since the previous evaluation and the "
        "validation loss (nats, and bits per character).\n"
     << "- `steps.csv`: every step's batch loss, gradient norm before clipping, whether it was clipped, and "
-       "the learning rate.\n"
+       "the learning rate; and the gradient communication of data-parallel training (docs/simulator.md, "
+       "\"Data-parallel training\"): the values quantized in the all-reduce's ring, those that underflowed "
+       "to zero and overflowed (saturated), and FP8-LM's automatic scaling factor mu (0, 0, 0 and 1 for "
+       "float32 communication or one rank).\n"
     << "- `layer_stats.csv`: per GEMM layer (index and name), role and operand, merged over " << o.log_every
     << " steps: amax, flushed and saturated counts and percentages, SQNR, elements.\n"
     << "- `summary.json`: this table, with every recipe in full and its prediction.\n"

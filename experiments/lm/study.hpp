@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/study_common.hpp"
+#include "fp8sim/comm.hpp"
 #include "fp8sim/lm.hpp"
 #include "lm/text.hpp"
 
@@ -62,8 +63,11 @@ Options parse(const std::vector<std::string>& args, bool& list_only);
 
 /// The study `o` describes, on `text`: trains its runs (from their checkpoints with
 /// o.resume) and writes its outputs under o.out. `quiet`: prints nothing (a sweep's run).
-/// Returns the exit status.
-int run_study(const Options& o, const Text& text, bool quiet);
+/// With a communicator of several ranks the study is data-parallel: every rank calls it,
+/// the runs train one at a time on all ranks (LmConfig::ranks = the job's size), and rank
+/// 0 alone writes. Returns the exit status.
+int run_study(const Options& o, const Text& text, bool quiet,
+              fp8sim::Communicator& comm = fp8sim::local_communicator());
 
 /// One recipe's runs, one per seed, in seed order.
 struct RecipeRuns {

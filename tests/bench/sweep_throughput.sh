@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The throughput of an fp8lm sweep of 8 short runs on 2 MPI ranks against 1 rank, 1
 # thread per rank (docs/performance.md, "Sweeps"):
-#   bash tests/bench/sweep_throughput.sh [BUILD_DIR] [REPETITIONS]     (from the repository root)
-# Defaults: build, 3. Each repetition times the same sweep (wall clock, the launcher
-# included) on 1 rank and on 2 ranks, with the build's test launcher (BUILD/tests/mpi/mpirun:
+#   bash tests/bench/sweep_throughput.sh [BUILD_DIR] [REPETITIONS] [ITERATIONS]   (from the repository root)
+# Defaults: build, 3, 300 (iterations per run: about 3.5 s each on this machine; with 100,
+# about 1.1 s each, the job's fixed cost of about 0.8 s, to start the ranks and read the
+# text, is a sixth of the 2-rank job). Each repetition times the same sweep (wall clock,
+# the launcher included) on 1 rank and on 2 ranks, with the build's test launcher (BUILD/tests/mpi/mpirun:
 # Open MPI's mpiexec, --oversubscribe --bind-to none); prints each wall time, the CPU time
 # of all the job's processes (user + system), the ratio of the wall times, their median,
 # the load average before and after (other work on the machine shows there), and checks
@@ -11,6 +13,7 @@
 set -euo pipefail
 build=${1:-build}
 reps=${2:-3}
+iters=${3:-300}
 lm=$build/experiments/fp8lm
 mpirun=$build/tests/mpi/mpirun
 [ -x "$lm" ] || { echo "no $lm: build the fp8lm target first" >&2; exit 2; }
@@ -20,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 # 8 runs of the same cost: 4 learning rates x 2 warmups, one recipe and seed, a small model
 # on the Bible. (Runs of unequal cost, fp32 beside an FP8 recipe, leave one rank idle while
 # the other ends its last run: that tail is the scheduling's, not the ranks'.)
-sweep=(--data data/bible-kjv.txt --recipes fp8-hybrid-delayed --seeds 1 --iters 100 --eval-batches 2
+sweep=(--data data/bible-kjv.txt --recipes fp8-hybrid-delayed --seeds 1 --iters "$iters" --eval-batches 2
        --layers 2 --heads 2 --width 64 --context 32 --batch 8 --no-plots --progress none --threads 1
        --sweep lr=0.001,0.002,0.003,0.004 --sweep warmup=5,10)
 seconds() {  # NP OUT: runs the sweep on NP ranks, prints its wall time and CPU time
