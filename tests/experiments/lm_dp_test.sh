@@ -104,6 +104,8 @@ sleep 1
 [ -s rank1.pid ] && kill -9 "$(cat rank1.pid)"
 wait $job
 rc=$?
-[ $rc -ne 0 ] && [ ! -e k/report.md ] && ok "rank 1 killed: exit $rc, no report" || bad "killed rank: exit $rc, $(ls k), $(tail -5 k.log)"
+# 137: 128 + SIGKILL, Open MPI's status for a rank killed by a signal.
+[ -s rank1.pid ] && [ $rc -eq 137 ] && [ ! -e k/report.md ] && grep -q "signal 9" k.log \
+  && ok "rank 1 killed: exit 137, mpirun names the signal, no report" || bad "killed rank: exit $rc, $(ls k), $(tail -5 k.log)"
 echo "$fails failed"
 [ $fails -eq 0 ]
