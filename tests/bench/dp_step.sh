@@ -11,15 +11,8 @@
 # of the medians to float32's; checks that the float32 runs on 1 and 2 ranks wrote the
 # same files (the fixed-order sum).
 set -euo pipefail
-build=${1:-build}
-reps=${2:-3}
-iters=${3:-60}
-lm=$build/experiments/fp8lm
-mpirun=$build/tests/mpi/mpirun
-[ -x "$lm" ] || { echo "no $lm: build the fp8lm target first" >&2; exit 2; }
-[ -x "$mpirun" ] || { echo "no $mpirun: configure with tests (FP8EMU_BUILD_TESTS=ON) and MPI" >&2; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+default_iters=60
+source "$(dirname "$0")/mpi_bench.sh"
 # The default fp8lm model (4 layers, width 128, context 64, 0.8 M parameters), batch 16.
 run=(--data data/bible-kjv.txt --recipes fp8-hybrid-delayed --seeds 1 --iters "$iters" --eval-every "$iters"
      --eval-batches 2 --batch 16 --micro-batches 4 --no-plots --progress none --threads 1)
@@ -27,7 +20,6 @@ step_ms() {  # OUT: the run's milliseconds per step, from its timings.json
   /usr/bin/python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print("%.1f" % (1000 * t["runs"][0]["seconds"] / float(sys.argv[2])))' \
     "$1/timings.json" "$iters"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs"
 declare -A times
 for r in $(seq 1 "$reps"); do

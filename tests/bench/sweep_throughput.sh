@@ -11,15 +11,8 @@
 # the load average before and after (other work on the machine shows there), and checks
 # that both wrote the same files.
 set -euo pipefail
-build=${1:-build}
-reps=${2:-3}
-iters=${3:-300}
-lm=$build/experiments/fp8lm
-mpirun=$build/tests/mpi/mpirun
-[ -x "$lm" ] || { echo "no $lm: build the fp8lm target first" >&2; exit 2; }
-[ -x "$mpirun" ] || { echo "no $mpirun: configure with tests (FP8EMU_BUILD_TESTS=ON) and MPI" >&2; exit 2; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+default_iters=300
+source "$(dirname "$0")/mpi_bench.sh"
 # 8 runs of the same cost: 4 learning rates x 2 warmups, one recipe and seed, a small model
 # on the Bible. (Runs of unequal cost, fp32 beside an FP8 recipe, leave one rank idle while
 # the other ends its last run: that tail is the scheduling's, not the ranks'.)
@@ -43,5 +36,5 @@ for r in $(seq 1 "$reps"); do
     || { echo "1 and 2 ranks wrote different files" >&2; exit 1; }
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+median=$(median "${ratios[@]}")
 echo "median throughput ratio, 2 ranks / 1 rank, over $reps repetitions: $median"
