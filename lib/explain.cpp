@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 namespace fp8emu {
@@ -26,6 +27,9 @@ std::optional<std::uint32_t> floor_magnitude(const Format& f, double a) {
   }
   return lo;
 }
+
+// Returns the probability of rounding up (exact: at most 2^32 counts of at most 2^32).
+double odds_probability(const StochasticOdds& o) { return std::ldexp(double(o.up), -o.bits); }
 
 }  // namespace
 
@@ -90,6 +94,28 @@ Explanation explain(const Format& f, double x, const ConvertOptions& o,
   const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
   e.status = detail::encode_status(f, x, sub, o, random_bits);
   e.result = fields(f, e.status.code);
+  e.random = random_bits;
+  if (is_stochastic(o.rounding) && std::isfinite(x) && e.status.inexact) {
+    // Every stochastic mode rounds up exactly for the random values R >= some threshold T
+    // (convert.hpp, round_up), so T is found by bisection: 2^N - T values round up.
+    ConvertOptions rz = o;
+    rz.rounding = Rounding::toward_zero;
+    rz.stochastic_bits = 0;
+    const std::uint32_t down = detail::encode_status(f, x, sub, rz, 0).code;
+    auto up = [&](std::uint64_t r) {
+      return detail::encode_status(f, x, sub, o, std::uint32_t(r)).code != down;
+    };
+    const std::uint64_t n = std::uint64_t{1} << o.stochastic_bits;
+    std::uint64_t lo = 0, hi = n;  // Invariant: up(r) is false below lo and true from hi on.
+    while (lo < hi) {
+      const std::uint64_t mid = lo + (hi - lo) / 2;
+      if (up(mid))
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    e.odds = StochasticOdds{n - lo, o.stochastic_bits};
+  }
   if (!std::isfinite(x)) return e;
   const double a = std::fabs(x);
   const bool neg = std::signbit(x);
@@ -171,6 +197,11 @@ std::string to_text(const Explanation& e) {
     if (e.input != 0) s << ", relative " << shortest(e.error / std::fabs(e.input));
     s << "\n";
   }
+  if (is_stochastic(e.options.rounding))
+    s << "random      R = " << e.random << " of " << e.options.stochastic_bits << " bits\n";
+  if (e.odds)
+    s << "round away  from zero for " << e.odds->up << " of the " << (std::uint64_t{1} << e.odds->bits)
+      << " values of R: probability " << shortest(odds_probability(*e.odds)) << "\n";
   s << "status      " << status_text(e) << "\n";
   return s.str();
 }
@@ -201,6 +232,163 @@ std::string status_text(const Explanation& e) {
   if (st.underflow) s << ", underflow" << (r.value_class == ValueClass::zero ? " to zero" : "");
   if (st.flushed) s << ", flushed (DAZ/FTZ)";
   return s.str();
+}
+
+double parse_value(std::string_view text) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size())
+    throw std::invalid_argument("invalid value '" + s +
+                                "': expected a number such as 3.3, 0x1p-7, inf or nan");
+  return v;  // Overflow to inf and underflow to 0 are the double's own rounding.
+}
+
+std::string variant_note(const Format& f) {
+  if (f.policy != Policy::ieee || !f.is_signed) return "";
+  const std::string base =
+      "e" + std::to_string(f.exponent_bits) + "m" + std::to_string(f.mantissa_bits);
+  for (const auto& e : catalog())
+    if (e.name == base + "fn" && e.format.bias == f.bias)
+      return "note: " + base + " is the IEEE-like variant (max " + shortest(max_finite(f)) +
+             ", with infinities); the OCP format is " + base + "fn (max " +
+             shortest(max_finite(e.format)) + ")";
+  return "";
+}
+
+namespace {
+
+json::Value optional_code(const std::optional<std::uint32_t>& c, int bits) {
+  return c ? json::Value(hex_code(*c, bits)) : json::Value();
+}
+
+// The facts of one code shared by to_json and code_json; numbers as shortest() writes them.
+json::Value fields_json(const Format& f, const CodeFields& c) {
+  const int bits = total_bits(f);
+  return json::Value::object()
+      .set("code", c.code)
+      .set("hex", hex_code(c.code, bits))
+      .set("bits", field_bits(f, c.code))
+      .set("class", class_name(c.value_class))
+      .set("sign", f.is_signed ? json::Value(c.negative ? 1 : 0) : json::Value())
+      .set("exponent_field", c.exponent_field)
+      .set("mantissa_field", c.mantissa_field)
+      .set("value", shortest(c.value));
+}
+
+}  // namespace
+
+json::Value to_json(const Explanation& e) {
+  const Format& f = e.format;
+  const bool finite = std::isfinite(e.input);
+  const bool has_error = finite && std::isfinite(e.result.value) && e.ulp > 0;
+  auto neighbour = [&](const std::optional<CodeFields>& c) {
+    return c && finite ? fields_json(f, *c) : json::Value();
+  };
+  json::Value odds;
+  if (e.odds)
+    odds = json::Value::object()
+               .set("up", e.odds->up)
+               .set("of", std::uint64_t{1} << e.odds->bits)
+               .set("probability", shortest(odds_probability(*e.odds)));
+  const bool stochastic = is_stochastic(e.options.rounding);
+  return json::Value::object()
+      .set("format", format_name(f))
+      .set("input", shortest(e.input))
+      .set("rounding", to_string(e.options.rounding))
+      .set("saturation", to_string(e.options.saturation))
+      .set("nan", to_string(e.options.nan))
+      .set("daz", e.options.flush_inputs)
+      .set("ftz", e.options.flush_outputs)
+      .set("sr_bits", stochastic ? json::Value(e.options.stochastic_bits) : json::Value())
+      .set("random", stochastic ? json::Value(e.random) : json::Value())
+      .set("result", fields_json(f, e.result))
+      .set("below", neighbour(e.below))
+      .set("above", neighbour(e.above))
+      .set("ulp", has_error ? json::Value(shortest(e.ulp)) : json::Value())
+      .set("error", has_error ? json::Value(shortest(e.error)) : json::Value())
+      .set("error_ulps", has_error ? json::Value(shortest(e.error / e.ulp)) : json::Value())
+      .set("relative_error", has_error && e.input != 0
+                                 ? json::Value(shortest(e.error / std::fabs(e.input)))
+                                 : json::Value())
+      .set("inexact", e.status.inexact)
+      .set("overflow", e.status.overflow)
+      .set("underflow", e.status.underflow)
+      .set("flushed", e.status.flushed)
+      .set("round_away", odds)
+      .set("status", status_text(e))
+      .set("text", to_text(e));
+}
+
+json::Value code_json(const Format& f, std::uint32_t code) {
+  const CodeFields c = fields(f, code);
+  json::Value v = fields_json(f, c);
+  v.set("format", format_name(f));
+  v.set("text", code_text(f, code));
+  return v;
+}
+
+std::string code_text(const Format& f, std::uint32_t code) {
+  const CodeFields c = fields(f, code);
+  return "format      " + format_name(f) + "\ncode        " + hex_code(code, total_bits(f)) +
+         " = " + field_bits(f, code) + "  (" + std::string(class_name(c.value_class)) +
+         ")\nvalue       " + shortest(c.value) + "\n";
+}
+
+json::Value format_json(const Format& f) {
+  const int bits = total_bits(f);
+  std::string source;
+  for (const auto& e : catalog())
+    if (e.format == f) source = e.source;
+  return json::Value::object()
+      .set("name", format_name(f))
+      .set("bits", bits)
+      .set("signed", f.is_signed)
+      .set("exponent_bits", f.exponent_bits)
+      .set("mantissa_bits", f.mantissa_bits)
+      .set("bias", f.bias)
+      .set("policy", policy_name(f.policy))
+      .set("max_finite", shortest(max_finite(f)))
+      .set("min_normal", shortest(min_normal(f)))
+      .set("min_positive", shortest(min_positive(f)))
+      .set("epsilon", shortest(epsilon(f)))
+      .set("emin", emin(f))
+      .set("emax", emax(f))
+      .set("finite_codes", finite_code_count(f))
+      .set("has_inf", has_inf(f))
+      .set("has_nan", has_nan(f))
+      .set("has_negative_zero", has_negative_zero(f))
+      .set("has_subnormals", has_subnormals(f))
+      .set("nan_code", optional_code(nan_code(f), bits))
+      .set("pos_inf_code", optional_code(positive_inf_code(f), bits))
+      .set("neg_inf_code", optional_code(negative_inf_code(f), bits))
+      .set("source", source)
+      .set("note", variant_note(f));
+}
+
+std::vector<Binade> binades(const Format& f) {
+  const std::uint32_t top = max_magnitude_code(f);
+  // The smallest magnitude code whose value is >= a, or top + 1.
+  auto ceil_code = [&](double a) -> std::uint64_t {
+    const auto fl = floor_magnitude(f, a);
+    if (!fl) return 0;
+    return magnitude_value(f, *fl) == a ? *fl : std::uint64_t{*fl} + 1;
+  };
+  std::vector<Binade> out;
+  for (int k = std::ilogb(min_positive(f)); k <= emax(f); ++k) {
+    const std::uint64_t first = ceil_code(std::ldexp(1.0, k));
+    const std::uint64_t end = ceil_code(std::ldexp(1.0, k + 1));
+    if (end <= first) continue;
+    Binade b;
+    b.exponent = k;
+    b.count = end - first;
+    const auto m = std::uint32_t(first);
+    b.spacing = m < top ? magnitude_value(f, m + 1) - magnitude_value(f, m)
+                        : magnitude_value(f, m) - magnitude_value(f, m - 1);
+    b.subnormal = classify(f, m) == ValueClass::subnormal;
+    out.push_back(b);
+  }
+  return out;
 }
 
 }  // namespace fp8emu

@@ -17,12 +17,11 @@
 namespace fp8emu::cli {
 
 double parse_value(const std::string& s) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size())
-    throw UsageError("invalid value '" + s + "': expected a number such as 3.3, 0x1p-7, inf or nan");
-  return v;  // Overflow to inf and underflow to 0 are the double's own rounding.
+  try {
+    return fp8emu::parse_value(s);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // Returns the number `s` for an option that takes only finite values; `rule` names the
@@ -53,20 +52,6 @@ std::uint64_t parse_unsigned(const std::string& s, const std::string& what, std:
 const char* const kVariantHelp =
     "\ne4m3 and e2m1 are the IEEE-like variants (with infinities; max 240 and 3). The OCP\n"
     "FP8 / MX formats that papers and hardware mean are e4m3fn (max 448) and e2m1fn (max 6).\n";
-
-// Returns a note when `f` is the IEEE-like variant eXmY of a catalog format eXmYfn (the
-// OCP one that papers mean), e.g. e4m3 (max 240) beside e4m3fn (max 448); else "".
-std::string variant_note(const Format& f) {
-  if (f.policy != Policy::ieee || !f.is_signed) return "";
-  const std::string base =
-      "e" + std::to_string(f.exponent_bits) + "m" + std::to_string(f.mantissa_bits);
-  for (const auto& e : catalog())
-    if (e.name == base + "fn" && e.format.bias == f.bias)
-      return "note: " + base + " is the IEEE-like variant (max " + shortest(max_finite(f)) +
-             ", with infinities); the OCP format is " + base + "fn (max " +
-             shortest(max_finite(e.format)) + ")";
-  return "";
-}
 
 // Parses a format argument; with `note`, prints variant_note to stderr.
 Format format_arg(const std::string& s, bool note) {

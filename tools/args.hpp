@@ -34,7 +34,7 @@ struct Args {
 Args parse_args(int argc, char** argv, const std::vector<std::string>& with_value,
                 const std::vector<std::string>& flags);
 
-/// Returns the number `s` (decimal or hex float, inf, nan); throws UsageError.
+/// Returns the number `s` as fp8emu::parse_value reads it; throws UsageError.
 double parse_value(const std::string& s);
 
 /// Returns the number `s` for an option that takes only finite values; `rule` names the
@@ -72,10 +72,6 @@ std::string stochastic_names();
 
 /// Printed after the help of every command that takes a format, and by formats.
 extern const char* const kVariantHelp;
-
-/// Returns a note when `f` is the IEEE-like variant eXmY of a catalog format eXmYfn (the
-/// OCP one that papers mean), e.g. e4m3 (max 240) beside e4m3fn (max 448); else "".
-std::string variant_note(const Format& f);
 
 /// Parses a format argument; with `note`, prints variant_note to stderr.
 Format format_arg(const std::string& s, bool note = true);

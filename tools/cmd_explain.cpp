@@ -17,12 +17,14 @@ std::string explain_help() {
     sat += std::string(sat.empty() ? "" : ",\n                      ") + std::string(e.name) +
            (e.value == Saturation::finite ? " (default: " : " (") + std::string(e.description) + ")";
   return "usage: fp8emu explain FORMAT VALUE [options]\n"
-         "       fp8emu explain FORMAT --code CODE\n"
+         "       fp8emu explain FORMAT --code CODE [--json]\n"
          "\n"
          "Encodes VALUE (a decimal or hex float such as 3.3, -1e-3, 0x1.8p-7, inf, nan)\n"
          "in FORMAT and shows the sign, exponent and mantissa fields, the decoded value,\n"
          "the two neighbouring values of the format, the error in ulps, and whether the\n"
-         "result overflowed (saturated) or underflowed. With --code, shows one code.\n"
+         "result overflowed (saturated) or underflowed. A stochastic rounding also shows\n"
+         "for how many of the 2^N random values the result rounds away from zero.\n"
+         "With --code, shows one code.\n"
          "\n"
          "options:\n"
          "  --rounding MODE     " + option_help(Rounding::nearest_even) + "\n"
@@ -33,7 +35,9 @@ std::string explain_help() {
          "  --nan MODE          " + option_help(NanEncoding::canonical, " or ") + " (" +
          std::string(option_entry(NanEncoding::nvidia).description) + ")\n"
          "  --daz, --ftz        flush subnormal inputs / results to zero\n"
-         "  --code CODE         explain a code (decimal or 0x hex) instead of a value\n";
+         "  --code CODE         explain a code (decimal or 0x hex) instead of a value\n"
+         "  --json              print the same facts as JSON (numbers as the text shows\n"
+         "                      them, the text itself as member \"text\")\n";
 }
 
 }  // namespace
@@ -41,9 +45,10 @@ std::string explain_help() {
 int cmd_explain(int argc, char** argv) {
   Args a = parse_args(argc, argv,
                       {"--rounding", "--saturation", "--sr-bits", "--random", "--nan", "--code"},
-                      {"--daz", "--ftz", "--help"});
+                      {"--daz", "--ftz", "--json", "--help"});
   if (a.opt.count("--help")) return std::cout << explain_help() << kVariantHelp, 0;
   const bool by_code = a.opt.count("--code") > 0;
+  const bool json = a.opt.count("--json") > 0;
   if (a.pos.size() != (by_code ? 1u : 2u))
     throw UsageError(by_code ? "usage: fp8emu explain FORMAT --code CODE"
                              : "usage: fp8emu explain FORMAT VALUE [options]");
@@ -53,12 +58,8 @@ int cmd_explain(int argc, char** argv) {
     const int b = total_bits(f);
     const std::uint64_t max = b >= 32 ? 0xFFFFFFFFull : (1ull << b) - 1;
     const auto code = std::uint32_t(parse_unsigned(a.opt["--code"], "code", max));
-    const CodeFields c = fields(f, code);
-    std::cout << "format      " << format_name(f) << "\n"
-              << "code        " << hex_code(code, b) << " = " << field_bits(f, code) << "  ("
-              << class_name(c.value_class) << ")\n"
-              << "value       " << shortest(c.value) << "\n"
-              << (note.empty() ? "" : note + "\n");
+    if (json) return std::cout << code_json(f, code).dump(), 0;
+    std::cout << code_text(f, code) << (note.empty() ? "" : note + "\n");
     return 0;
   }
   const ConvertOptions o = convert_options(a);
@@ -70,7 +71,9 @@ int cmd_explain(int argc, char** argv) {
     random = std::uint32_t(parse_unsigned(a.opt["--random"], "--random", max));
   }
   const double x = parse_value(a.pos[1]);
-  std::cout << to_text(explain(f, x, o, random)) << (note.empty() ? "" : note + "\n");
+  const Explanation e = explain(f, x, o, random);
+  if (json) return std::cout << to_json(e).dump(), 0;
+  std::cout << to_text(e) << (note.empty() ? "" : note + "\n");
   return 0;
 }
 

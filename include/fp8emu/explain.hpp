@@ -5,9 +5,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fp8emu/convert.hpp"
 #include "fp8emu/format.hpp"
+#include "fp8emu/json.hpp"
 
 namespace fp8emu {
 
@@ -21,6 +23,13 @@ struct CodeFields {
   double value = 0;  ///< Exact value (NaN and inf included).
 };
 
+/// Counts how many of the 2^bits random values of a stochastic rounding move a value up
+/// (away from zero, to the neighbour of larger magnitude) instead of truncating it.
+struct StochasticOdds {
+  std::uint64_t up = 0;  ///< How many random values R in [0, 2^bits) round up.
+  int bits = 0;          ///< N, the number of random bits.
+};
+
 /// Describes how one input was converted.
 struct Explanation {
   Format format;
@@ -32,6 +41,10 @@ struct Explanation {
   std::optional<CodeFields> above;  ///< Smallest finite value >= input, when one exists.
   double ulp = 0;                   ///< Gap between the input's neighbours (0 if non-finite).
   double error = 0;                 ///< result - input, when both are finite.
+  std::uint32_t random = 0;         ///< The random value R of a stochastic rounding.
+  /// For a stochastic rounding of a finite input that is not exact: how many of the random
+  /// values round up (a probability of up / 2^bits). Empty otherwise.
+  std::optional<StochasticOdds> odds;
 };
 
 /// Returns the fields of `code` in `f`; throws std::out_of_range for a code too wide.
@@ -62,5 +75,42 @@ std::string status_text(const Explanation& e);
 
 /// Returns a multi-line, human-readable account of `e`.
 std::string to_text(const Explanation& e);
+
+/// Returns the number `text` as `fp8emu explain` reads it: a decimal or hexadecimal float
+/// ("3.3", "-1e-3", "0x1.8p-7", "inf", "nan"), the whole text, rounded to the nearest double
+/// (overflow gives inf). Throws std::invalid_argument with the message the tool prints.
+double parse_value(std::string_view text);
+
+/// Returns a note when `f` is the IEEE-like variant eXmY of a catalog format eXmYfn (the OCP
+/// format papers mean), such as e4m3 (max 240, with infinities) beside e4m3fn (max 448);
+/// otherwise "".
+std::string variant_note(const Format& f);
+
+/// Returns `e` as JSON: the same facts as to_text(), every number as the text to_text()
+/// prints (a string), and the text itself as member "text" (the browser explorer shows
+/// these, and `fp8emu explain --json` prints them).
+json::Value to_json(const Explanation& e);
+
+/// Returns the account of one code that `fp8emu explain FORMAT --code CODE` prints: the
+/// format, the code with its fields and class, and its value.
+std::string code_text(const Format& f, std::uint32_t code);
+
+/// Returns one code of `f` as JSON: code, hex, bits, class, sign, exponent and mantissa
+/// fields, value (as shortest() writes it), and the text `fp8emu explain --code` prints.
+json::Value code_json(const Format& f, std::uint32_t code);
+
+/// Returns the properties of `f` that `fp8emu formats` lists, as JSON (values as text).
+json::Value format_json(const Format& f);
+
+/// Describes the positive finite values of a format in one binade [2^exponent, 2^(exponent+1)).
+struct Binade {
+  int exponent = 0;
+  std::uint64_t count = 0;  ///< How many values of the format lie in the binade.
+  double spacing = 0;       ///< The gap between neighbouring values there.
+  bool subnormal = false;   ///< The values there are subnormal.
+};
+
+/// Returns every binade that holds a positive finite value of `f`, lowest first.
+std::vector<Binade> binades(const Format& f);
 
 }  // namespace fp8emu
