@@ -62,8 +62,8 @@ std::string plot_help() {
          "              with more than " +
          std::to_string(kMaxEnumerated) +
          " positive values: the first and last value of\n"
-         "              each binade (the spacing is constant within a binade, so the\n"
-         "              curve between them is the same straight line).\n"
+         "              each binade (the gap is the same within a binade, so on log axes\n"
+         "              the curve between them is a straight line).\n"
          "  error       FORMAT (one): the rounding error of each x sampled over --range,\n"
          "              under each --rounding mode.\n"
          "\n"
@@ -78,10 +78,11 @@ std::string plot_help() {
          "options of error:\n"
          "  --range LO:HI         the inputs, LO < HI within the finite range of FORMAT\n"
          "                        (default 0:max, e.g. 0:448 for e4m3fn)\n"
-         "  --rounding R,...      the rounding modes, one curve each (default rne): " +
+         "  --rounding R,...      the rounding modes, one curve each (default rne):\n"
+         "                        " +
          deterministic +
-         ";\n"
-         "                        the stochastic modes (" +
+         "; the stochastic\n"
+         "                        modes (" +
          stochastic_names() +
          ") are random, not a function of x\n"
          "  --units relative|ulp  relative (default): (result - x) / x, x = 0 left out;\n"
@@ -89,7 +90,8 @@ std::string plot_help() {
          "                        (the gap between the neighbours of x)\n"
          "  --samples N           the number of inputs, 2.." +
          std::to_string(kMaxSamples) + " (default " + std::to_string(kDefaultSamples) +
-         "), evenly spaced\n"
+         "), evenly\n"
+         "                        spaced\n"
          "  --log                 evenly spaced on a log axis instead (needs LO > 0)\n"
          "\n"
          "Exit status: 0 when OUT is written, 2 on bad usage or bad input, 1 when gnuplot is\n"
@@ -126,14 +128,19 @@ std::string log2_tics(const char* axis, int lo, int hi) {
   return s + ")\n";
 }
 
-// The gnuplot terminal for OUT's extension; throws UsageError for another one.
-std::string terminal_for(const std::string& out, int width, int height, std::string& ext) {
+// The extension of OUT, ".png" or ".svg"; throws UsageError for another one.
+std::string picture_type(const std::string& out) {
   const std::string e = fs::path(out).extension().string();
+  if (e != ".png" && e != ".svg")
+    throw UsageError("-o " + out + ": the picture must be a .png or .svg file (by its extension)");
+  return e;
+}
+
+// The gnuplot terminal of a picture of type `ext` (picture_type).
+std::string terminal(const std::string& ext, int width, int height) {
   const std::string size = " size " + std::to_string(width) + "," + std::to_string(height);
-  ext = e;
-  if (e == ".png") return "set terminal pngcairo" + size + " enhanced font 'Sans,10'\n";
-  if (e == ".svg") return "set terminal svg" + size + " enhanced font 'Sans,10' background '#ffffff'\n";
-  throw UsageError("-o " + out + ": the picture must be a .png or .svg file (by its extension)");
+  if (ext == ".png") return "set terminal pngcairo" + size + " enhanced font 'Sans,10'\n";
+  return "set terminal svg" + size + " enhanced font 'Sans,10' background '#ffffff'\n";
 }
 
 // The positive finite magnitude codes of `f`, smallest value first: 0..max, less zero.
@@ -451,10 +458,10 @@ int cmd_plot(int argc, char** argv) {
       if (a.opt.count(o)) throw UsageError(std::string(o) + " is an option of plot error, not of plot " + kind);
   if (!a.opt.count("--output")) throw UsageError("plot needs -o OUT.png or -o OUT.svg");
   const std::string out = a.opt["--output"];
+  const std::string ext = picture_type(out);
   std::vector<Format> formats;
   for (const std::string& n : names) formats.push_back(format_arg(n));
-  std::string ext;
-  const int width = 960;
+  constexpr int kWidth = 960;
   std::string title;
   if (a.opt.count("--title")) title = a.opt["--title"];
   auto list = [&] {
@@ -474,7 +481,6 @@ int cmd_plot(int argc, char** argv) {
     d = error_plot(formats[0], s,
                    title.empty() ? "The rounding error of " + list() + " (" + modes + ")" : title);
   }
-  const std::string terminal = terminal_for(out, width, d.height, ext);
   // The data directory: --data DIR, kept, or a temporary one.
   std::optional<TemporaryDirectory> temporary;
   std::string dir;
@@ -489,16 +495,20 @@ int cmd_plot(int argc, char** argv) {
   const std::string picture = "plot" + ext;
   for (const auto& [name, text] : d.files) write_file((fs::path(dir) / name).string(), text);
   write_file((fs::path(dir) / "plot.gp").string(),
-             "# fp8emu plot " + kind + ": gnuplot plot.gp draws " + picture + ".tmp\n" + terminal +
+             "# fp8emu plot " + kind + ": gnuplot plot.gp draws " + picture + ".tmp\n" +
+                 terminal(ext, kWidth, d.height) +
                  "set output " + quoted(picture + ".tmp") + "\n" + d.script);
   const std::string why = run_gnuplot(dir, "plot.gp", {picture});
   if (!why.empty()) {
     std::cerr << "fp8emu: error: " << why << "\n";
     return 1;
   }
-  std::ifstream in(fs::path(dir) / picture, std::ios::binary);
+  // The picture reaches OUT whole, through the one writer.
+  const std::string drawn = (fs::path(dir) / picture).string();
+  std::ifstream in(drawn, std::ios::binary);
+  if (!in) throw FileError("cannot read the picture " + drawn);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) throw FileError("cannot read the picture " + (fs::path(dir) / picture).string());
+  if (in.bad()) throw FileError("cannot read the picture " + drawn);
   write_file(out, bytes);
   return 0;
 }
