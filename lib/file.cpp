@@ -1,8 +1,9 @@
-// fp8emu: the output writer (see file.hpp for what it guarantees).
+// fp8emu: the output writer and the gnuplot runner (see file.hpp for what they guarantee).
 #include "fp8emu/file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace fp8emu {
 namespace {
@@ -133,6 +137,90 @@ void write_file(const std::string& path, std::span<const std::uint8_t> bytes) {
 void write_file(const std::string& path, std::string_view text) {
   write_file(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
                                                  text.size()));
+}
+
+namespace {
+
+// The last line of `path` that is not blank, without its newline ("" if none).
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r^") != std::string::npos) last = line;
+  return last;
+}
+
+// Runs `gnuplot script` in `dir`, stdin from /dev/null, stdout and stderr to `log`;
+// returns its wait status, or -1 with `why` set when it could not be started.
+int spawn_gnuplot(const std::string& dir, const std::string& script, const std::string& log,
+                  std::string& why) {
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (out < 0) return why = "cannot write " + log + ": " + std::strerror(errno), -1;
+  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    ::close(out);
+    return why = std::string("cannot open /dev/null: ") + std::strerror(errno), -1;
+  }
+  // Everything the child needs is ready before fork: after it, a threaded parent's child
+  // may only make async-signal-safe calls (chdir, dup2, exec, write, _exit).
+  const char* const argv[] = {"gnuplot", script.c_str(), nullptr};
+  const char* const where = dir.c_str();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    static constexpr char kNoDir[] = "fp8emu: cannot enter the plot directory\n";
+    static constexpr char kNoGnuplot[] = "fp8emu: cannot run gnuplot\n";
+    if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(126);
+    if (::chdir(where) != 0) {
+      [[maybe_unused]] const auto w = ::write(2, kNoDir, sizeof kNoDir - 1);
+      ::_exit(126);
+    }
+    ::execvp("gnuplot", const_cast<char* const*>(argv));
+    [[maybe_unused]] const auto w = ::write(2, kNoGnuplot, sizeof kNoGnuplot - 1);
+    ::_exit(127);
+  }
+  const int fork_error = errno;
+  ::close(in);
+  ::close(out);
+  if (pid < 0) return why = std::string("cannot start gnuplot: ") + std::strerror(fork_error), -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return why = std::string("cannot wait for gnuplot: ") + std::strerror(errno), -1;
+  return status;
+}
+
+}  // namespace
+
+std::string run_gnuplot(const std::string& dir, const std::string& script,
+                        const std::vector<std::string>& outputs, bool* finished) {
+  namespace fs = std::filesystem;
+  if (finished) *finished = false;
+  const std::string log = (fs::path(dir) / "gnuplot.log").string();
+  std::string why;
+  const int status = spawn_gnuplot(dir, script, log, why);
+  if (status == -1) return why;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    return "gnuplot is not installed or not on PATH (Debian: apt-get install gnuplot-nox)";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string how = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                              : "signal " + std::to_string(WTERMSIG(status));
+    const std::string said = last_line(log);
+    return "gnuplot failed on " + script + " (" + how + ")" + (said.empty() ? "" : ": " + said) +
+           "; its messages are in " + log;
+  }
+  if (finished) *finished = true;
+  // gnuplot writes NAME.tmp; its bytes reach NAME through the same writer as every output.
+  std::error_code ec;
+  for (const std::string& name : outputs) {
+    const fs::path drawn = fs::path(dir) / (name + ".tmp");
+    std::ifstream in(drawn, std::ios::binary);
+    if (!in) return "gnuplot wrote no " + drawn.string() + "; see gnuplot.log";
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return "cannot read " + drawn.string() + " from gnuplot";
+    write_file((fs::path(dir) / name).string(), bytes);
+    fs::remove(drawn, ec);
+  }
+  fs::remove(log, ec);
+  return "";
 }
 
 }  // namespace fp8emu

@@ -13,5 +13,6 @@ int cmd_dequantize(int argc, char** argv);
 int cmd_gemm(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_arith(int argc, char** argv);
+int cmd_plot(int argc, char** argv);
 
 }  // namespace fp8emu::cli

@@ -8,10 +8,12 @@
 //   fp8emu gemm --a A.npy --b B.npy [options] OUT.npy
 //   fp8emu compare --format F --expected E.npy --actual A.npy [options]
 //   fp8emu arith OP --format F --a A.npy [--b B.npy] [--c C.npy] [options] OUT.npy
+//   fp8emu plot KIND FORMAT... -o OUT.png|OUT.svg [options]
 //   fp8emu --version
 //
 // Exit status: 0 on success, 2 on bad usage or bad input (with a message on stderr);
-// compare exits 1 when some element differs beyond the tolerance.
+// compare exits 1 when some element differs beyond the tolerance, plot when gnuplot is
+// missing or fails.
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -43,7 +45,8 @@ constexpr const char* kMainHelp =
     "  dequantize  decode a .npy array of codes to float32 or float64\n"
     "  gemm        multiply two .npy matrices in emulated precision (accumulation presets)\n"
     "  compare     compare a kernel's output with the expected one, in ulps of a format\n"
-    "  arith       add, sub, mul, div, fma or sqrt on .npy arrays of codes, rounded once\n";
+    "  arith       add, sub, mul, div, fma or sqrt on .npy arrays of codes, rounded once\n"
+    "  plot        draw a format's values, spacing or rounding error (PNG or SVG, by gnuplot)\n";
 
 }  // namespace
 
@@ -69,8 +72,9 @@ int main(int argc, char** argv) {
     if (cmd == "gemm") return cmd_gemm(argc - 2, argv + 2);
     if (cmd == "compare") return cmd_compare(argc - 2, argv + 2);
     if (cmd == "arith") return cmd_arith(argc - 2, argv + 2);
+    if (cmd == "plot") return cmd_plot(argc - 2, argv + 2);
     throw UsageError("unknown command '" + cmd +
-                     "' (formats, explain, table, quantize, dequantize, gemm, compare, arith; see fp8emu --help)");
+                     "' (formats, explain, table, quantize, dequantize, gemm, compare, arith, plot; see fp8emu --help)");
   } catch (const UsageError& e) {
     std::cerr << "fp8emu: error: " << e.what() << "\n";
     return 2;

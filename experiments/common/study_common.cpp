@@ -15,10 +15,9 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <iterator>
+#include <sstream>
 
 #include "fp8emu/file.hpp"
 #include "fp8sim/dataset.hpp"
@@ -330,22 +329,13 @@ std::string smoothed_mean_dat(const std::vector<const std::vector<double>*>& cur
 
 std::string run_gnuplot(const std::string& dir, bool plots, const std::vector<std::string>& pngs) {
   if (!plots) return "plots skipped (--no-plots); plots.gp and plot-data/ are written";
-  const std::string cmd = "cd '" + dir + "' && gnuplot plots.gp 2> gnuplot.log";
-  if (dir.find('\'') != std::string::npos || std::system(cmd.c_str()) != 0)
+  bool finished = false;
+  const std::string why = fp8emu::run_gnuplot(dir, "plots.gp", pngs, &finished);
+  // A study's report says what its reader can do when gnuplot did not finish: install it,
+  // read the log, or draw the plots from what is written.
+  if (!finished)
     return "gnuplot failed or is missing (apt-get install gnuplot-nox); see gnuplot.log; plots.gp and plot-data/ are written";
-  // gnuplot writes PNG.tmp; its bytes reach PNG through the same writer as every output.
-  std::error_code ec;
-  for (const std::string& png : pngs) {
-    const fs::path drawn = fs::path(dir) / (png + ".tmp");
-    std::ifstream in(drawn, std::ios::binary);
-    if (!in) return "gnuplot wrote no " + drawn.string() + "; see gnuplot.log";
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) return "cannot read " + drawn.string() + " from gnuplot";
-    write_file((fs::path(dir) / png).string(), bytes);
-    fs::remove(drawn, ec);
-  }
-  fs::remove(fs::path(dir) / "gnuplot.log", ec);
-  return "";
+  return why;
 }
 
 int run_main(const char* program, const std::function<int()>& body) {

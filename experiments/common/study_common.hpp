@@ -270,8 +270,8 @@ std::string smoothed_mean_dat(const std::vector<const std::vector<double>*>& cur
                               const std::string& header);
 
 /// Runs `gnuplot plots.gp` in `dir` (plots.gp written already) and moves each of `pngs`
-/// (drawn as PNG.tmp) into place with write_file. Returns "" or why the plots are missing.
-/// With plots false, only says that they were skipped.
+/// (drawn as PNG.tmp) into place, through fp8emu::run_gnuplot. Returns "" or why the plots
+/// are missing, in the studies' words. With plots false, only says that they were skipped.
 std::string run_gnuplot(const std::string& dir, bool plots, const std::vector<std::string>& pngs);
 
 /// main() of a study program: runs `body`; a UsageError, RecipeError or DataError prints

@@ -1,5 +1,5 @@
 // fp8emu: the one writer of output files (.npy arrays, JSON and CSV reports, markdown,
-// plot data, checkpoints), POSIX only.
+// plot data, checkpoints), and the gnuplot runner whose pictures it writes; POSIX only.
 //
 // write_file(path, bytes) guarantees, at its edges:
 //  - A target that exists and is not a regular file (a directory, a FIFO, a device such
@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fp8emu {
 
@@ -37,5 +38,16 @@ class FileError : public std::runtime_error {
 void write_file(const std::string& path, std::span<const std::uint8_t> bytes);
 /// Writes `text` to `path` as described above; throws FileError.
 void write_file(const std::string& path, std::string_view text);
+
+/// Runs `gnuplot SCRIPT` in the directory `dir` (the script written there already), its
+/// output and messages going to DIR/gnuplot.log, then moves each of `outputs` (names
+/// relative to `dir`, drawn by the script as NAME.tmp) into place with write_file, so that
+/// a picture is replaced whole or not at all. Returns "" when every output is in place
+/// (the log is then removed), else why one is missing: gnuplot not found, its exit status
+/// and last message, or an output it did not draw (the log is kept). `finished`, when
+/// given, is set to whether gnuplot ran and exited with status 0. Throws FileError when
+/// a drawn picture cannot be written.
+std::string run_gnuplot(const std::string& dir, const std::string& script,
+                        const std::vector<std::string>& outputs, bool* finished = nullptr);
 
 }  // namespace fp8emu
