@@ -73,15 +73,20 @@ for spelling in spellings:
         pos = sorted({float(r["value"]) for r in rows if r["class"] in ("normal", "subnormal", "zero")
                       and float(r["value"]) >= 0})
         if n > 256:  # a 16-bit format: the values near the ends and a stride through the rest
-            pos = pos[:40] + pos[40:-40:331] + pos[-40:]
-        vals = []
+            pos = pos[:24] + pos[24:-24:1021] + pos[-24:]
+        vals, near = [], []
         for a, b in zip(pos, pos[1:]):
             m = (a + b) / 2  # exact: at most 12 significant bits
-            vals += [a, m, math.nextafter(m, -math.inf), math.nextafter(m, math.inf)]
+            vals += [a, m]
+            near += [math.nextafter(m, -math.inf), math.nextafter(m, math.inf)]
         top = pos[-1]
         vals += [top, top * 1.5, top * 2, top * 1e10, 1e300, pos[1] / 2, pos[1] / 4,
                  pos[1] / 3, 1e-300, 5e-324, 0.0, -0.0, float("inf"), float("nan")]
         vals += [-v for v in vals[:: 3 if n <= 256 else 1]]
+        # The doubles next to the ties decide the nearest modes only.
+        for v in near:
+            for mode in ("rne", "rna"):
+                emit("explain", spelling, v.hex(), mode, "finite", "canonical", 0, 0, 0, 0)
     for v in vals:
         values_total += 1
         x = v.hex() if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
