@@ -27,6 +27,7 @@ Protocol reference: https://chromedevtools.github.io/devtools-protocol/
 """
 import argparse
 import atexit
+import base64
 import contextlib
 import ctypes
 import fcntl
@@ -98,6 +99,8 @@ _PUNCTUATION = {
     "\\": ("Backslash", 220), ";": ("Semicolon", 186), "'": ("Quote", 222), ",": ("Comma", 188),
     ".": ("Period", 190), "/": ("Slash", 191), "`": ("Backquote", 192),
 }
+# Characters typed with Shift, by the unshifted key they share a code with.
+_SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', '`1234567890-=[]\\;\',./'))
 
 
 def _key_definition(name):
@@ -105,13 +108,16 @@ def _key_definition(name):
     if name in _KEYS:
         return _KEYS[name]
     if len(name) != 1:
-        raise BrowserError(f"press: unknown key {name!r} (known: {', '.join(sorted(_KEYS))}, "
+        raise BrowserError(f"press: unknown key {name!r} (known: {', '.join(sorted(set(_KEYS) - {' '}))}, "
                            "or one character)")
     if name.isascii() and name.isalpha():
         return (name, "Key" + name.upper(), ord(name.upper()), name)
     if name.isascii() and name.isdigit():
         return (name, "Digit" + name, ord(name), name)
-    code, vk = _PUNCTUATION.get(name, ("", 0))
+    base = _SHIFTED.get(name, name)
+    if base.isdigit():
+        return (name, "Digit" + base, ord(base), name)
+    code, vk = _PUNCTUATION.get(base, ("", 0))
     return (name, code, vk, name)
 
 
@@ -194,7 +200,6 @@ class Browser:
         self.executable, self.width, self.height, self.timeout = executable, width, height, timeout
         self._next_id = 0
         self._sessions = {}  # sessionId -> Page
-        self._browser_events = []
         self._closed = False
         self._proc = None
         self._pipe = None
@@ -306,7 +311,6 @@ class Browser:
             page = self._sessions.pop(event["params"].get("sessionId"), None)
             if page is not None:
                 page._detached = "the page was detached from the browser"
-        self._browser_events = (self._browser_events + [event])[-100:]
 
     def command(self, method, params=None, session_id=None, timeout=None):
         """Sends one command and returns its result; events that arrive meanwhile are dispatched."""
@@ -519,7 +523,9 @@ class Page:
         if "Shift" in mods and len(key_name) == 1:
             key_name = text = key_name.upper()
         if {"Control", "Alt", "Meta"} & set(mods):
-            text = ""  # a shortcut types nothing
+            text = ""  # a shortcut types nothing, and its letter is the unshifted one ("Control+A" is key "a")
+            if "Shift" not in mods and len(key_name) == 1:
+                key_name = key_name.lower()
         bits = 0
         for m in mods:
             bit, k, c, v = _MODIFIERS[m]
@@ -581,7 +587,6 @@ class Page:
             params.update(captureBeyondViewport=True,
                           clip={"x": 0, "y": 0, "width": max(1, size.get("width", 1)),
                                 "height": max(1, size.get("height", 1)), "scale": 1})
-        import base64
         data = base64.b64decode(self.command("Page.captureScreenshot", params)["data"])
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".screenshot-", suffix=".png")
@@ -687,6 +692,23 @@ def self_test(artifacts=None):
         if actual != wanted:
             raise AssertionError(f"{what}: got {actual!r}, expected {wanted!r}")
         return f"{what} = {actual!r}"
+
+    def framing():
+        # Messages split across reads and several in one read, through a real pipe.
+        r, w = os.pipe()
+        pipe = _Pipe(-1, r)
+        messages = [{"id": i, "result": {"text": "é\u0000" * i}} for i in range(1, 6)]
+        data = b"".join(json.dumps(m).encode() + b"\0" for m in messages)
+        got = []
+        for start, size in ((0, 1), (1, 7), (8, len(data) // 2), (8 + len(data) // 2, len(data))):
+            os.write(w, data[start:start + size])
+            while (m := pipe.receive(time.monotonic() + 0.05)) is not None:
+                got.append(m)
+        os.close(w)
+        os.close(r)
+        expect(got, messages, "messages read back")
+        return f"{len(got)} messages from 4 writes"
+    check("pipe framing", framing)
 
     with tempfile.TemporaryDirectory(prefix="fp8emu-cdp-test-") as tmp:
         out = artifacts or tmp
