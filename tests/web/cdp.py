@@ -14,9 +14,18 @@ every message for that page.
       page.click("#button")
       assert page.evaluate("document.querySelector('#count').textContent") == "1"
 
+Beyond the calls above: Page.goto(url, timeout=None) and Page.evaluate(js, timeout=None)
+take their own deadline; Page.command and Browser.command send any protocol command;
+Page.close closes the tab; serve_directory(path) serves a folder over HTTP on 127.0.0.1
+for pages that cannot work from file:// (WebAssembly fetched with fetch()). The levels of
+console_messages() are the console call's ("log", "warning", "error", ...) or the Log
+entry's; an uncaught exception is ("error", "Uncaught ..."), an alert ("dialog", text),
+accepted at once so that it blocks nothing.
+
 Every wait has a deadline (the launch timeout unless one is given); the browser and its
 children are killed and reaped at the end (context manager, atexit, and a parent-death
-signal should this process be killed outright), and its profile directory is removed.
+signal should this process be killed outright), and its profile directory is removed
+(all but that last step, which SIGKILL of this process leaves undone).
 Chromium's stderr goes to a file whose tail is part of every error about the browser.
 
 Self-check (exits 77 with "skipped: chromium not found" without a Chromium):
