@@ -15,7 +15,7 @@ JOBS=${JOBS:-$(nproc)}
 packages=(cmake g++ make libxsimd-dev libboost-dev libmpfr-dev libgmp-dev catch2 zlib1g-dev
           libbenchmark-dev libopenblas-dev python3-numpy clang libclang-rt-14-dev
           dataset-fashion-mnist gnuplot-nox bible-kjv python3-torch python3-dev python3-pybind11
-          python3-pytest libopenmpi-dev openmpi-bin)
+          python3-pytest libopenmpi-dev openmpi-bin emscripten chromium)
 
 install_missing() {
   local missing=()
