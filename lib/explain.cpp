@@ -2,6 +2,7 @@
 #include "fp8emu/explain.hpp"
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -102,6 +103,7 @@ Decimal nearest(double a, int n) {
 // agrees with rounding a (the boundaries, n-digit decimals and their midpoints, have
 // r's digits, and rounding is monotone) except where r is a midpoint; there, ask printf.
 Decimal nearest(double a, int n, const Decimal& r) {
+  if (n == r.length) return r;
   const std::uint64_t q = pow10(r.length - n), rem = r.digits % q;
   if (rem == q / 2) return nearest(a, n);
   Decimal d{r.digits / q, n, r.exponent + (r.length - n)};
@@ -116,13 +118,13 @@ Decimal nearest(double a, int n, const Decimal& r) {
 // wider above than below: at a power of two above the smallest normal.
 template <class T>
 std::optional<Decimal> digits_of(T a, int n, const Decimal& r) {
-  const Decimal d = n == r.length ? r : nearest(double(a), n, r);
+  const Decimal d = nearest(double(a), n, r);
   const T y = read<T>(d);
   if (y == a) return d;
   int e2 = 0;
   if (y > a || std::frexp(a, &e2) != T(0.5) || a <= std::numeric_limits<T>::min())
     return std::nullopt;
-  Decimal up = d;  // Below a, as y < a and rounding is monotone.
+  Decimal up = d;  // d is below a (y < a, and rounding is monotone): the next one up.
   if (++up.digits == pow10(n)) up.digits = pow10(n - 1), ++up.exponent;
   if (read<T>(up) == a) return up;
   return std::nullopt;
@@ -134,6 +136,9 @@ std::string shortest_portable_of(T x) {
   const bool neg = std::signbit(x);
   if (x == 0) return neg ? "-0" : "0";
   const T a = std::fabs(x);
+  // strtod and strtof set errno on the texts of subnormals: errno is left as to_chars
+  // leaves it.
+  const int saved_errno = errno;
   // max_digits10 digits always read back. If an n-digit decimal reads back, so does an
   // (n + 1)-digit one (the same with a zero appended), so the fewest digits are found by
   // bisection.
@@ -173,6 +178,7 @@ std::string shortest_portable_of(T x) {
   } else {
     s += digits.substr(0, std::size_t(n + p)) + "." + digits.substr(std::size_t(n + p));
   }
+  errno = saved_errno;
   return s;
 }
 }  // namespace

@@ -5,6 +5,7 @@
 // in shortest_inputs.hpp. The examples' texts are what libstdc++ 12's to_chars prints.
 #include <catch2/catch.hpp>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -102,6 +103,11 @@ TEST_CASE("shortest: the portable text of examples, as libstdc++'s to_chars", "[
     CHECK(shortest_portable(x) == text);
     CHECK(fp8emu::shortest(x) == text);
   }
+  // strtod and strtof set errno on the texts of subnormals; to_chars leaves errno alone.
+  errno = 0;
+  CHECK(shortest_portable(L::denorm_min()) == "5e-324");
+  CHECK(shortest_portable(F::denorm_min() * 3) == "4e-45");
+  CHECK(errno == 0);
 }
 
 TEST_CASE("shortest: portable float text equals to_chars", "[shortest]") {
