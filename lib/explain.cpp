@@ -2,10 +2,14 @@
 #include "fp8emu/explain.hpp"
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 namespace fp8emu {
 namespace {
@@ -51,13 +55,153 @@ std::string_view class_name(ValueClass c) {
 }
 
 namespace {
+// The spelling of a NaN or an infinity, or "" for a finite x.
 template <class T>
-std::string shortest_of(T x) {
+std::string special_text(T x) {
   if (std::isnan(x)) return std::signbit(x) ? "-nan" : "nan";
   if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
+  return "";
+}
+
+// A decimal digits * 10^exponent with `length` significant digits.
+struct Decimal {
+  std::uint64_t digits = 0;
+  int length = 0;
+  int exponent = 0;
+};
+
+constexpr std::uint64_t pow10(int n) {
+  std::uint64_t p = 1;
+  while (n-- > 0) p *= 10;
+  return p;
+}
+
+// The T nearest to the decimal (strtod and strtof round correctly, in glibc and in musl,
+// which emscripten uses). The text has no decimal point, so no locale changes it.
+template <class T>
+T read(const Decimal& d) {
+  char buf[48];
+  char* p = std::to_chars(buf, buf + 24, d.digits).ptr;
+  *p++ = 'e';
+  *std::to_chars(p, buf + sizeof buf - 1, d.exponent).ptr = '\0';
+  if constexpr (std::is_same_v<T, float>)
+    return std::strtof(buf, nullptr);
+  else
+    return std::strtod(buf, nullptr);
+}
+
+// The n-digit decimal nearest to a (> 0, finite), ties to even: printf's %.{n-1}e.
+Decimal nearest(double a, int n) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*e", n - 1, a);
+  Decimal d{0, n, 0};
+  const char* c = buf;
+  for (; *c != 'e'; ++c)  // Digits only: the locale may change the decimal point.
+    if (*c >= '0' && *c <= '9') d.digits = d.digits * 10 + std::uint64_t(*c - '0');
+  d.exponent = int(std::strtol(c + 1, nullptr, 10)) - (n - 1);
+  return d;
+}
+
+// The n-digit decimal nearest to a, from r, a rounded to more digits: rounding r again
+// agrees with rounding a (the boundaries, n-digit decimals and their midpoints, have
+// r's digits, and rounding is monotone) except where r is a midpoint; there, ask printf.
+Decimal nearest(double a, int n, const Decimal& r) {
+  if (n == r.length) return r;
+  const std::uint64_t q = pow10(r.length - n), rem = r.digits % q;
+  if (rem == q / 2) return nearest(a, n);
+  Decimal d{r.digits / q, n, r.exponent + (r.length - n)};
+  if (rem > q / 2 && ++d.digits == pow10(n)) d.digits = pow10(n - 1), ++d.exponent;
+  return d;
+}
+
+// The n-digit decimal nearest to a (> 0, finite) that reads back as a, if one does.
+// When the nearest, printf's %.{n-1}e (ties to even, as to_chars resolves them), does
+// not, it lies outside a's rounding interval, and so does every n-digit decimal on the
+// same side or farther away; the one left is the next above a where the interval is
+// wider above than below: at a power of two above the smallest normal.
+template <class T>
+std::optional<Decimal> digits_of(T a, int n, const Decimal& r) {
+  const Decimal d = nearest(double(a), n, r);
+  const T y = read<T>(d);
+  if (y == a) return d;
+  int e2 = 0;
+  if (y > a || std::frexp(a, &e2) != T(0.5) || a <= std::numeric_limits<T>::min())
+    return std::nullopt;
+  Decimal up = d;  // d is below a (y < a, and rounding is monotone): the next one up.
+  if (++up.digits == pow10(n)) up.digits = pow10(n - 1), ++up.exponent;
+  if (read<T>(up) == a) return up;
+  return std::nullopt;
+}
+
+template <class T>
+std::string shortest_portable_of(T x) {
+  if (std::string s = special_text(x); !s.empty()) return s;
+  const bool neg = std::signbit(x);
+  if (x == 0) return neg ? "-0" : "0";
+  const T a = std::fabs(x);
+  // strtod and strtof set errno on the texts of subnormals: errno is left as to_chars
+  // leaves it.
+  const int saved_errno = errno;
+  // max_digits10 digits always read back. If an n-digit decimal reads back, so does an
+  // (n + 1)-digit one (the same with a zero appended), so the fewest digits are found by
+  // bisection.
+  const Decimal r = nearest(double(a), std::numeric_limits<T>::max_digits10);
+  int lo = 1, hi = r.length;
+  Decimal d = r;
+  while (lo < hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (auto m = digits_of(a, mid, r)) {
+      d = *m;
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  // The fewest digits have no trailing zero (else fewer would read back), so both
+  // spellings' lengths follow from the digits; to_chars takes the shorter, fixed on a tie.
+  const int n = d.length, p = d.exponent, e = p + n - 1;
+  const int sci_len = n + (n > 1) + 2 + (std::abs(e) >= 100 ? 3 : 2);
+  const int fixed_len = p >= 0 ? n + p : n <= -p ? 2 - p : n + 1;
+  const std::string digits = std::to_string(d.digits);
+  std::string s = neg ? "-" : "";
+  if (fixed_len > sci_len) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "e%c%02d", e < 0 ? '-' : '+', std::abs(e));
+    s += digits.substr(0, 1);
+    if (n > 1) s += "." + digits.substr(1);
+    s += buf;
+  } else if (p >= 0) {
+    // A whole number is spelled exactly, as printf's %.0f does (2^60 is
+    // 1152921504606846976), not as its shortest digits and zeros.
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.0f", double(a));
+    s += buf;
+  } else if (n <= -p) {
+    s += "0." + std::string(std::size_t(-p - n), '0') + digits;
+  } else {
+    s += digits.substr(0, std::size_t(n + p)) + "." + digits.substr(std::size_t(n + p));
+  }
+  errno = saved_errno;
+  return s;
+}
+}  // namespace
+
+namespace detail {
+std::string shortest_portable(double x) { return shortest_portable_of(x); }
+std::string shortest_portable(float x) { return shortest_portable_of(x); }
+}  // namespace detail
+
+namespace {
+template <class T>
+std::string shortest_of(T x) {
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+  if (std::string s = special_text(x); !s.empty()) return s;
   char buf[64];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, x);
   return std::string(buf, p);
+#else
+  return detail::shortest_portable(x);
+#endif
 }
 }  // namespace
 
@@ -90,7 +234,7 @@ Explanation explain(const Format& f, double x, const ConvertOptions& o,
   e.format = f;
   e.options = o;
   e.input = x;
-  const std::uint64_t b = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t b = detail::bit_cast<std::uint64_t>(x);
   const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
   e.status = detail::encode_status(f, x, sub, o, random_bits);
   e.result = fields(f, e.status.code);

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 
+#include "fp8emu/bit.hpp"
 #include "fp8emu/format.hpp"
 #include "fp8emu/options.hpp"
 
@@ -352,7 +353,7 @@ constexpr EncodeStatus encode_wide(const Fmt& f, bool negative, u128 sig, int ex
 template <class Fmt>
 constexpr EncodeStatus encode_status(const Fmt& f, double x, bool input_subnormal,
                                      const ConvertOptions& o, std::uint32_t random_bits) {
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t bits = detail::bit_cast<std::uint64_t>(x);
   bool negative = (bits >> 63) != 0;
   const int biased = int((bits >> 52) & 0x7FF);
   std::uint64_t sig = bits & ((std::uint64_t{1} << 52) - 1);
@@ -390,7 +391,7 @@ template <class Fmt>
 constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_subnormal,
                                             float scale, const ConvertOptions& o,
                                             std::uint32_t random_bits) {
-  const std::uint64_t bits = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t bits = detail::bit_cast<std::uint64_t>(x);
   const int biased = int((bits >> 52) & 0x7FF);
   const std::uint64_t mant = bits & ((std::uint64_t{1} << 52) - 1);
   // 1. A scale > 0 keeps NaN, infinities, zeros and flushed inputs as they are.
@@ -404,7 +405,7 @@ constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_s
   // 3. The exact product of the significands: at most 53 + 24 bits, in 128 bits.
   const std::uint64_t sx = biased == 0 ? mant : mant | (std::uint64_t{1} << 52);
   const int ex = biased == 0 ? -1074 : biased - 1075;
-  const std::uint32_t sbits = std::bit_cast<std::uint32_t>(scale);
+  const std::uint32_t sbits = detail::bit_cast<std::uint32_t>(scale);
   const int sb = int(sbits >> 23);
   const std::uint64_t ss = sb == 0 ? (sbits & 0x7FFFFF) : (sbits & 0x7FFFFF) | 0x800000;
   const int es = sb == 0 ? -149 : sb - 150;
@@ -419,7 +420,7 @@ constexpr EncodeStatus encode_scaled_status(const Fmt& f, double x, bool input_s
 template <class Fmt>
 constexpr std::uint32_t encode(const Fmt& f, double x, const ConvertOptions& o = {},
                                std::uint32_t random_bits = 0) {
-  const std::uint64_t b = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t b = detail::bit_cast<std::uint64_t>(x);
   const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
   return detail::encode_status(f, x, sub, o, random_bits).code;
 }
@@ -428,7 +429,7 @@ constexpr std::uint32_t encode(const Fmt& f, double x, const ConvertOptions& o =
 template <class Fmt>
 constexpr std::uint32_t encode(const Fmt& f, float x, const ConvertOptions& o = {},
                                std::uint32_t random_bits = 0) {
-  const std::uint32_t b = std::bit_cast<std::uint32_t>(x);
+  const std::uint32_t b = detail::bit_cast<std::uint32_t>(x);
   const bool sub = ((b >> 23) & 0xFF) == 0 && (b << 9) != 0;
   return detail::encode_status(f, double(x), sub, o, random_bits).code;
 }
@@ -441,7 +442,7 @@ constexpr std::uint32_t encode_scaled(const Fmt& f, double x, float scale,
                                       std::uint32_t random_bits = 0) {
   if (!(scale > 0.0f && scale <= std::numeric_limits<float>::max()))
     throw std::invalid_argument("the scale must be finite and greater than zero");
-  const std::uint64_t b = std::bit_cast<std::uint64_t>(x);
+  const std::uint64_t b = detail::bit_cast<std::uint64_t>(x);
   const bool sub = ((b >> 52) & 0x7FF) == 0 && (b << 12) != 0;
   return detail::encode_scaled_status(f, x, sub, scale, o, random_bits).code;
 }
@@ -527,7 +528,7 @@ inline std::uint32_t encode_bfloat16_bits(const Fmt& f, std::uint16_t b,
                                           std::uint32_t random_bits = 0) {
   const bool sub = (b & 0x7F80) == 0 && (b & 0x7F) != 0;
   // bfloat16 is the top half of a float32: widening is exact and keeps NaN signs.
-  const float x = std::bit_cast<float>(std::uint32_t{b} << 16);
+  const float x = detail::bit_cast<float>(std::uint32_t{b} << 16);
   return detail::encode_status(f, double(x), sub, o, random_bits).code;
 }
 

@@ -65,6 +65,18 @@ std::string shortest(double x);
 /// Returns the shortest decimal text that reads back as the float `x`.
 std::string shortest(float x);
 
+namespace detail {
+/// Returns what shortest(x) returns, computed with snprintf and strtod / strtof only:
+/// the fewest significant digits that read back as x (the nearest such on a tie), spelled
+/// as printf's %f or %e would, whichever is shorter (%f on a tie), as C++17
+/// std::to_chars(first, last, x) does. It exists for standard libraries without
+/// floating-point std::to_chars (libc++ 13, as in emscripten 3.1.6), where shortest()
+/// uses it, so that text there is the same, character for character.
+std::string shortest_portable(double x);
+/// The float counterpart of shortest_portable(double): digits that read back as a float.
+std::string shortest_portable(float x);
+}  // namespace detail
+
 /// Returns the name of class `c` (zero, subnormal, normal, inf, nan).
 std::string_view class_name(ValueClass c);
 
