@@ -385,6 +385,9 @@ double parse_value(std::string_view text) {
   if (s.empty() || end != s.c_str() + s.size())
     throw std::invalid_argument("invalid value '" + s +
                                 "': expected a number such as 3.3, 0x1p-7, inf or nan");
+  // A NaN takes the sign of its text: glibc's strtod keeps it, some C libraries (musl, in
+  // the WebAssembly build) return +NaN for "-nan".
+  if (std::isnan(v)) return std::copysign(v, s.find('-') != std::string::npos ? -1.0 : 1.0);
   return v;  // Overflow to inf and underflow to 0 are the double's own rounding.
 }
 
@@ -527,6 +530,7 @@ std::vector<Binade> binades(const Format& f) {
     b.exponent = k;
     b.count = end - first;
     const auto m = std::uint32_t(first);
+    b.first = m;
     b.spacing = m < top ? magnitude_value(f, m + 1) - magnitude_value(f, m)
                         : magnitude_value(f, m) - magnitude_value(f, m - 1);
     b.subnormal = classify(f, m) == ValueClass::subnormal;

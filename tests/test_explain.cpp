@@ -179,6 +179,9 @@ TEST_CASE("explain: values are read as the tool reads them; the IEEE-like varian
   CHECK(parse_value("0x1.8p-7") == 0x1.8p-7);
   CHECK(std::isinf(parse_value("-inf")));
   CHECK(std::isnan(parse_value("nan")));
+  CHECK(!std::signbit(parse_value("nan")));
+  CHECK(std::signbit(parse_value("-nan")));
+  CHECK(std::signbit(parse_value("-NAN")));
   CHECK(parse_value("1e999") == INFINITY);
   for (const char* bad : {"", "abc", "1.5x", "1 "})
     CHECK_THROWS_WITH(parse_value(bad), Catch::StartsWith("invalid value '"));

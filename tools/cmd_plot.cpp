@@ -148,29 +148,6 @@ std::uint64_t positive_count(const Format& f) {
   return std::uint64_t{max_magnitude_code(f)} + 1 - (has_zero(f) ? 1 : 0);
 }
 
-// One binade [2^k, 2^(k+1)) of a format: its first code and the number of codes in it,
-// counted from the codes that encode gives the powers of two (all of them exact).
-struct Binade {
-  int k = 0;
-  std::uint32_t first = 0;
-  std::uint64_t count = 0;
-  bool subnormal = false;
-};
-
-std::vector<Binade> binades(const Format& f) {
-  ConvertOptions rz;
-  rz.rounding = Rounding::toward_zero;
-  const int lo = std::ilogb(min_positive(f)), hi = emax(f);
-  std::vector<Binade> b;
-  for (int k = lo; k <= hi; ++k) {
-    const std::uint32_t first = encode(f, std::ldexp(1.0, k), rz);
-    const std::uint64_t end = k < hi ? std::uint64_t{encode(f, std::ldexp(1.0, k + 1), rz)}
-                                     : std::uint64_t{max_magnitude_code(f)} + 1;
-    b.push_back({k, first, end - first, classify(f, first) == ValueClass::subnormal});
-  }
-  return b;
-}
-
 // The colour of a value's mark: subnormals red, normal binades alternating blues.
 constexpr const char* kColour =
     "(int($3) == 1 ? 0xd62728 : (int($2) % 2 == 0 ? 0x1f77b4 : 0x17becf))";
@@ -239,8 +216,8 @@ Drawing numberline(const std::vector<Format>& formats, const std::string& title)
            << " positive finite values by binade [lo, hi), the last up to the largest value\n"
            << "# lo hi binade subnormal count\n";
       for (const Binade& b : binades(f)) {
-        const double top = std::min(std::ldexp(1.0, b.k + 1), max_finite(f));
-        data << shortest(std::ldexp(1.0, b.k)) << " " << shortest(top) << " " << b.k << " "
+        const double top = std::min(std::ldexp(1.0, b.exponent + 1), max_finite(f));
+        data << shortest(std::ldexp(1.0, b.exponent)) << " " << shortest(top) << " " << b.exponent << " "
              << (b.subnormal ? 1 : 0) << " " << b.count << "\n";
       }
       const std::string file = "binades-" + std::to_string(i + 1) + ".dat";

@@ -117,6 +117,7 @@ json::Value format_json(const Format& f);
 /// Describes the positive finite values of a format in one binade [2^exponent, 2^(exponent+1)).
 struct Binade {
   int exponent = 0;
+  std::uint32_t first = 0;  ///< The magnitude code of the binade's smallest value.
   std::uint64_t count = 0;  ///< How many values of the format lie in the binade.
   double spacing = 0;       ///< The gap between neighbouring values there.
   bool subnormal = false;   ///< The values there are subnormal.

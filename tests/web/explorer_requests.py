@@ -89,7 +89,8 @@ for spelling in spellings:
                 emit("explain", spelling, v.hex(), mode, "finite", "canonical", 0, 0, 0, 0)
     for v in vals:
         values_total += 1
-        x = v.hex() if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+        sign = "-" if math.copysign(1.0, v) < 0 else ""
+        x = v.hex() if math.isfinite(v) else sign + ("nan" if v != v else "inf")
         emit("explain_all", spelling, x, "finite", "canonical", 0, 0, 32, 12345)
         if abs(v) > (top if table is not None else 1e38) * 0.75 or not math.isfinite(v):
             for s in modes_sat[1:]:
