@@ -90,9 +90,10 @@ def explain_args(f, x, state):
 
 
 def state_hash(f, x, state, extra=None):
+    """The URL hash of a state, spelled as the page writes it back (so that it need not rewrite it)."""
     s = {**DEFAULTS, **state}
     parts = {"f": f, "x": x, "r": s["r"], "s": s["s"], "n": s["n"], "N": s["N"], "R": s["R"],
-             "daz": "1" if s["daz"] else "0", "ftz": "1" if s["ftz"] else "0"}
+             "daz": "1" if s["daz"] else "0", "ftz": "1" if s["ftz"] else "0", "cmp": "e4m3fn,e5m2,bfloat16"}
     parts.update(extra or {})
     return "#" + "&".join(f"{k}={urllib.parse.quote(str(v), safe=':,=')}" for k, v in parts.items())
 
@@ -139,9 +140,13 @@ class Explorer:
         self.page.wait_for(f"Number(document.body.dataset.renders || 0) > {before}", timeout=10)
 
     def open(self, h):
+        """Opens the state of hash `h` and waits for its render (polled inside the page)."""
         if self.page.evaluate("location.hash") == h:
             return
-        self.after(lambda: self.page.evaluate(f"location.hash = {json.dumps(h)}"))
+        self.page.evaluate("new Promise(done => { const before = Number(document.body.dataset.renders);"
+                           f" location.hash = {json.dumps(h)};"
+                           " const poll = () => Number(document.body.dataset.renders) > before ? done(true)"
+                           " : setTimeout(poll, 2); poll(); })", timeout=10)
 
     def read(self):
         return self.page.evaluate(READ)
@@ -451,7 +456,10 @@ def main():
     global MODES, SATURATIONS
     c = Checks()
     url = "file://" + urllib.parse.quote(index)
-    with Browser.launch(executable=chromium, width=1280, height=900, timeout=30) as b:
+    # Hundreds of states opened through the hash within seconds: without this flag Chromium
+    # throttles the page's same-document navigations (crbug.com/1038223).
+    with Browser.launch(executable=chromium, width=1280, height=900, timeout=30,
+                        args=("--disable-ipc-flooding-protection",)) as b:
         page = b.new_page()
         page.goto(url + state_hash("e4m3fn", "3.3", {}))
         page.wait_for("document.body.dataset.ready === '1'", timeout=20)
@@ -476,6 +484,7 @@ def main():
             sizes = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
             c.true(f"no horizontal scrolling at {width} px", sizes[0] <= sizes[1], f"scrollWidth {sizes[0]}, innerWidth {sizes[1]}")
             if width == 390:
+                page.evaluate("window.scrollTo(0, 0)")
                 page.screenshot(os.path.join(args.artifacts, "explorer-phone.png"), full_page=False)
         errors = [m for m in page.console_messages() if m[0] in ("error", "exception", "assert")]
         c.equal("console errors", errors, [])

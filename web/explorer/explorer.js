@@ -46,6 +46,7 @@
   var state = null;
   var writtenHash = null;
   var renders = 0;
+  var codesShown = null;  // the format and page the code table shows
 
   function $(id) { return document.getElementById(id); }
 
@@ -152,6 +153,7 @@
 
   function render() {
     var focus = focusedKey();
+    measureDrawings();
     writeHash();
     var fmt = call("format", state.f);
     if (failed(fmt)) {
@@ -191,9 +193,9 @@
     renderResult(fmt, main, state.c !== null);
     renderModes(all);
     renderSaturations(sats);
-    var binades = call("binades", state.f);
-    renderNumberLine(fmt, binades, input, shown.value);
-    renderDensity(binades);
+    var data = drawingData(state.f);
+    renderNumberLine(data, input, shown.value);
+    renderDensity(data.binades);
     renderCompare(N, R, input);
     renderCodes(fmt, shown.code);
     renderCli(main, current);
@@ -346,15 +348,20 @@
 
   // ---- drawings: positions on a log2 axis (layout only; the labels are the module's text) ---
 
-  // Returns the positive finite values of a format as numbers (for their positions), or null
-  // when there are more than MAX_TICKS of them.
-  function positiveValues(spelling, fmt, binades) {
+  // Returns {fmt, binades, values} of a good spelling, computed once: values are the positive
+  // finite values as numbers (for their positions), or null when there are more than MAX_TICKS.
+  var drawn = {};
+  function drawingData(spelling) {
+    if (drawn[spelling]) return drawn[spelling];
+    var fmt = call("format", spelling), binades = call("binades", spelling), values = null;
     var count = binades.reduce(function (n, b) { return n + b.count; }, 0);
-    if (count > MAX_TICKS || fmt.bits > 12) return null;
-    var codes = call("codes", spelling, 0, Math.pow(2, fmt.bits));
-    return codes.filter(function (c) {
-      return (c["class"] === "normal" || c["class"] === "subnormal") && c.value.charAt(0) !== "-";
-    }).map(function (c) { return Number(c.value); });
+    if (count <= MAX_TICKS && fmt.bits <= 12) {
+      values = call("codes", spelling, 0, Math.pow(2, fmt.bits)).filter(function (c) {
+        return (c["class"] === "normal" || c["class"] === "subnormal") && c.value.charAt(0) !== "-";
+      }).map(function (c) { return Number(c.value); });
+    }
+    drawn[spelling] = {fmt: fmt, binades: binades, values: values};
+    return drawn[spelling];
   }
 
   function axisRange(binadeLists) {
@@ -368,7 +375,12 @@
     return {lo: lo, hi: hi};
   }
 
-  function drawingWidth(boxId) { return Math.max(280, $(boxId).clientWidth - 2); }
+  // The drawings' widths, read once per render before it changes the page (one layout).
+  var widths = {};
+  function measureDrawings() {
+    ["line-box", "density-box", "compare-box"].forEach(function (id) { widths[id] = Math.max(280, $(id).clientWidth - 2); });
+  }
+  function drawingWidth(boxId) { return widths[boxId]; }
 
   // Returns the x position of log2 value l on an axis [range.lo, range.hi] drawn over [left, right].
   function scale(range, left, right) {
@@ -381,11 +393,14 @@
   }
 
   // The powers of two as vertical lines from top to bottom, labelled below at y.
+  // Every binade gets a line where they are at least 4 px apart, else only the labelled ones.
   function drawBinadeLines(g, range, X, top, bottom, labelY, width) {
     var step = Math.max(1, Math.ceil((range.hi - range.lo) / Math.max(1, Math.floor(width / 56))));
+    var every = X(range.lo + 1) - X(range.lo) >= 4;
     for (var k = range.lo; k <= range.hi; ++k) {
-      g.appendChild(svg("line", {x1: X(k), x2: X(k), y1: top, y2: bottom, class: "binade-line"}));
-      if ((k - range.lo) % step === 0) g.appendChild(power(k, X(k), labelY));
+      var labelled = (k - range.lo) % step === 0;
+      if (every || labelled) g.appendChild(svg("line", {x1: X(k), x2: X(k), y1: top, y2: bottom, class: "binade-line"}));
+      if (labelled) g.appendChild(power(k, X(k), labelY));
     }
   }
 
@@ -432,12 +447,12 @@
     setAttrs(node, {width: width, height: height, viewBox: "0 0 " + width + " " + height, "aria-label": label});
   }
 
-  function renderNumberLine(fmt, binades, input, result) {
-    var node = $("number-line"), width = drawingWidth("line-box"), height = 112;
-    setDrawing(node, width, height, "the positive values of " + fmt.name + " from 2^" + axisRange([binades]).lo +
-               " to 2^" + axisRange([binades]).hi + " on a log2 scale, with |x| = " + input.replace(/^-/, ""));
-    var range = axisRange([binades]), X = scale(range, 24, width - 24);
-    var values = positiveValues(state.f, fmt, binades);
+  function renderNumberLine(data, input, result) {
+    var fmt = data.fmt, binades = data.binades, values = data.values;
+    var node = $("number-line"), width = drawingWidth("line-box"), height = 112, range = axisRange([binades]);
+    setDrawing(node, width, height, "the positive values of " + fmt.name + " from 2^" + range.lo + " to 2^" +
+               range.hi + " on a log2 scale, with |x| = " + input.replace(/^-/, ""));
+    var X = scale(range, 24, width - 24);
     drawBinadeLines(node, range, X, 22, 78, 98, width);
     drawValues(node, range, X, 40, 30, values, binades);
     drawMarker(node, range, X, 38, input, "input");
@@ -490,7 +505,8 @@
                           el("td", {class: "code"}, e.result.hex), el("td", {class: "bits"}, e.result.bits),
                           el("td", {class: "value"}, e.result.value), el("td", {class: "error-ulps"}, text(e.error_ulps)),
                           el("td", {class: "status"}, e.status)));
-      lanes.push({name: name, fmt: call("format", name), binades: call("binades", name), result: e.result.value});
+      var data = drawingData(name);
+      lanes.push({name: name, binades: data.binades, values: data.values});
     });
     if (names.length > MAX_COMPARE)
       body.appendChild(el("tr", null, el("td", {colspan: 6, class: "note"},
@@ -505,33 +521,45 @@
     lanes.forEach(function (l, i) {
       var y = 4 + i * lane;
       node.appendChild(svg("text", {x: 4, y: y + 14, class: "lane-label"}, l.name));
-      drawValues(node, range, X, y + 20, 22, positiveValues(l.name, l.fmt, l.binades), l.binades);
+      drawValues(node, range, X, y + 20, 22, l.values, l.binades);
       drawMarker(node, range, X, y + 19, input, "input");
     });
   }
 
+  // The rows are built when the format or the page changes; then only the current code's mark moves.
   function renderCodes(fmt, currentCode) {
     var total = Math.pow(2, fmt.bits), pages = Math.ceil(total / PAGE_SIZE);
     state.p = Math.min(state.p, pages - 1);
-    var first = state.p * PAGE_SIZE;
-    var list = call("codes", state.f, first, PAGE_SIZE);
     var body = $("codes").tBodies[0];
-    body.textContent = "";
-    list.forEach(function (c) {
-      var current = c.code === currentCode;
-      var row = el("tr", {"data-code": c.code, tabindex: 0, class: current ? "current" : null,
-                          "aria-current": current ? "true" : null},
-                   el("td", {class: "code"}, String(c.code)), el("td", {class: "hex"}, c.hex),
-                   el("td", {class: "bits"}, c.bits), el("td", {class: "class"}, c["class"]),
-                   el("td", {class: "value"}, c.value),
-                   el("td", {class: "marker"}, current ? "\u25c0 current" : ""));
-      body.appendChild(row);
+    if (state.f + "#" + state.p !== codesShown) {
+      codesShown = state.f + "#" + state.p;
+      var list = call("codes", state.f, state.p * PAGE_SIZE, PAGE_SIZE);
+      body.textContent = "";
+      list.forEach(function (c) {
+        body.appendChild(el("tr", {"data-code": c.code, tabindex: 0},
+                            el("td", {class: "code"}, String(c.code)), el("td", {class: "hex"}, c.hex),
+                            el("td", {class: "bits"}, c.bits), el("td", {class: "class"}, c["class"]),
+                            el("td", {class: "value"}, c.value), el("td", {class: "marker"})));
+      });
+      $("codes-wrap").scrollTop = 0;  // a new page starts at its top
+      $("codes-page").textContent = "page " + (state.p + 1) + " of " + pages + " (codes " + list[0].hex +
+                                    " to " + list[list.length - 1].hex + ")";
+      $("codes-prev").disabled = state.p === 0;
+      $("codes-next").disabled = state.p >= pages - 1;
+    }
+    Array.prototype.forEach.call(body.querySelectorAll("tr.current"), function (row) {
+      row.classList.remove("current");
+      row.removeAttribute("aria-current");
+      row.querySelector(".marker").textContent = "";
     });
-    $("codes-page").textContent = "page " + (state.p + 1) + " of " + pages + " (codes " + list[0].hex +
-                                  " to " + list[list.length - 1].hex + ")";
-    $("codes-prev").disabled = state.p === 0;
-    $("codes-next").disabled = state.p >= pages - 1;
+    var row = body.querySelector("tr[data-code=\"" + currentCode + "\"]");
+    if (row) {
+      row.classList.add("current");
+      row.setAttribute("aria-current", "true");
+      row.querySelector(".marker").textContent = "\u25c0 current";
+    }
   }
+
 
   // A word of the command line, quoted for a POSIX shell when it needs it.
   function shellWord(w) {
