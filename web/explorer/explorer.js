@@ -393,10 +393,10 @@
   }
 
   // The powers of two as vertical lines from top to bottom, labelled below at y.
-  // Every binade gets a line where they are at least 4 px apart, else only the labelled ones.
+  // Every binade gets a line where they are at least 8 px apart, else only the labelled ones.
   function drawBinadeLines(g, range, X, top, bottom, labelY, width) {
     var step = Math.max(1, Math.ceil((range.hi - range.lo) / Math.max(1, Math.floor(width / 56))));
-    var every = X(range.lo + 1) - X(range.lo) >= 4;
+    var every = X(range.lo + 1) - X(range.lo) >= 8;
     for (var k = range.lo; k <= range.hi; ++k) {
       var labelled = (k - range.lo) % step === 0;
       if (every || labelled) g.appendChild(svg("line", {x1: X(k), x2: X(k), y1: top, y2: bottom, class: "binade-line"}));
