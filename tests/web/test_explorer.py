@@ -383,11 +383,16 @@ def check_codes(c, ex, tool):
     ex.open(state_hash("float16", "1", {}))
     ex.after(lambda: p.click("#codes-next"))
     c.equal("next page: first code", ex.read()["codes"][0]["code"], "256")
-    for how, code in (("click", 300), ("Enter", 511)):
+    for how, code in (("click", 300), ("Enter", 511), ("ArrowDown, Enter", 302)):
         if how == "click":
             ex.after(lambda: p.click(f'tr[data-code="{code}"]'))
-        else:
+        elif how == "Enter":
             p.focus(f'tr[data-code="{code}"]')
+            ex.after(lambda: p.press("Enter"))
+        else:
+            p.focus(f'tr[data-code="{code - 1}"]')
+            p.press("ArrowDown")
+            c.equal("ArrowDown moves to the next row", p.evaluate("document.activeElement.dataset.code"), str(code))
             ex.after(lambda: p.press("Enter"))
         j = tool.json(["explain", "float16", "--code", str(code)])
         shown = ex.read()

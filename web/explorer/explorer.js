@@ -28,8 +28,9 @@
  *                                 (.error instead when F is not a format)
  *   #density [data-exponent][data-count]  one bar per binade (data-subnormal="1" if subnormal)
  *   #number-line line.value-tick  one per positive finite value when there are at most 512
- *   #codes tr[data-code=N]        cells .code .hex .bits .class .value; #codes-page,
- *                                 #codes-prev, #codes-next
+ *   #codes tr[data-code=N]        cells .code .hex .bits .class .value (the current code's row:
+ *                                 class "current", aria-current); #codes-page, #codes-prev,
+ *                                 #codes-next; one row is in the tab order, arrows move, Enter selects
  *   #cli-command, #cli-text       the equivalent command line and what it prints
  */
 (function () {
@@ -141,9 +142,9 @@
 
   // ---- rendering ----------------------------------------------------------------------------
 
+  // The live regions stay in the page (empty when all is well), so that screen readers announce them.
   function showError(id, message) {
-    $(id).textContent = message;
-    $(id).hidden = !message;
+    if ($(id).textContent !== message) $(id).textContent = message;
   }
 
   // The options of one conversion as explain() takes them, or an error message.
@@ -536,7 +537,7 @@
       var list = call("codes", state.f, state.p * PAGE_SIZE, PAGE_SIZE);
       body.textContent = "";
       list.forEach(function (c) {
-        body.appendChild(el("tr", {"data-code": c.code, tabindex: 0},
+        body.appendChild(el("tr", {"data-code": c.code, tabindex: -1},
                             el("td", {class: "code"}, String(c.code)), el("td", {class: "hex"}, c.hex),
                             el("td", {class: "bits"}, c.bits), el("td", {class: "class"}, c["class"]),
                             el("td", {class: "value"}, c.value), el("td", {class: "marker"})));
@@ -558,6 +559,13 @@
       row.setAttribute("aria-current", "true");
       row.querySelector(".marker").textContent = "\u25c0 current";
     }
+    rovingRow(row || body.rows[0]);
+  }
+
+  // One row of the code table is in the tab order (the current code's, else the first);
+  // the arrow keys move between the rows.
+  function rovingRow(row) {
+    Array.prototype.forEach.call($("codes").tBodies[0].rows, function (r) { r.tabIndex = r === row ? 0 : -1; });
   }
 
 
@@ -616,7 +624,15 @@
       render();
     }
     codes.addEventListener("click", choose);
-    codes.addEventListener("keydown", function (event) { if (event.key === "Enter") choose(event); });
+    codes.addEventListener("keydown", function (event) {
+      var row = event.target.closest("tr[data-code]");
+      var next = row && (event.key === "ArrowDown" ? row.nextElementSibling : event.key === "ArrowUp" ? row.previousElementSibling : null);
+      if (event.key === "Enter") choose(event);
+      if (!next) return;
+      event.preventDefault();
+      rovingRow(next);
+      next.focus();
+    });
     window.addEventListener("hashchange", function () {
       if (location.hash === writtenHash) return;
       state = readHash();
