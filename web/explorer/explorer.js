@@ -147,7 +147,8 @@
     if ($(id).textContent !== message) $(id).textContent = message;
   }
 
-  // The options of one conversion as explain() takes them, or an error message.
+  // Returns a message when the text of N or R is not a whole number, else null (the module
+  // checks their ranges and says so in its own words).
   function wholeNumber(textValue, what) {
     return /^\s*[0-9]+\s*$/.test(textValue) ? null : what + " must be a whole number, not '" + textValue + "'";
   }
@@ -155,7 +156,6 @@
   function render() {
     var focus = focusedKey();
     measureDrawings();
-    writeHash();
     var fmt = call("format", state.f);
     if (failed(fmt)) {
       showError("format-error", fmt.error);
@@ -200,11 +200,12 @@
     renderCompare(N, R, input);
     renderCodes(fmt, shown.code);
     renderCli(main, current);
-    writeHash();  // state.x may have changed (a chosen code)
     return finish(focus);
   }
 
+  // Ends every render, also one that shows an error: the hash, the focus, the count for tests.
   function finish(focus) {
+    writeHash();
     restoreFocus(focus);
     document.body.dataset.renders = String(++renders);
   }
