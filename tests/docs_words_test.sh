@@ -6,7 +6,7 @@ set -u
 cd "$1" || exit 2
 self=tests/docs_words_test.sh
 fail=0
-dirs=(README.md docs lib include sim experiments tests tools cmake CMakeLists.txt)
+dirs=(README.md docs lib include sim experiments tests tools cmake web CMakeLists.txt)
 search() {  # pattern, then what it means
   local hits
   hits=$(grep -r -n -I -i -E "$1" "${dirs[@]}" 2>/dev/null | grep -v "^$self:")
@@ -18,6 +18,7 @@ search() {  # pattern, then what it means
 }
 search '\.\./shared/|shared/reference|NUMERICS\.md|RECIPES\.md' \
   "citation of a file outside the repository (cite docs/references.md or the primary source)"
-search 'issue [0-9]|issues? #[0-9]|the issue|can_start_another|this task|session' \
+# "session" as a word; the DevTools protocol's sessionId and Python's start_new_session are names.
+search 'issue [0-9]|issues? #[0-9]|the issue|can_start_another|this task|(^|[^_a-z])sessions?([^_a-z]|$)' \
   "process words (issue numbers, the tracker, a tool's status)"
 exit $fail

@@ -98,6 +98,10 @@ case "$mode" in
       status=$?
     echo "== exhaustive sweeps (case and mismatch counts)"
     grep -h "^sweep " "$BUILD_DIR/Testing/Temporary/LastTest.log" | sort -u || true
+    if ls "$BUILD_DIR"/web/artifacts/*.png > /dev/null 2>&1; then
+      echo "== the browser explorer's screenshots (web: the explorer in headless Chromium ...)"
+      ls -l "$BUILD_DIR"/web/artifacts/*.png
+    fi
     # ctest's own closing line, last, for whoever reads the log.
     grep -E "tests passed, [0-9]+ tests failed out of" "$BUILD_DIR/ctest.log" | tail -1 || true
     exit $status

@@ -3,9 +3,9 @@
 
 The browser is started with --remote-debugging-pipe: it reads JSON commands, each ended by
 a NUL byte, on its file descriptor 3 and writes replies and events the same way on its
-descriptor 4 (no WebSocket, no npm). Pages are driven through the flattened session
-protocol: Target.createTarget, Target.attachToTarget with flatten true, and a sessionId on
-every message for that page.
+descriptor 4 (no WebSocket, no npm). Pages are driven through flattened target
+attachment: Target.createTarget, Target.attachToTarget with flatten true, and the sessionId
+it returns on every message for that page.
 
   from cdp import Browser, BrowserError, find_chromium
   with Browser.launch(executable=find_chromium(), width=1280, height=900, timeout=30) as b:
@@ -353,9 +353,9 @@ class Browser:
     def new_page(self):
         """Opens a new tab of the browser's viewport size and returns its Page."""
         target = self.command("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.command("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        page = Page(self, target, session)
-        self._sessions[session] = page
+        attached = self.command("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        page = Page(self, target, attached)
+        self._sessions[attached] = page
         for method in ("Page.enable", "Runtime.enable", "Log.enable"):
             page.command(method)
         page.set_viewport(self.width, self.height)
@@ -375,7 +375,7 @@ class Browser:
                 self._proc.wait(timeout=3)
         self._closed = True
         if self._proc is not None:
-            # Also the renderer and zygote processes, which share the new session's group.
+            # Also the renderer and zygote processes, which share its new process group.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
@@ -410,7 +410,7 @@ def _exception_text(details):
 
 
 class Page:
-    """One tab, driven through its flattened session."""
+    """One tab, driven through its flattened attachment (its sessionId)."""
 
     def __init__(self, browser, target_id, session_id):
         self.browser, self.target_id, self.session_id = browser, target_id, session_id
@@ -419,7 +419,7 @@ class Page:
         self._detached = None
 
     def command(self, method, params=None, timeout=None):
-        """Sends one protocol command to this page's session and returns its result."""
+        """Sends one protocol command to this page (its sessionId) and returns its result."""
         if self._detached:
             raise BrowserError(f"{method}: {self._detached}")
         return self.browser.command(method, params, self.session_id, timeout)
