@@ -342,7 +342,7 @@ std::string to_text(const Explanation& e) {
     s << "\n";
   }
   if (is_stochastic(e.options.rounding))
-    s << "random      R = " << e.random << " of " << e.options.stochastic_bits << " bits\n";
+    s << "random      R = " << e.random << " (N = " << e.options.stochastic_bits << " bits)\n";
   if (e.odds)
     s << "round away  from zero for " << e.odds->up << " of the " << (std::uint64_t{1} << e.odds->bits)
       << " values of R: probability " << shortest(odds_probability(*e.odds)) << "\n";

@@ -104,7 +104,7 @@ TEST_CASE("explain: stochastic odds with 32 bits are the fraction of an ulp (mod
   const ConvertOptions sr{Rounding::stochastic_a, Saturation::finite, NanEncoding::canonical, false, false, 8};
   CHECK(!explain(f, INFINITY, sr).odds);                   // not finite
   CHECK(explain(f, 1e6, sr).odds->up == 0);                // saturated either way
-  CHECK(to_text(explain(f, 1.0625, sr, 7)).find("R = 7 of 8 bits") != std::string::npos);
+  CHECK(to_text(explain(f, 1.0625, sr, 7)).find("random      R = 7 (N = 8 bits)") != std::string::npos);
   CHECK(to_text(explain(f, 1.0625, sr, 7)).find("for 128 of the 256 values of R: probability 0.5") != std::string::npos);
 }
 
