@@ -11,7 +11,8 @@ binade. States are opened through the URL hash, and some by real typing, clicks 
 
   /usr/bin/python3 tests/web/test_explorer.py --explorer DIR --tool PATH/fp8emu --artifacts DIR
 
-Prints one line per failed check and a summary "N passed, M failed"; exits 1 on a failure,
+Prints one line per failed check, the number of checks of each part, and a summary
+"N passed, M failed"; exits 1 on a failure,
 77 ("skipped: ...") without Chromium or without the explorer directory.
 """
 import argparse
@@ -475,11 +476,13 @@ def main():
         c.equal("the saturation table lists the tool's modes", SATURATIONS, tool_names(tool, "--saturation S"))
         for check in (check_states, check_modes, check_stochastic, check_saturation, check_typing, check_bad_format,
                       check_bits, check_codes, check_density, check_compare):
+            before = c.passed + c.failed
             try:
                 check(c, ex, tool)
             except (BrowserError, RuntimeError) as e:
                 c.failed += 1
                 print(f"FAIL {check.__name__}: {e}")
+            print(f"{check.__name__[len('check_'):]}: {c.passed + c.failed - before} checks")
         ex.open(state_hash("e4m3fn", "3.3", {"r": "sr-a", "N": "4", "R": "3"}, {"cmp": "e4m3fn,e5m2,bfloat16"}))
         page.screenshot(os.path.join(args.artifacts, "explorer-desktop.png"), full_page=True)
         for width, height in ((390, 844), (360, 740)):
